@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0
+# bbscope: trace what btrfs does with every bio, replay it in userspace.
+#
+#   make            build everything into build/ (the CLI is build/bbscope)
+#   make deps       install the Debian packages the project needs (idempotent)
+#   make test       deps + build + the test suite on real btrfs (loop devices)
+#   make demo       deps + build + a throwaway btrfs, a workload, live tracing
+#   make bench      deps + build + benchmarks, JSON results in build/bench/
+#   make fmt|lint   clang-format the tree | check formatting and static analysis
+#   V=1             show the commands
+
+OUT      ?= build
+PREFIX   ?= /usr/local
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+CC       ?= cc
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+VMLINUX_H ?= $(OUT)/vmlinux.h
+PKGS      := libbpf liburing jansson libcrypto libsodium libblkid
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes \
+	    -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lisal -lxxhash -lelf -lz -lpthread -lm
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(OUT) \
+	      -Wall -Wno-unused-function
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS  := $(filter-out user/bbscope.c,$(wildcard user/*.c))
+LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_BINS := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(patsubst tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
+
+.PHONY: all deps test demo bench fuzz install clean fmt lint check-fmt
+all: $(OUT)/bbscope $(TEST_BINS) $(TOOL_BINS)
+
+deps:
+	$(Q)tools/deps.sh
+
+$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/tools:
+	$(Q)mkdir -p $@
+
+$(OUT)/vmlinux.h: | $(OUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) $(VMLINUX_H) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -include $(VMLINUX_H) -c $< -o $@.tmp && \
+		$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(OUT)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS) | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/libbbscope.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/bbscope: $(OUT)/user/bbscope.o $(OUT)/libbbscope.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/tests/%: tests/%.c $(OUT)/libbbscope.a | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
+
+$(OUT)/tools/%: tools/%.c $(OUT)/libbbscope.a | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench.sh
+
+install: $(OUT)/bbscope
+	$(Q)install -D -m 0755 $(OUT)/bbscope $(DESTDIR)$(PREFIX)/sbin/bbscope
+	$(Q)install -D -m 0644 docs/bbscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/bbscope.8 2>/dev/null || true
+
+FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/*.c tools/*.c)
+fmt:
+	$(Q)clang-format -i $(FMT_SRCS)
+
+check-fmt:
+	$(Q)clang-format --dry-run --Werror $(FMT_SRCS)
+
+lint: check-fmt
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Iuser \
+		-D_GNU_SOURCE $(LIB_SRCS) user/bbscope.c
+
+clean:
+	$(Q)rm -rf $(OUT)
+
+.SECONDARY: $(BPF_OBJS) $(SKELS)

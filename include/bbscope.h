@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the BPF tracer and user space agree on: map keys and values, phase
+ * and context numbering, and the event records streamed by `bbscope record`.
+ * Nothing else lives here.  Everything is fixed-width so both sides (and the
+ * trace file) see the same layout.
+ */
+#ifndef BBSCOPE_H
+#define BBSCOPE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/*
+ * The phases of a btrfs bio's life.  The names (phase_name[] in user space)
+ * are the JSON keys, the histogram titles and the words the docs use.
+ */
+enum bbs_phase {
+	PHASE_QUEUE,   /* block_bio_queue -> block_rq_issue (request-based) */
+	PHASE_DEVICE,  /* issue (bio-based: queue) -> block_bio_complete */
+	PHASE_HOP,     /* bio completion -> btrfs end_io work starts */
+	PHASE_ENDIO,   /* btrfs end_io work start -> end */
+	PHASE_TOTAL,   /* block_bio_queue -> end of end_io (or completion) */
+	PHASE_CSUM,    /* data/metadata checksum work, where observable */
+	PHASE_ORDERED, /* ordered extent add -> remove (finished) */
+	PHASE_RMW,     /* raid56 rmw_rbio work item runtime */
+	PHASE_RECOVER, /* raid56 recover_rbio work item runtime */
+	NR_PHASES,
+};
+
+/*
+ * Log-linear histogram: every power of two is split into HIST_SUB linear
+ * sub-buckets, so a percentile read from it is within 1/HIST_SUB of a
+ * power of two (25% with 4) of the true value.  Values below HIST_SUB land
+ * in their own slot.  HIST_SLOTS covers up to 2^42 ns (about 73 minutes);
+ * larger values are clamped into the last slot (max_ns stays exact).
+ */
+#define HIST_SUB_BITS 2
+#define HIST_SUB (1 << HIST_SUB_BITS)
+#define HIST_MAX_LOG2 42
+#define HIST_SLOTS ((HIST_MAX_LOG2 - HIST_SUB_BITS + 1) * HIST_SUB)
+
+struct bbs_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+	__u64 slots[HIST_SLOTS];
+};
+
+enum bbs_op {
+	BBS_OP_READ,
+	BBS_OP_WRITE,
+	BBS_NR_OPS,
+};
+
+enum bbs_kind {
+	KIND_DATA,
+	KIND_METADATA,
+	KIND_SUPER, /* superblock copies: not btrfs_bios, but on the device */
+	NR_KINDS,
+};
+
+/* The context a completion or an end_io ran in. */
+enum bbs_ctx {
+	CTX_HARDIRQ,
+	CTX_SOFTIRQ,
+	CTX_TASK,
+	NR_CTX,
+};
+
+/*
+ * What a histogram is split by.  fs is the btrfs super_block's s_dev and dev
+ * the block device's bd_dev, both in the kernel's dev_t encoding
+ * (major << 20 | minor).  dev is 0 for logical phases that belong to the
+ * filesystem rather than one device (csum, ordered, rmw, recover).
+ * epoch is the interval double buffer: BPF accounts into the epoch user
+ * space announced, user space drains the other one.
+ */
+struct bbs_group {
+	__u32 fs;
+	__u32 dev;
+	__u8 op;
+	__u8 kind;
+	__u8 epoch;
+	__u8 pad;
+};
+
+struct bbs_hist_key {
+	struct bbs_group g;
+	__u32 phase;
+};
+
+/* Per-group counters beside the histograms. */
+struct bbs_stats {
+	__u64 bios;
+	__u64 bytes;
+	__u64 complete_ctx[NR_CTX];
+	__u64 endio_ctx[NR_CTX];
+	__u64 stripe_writes; /* raid56_write: per-device stripe writes */
+	__u64 stripe_reads;  /* raid56_read */
+};
+
+#define WQ_NAME_LEN 32
+struct bbs_wq_key {
+	struct bbs_group g;
+	char wq[WQ_NAME_LEN];
+};
+
+/* Why an observation was lost; counted per CPU in the `lost` map. */
+enum bbs_lost {
+	LOST_BIO_MAP_FULL, /* per-bio state map full at block_bio_queue */
+	LOST_WORK_MAP_FULL, /* work/thread state maps full */
+	LOST_RQ_WALK,      /* request had more bios than the issue walk covers */
+	LOST_RINGBUF,      /* record mode: ring buffer full */
+	NR_LOST_BPF,
+};
+
+/*
+ * Kernel functions resolved from /proc/kallsyms at start and handed to BPF
+ * as read-only data.  A missing one is 0 and its path is simply not seen.
+ */
+enum bbs_fn {
+	FN_SIMPLE_END_IO,      /* btrfs_simple_end_io: single-device bios */
+	FN_ORIG_WRITE_END_IO,  /* btrfs_orig_write_end_io: last mirror */
+	FN_CLONE_WRITE_END_IO, /* btrfs_clone_write_end_io: other mirrors */
+	FN_RAID_WRITE_END_IO,  /* raid_wait_write_end_io: raid56 strips */
+	FN_RAID_READ_END_IO,   /* raid_wait_read_end_io */
+	FN_SUPER_END_IO,       /* btrfs_end_super_write */
+	FN_BIO_CHAIN_END_IO,   /* bio_chain_endio: block layer split child */
+	FN_SIMPLE_WORK,        /* simple_end_io_work */
+	FN_ORIG_WRITE_WORK,    /* orig_write_end_io_work */
+	FN_CLONE_WRITE_WORK,   /* clone_write_end_io_work */
+	FN_CSUM_WORK,          /* csum_one_bio_work (async csum series) */
+	FN_ASYNC_CSUM_START,   /* run_one_async_start (offloaded csum) */
+	FN_BTRFS_WORK_HELPER,  /* btrfs_work_helper (btrfs workqueues) */
+	FN_RMW_WORK,           /* rmw_rbio_work */
+	FN_RECOVER_WORK,       /* recover_rbio_work */
+	NR_FNS,
+};
+
+/* How a tracked bio ends: through a btrfs end_io work item, or inline. */
+enum bbs_bio_class {
+	CLASS_BBIO,  /* struct btrfs_bio, end_io runs as a work item */
+	CLASS_RAID,  /* raid56 strip bio, completes inline */
+	CLASS_SUPER, /* superblock write, completes inline */
+};
+
+/* Record mode: one record per finished bio (ring buffer). */
+enum bbs_event_type {
+	EV_BIO = 1,
+	EV_CSUM,
+	EV_ORDERED,
+	EV_RBIO,
+	EV_STRIPE,
+};
+
+#define BIO_F_META (1 << 0)
+#define BIO_F_SYNC (1 << 1)
+#define BIO_F_FUA (1 << 2)
+#define BIO_F_PREFLUSH (1 << 3)
+#define BIO_F_BIO_BASED (1 << 4) /* no request: queue/issue not seen */
+#define BIO_F_NO_ENDIO (1 << 5)  /* end_io ran inline at completion, no work item */
+
+struct bbs_event_bio {
+	__u8 type; /* EV_BIO */
+	__u8 op;
+	__u8 kind;
+	__u8 flags;
+	__u8 complete_ctx;
+	__u8 endio_ctx;
+	__u8 cpu_complete;
+	__u8 cpu_endio;
+	__u32 fs;
+	__u32 dev;
+	__u32 bytes;
+	__u32 pid;
+	__u64 sector;
+	__u64 queue_ns;
+	__u64 issue_ns; /* 0 when not seen */
+	__u64 complete_ns;
+	__u64 endio_start_ns; /* 0 when no end_io work */
+	__u64 endio_end_ns;
+	__u64 logical; /* btrfs logical address, 0 when unknown */
+	char comm[16];
+	char wq[WQ_NAME_LEN];
+};
+
+/* csum, ordered and rbio work: one span with a start and an end. */
+struct bbs_event_span {
+	__u8 type; /* EV_CSUM, EV_ORDERED, EV_RBIO */
+	__u8 phase;
+	__u8 kind;
+	__u8 ctx;
+	__u32 fs;
+	__u32 cpu;
+	__u32 pid;
+	__u64 start_ns;
+	__u64 end_ns;
+	__u64 id; /* bio / ordered extent / rbio, for joining */
+};
+
+struct bbs_event_stripe {
+	__u8 type; /* EV_STRIPE */
+	__u8 op;
+	__u8 stripe_nr;
+	__u8 nr_data;
+	__u8 real_stripes;
+	__u8 pad[3];
+	__u32 fs;
+	__u32 dev;
+	__u32 len;
+	__u32 offset;
+	__u64 devid;
+	__u64 full_stripe;
+	__u64 ts_ns;
+};
+
+#endif /* BBSCOPE_H */

@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared shell helpers for tests/t_*.sh.  Source it first thing.
+#
+# Everything a test makes is registered with at_exit and undone by the EXIT
+# trap in reverse order, whether the test passes, fails or is interrupted.
+# Tests only ever touch the sandbox they made (BBSCOPE_STATE_DIR is private).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+OUT=${OUT:-build}
+BBSCOPE=${BBSCOPE:-$PWD/$OUT/bbscope}
+T_TMP=$(mktemp -d /tmp/bbscope-test.XXXXXX)
+export BBSCOPE_STATE_DIR=$T_TMP/state
+_at_exit=()
+
+at_exit() { _at_exit+=("$*"); }
+_run_exit() {
+	local i
+	trap - EXIT INT TERM
+	for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do
+		eval "${_at_exit[i]}" >/dev/null 2>&1 || true
+	done
+	rm -rf "$T_TMP"
+}
+trap _run_exit EXIT
+trap 'exit 130' INT TERM
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mount, BPF)"; }
+
+# check "what" EXPR... : evaluate a shell test, fail with a message.
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else fail "$what ($*)"; fi
+}
+
+# sandbox_up ARGS...: bring up a sandbox, tear it down at exit.  Sets MNT and
+# SB_JSON (the --json description).
+sandbox_up() {
+	SB_JSON=$T_TMP/sandbox.json
+	at_exit "\"$BBSCOPE\" sandbox down"
+	"$BBSCOPE" sandbox up --json "$@" >"$SB_JSON" || fail "sandbox up $*"
+	MNT=$(jq -r .mountpoint "$SB_JSON")
+	[ -d "$MNT" ] || fail "sandbox mount point '$MNT' missing"
+}
+
+# tracer_start FILE ARGS...: run 'bbscope hist ARGS' in the background with
+# stdout to FILE; returns once it says it is tracing.  Sets TRACER_PID.
+tracer_start() {
+	local out=$1 i
+	shift
+	"$BBSCOPE" hist "$@" >"$out" 2>"$out.err" &
+	TRACER_PID=$!
+	at_exit "kill -INT $TRACER_PID; wait $TRACER_PID"
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^bbscope: tracing' "$out.err" 2>/dev/null && return 0
+		kill -0 $TRACER_PID 2>/dev/null || { cat "$out.err"; fail "tracer exited early"; }
+		sleep 0.1
+	done
+	cat "$out.err"
+	fail "tracer did not start within 20s"
+}
+
+# tracer_stop: SIGINT the tracer and wait; it prints its last interval.
+tracer_stop() {
+	kill -INT "$TRACER_PID" 2>/dev/null
+	wait "$TRACER_PID"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "tracer exited with $rc"
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-phase latency histograms, grouped by fs/dev/op/kind: the one model
+ * behind `bbscope hist`, `report` and `replay` output, and its two printers
+ * (plain text with biolatency-style stars, and JSON).  docs/json.md is the
+ * schema this file writes.
+ */
+#ifndef BBS_HIST_H
+#define BBS_HIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "bbscope.h"
+
+extern const char *const bbs_phase_name[NR_PHASES];
+extern const char *const bbs_op_name[BBS_NR_OPS];
+extern const char *const bbs_kind_name[NR_KINDS];
+extern const char *const bbs_ctx_name[NR_CTX];
+extern const char *const bbs_lost_name[NR_LOST_BPF];
+
+/* Phases that belong to one device's bios, and those that belong to the fs. */
+static inline bool bbs_phase_is_device(int phase)
+{
+	return phase <= PHASE_TOTAL;
+}
+
+int bbs_phase_parse(const char *name);
+
+/* Slot arithmetic, the inverse of the BPF side's hist_slot(). */
+uint32_t bbs_hist_slot(uint64_t v);
+uint64_t bbs_hist_slot_lo(uint32_t slot);
+uint64_t bbs_hist_slot_hi(uint32_t slot); /* exclusive */
+
+void bbs_hist_add(struct bbs_hist *h, uint64_t v);
+void bbs_hist_merge(struct bbs_hist *dst, const struct bbs_hist *src);
+/* p in [0, 1]; interpolated inside the bucket, never above max_ns. */
+uint64_t bbs_hist_percentile(const struct bbs_hist *h, double p);
+
+#define BBS_MAX_WQS 8
+struct bbs_wq_count {
+	char name[WQ_NAME_LEN];
+	uint64_t count;
+};
+
+struct bbs_group_data {
+	struct bbs_group g; /* epoch unused */
+	struct bbs_stats stats;
+	struct bbs_hist phases[NR_PHASES];
+	struct bbs_wq_count wqs[BBS_MAX_WQS];
+	int nr_wqs;
+};
+
+/* One interval (hist), one whole file (report) or one run (replay). */
+struct bbs_report {
+	double interval_s;
+	uint64_t lost[NR_LOST_BPF];
+	uint64_t evicted;
+	bool phase_unavailable[NR_PHASES]; /* its tracepoint is missing here */
+	struct bbs_group_data *groups;
+	size_t nr_groups, cap_groups;
+};
+
+void bbs_report_init(struct bbs_report *r);
+void bbs_report_reset(struct bbs_report *r); /* empty it, keep the allocation */
+void bbs_report_free(struct bbs_report *r);
+/* Find the group (epoch ignored) or add an empty one; NULL on ENOMEM. */
+struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_group *g);
+void bbs_group_add_wq(struct bbs_group_data *gd, const char *name, uint64_t count);
+uint64_t bbs_report_lost(const struct bbs_report *r);
+/* Order groups by fs, then device, op, kind, so output is stable. */
+void bbs_report_sort(struct bbs_report *r);
+
+struct bbs_print_opts {
+	bool ms;      /* milliseconds instead of microseconds */
+	bool summary; /* the table only, no star histograms */
+};
+
+void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o);
+/* The JSON object of docs/json.md; the caller adds its own keys and frees it. */
+json_t *bbs_report_json(const struct bbs_report *r);
+json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable);
+
+#endif

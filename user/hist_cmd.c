@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+/* bbscope hist: live per-phase latency histograms of btrfs bios. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "cmd.h"
+#include "hist.h"
+#include "trace.h"
+#include "util.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
+		"                    [--dev NAME] [-m] [-s] [--json] [-v]\n"
+		"\n"
+		"Trace every btrfs bio and print per-phase latency histograms:\n"
+		"  queue    block_bio_queue -> request issue (request-based devices)\n"
+		"  device   issue (bio-based: queue) -> completion\n"
+		"  hop      completion -> btrfs end_io work starts\n"
+		"  endio    btrfs end_io work runtime\n"
+		"  total    queue -> end of end_io\n"
+		"  csum, ordered, rmw, recover: per filesystem, where observable\n"
+		"\n"
+		"  -i, --interval SEC   print every SEC seconds (default: once, at the end)\n"
+		"  -c, --count N        stop after N intervals\n"
+		"  -d, --duration SEC   stop after SEC seconds\n"
+		"  -f, --fs PATH        only this btrfs filesystem (a path on it)\n"
+		"  -D, --dev NAME       only this block device (loop0, /dev/loop0, 7:0)\n"
+		"  -m, --milliseconds   millisecond histograms\n"
+		"  -s, --summary        the per-phase table only, no star histograms\n"
+		"  -j, --json           one JSON object per interval (docs/json.md)\n"
+		"      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
+		"  -v, --verbose        libbpf messages and attach details\n");
+}
+
+static int resolve_fs(const char *path, uint32_t *kdev)
+{
+	char mnt[4096];
+	struct statfs sfs;
+
+	if (statfs(path, &sfs)) {
+		bbs_err("--fs %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sfs.f_type != BTRFS_SUPER_MAGIC || bbs_fs_lookup(path, kdev, mnt, sizeof(mnt))) {
+		bbs_err("--fs %s: not on a mounted btrfs filesystem", path);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_interval(const struct bbs_report *r, bool json,
+			   const struct bbs_print_opts *po)
+{
+	char ts[32];
+	time_t now;
+
+	if (json) {
+		json_t *o = bbs_report_json(r);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else {
+		now = time(NULL);
+		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
+		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
+		bbs_report_print(stdout, r, po);
+	}
+	fflush(stdout);
+}
+
+int cmd_hist(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "fs", required_argument, NULL, 'f' },
+		{ "dev", required_argument, NULL, 'D' },
+		{ "milliseconds", no_argument, NULL, 'm' },
+		{ "summary", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "evict-after", required_argument, NULL, 'E' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct bbs_tracer_opts to = { 0 };
+	struct bbs_print_opts po = { 0 };
+	double interval = 0, duration = 0, evict = 30;
+	unsigned long long count = 0;
+	struct bbs_tracer *t = NULL;
+	struct bbs_report r;
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t start, deadline, next;
+	bool json = false;
+	int c, err, n = 0;
+
+	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			bbs_json_errors = json = true;
+
+	while ((c = getopt_long(argc, argv, "i:c:d:f:D:msjvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
+				bbs_err("-i %s: want seconds (at least 0.01)", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			if (bbs_parse_uint(optarg, 1ULL << 31, &count) || !count) {
+				bbs_err("-c %s: want a positive count", optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
+				bbs_err("--duration %s: want positive seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			if (resolve_fs(optarg, &to.filter_fs))
+				return 2;
+			break;
+		case 'D':
+			if (bbs_dev_lookup(optarg, &to.filter_dev)) {
+				bbs_err("--dev %s: no such block device", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			po.ms = true;
+			break;
+		case 's':
+			po.summary = true;
+			break;
+		case 'j':
+			break;
+		case 'E':
+			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
+				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			to.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		bbs_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	to.evict_after_ns = (uint64_t)(evict * 1e9);
+
+	err = bbs_tracer_open(&t, &to);
+	if (err)
+		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (to.verbose)
+		bbs_tracer_describe(t, stderr);
+	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
+
+	bbs_report_init(&r);
+	start = bbs_now_ns();
+	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
+	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
+	for (;;) {
+		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
+		struct timespec ts;
+
+		if (!stop && now < until) {
+			uint64_t left = until - now;
+
+			/* Wake at least every 100ms: a signal may race the sleep. */
+			if (left > 100000000ULL)
+				left = 100000000ULL;
+			ts.tv_sec = left / 1000000000ULL;
+			ts.tv_nsec = left % 1000000000ULL;
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (bbs_tracer_drain(t, &r)) {
+			bbs_err("cannot read the BPF maps: out of memory");
+			err = 1;
+			break;
+		}
+		print_interval(&r, json, &po);
+		n++;
+		if (stop || now >= deadline || (count && (unsigned long long)n >= count))
+			break;
+		next += (uint64_t)(interval * 1e9);
+	}
+	bbs_report_free(&r);
+	bbs_tracer_close(t);
+	return err ? 1 : 0;
+}

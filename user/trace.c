@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "bbscope.skel.h"
+#include "trace.h"
+#include "util.h"
+
+/* Kernel functions by enum bbs_fn; resolved from /proc/kallsyms. */
+static const char *const fn_names[NR_FNS] = {
+	[FN_SIMPLE_END_IO] = "btrfs_simple_end_io",
+	[FN_ORIG_WRITE_END_IO] = "btrfs_orig_write_end_io",
+	[FN_CLONE_WRITE_END_IO] = "btrfs_clone_write_end_io",
+	[FN_RAID_WRITE_END_IO] = "raid_wait_write_end_io",
+	[FN_RAID_READ_END_IO] = "raid_wait_read_end_io",
+	[FN_SUPER_END_IO] = "btrfs_end_super_write",
+	[FN_BIO_CHAIN_END_IO] = "bio_chain_endio",
+	[FN_SIMPLE_WORK] = "simple_end_io_work",
+	[FN_ORIG_WRITE_WORK] = "orig_write_end_io_work",
+	[FN_CLONE_WRITE_WORK] = "clone_write_end_io_work",
+	[FN_CSUM_WORK] = "csum_one_bio_work",
+	[FN_ASYNC_CSUM_START] = "run_one_async_start",
+	[FN_BTRFS_WORK_HELPER] = "btrfs_work_helper",
+	[FN_RMW_WORK] = "rmw_rbio_work",
+	[FN_RECOVER_WORK] = "recover_rbio_work",
+};
+
+/*
+ * Every tracepoint the BPF object has a btf_<tp> and a raw_<tp> program
+ * for, what is lost without it, and the phases it feeds.
+ */
+static const struct tp_desc {
+	const char *name;
+	bool required;
+	const char *without;
+	uint32_t phases; /* bit per enum bbs_phase */
+} tps[] = {
+	{ "block_bio_queue", true, NULL, 0 },
+	{ "block_rq_issue", false, "queue and device are not split",
+	  1 << PHASE_QUEUE },
+	{ "block_rq_complete", false, "no device latency on request-based devices",
+	  1 << PHASE_DEVICE },
+	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0 },
+	{ "workqueue_queue_work", false, "end_io workqueue names unknown", 0 },
+	{ "workqueue_execute_start", false, "no hop, endio, rmw or recover",
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER },
+	{ "workqueue_execute_end", false, "no hop, endio, rmw or recover",
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER },
+	{ "btrfs_work_sched", false, "offloaded checksums not seen", 1 << PHASE_CSUM },
+	{ "btrfs_ordered_sched", false, "offloaded checksum end less precise", 0 },
+	{ "btrfs_ordered_extent_add", false, "no ordered extent latency", 1 << PHASE_ORDERED },
+	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency",
+	  1 << PHASE_ORDERED },
+	{ "raid56_write", false, "raid56 stripe writes not counted", 0 },
+	{ "raid56_read", false, "raid56 stripe reads not counted", 0 },
+	{ "irq_handler_entry", false, "hardirq context not told apart", 0 },
+	{ "irq_handler_exit", false, "hardirq context not told apart", 0 },
+	{ "softirq_entry", false, "softirq context not told apart", 0 },
+	{ "softirq_exit", false, "softirq context not told apart", 0 },
+};
+#define NR_TPS (sizeof(tps) / sizeof(tps[0]))
+
+struct bbs_tracer {
+	struct bbscope_bpf *skel;
+	struct bpf_link *links[NR_TPS];
+	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
+	char why[NR_TPS][96];     /* reason a tracepoint is not attached */
+	struct ring_buffer *rb;
+	uint32_t unavailable;     /* phases without their tracepoints */
+	uint32_t epoch;
+	uint64_t last_drain_ns;
+	uint64_t evict_after_ns;
+	uint64_t lost_prev[NR_LOST_BPF];
+	int ncpus;
+	bool verbose;
+};
+
+static bool libbpf_verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!libbpf_verbose || level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Resolve fn_names[] from /proc/kallsyms ("name" or "name.suffix"). */
+static int resolve_symbols(uint64_t *addr)
+{
+	char line[512], sym[256], type;
+	unsigned long long a;
+	int found = 0;
+	FILE *f;
+
+	memset(addr, 0, sizeof(*addr) * NR_FNS);
+	f = fopen("/proc/kallsyms", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &a, &type, sym) != 3)
+			continue;
+		if (type != 't' && type != 'T')
+			continue;
+		for (int i = 0; i < NR_FNS; i++) {
+			size_t n = strlen(fn_names[i]);
+
+			if (addr[i] || strncmp(sym, fn_names[i], n) || (sym[n] && sym[n] != '.'))
+				continue;
+			addr[i] = a;
+			found++;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Can a tp_btf program attach to this tracepoint here?  Load a 2-insn one. */
+static bool tp_btf_loads(const struct btf *vmlinux, const char *tp)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	char name[128];
+	int id, fd;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return false;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
+		    .attach_btf_id = id);
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static struct bpf_program *prog_of(struct bbs_tracer *t, const char *prefix, const char *tp)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s_%s", prefix, tp);
+	return bpf_object__find_program_by_name(t->skel->obj, name);
+}
+
+/* Pick tp_btf or raw_tp for each tracepoint, or neither when it is absent. */
+static int choose_programs(struct bbs_tracer *t)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool btf_ok;
+	char name[128];
+
+	if (!vmlinux) {
+		bbs_err("cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
+			"(a kernel with CONFIG_DEBUG_INFO_BTF is needed)",
+			strerror(errno));
+		return -ENOENT;
+	}
+	btf_ok = tp_btf_loads(vmlinux, "block_bio_queue");
+	for (size_t i = 0; i < NR_TPS; i++) {
+		struct bpf_program *btf = prog_of(t, "btf", tps[i].name);
+		struct bpf_program *raw = prog_of(t, "raw", tps[i].name);
+		bool exists;
+
+		snprintf(name, sizeof(name), "btf_trace_%s", tps[i].name);
+		exists = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+		bpf_program__set_autoload(btf, exists && btf_ok);
+		bpf_program__set_autoload(raw, exists && !btf_ok);
+		t->kind[i] = exists ? (btf_ok ? "tp_btf" : "raw_tp") : NULL;
+		if (!exists) {
+			snprintf(t->why[i], sizeof(t->why[i]), "not in this kernel");
+			if (tps[i].required) {
+				bbs_err("tracepoint %s is missing from this kernel", tps[i].name);
+				btf__free(vmlinux);
+				return -ENOENT;
+			}
+		}
+	}
+	btf__free(vmlinux);
+	return 0;
+}
+
+static int attach_all(struct bbs_tracer *t)
+{
+	for (size_t i = 0; i < NR_TPS; i++) {
+		struct bpf_program *p;
+		int err;
+
+		if (!t->kind[i])
+			continue;
+		p = prog_of(t, strcmp(t->kind[i], "tp_btf") ? "raw" : "btf", tps[i].name);
+		t->links[i] = bpf_program__attach(p);
+		if (t->links[i])
+			continue;
+		err = -errno;
+		if (tps[i].required) {
+			bbs_err("cannot attach %s: %s%s", tps[i].name, strerror(-err),
+				err == -EPERM ? " (run as root)" : "");
+			return err;
+		}
+		snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s", strerror(-err));
+		t->kind[i] = NULL;
+	}
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!t->kind[i]) {
+			t->unavailable |= tps[i].phases;
+			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
+		}
+	return 0;
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t len)
+{
+	struct bbs_tracer_opts *o = ctx;
+
+	return o->on_event(o->event_ctx, data, len);
+}
+
+int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
+{
+	static struct bbs_tracer_opts opts_copy;
+	uint64_t addr[NR_FNS];
+	struct bbs_tracer *t;
+	int err, found;
+
+	if (geteuid() != 0) {
+		bbs_err("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)");
+		return -EPERM;
+	}
+	libbpf_verbose = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	found = resolve_symbols(addr);
+	if (found < 0) {
+		bbs_err("cannot read /proc/kallsyms: %s", strerror(-found));
+		return found;
+	}
+	if (!addr[FN_SIMPLE_END_IO] && !addr[FN_ORIG_WRITE_END_IO]) {
+		bbs_err("btrfs end_io functions not found in /proc/kallsyms "
+			"(is btrfs loaded? are addresses hidden by kptr_restrict?)");
+		return -ENOENT;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->verbose = o->verbose;
+	t->ncpus = libbpf_num_possible_cpus();
+	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
+
+	t->skel = bbscope_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		bbs_err("cannot open the BPF object: %s", strerror(-err));
+		goto err_free;
+	}
+	memcpy((void *)t->skel->rodata->fn, addr, sizeof(addr));
+	t->skel->rodata->filter_fs = o->filter_fs;
+	t->skel->rodata->filter_dev = o->filter_dev;
+	t->skel->rodata->emit_events = o->emit_events;
+	if (o->emit_events)
+		bpf_map__set_max_entries(t->skel->maps.events,
+					 (o->ringbuf_mb ? o->ringbuf_mb : 16) << 20);
+
+	err = choose_programs(t);
+	if (err)
+		goto err_destroy;
+	/*
+	 * Kernels before the end_io work items run btrfs end_io at completion;
+	 * without the work tracepoints we cannot see it either: end bios there.
+	 */
+	t->skel->rodata->endio_inline = !addr[FN_SIMPLE_WORK] ||
+					!bbs_tracer_attach_kind(t, "workqueue_execute_start") ||
+					!bbs_tracer_attach_kind(t, "workqueue_execute_end");
+	err = bbscope_bpf__load(t->skel);
+	if (err) {
+		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
+			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)" :
+					" (run with -v for the verifier log)");
+		goto err_destroy;
+	}
+	err = attach_all(t);
+	if (err)
+		goto err_detach;
+	if (o->emit_events && o->on_event) {
+		opts_copy = *o;
+		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, &opts_copy,
+					 NULL);
+		if (!t->rb) {
+			err = -errno;
+			bbs_err("cannot open the ring buffer: %s", strerror(-err));
+			goto err_detach;
+		}
+	}
+	t->last_drain_ns = bbs_now_ns();
+	*out = t;
+	return 0;
+
+err_detach:
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->links[i]);
+err_destroy:
+	bbscope_bpf__destroy(t->skel);
+err_free:
+	free(t);
+	return err;
+}
+
+void bbs_tracer_close(struct bbs_tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->links[i]);
+	bbscope_bpf__destroy(t->skel);
+	free(t);
+}
+
+void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
+{
+	for (size_t i = 0; i < NR_TPS; i++)
+		fprintf(f, "  %-28s %s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i]);
+}
+
+const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp)
+{
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!strcmp(tps[i].name, tp))
+			return t->kind[i];
+	return NULL;
+}
+
+/* Collect the keys of a map that match, so deleting does not upset iteration. */
+static void *collect_keys(int fd, size_t key_size, size_t *n,
+			  bool (*want)(const void *key, void *arg), void *arg)
+{
+	size_t cap = 64, count = 0;
+	char *keys = malloc(cap * key_size), *prev = NULL;
+	char cur[256], last[256];
+
+	if (!keys)
+		return NULL;
+	while (!bpf_map_get_next_key(fd, prev, cur)) {
+		if (!want || want(cur, arg)) {
+			if (count == cap) {
+				char *k = realloc(keys, 2 * cap * key_size);
+
+				if (!k)
+					break;
+				keys = k;
+				cap *= 2;
+			}
+			memcpy(keys + count * key_size, cur, key_size);
+			count++;
+		}
+		/* prev must stay valid: keep a copy of the last key read. */
+		memcpy(last, cur, key_size);
+		prev = last;
+	}
+	*n = count;
+	return keys;
+}
+
+static bool epoch_is(const void *key, void *arg)
+{
+	/* Every drained map's key begins with a struct bbs_group. */
+	return ((const struct bbs_group *)key)->epoch == *(uint32_t *)arg;
+}
+
+static int drain_hists(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+{
+	int fd = bpf_map__fd(t->skel->maps.hists);
+	struct bbs_hist *vals = calloc(t->ncpus, sizeof(*vals));
+	struct bbs_hist_key *keys;
+	size_t n;
+
+	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct bbs_group_data *gd;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], vals))
+			continue;
+		bpf_map_delete_elem(fd, &keys[i]);
+		gd = bbs_report_group(r, &keys[i].g);
+		if (!gd || keys[i].phase >= NR_PHASES)
+			continue;
+		for (int c = 0; c < t->ncpus; c++)
+			bbs_hist_merge(&gd->phases[keys[i].phase], &vals[c]);
+	}
+	free(keys);
+	free(vals);
+	return 0;
+}
+
+static int drain_stats(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+{
+	int fd = bpf_map__fd(t->skel->maps.stats);
+	struct bbs_stats *vals = calloc(t->ncpus, sizeof(*vals));
+	struct bbs_group *keys;
+	size_t n;
+
+	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct bbs_group_data *gd;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], vals))
+			continue;
+		bpf_map_delete_elem(fd, &keys[i]);
+		gd = bbs_report_group(r, &keys[i]);
+		if (!gd)
+			continue;
+		for (int c = 0; c < t->ncpus; c++) {
+			struct bbs_stats *s = &vals[c];
+
+			gd->stats.bios += s->bios;
+			gd->stats.bytes += s->bytes;
+			for (int x = 0; x < NR_CTX; x++) {
+				gd->stats.complete_ctx[x] += s->complete_ctx[x];
+				gd->stats.endio_ctx[x] += s->endio_ctx[x];
+			}
+			gd->stats.stripe_writes += s->stripe_writes;
+			gd->stats.stripe_reads += s->stripe_reads;
+		}
+	}
+	free(keys);
+	free(vals);
+	return 0;
+}
+
+static int drain_wqs(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+{
+	int fd = bpf_map__fd(t->skel->maps.wqs);
+	uint64_t *vals = calloc(t->ncpus, sizeof(*vals));
+	struct bbs_wq_key *keys;
+	size_t n;
+
+	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct bbs_group_data *gd;
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], vals))
+			continue;
+		bpf_map_delete_elem(fd, &keys[i]);
+		gd = bbs_report_group(r, &keys[i].g);
+		for (int c = 0; c < t->ncpus; c++)
+			sum += vals[c];
+		keys[i].wq[WQ_NAME_LEN - 1] = 0;
+		if (gd)
+			bbs_group_add_wq(gd, keys[i].wq, sum);
+	}
+	free(keys);
+	free(vals);
+	return 0;
+}
+
+int bbs_tracer_lost_percpu(struct bbs_tracer *t, uint64_t *out, int ncpus)
+{
+	int fd = bpf_map__fd(t->skel->maps.lost);
+	uint64_t *vals = calloc(t->ncpus, sizeof(*vals));
+
+	if (!vals)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out) * NR_LOST_BPF * ncpus);
+	for (uint32_t i = 0; i < NR_LOST_BPF; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < t->ncpus && c < ncpus; c++)
+			out[c * NR_LOST_BPF + i] = vals[c];
+	}
+	free(vals);
+	return t->ncpus;
+}
+
+static void drain_lost(struct bbs_tracer *t, struct bbs_report *r)
+{
+	uint64_t *per = calloc((size_t)t->ncpus * NR_LOST_BPF, sizeof(*per));
+
+	if (!per)
+		return;
+	bbs_tracer_lost_percpu(t, per, t->ncpus);
+	for (int i = 0; i < NR_LOST_BPF; i++) {
+		uint64_t sum = 0;
+
+		for (int c = 0; c < t->ncpus; c++)
+			sum += per[c * NR_LOST_BPF + i];
+		r->lost[i] = sum - t->lost_prev[i];
+		t->lost_prev[i] = sum;
+	}
+	free(per);
+}
+
+struct sweep_arg {
+	int fd;
+	uint64_t cutoff;
+	void *val;
+};
+
+static bool is_stale(const void *key, void *arg)
+{
+	struct sweep_arg *a = arg;
+
+	/* Every in-flight state value begins with its start time. */
+	if (bpf_map_lookup_elem(a->fd, key, a->val))
+		return false;
+	return *(uint64_t *)a->val < a->cutoff;
+}
+
+/* Evict in-flight state that can no longer complete; count it as lost. */
+static uint64_t sweep(struct bbs_tracer *t, struct bpf_map *map)
+{
+	struct sweep_arg a = { .fd = bpf_map__fd(map) };
+	uint64_t now = bbs_now_ns();
+	size_t n = 0;
+	void *keys;
+
+	if (now < t->evict_after_ns)
+		return 0;
+	a.cutoff = now - t->evict_after_ns;
+	a.val = malloc(bpf_map__value_size(map));
+	if (!a.val)
+		return 0;
+	keys = collect_keys(a.fd, bpf_map__key_size(map), &n, is_stale, &a);
+	for (size_t i = 0; keys && i < n; i++)
+		bpf_map_delete_elem(a.fd, (char *)keys + i * bpf_map__key_size(map));
+	free(keys);
+	free(a.val);
+	return n;
+}
+
+int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
+{
+	uint32_t old = t->epoch;
+	uint64_t now;
+	int err;
+
+	/* Flip the buffer BPF accounts into; handlers run with preemption off,
+	 * so after a millisecond none still writes into the old one. */
+	t->epoch ^= 1;
+	__atomic_store_n(&t->skel->bss->epoch, t->epoch, __ATOMIC_SEQ_CST);
+	usleep(1000);
+
+	bbs_report_reset(r);
+	now = bbs_now_ns();
+	r->interval_s = (now - t->last_drain_ns) / 1e9;
+	t->last_drain_ns = now;
+	for (int p = 0; p < NR_PHASES; p++)
+		r->phase_unavailable[p] = !!(t->unavailable & (1U << p));
+
+	err = drain_hists(t, old, r);
+	if (!err)
+		err = drain_stats(t, old, r);
+	if (!err)
+		err = drain_wqs(t, old, r);
+	drain_lost(t, r);
+	r->evicted = sweep(t, t->skel->maps.bios) + sweep(t, t->skel->maps.endio_running) +
+		     sweep(t, t->skel->maps.spans) + sweep(t, t->skel->maps.ordered);
+	bbs_report_sort(r);
+	return err;
+}
+
+int bbs_tracer_poll(struct bbs_tracer *t, int timeout_ms)
+{
+	if (!t->rb)
+		return -EINVAL;
+	return ring_buffer__poll(t->rb, timeout_ms);
+}
