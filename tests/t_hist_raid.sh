@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# raid1 writes every data byte twice; raid6 on 4 devices under small random
+# writes shows rmw runtimes and per-device stripe writes.
+. "$(dirname "$0")/lib.sh"
+need_root
+
+sandbox_up --profile raid1 --devices 2 --mount-opts commit=300
+sync
+tracer_start "$T_TMP/r1.json" --fs "$MNT" --json
+dd if=/dev/urandom of="$MNT/file" bs=1M count=4 conv=fsync status=none || fail "dd"
+sleep 1
+tracer_stop
+J="$T_TMP/r1.json"
+data_w=$(jq '[.groups[] | select(.op=="write" and .kind=="data") | .bytes] | add // 0' "$J")
+check "raid1 data write bytes ($data_w) == 2 x file size" [ "$data_w" -eq $((2 * 4194304)) ]
+check "raid1 data written to both devices" jq -e '
+	[.groups[] | select(.op=="write" and .kind=="data") | .dev] | unique | length == 2' "$J"
+"$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
+
+sandbox_up --profile raid6 --devices 4 --mount-opts commit=300
+dd if=/dev/urandom of="$MNT/file" bs=1M count=16 conv=fsync status=none || fail "dd"
+sync
+tracer_start "$T_TMP/r6.json" --fs "$MNT" --json
+for i in $(seq 1 64); do
+	dd if=/dev/urandom of="$MNT/file" bs=4K count=1 seek=$((RANDOM % 4096)) \
+		conv=notrunc,fsync status=none || fail "small write $i"
+done
+sleep 1
+tracer_stop
+J="$T_TMP/r6.json"
+check "raid56.rmw observed" jq -e '.raid56.rmw.count > 0' "$J"
+check "raid56 stripe writes counted" jq -e '.raid56.stripe_writes > 0' "$J"
+check "stripe writes on all 4 devices" jq -e '
+	[.groups[] | select(.stripe_writes > 0) | .dev] | unique | length == 4' "$J"
+check "rmw percentiles ordered" jq -e '.raid56.rmw | .p50_ns <= .p99_ns and .p99_ns <= .max_ns' "$J"
+exit 0

@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Data reads after dropping caches are seen, with their end_io phase (the
+# checksum verification runs there), and the plain output names the phases.
+. "$(dirname "$0")/lib.sh"
+need_root
+
+sandbox_up --profile single --mount-opts commit=300
+dd if=/dev/urandom of="$MNT/file" bs=1M count=4 conv=fsync status=none || fail "dd"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+
+tracer_start "$T_TMP/h.json" --fs "$MNT" --json
+cat "$MNT/file" >/dev/null
+sleep 0.5
+tracer_stop
+J="$T_TMP/h.json"
+
+rd=$(jq '[.groups[] | select(.op=="read" and .kind=="data") | .bytes] | add // 0' "$J")
+check "data read bytes ($rd) == file size" [ "$rd" -eq 4194304 ]
+check "data reads have endio and hop" jq -e '
+	.groups[] | select(.op=="read" and .kind=="data") | .phases.endio.count > 0 and .phases.hop.count > 0' "$J"
+check "no data writes in a read-only workload" jq -e '
+	[.groups[] | select(.op=="write" and .kind=="data")] | length == 0' "$J"
+
+# The plain output, with an interval and a count.
+echo 3 >/proc/sys/vm/drop_caches
+"$BBSCOPE" hist --fs "$MNT" -i 1 -c 2 -s >"$T_TMP/plain" 2>"$T_TMP/plain.err" &
+pid=$!
+sleep 0.5
+cat "$MNT/file" >/dev/null
+wait $pid || fail "hist -i 1 -c 2 exited non-zero"
+check "two intervals printed" [ "$(grep -c '^--- ' "$T_TMP/plain")" -eq 2 ]
+check "plain output has the phase table" grep -q 'endio' "$T_TMP/plain"
+check "attach message on stderr" grep -q '^bbscope: tracing' "$T_TMP/plain.err"
+exit 0
