@@ -25,9 +25,14 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 VMLINUX_H ?= $(OUT)/vmlinux.h
-PKGS      := libbpf liburing jansson libcrypto libsodium libblkid
+PKGS      := libbpf liburing jansson libcrypto libsodium blkid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(PKG_LIBS),)
+ifeq ($(filter deps clean fmt check-fmt,$(MAKECMDGOALS)),)
+$(warning pkg-config cannot find all of: $(PKGS) (run 'make deps' as root))
+endif
+endif
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes \
