@@ -125,3 +125,4 @@ clean:
 	$(Q)rm -rf $(OUT)
 
 .SECONDARY: $(BPF_OBJS) $(SKELS)
+.DELETE_ON_ERROR:

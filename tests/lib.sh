@@ -33,7 +33,7 @@ need_root() { [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mount, BPF)"
 check() {
 	local what=$1
 	shift
-	if "$@"; then ok "$what"; else fail "$what ($*)"; fi
+	if "$@" >/dev/null; then ok "$what"; else fail "$what ($*)"; fi
 }
 
 # sandbox_up ARGS...: bring up a sandbox, tear it down at exit.  Sets MNT and

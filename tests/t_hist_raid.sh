@@ -15,7 +15,7 @@ J="$T_TMP/r1.json"
 data_w=$(jq '[.groups[] | select(.op=="write" and .kind=="data") | .bytes] | add // 0' "$J")
 check "raid1 data write bytes ($data_w) == 2 x file size" [ "$data_w" -eq $((2 * 4194304)) ]
 check "raid1 data written to both devices" jq -e '
-	[.groups[] | select(.op=="write" and .kind=="data") | .dev] | unique | length == 2' "$J"
+	[.groups[] | select(.dev != null and .op=="write" and .kind=="data") | .dev] | unique | length == 2' "$J"
 "$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
 
 sandbox_up --profile raid6 --devices 4 --mount-opts commit=300

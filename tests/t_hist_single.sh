@@ -39,20 +39,20 @@ stat_w=$(( (w1 - w0) * 512 ))
 check "device stat bytes written ($stat_w) == traced ($dev_w)" [ "$stat_w" -eq "$dev_w" ]
 
 check "data write end_io in task context only" jq -e '
-	[.groups[] | select(.op=="write" and .kind=="data")] | length > 0 and
+	[.groups[] | select(.dev != null and .op=="write" and .kind=="data")] | length > 0 and
 	all(.endio_ctx.task == .bios and .endio_ctx.hardirq == 0 and .endio_ctx.softirq == 0)' "$J"
 check "end_io ran on a btrfs workqueue" jq -e '
 	[.groups[] | select(.kind=="data") | .endio_wq | keys[]] | length > 0 and
 	all(startswith("btrfs-"))' "$J"
 check "every device phase observed for data writes" jq -e '
-	.groups[] | select(.op=="write" and .kind=="data") | .phases |
-	(.queue.count > 0 and .device.count > 0 and .hop.count > 0 and .endio.count > 0 and .total.count > 0)' "$J"
+	[.groups[] | select(.dev != null and .op=="write" and .kind=="data") | .phases] | length > 0 and
+	all(.queue.count > 0 and .device.count > 0 and .hop.count > 0 and .endio.count > 0 and .total.count > 0)' "$J"
 check "p50 <= p90 <= p99 <= max, mean <= max, buckets sum to count" jq -e '
 	[.groups[].phases[] | select(.count)] | length > 0 and
 	all(.p50_ns <= .p90_ns and .p90_ns <= .p99_ns and .p99_ns <= .max_ns and .mean_ns <= .max_ns
 	    and ([.buckets[][2]] | add) == .count)' "$J"
 check "total >= device for every data group" jq -e '
-	[.groups[] | select(.kind=="data") | .phases] | all(.total.max_ns >= .device.max_ns)' "$J"
+	[.groups[] | select(.dev != null and .kind=="data") | .phases] | all(.total.max_ns >= .device.max_ns)' "$J"
 check "csum not observable with crc32c (inline checksums)" jq -e '
 	[.groups[] | select(.dev==null) | .phases.csum.observable] | all(. == false)' "$J"
 check "ordered extents observed" jq -e '
