@@ -41,7 +41,7 @@ check() {
 sandbox_up() {
 	SB_JSON=$T_TMP/sandbox.json
 	at_exit "\"$BBSCOPE\" sandbox down"
-	"$BBSCOPE" sandbox up --json "$@" >"$SB_JSON" || fail "sandbox up $*"
+	"$BBSCOPE" sandbox up --json --backing-dir "$T_TMP/backing" "$@" >"$SB_JSON" || fail "sandbox up $*"
 	MNT=$(jq -r .mountpoint "$SB_JSON")
 	[ -d "$MNT" ] || fail "sandbox mount point '$MNT' missing"
 }
