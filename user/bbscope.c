@@ -17,6 +17,7 @@ static const struct cmd {
 	{ "hist", cmd_hist, "live per-phase latency histograms of btrfs bios" },
 	{ "sandbox", cmd_sandbox, "make or remove a throwaway loop-backed btrfs" },
 	{ "csum", cmd_csum, "print btrfs checksums of a file's blocks" },
+	{ "verify", cmd_verify, "recompute btrfs data checksums from the member devices" },
 };
 
 static void usage(FILE *f)

@@ -9,5 +9,6 @@
 int cmd_hist(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_csum(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif
