@@ -86,20 +86,37 @@ struct {
 	__type(value, struct bio_state);
 } bios SEC(".maps");
 
-/* end_io work in progress, keyed by thread: the bio may be freed inside it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct bio_state);
-} endio_running SEC(".maps");
+/*
+ * What a kworker thread is running, keyed by thread id: an end_io work
+ * (the bio may be freed and reused inside it, so it is followed by thread),
+ * or a csum/rmw/recover span.  A kworker runs one work item at a time.
+ */
+enum run_what {
+	RUN_ENDIO = 1,
+	RUN_SPAN,
+};
+
+struct running {
+	__u64 ts; /* first: the sweeper reads it */
+	__u32 what;
+	__u32 pad;
+	struct span sp;
+	struct bio_state st;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, struct span);
-} spans SEC(".maps");
+	__type(value, struct running);
+} running SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct running);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -115,19 +132,34 @@ struct {
 	__type(value, struct bbs_hist);
 } hists SEC(".maps");
 
+/* Per device group: counters, device-phase histograms, end_io workqueues. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 512);
 	__type(key, struct bbs_group);
-	__type(value, struct bbs_stats);
-} stats SEC(".maps");
+	__type(value, struct bbs_group_val);
+} groups SEC(".maps");
+
+/* Workqueue names, learned the first time a group sees a workqueue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, char[WQ_NAME_LEN]);
+} wq_names SEC(".maps");
+
+/* What a block device is, learned from its first btrfs bio: saves probe reads per bio. */
+struct dev_info {
+	__u32 fs;
+	__u8 bio_based;
+};
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 512);
-	__type(key, struct bbs_wq_key);
-	__type(value, __u64);
-} wqs SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct dev_info);
+} devs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -149,7 +181,7 @@ struct {
 } events SEC(".maps");
 
 static const struct bbs_hist zero_hist;
-static const struct bbs_stats zero_stats;
+static const struct bbs_group_val zero_group;
 
 static __always_inline void lose(__u32 why)
 {
@@ -208,11 +240,24 @@ static __always_inline __u32 hist_slot(__u64 v)
 	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
 }
 
-static __always_inline void hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
+{
+	__u32 slot = hist_slot(v);
+
+	/* Atomic: a nested program on this CPU may update the same entry. */
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, v);
+	if (v > h->max_ns)
+		h->max_ns = v;
+	if (slot < HIST_SLOTS)
+		__sync_fetch_and_add(&h->slots[slot], 1);
+}
+
+/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
+static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
 {
 	struct bbs_hist_key k = { .g = *g, .phase = phase };
 	struct bbs_hist *h;
-	__u32 slot;
 
 	k.g.epoch = epoch;
 	h = bpf_map_lookup_elem(&hists, &k);
@@ -220,31 +265,27 @@ static __always_inline void hist_add(const struct bbs_group *g, __u32 phase, __u
 		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hists, &k);
 		if (!h) {
-			lose(LOST_WORK_MAP_FULL);
+			lose(LOST_GROUP_MAP_FULL);
 			return;
 		}
 	}
-	/* Atomic: a nested program on this CPU may update the same entry. */
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, v);
-	if (v > h->max_ns)
-		h->max_ns = v;
-	slot = hist_slot(v);
-	if (slot < HIST_SLOTS)
-		__sync_fetch_and_add(&h->slots[slot], 1);
+	hist_add(h, v);
 }
 
-static __always_inline struct bbs_stats *stats_of(const struct bbs_group *g)
+static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g)
 {
 	struct bbs_group k = *g;
-	struct bbs_stats *s;
+	struct bbs_group_val *v;
 
 	k.epoch = epoch;
-	s = bpf_map_lookup_elem(&stats, &k);
-	if (s)
-		return s;
-	bpf_map_update_elem(&stats, &k, &zero_stats, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&stats, &k);
+	v = bpf_map_lookup_elem(&groups, &k);
+	if (v)
+		return v;
+	bpf_map_update_elem(&groups, &k, &zero_group, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&groups, &k);
+	if (!v)
+		lose(LOST_GROUP_MAP_FULL);
+	return v;
 }
 
 static __always_inline int fn_is(__u64 addr, enum bbs_fn which)
@@ -344,65 +385,89 @@ static __always_inline void emit_bio(const struct bio_state *st, __u64 end_ns)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Count an end_io work item against its workqueue's slot in the group. */
+static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
+{
+	int i;
+
+	for (i = 0; i < BBS_WQ_SLOTS; i++) {
+		if (gv->wq[i].wq == wq) {
+			__sync_fetch_and_add(&gv->wq[i].count, 1);
+			return;
+		}
+		if (!gv->wq[i].wq) {
+			char name[WQ_NAME_LEN] = {};
+
+			gv->wq[i].wq = wq;
+			__sync_fetch_and_add(&gv->wq[i].count, 1);
+			bpf_probe_read_kernel_str(name, sizeof(name),
+						  ((struct workqueue_struct *)wq)->name);
+			bpf_map_update_elem(&wq_names, &wq, name, BPF_NOEXIST);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&gv->wq_other, 1);
+}
+
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
 static __always_inline void finish_bio(struct bio_state *st, __u64 now)
 {
+	struct bbs_group_val *gv = group_of(&st->g);
 	struct bbs_stats *s;
-	struct bbs_wq_key wk = {};
-	__u64 *n;
 
-	s = stats_of(&st->g);
-	if (s) {
-		__sync_fetch_and_add(&s->bios, 1);
-		__sync_fetch_and_add(&s->bytes, st->bytes);
-		if (st->complete_ns && st->complete_ctx < NR_CTX)
-			__sync_fetch_and_add(&s->complete_ctx[st->complete_ctx], 1);
-		if ((st->start_ns || (st->flags & BIO_F_NO_ENDIO)) && st->endio_ctx < NR_CTX)
-			__sync_fetch_and_add(&s->endio_ctx[st->endio_ctx], 1);
-	} else {
-		lose(LOST_WORK_MAP_FULL);
-	}
+	if (emit_events)
+		emit_bio(st, now);
+	if (!gv)
+		return;
+	s = &gv->stats;
+	__sync_fetch_and_add(&s->bios, 1);
+	__sync_fetch_and_add(&s->bytes, st->bytes);
+	if (st->complete_ns && st->complete_ctx < NR_CTX)
+		__sync_fetch_and_add(&s->complete_ctx[st->complete_ctx], 1);
+	if ((st->start_ns || (st->flags & BIO_F_NO_ENDIO)) && st->endio_ctx < NR_CTX)
+		__sync_fetch_and_add(&s->endio_ctx[st->endio_ctx], 1);
 
 	if (st->complete_ns) {
 		if (st->flags & BIO_F_BIO_BASED) {
-			hist_add(&st->g, PHASE_DEVICE, st->complete_ns - st->queue_ns);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->queue_ns);
 		} else if (st->issue_ns) {
-			hist_add(&st->g, PHASE_QUEUE, st->issue_ns - st->queue_ns);
-			hist_add(&st->g, PHASE_DEVICE, st->complete_ns - st->issue_ns);
+			hist_add(&gv->phases[PHASE_QUEUE], st->issue_ns - st->queue_ns);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->issue_ns);
 		}
-		if (st->start_ns)
-			hist_add(&st->g, PHASE_HOP, st->start_ns - st->complete_ns);
+		if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
+			hist_add(&gv->phases[PHASE_HOP], st->start_ns - st->complete_ns);
 	}
-	if (st->start_ns)
-		hist_add(&st->g, PHASE_ENDIO, now - st->start_ns);
+	if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
+		hist_add(&gv->phases[PHASE_ENDIO], now - st->start_ns);
 	if (st->complete_ns || st->start_ns)
-		hist_add(&st->g, PHASE_TOTAL, now - st->queue_ns);
+		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns);
+	if (st->wq)
+		count_wq(gv, st->wq);
+}
 
-	if (st->wq) {
-		wk.g = st->g;
-		wk.g.epoch = epoch;
-		bpf_probe_read_kernel_str(wk.wq, sizeof(wk.wq),
-					  ((struct workqueue_struct *)st->wq)->name);
-		n = bpf_map_lookup_elem(&wqs, &wk);
-		if (!n) {
-			__u64 zero = 0;
+/* The filesystem a btrfs bio belongs to, by the way its class reaches it. */
+static __always_inline __u32 fs_of_bio(struct bio *bio, int class)
+{
+	struct btrfs_raid_bio *rbio;
+	struct btrfs_device *device;
 
-			bpf_map_update_elem(&wqs, &wk, &zero, BPF_NOEXIST);
-			n = bpf_map_lookup_elem(&wqs, &wk);
-		}
-		if (n)
-			__sync_fetch_and_add(n, 1);
+	switch (class) {
+	case CLASS_BBIO:
+		return fs_of_inode(BPF_CORE_READ(bbio_of_bio(bio), inode));
+	case CLASS_RAID:
+		rbio = BPF_CORE_READ(bio, bi_private);
+		return BPF_CORE_READ(rbio, bioc, fs_info, sb, s_dev);
+	default:
+		device = BPF_CORE_READ(bio, bi_private);
+		return BPF_CORE_READ(device, fs_info, sb, s_dev);
 	}
-	if (emit_events)
-		emit_bio(st, now);
 }
 
 static __always_inline int on_bio_queue(struct bio *bio)
 {
 	struct bio_state st = {};
-	struct btrfs_io_context *bioc;
 	struct btrfs_raid_bio *rbio;
-	struct btrfs_device *device;
+	struct dev_info *di, dinfo;
 	__u64 key = (__u64)bio;
 	__u32 opf;
 	int class;
@@ -410,39 +475,47 @@ static __always_inline int on_bio_queue(struct bio *bio)
 	class = bio_class((__u64)BPF_CORE_READ(bio, bi_end_io));
 	if (class < 0)
 		return 0;
+	st.g.dev = BPF_CORE_READ(bio, bi_bdev, bd_dev);
+	if (filter_dev && st.g.dev != filter_dev)
+		return 0;
+	/*
+	 * A device belongs to one filesystem and is request- or bio-based for
+	 * good: learn both once.  User space empties this cache every second,
+	 * so a device reformatted under a running tracer is seen afresh.
+	 */
+	di = bpf_map_lookup_elem(&devs, &st.g.dev);
+	if (!di) {
+		dinfo.fs = fs_of_bio(bio, class);
+		dinfo.bio_based = !BPF_CORE_READ(bio, bi_bdev, bd_disk, queue, mq_ops);
+		bpf_map_update_elem(&devs, &st.g.dev, &dinfo, BPF_ANY);
+		di = &dinfo;
+	}
+	st.g.fs = di->fs;
+	if (filter_fs && st.g.fs != filter_fs)
+		return 0;
+	if (di->bio_based)
+		st.flags |= BIO_F_BIO_BASED;
 
 	opf = BPF_CORE_READ(bio, bi_opf);
 	st.g.op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
 	switch (class) {
 	case CLASS_BBIO:
-		st.g.fs = fs_of_inode(BPF_CORE_READ(bbio_of_bio(bio), inode));
 		st.g.kind = kind_of_opf(opf);
 		if (st.g.op == BBS_OP_READ && st.g.kind == KIND_DATA)
 			st.logical = BPF_CORE_READ(bbio_of_bio(bio), saved_iter.bi_sector) << 9;
 		break;
 	case CLASS_RAID:
 		rbio = BPF_CORE_READ(bio, bi_private);
-		bioc = BPF_CORE_READ(rbio, bioc);
-		st.g.fs = BPF_CORE_READ(bioc, fs_info, sb, s_dev);
-		st.g.kind = kind_of_bioc(bioc);
+		st.g.kind = kind_of_bioc(BPF_CORE_READ(rbio, bioc));
 		break;
 	default:
-		device = BPF_CORE_READ(bio, bi_private);
-		st.g.fs = BPF_CORE_READ(device, fs_info, sb, s_dev);
 		st.g.kind = KIND_SUPER;
 		break;
 	}
-	if (filter_fs && st.g.fs != filter_fs)
-		return 0;
-	st.g.dev = BPF_CORE_READ(bio, bi_bdev, bd_dev);
-	if (filter_dev && st.g.dev != filter_dev)
-		return 0;
 
 	st.queue_ns = bpf_ktime_get_ns();
 	st.class = class;
-	st.flags = flags_of_opf(opf);
-	if (!BPF_CORE_READ(bio, bi_bdev, bd_disk, queue, mq_ops))
-		st.flags |= BIO_F_BIO_BASED;
+	st.flags |= flags_of_opf(opf);
 	st.bytes = BPF_CORE_READ(bio, bi_iter.bi_size);
 	st.sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
 	if (emit_events) {
@@ -566,37 +639,34 @@ static __always_inline int on_queue_work(struct pool_workqueue *pwq, struct work
 static __always_inline void span_begin(__u32 phase, __u32 fs, __u8 kind, __u64 id)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct span sp = {
-		.start_ns = bpf_ktime_get_ns(),
-		.id = id,
-		.fs = fs,
-		.phase = phase,
-		.kind = kind,
-		.ctx = cur_ctx(),
+	struct running r = {
+		.what = RUN_SPAN,
+		.sp = {
+			.id = id,
+			.fs = fs,
+			.phase = phase,
+			.kind = kind,
+			.ctx = cur_ctx(),
+		},
 	};
 
 	if (filter_fs && fs != filter_fs)
 		return;
-	if (bpf_map_update_elem(&spans, &tid, &sp, BPF_ANY))
+	r.ts = r.sp.start_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&running, &tid, &r, BPF_ANY))
 		lose(LOST_WORK_MAP_FULL);
 }
 
-static __always_inline void span_end(void)
+static __always_inline void span_end(struct span *sp, __u32 tid)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct bbs_event_span *e;
 	struct bbs_group g = {};
-	struct span *sp;
-	__u64 now;
+	__u64 now = bpf_ktime_get_ns();
 
-	sp = bpf_map_lookup_elem(&spans, &tid);
-	if (!sp)
-		return;
-	now = bpf_ktime_get_ns();
 	g.fs = sp->fs;
 	g.op = (sp->phase == PHASE_RECOVER) ? BBS_OP_READ : BBS_OP_WRITE;
 	g.kind = sp->kind;
-	hist_add(&g, sp->phase, now - sp->start_ns);
+	fs_hist_add(&g, sp->phase, now - sp->start_ns);
 	if (emit_events) {
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
@@ -615,7 +685,7 @@ static __always_inline void span_end(void)
 			lose(LOST_RINGBUF);
 		}
 	}
-	bpf_map_delete_elem(&spans, &tid);
+	bpf_map_delete_elem(&running, &tid);
 }
 
 static __always_inline void rbio_begin(struct work_struct *work, __u32 phase)
@@ -631,9 +701,10 @@ static __always_inline void rbio_begin(struct work_struct *work, __u32 phase)
 static __always_inline int on_execute_start(struct work_struct *work)
 {
 	__u64 func = (__u64)BPF_CORE_READ(work, func);
-	__u32 tid;
 	struct btrfs_bio *bbio;
 	struct bio_state *st;
+	struct running *r;
+	__u32 tid, zero = 0;
 	__u64 key;
 
 	if (is_endio_work(func)) {
@@ -641,12 +712,18 @@ static __always_inline int on_execute_start(struct work_struct *work)
 		st = bpf_map_lookup_elem(&bios, &key);
 		if (!st)
 			return 0;
-		st->start_ns = bpf_ktime_get_ns();
-		st->endio_ctx = cur_ctx();
-		st->cpu_endio = bpf_get_smp_processor_id();
+		/* Build the entry in place: struct running is too big for the stack. */
+		r = bpf_map_lookup_elem(&scratch, &zero);
+		if (!r)
+			return 0;
+		r->st = *st;
+		r->what = RUN_ENDIO;
+		r->ts = r->st.start_ns = bpf_ktime_get_ns();
+		r->st.endio_ctx = cur_ctx();
+		r->st.cpu_endio = bpf_get_smp_processor_id();
 		/* The work may free and reuse the bio: follow the thread instead. */
 		tid = (__u32)bpf_get_current_pid_tgid();
-		if (bpf_map_update_elem(&endio_running, &tid, st, BPF_ANY))
+		if (bpf_map_update_elem(&running, &tid, r, BPF_ANY))
 			lose(LOST_WORK_MAP_FULL);
 		bpf_map_delete_elem(&bios, &key);
 	} else if (fn_is(func, FN_RMW_WORK)) {
@@ -670,15 +747,16 @@ static __always_inline int on_execute_start(struct work_struct *work)
 static __always_inline int on_execute_end(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct bio_state *st;
+	struct running *r = bpf_map_lookup_elem(&running, &tid);
 
-	st = bpf_map_lookup_elem(&endio_running, &tid);
-	if (st) {
-		finish_bio(st, bpf_ktime_get_ns());
-		bpf_map_delete_elem(&endio_running, &tid);
+	if (!r)
 		return 0;
+	if (r->what == RUN_ENDIO) {
+		finish_bio(&r->st, bpf_ktime_get_ns());
+		bpf_map_delete_elem(&running, &tid);
+	} else {
+		span_end(&r->sp, tid);
 	}
-	span_end();
 	return 0;
 }
 
@@ -704,10 +782,10 @@ static __always_inline int on_btrfs_work_sched(const struct btrfs_work *work)
 static __always_inline int on_btrfs_ordered_sched(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct span *sp = bpf_map_lookup_elem(&spans, &tid);
+	struct running *r = bpf_map_lookup_elem(&running, &tid);
 
-	if (sp && sp->phase == PHASE_CSUM)
-		span_end();
+	if (r && r->what == RUN_SPAN && r->sp.phase == PHASE_CSUM)
+		span_end(&r->sp, tid);
 	return 0;
 }
 
@@ -736,7 +814,7 @@ static __always_inline int on_ordered_remove(const struct btrfs_ordered_extent *
 		return 0;
 	now = bpf_ktime_get_ns();
 	g.fs = os->fs;
-	hist_add(&g, PHASE_ORDERED, now - os->start_ns);
+	fs_hist_add(&g, PHASE_ORDERED, now - os->start_ns);
 	if (emit_events) {
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
@@ -763,7 +841,7 @@ static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const
 	struct btrfs_io_context *bioc = BPF_CORE_READ(rbio, bioc);
 	struct bbs_group g = { .op = op };
 	struct bbs_event_stripe *e;
-	struct bbs_stats *s;
+	struct bbs_group_val *gv;
 
 	g.fs = BPF_CORE_READ(bioc, fs_info, sb, s_dev);
 	if (filter_fs && g.fs != filter_fs)
@@ -772,12 +850,12 @@ static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const
 	if (filter_dev && g.dev != filter_dev)
 		return 0;
 	g.kind = kind_of_bioc(bioc);
-	s = stats_of(&g);
-	if (s) {
+	gv = group_of(&g);
+	if (gv) {
 		if (op == BBS_OP_WRITE)
-			__sync_fetch_and_add(&s->stripe_writes, 1);
+			__sync_fetch_and_add(&gv->stats.stripe_writes, 1);
 		else
-			__sync_fetch_and_add(&s->stripe_reads, 1);
+			__sync_fetch_and_add(&gv->stats.stripe_reads, 1);
 	}
 	if (!emit_events)
 		return 0;

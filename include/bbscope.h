@@ -102,9 +102,24 @@ struct bbs_stats {
 };
 
 #define WQ_NAME_LEN 32
-struct bbs_wq_key {
-	struct bbs_group g;
-	char wq[WQ_NAME_LEN];
+/* The workqueues a group's end_io work ran on, by workqueue_struct pointer. */
+#define BBS_WQ_SLOTS 4
+struct bbs_wq_slot {
+	__u64 wq;    /* struct workqueue_struct *; name in the wq_names map */
+	__u64 count; /* end_io work items run on it */
+};
+
+/*
+ * Everything per device group in one per-CPU value, so that finishing a
+ * bio costs one map lookup: counters, the device phases' histograms
+ * (PHASE_QUEUE .. PHASE_TOTAL) and the end_io workqueues.
+ */
+#define NR_DEVICE_PHASES (PHASE_TOTAL + 1)
+struct bbs_group_val {
+	struct bbs_stats stats;
+	struct bbs_hist phases[NR_DEVICE_PHASES];
+	struct bbs_wq_slot wq[BBS_WQ_SLOTS];
+	__u64 wq_other; /* end_io work on a workqueue beyond the slots */
 };
 
 /* Why an observation was lost; counted per CPU in the `lost` map. */
@@ -113,6 +128,7 @@ enum bbs_lost {
 	LOST_WORK_MAP_FULL, /* work/thread state maps full */
 	LOST_RQ_WALK,      /* request had more bios than the issue walk covers */
 	LOST_RINGBUF,      /* record mode: ring buffer full */
+	LOST_GROUP_MAP_FULL, /* more groups or histograms than the maps hold */
 	NR_LOST_BPF,
 };
 

@@ -19,6 +19,7 @@ const char *const bbs_lost_name[NR_LOST_BPF] = {
 	[LOST_WORK_MAP_FULL] = "work_map_full",
 	[LOST_RQ_WALK] = "rq_walk",
 	[LOST_RINGBUF] = "ringbuf_full",
+	[LOST_GROUP_MAP_FULL] = "group_map_full",
 };
 
 int bbs_phase_parse(const char *name)

@@ -107,7 +107,7 @@ int cmd_hist(int argc, char **argv)
 	struct bbs_tracer *t = NULL;
 	struct bbs_report r;
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, deadline, next;
+	uint64_t start, deadline, next, tick;
 	bool json = false;
 	int c, err, n = 0;
 
@@ -190,10 +190,15 @@ int cmd_hist(int argc, char **argv)
 	start = bbs_now_ns();
 	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
+	tick = start + 1000000000ULL;
 	for (;;) {
 		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
 		struct timespec ts;
 
+		if (now >= tick) {
+			bbs_tracer_tick(t);
+			tick = now + 1000000000ULL;
+		}
 		if (!stop && now < until) {
 			uint64_t left = until - now;
 

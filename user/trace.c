@@ -78,6 +78,7 @@ struct bbs_tracer {
 	uint32_t epoch;
 	uint64_t last_drain_ns;
 	uint64_t evict_after_ns;
+	uint64_t evicted; /* since the last drain */
 	uint64_t lost_prev[NR_LOST_BPF];
 	int ncpus;
 	bool verbose;
@@ -408,10 +409,40 @@ static int drain_hists(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *
 	return 0;
 }
 
-static int drain_stats(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+static void wq_name(struct bbs_tracer *t, uint64_t wq, char *name)
 {
-	int fd = bpf_map__fd(t->skel->maps.stats);
-	struct bbs_stats *vals = calloc(t->ncpus, sizeof(*vals));
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.wq_names), &wq, name))
+		snprintf(name, WQ_NAME_LEN, "wq@%llx", (unsigned long long)wq);
+	name[WQ_NAME_LEN - 1] = 0;
+}
+
+static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd,
+			const struct bbs_group_val *v)
+{
+	char name[WQ_NAME_LEN];
+
+	gd->stats.bios += v->stats.bios;
+	gd->stats.bytes += v->stats.bytes;
+	for (int x = 0; x < NR_CTX; x++) {
+		gd->stats.complete_ctx[x] += v->stats.complete_ctx[x];
+		gd->stats.endio_ctx[x] += v->stats.endio_ctx[x];
+	}
+	gd->stats.stripe_writes += v->stats.stripe_writes;
+	gd->stats.stripe_reads += v->stats.stripe_reads;
+	for (int p = 0; p < NR_DEVICE_PHASES; p++)
+		bbs_hist_merge(&gd->phases[p], &v->phases[p]);
+	for (int i = 0; i < BBS_WQ_SLOTS && v->wq[i].wq; i++) {
+		wq_name(t, v->wq[i].wq, name);
+		bbs_group_add_wq(gd, name, v->wq[i].count);
+	}
+	if (v->wq_other)
+		bbs_group_add_wq(gd, "other", v->wq_other);
+}
+
+static int drain_groups(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+{
+	int fd = bpf_map__fd(t->skel->maps.groups);
+	struct bbs_group_val *vals = calloc(t->ncpus, sizeof(*vals));
 	struct bbs_group *keys;
 	size_t n;
 
@@ -430,50 +461,8 @@ static int drain_stats(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *
 		gd = bbs_report_group(r, &keys[i]);
 		if (!gd)
 			continue;
-		for (int c = 0; c < t->ncpus; c++) {
-			struct bbs_stats *s = &vals[c];
-
-			gd->stats.bios += s->bios;
-			gd->stats.bytes += s->bytes;
-			for (int x = 0; x < NR_CTX; x++) {
-				gd->stats.complete_ctx[x] += s->complete_ctx[x];
-				gd->stats.endio_ctx[x] += s->endio_ctx[x];
-			}
-			gd->stats.stripe_writes += s->stripe_writes;
-			gd->stats.stripe_reads += s->stripe_reads;
-		}
-	}
-	free(keys);
-	free(vals);
-	return 0;
-}
-
-static int drain_wqs(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
-{
-	int fd = bpf_map__fd(t->skel->maps.wqs);
-	uint64_t *vals = calloc(t->ncpus, sizeof(*vals));
-	struct bbs_wq_key *keys;
-	size_t n;
-
-	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct bbs_group_data *gd;
-		uint64_t sum = 0;
-
-		if (bpf_map_lookup_elem(fd, &keys[i], vals))
-			continue;
-		bpf_map_delete_elem(fd, &keys[i]);
-		gd = bbs_report_group(r, &keys[i].g);
 		for (int c = 0; c < t->ncpus; c++)
-			sum += vals[c];
-		keys[i].wq[WQ_NAME_LEN - 1] = 0;
-		if (gd)
-			bbs_group_add_wq(gd, keys[i].wq, sum);
+			merge_group(t, gd, &vals[c]);
 	}
 	free(keys);
 	free(vals);
@@ -554,6 +543,19 @@ static uint64_t sweep(struct bbs_tracer *t, struct bpf_map *map)
 	return n;
 }
 
+void bbs_tracer_tick(struct bbs_tracer *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.devs);
+	uint32_t key;
+
+	t->evicted += sweep(t, t->skel->maps.bios) + sweep(t, t->skel->maps.running) +
+		      sweep(t, t->skel->maps.ordered);
+	/* Forget what each device is: it may have been reformatted meanwhile. */
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+}
+
 int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 {
 	uint32_t old = t->epoch;
@@ -575,12 +577,11 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 
 	err = drain_hists(t, old, r);
 	if (!err)
-		err = drain_stats(t, old, r);
-	if (!err)
-		err = drain_wqs(t, old, r);
+		err = drain_groups(t, old, r);
 	drain_lost(t, r);
-	r->evicted = sweep(t, t->skel->maps.bios) + sweep(t, t->skel->maps.endio_running) +
-		     sweep(t, t->skel->maps.spans) + sweep(t, t->skel->maps.ordered);
+	bbs_tracer_tick(t);
+	r->evicted = t->evicted;
+	t->evicted = 0;
 	bbs_report_sort(r);
 	return err;
 }

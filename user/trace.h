@@ -42,6 +42,13 @@ const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp);
  */
 int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r);
 
+/*
+ * Housekeeping, once a second: evict in-flight state older than
+ * evict_after_ns (counted as lost at the next drain) and forget the
+ * per-device cache (a device may be reformatted under a running tracer).
+ */
+void bbs_tracer_tick(struct bbs_tracer *t);
+
 /* Record mode: consume ring buffer records for up to timeout_ms. */
 int bbs_tracer_poll(struct bbs_tracer *t, int timeout_ms);
 /* Cumulative lost counters per CPU (record mode writes them to the file). */
