@@ -694,8 +694,7 @@ static __always_inline void rbio_begin(struct work_struct *work, __u32 phase)
 		(void *)work - bpf_core_field_offset(struct btrfs_raid_bio, work);
 	struct btrfs_io_context *bioc = BPF_CORE_READ(rbio, bioc);
 
-	span_begin(phase, BPF_CORE_READ(bioc, fs_info, sb, s_dev), kind_of_bioc(bioc),
-		   (__u64)rbio);
+	span_begin(phase, BPF_CORE_READ(bioc, fs_info, sb, s_dev), kind_of_bioc(bioc), (__u64)rbio);
 }
 
 static __always_inline int on_execute_start(struct work_struct *work)
@@ -911,16 +910,16 @@ static __always_inline int ctx_exit(int hard)
 }
 
 /* One handler, two attach flavours: tp_btf where allowed, raw_tp otherwise. */
-#define TRACEPOINT(tp, call, args...)                       \
-	SEC("tp_btf/" #tp)                                  \
-	int BPF_PROG(btf_##tp, ##args)                      \
-	{                                                   \
-		return call;                                \
-	}                                                   \
-	SEC("raw_tp/" #tp)                                  \
-	int BPF_PROG(raw_##tp, ##args)                      \
-	{                                                   \
-		return call;                                \
+#define TRACEPOINT(tp, call, args...)  \
+	SEC("tp_btf/" #tp)             \
+	int BPF_PROG(btf_##tp, ##args) \
+	{                              \
+		return call;           \
+	}                              \
+	SEC("raw_tp/" #tp)             \
+	int BPF_PROG(raw_##tp, ##args) \
+	{                              \
+		return call;           \
 	}
 
 TRACEPOINT(block_bio_queue, on_bio_queue(bio), struct bio *bio)
@@ -938,8 +937,9 @@ TRACEPOINT(btrfs_ordered_extent_add, on_ordered_add(inode, oe), const struct btr
 	   const struct btrfs_ordered_extent *oe)
 TRACEPOINT(btrfs_ordered_extent_remove, on_ordered_remove(oe), const struct btrfs_inode *inode,
 	   const struct btrfs_ordered_extent *oe)
-TRACEPOINT(raid56_write, on_raid56_io(rbio, bio, ti, BBS_OP_WRITE), const struct btrfs_raid_bio *rbio,
-	   const struct bio *bio, const struct raid56_bio_trace_info *ti)
+TRACEPOINT(raid56_write, on_raid56_io(rbio, bio, ti, BBS_OP_WRITE),
+	   const struct btrfs_raid_bio *rbio, const struct bio *bio,
+	   const struct raid56_bio_trace_info *ti)
 TRACEPOINT(raid56_read, on_raid56_io(rbio, bio, ti, BBS_OP_READ), const struct btrfs_raid_bio *rbio,
 	   const struct bio *bio, const struct raid56_bio_trace_info *ti)
 TRACEPOINT(irq_handler_entry, ctx_enter(1), int irq, struct irqaction *action)

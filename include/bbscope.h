@@ -17,14 +17,14 @@
  * are the JSON keys, the histogram titles and the words the docs use.
  */
 enum bbs_phase {
-	PHASE_QUEUE,   /* block_bio_queue -> block_rq_issue (request-based) */
-	PHASE_DEVICE,  /* issue (bio-based: queue) -> block_bio_complete */
-	PHASE_HOP,     /* bio completion -> btrfs end_io work starts */
-	PHASE_ENDIO,   /* btrfs end_io work start -> end */
-	PHASE_TOTAL,   /* block_bio_queue -> end of end_io (or completion) */
-	PHASE_CSUM,    /* data/metadata checksum work, where observable */
+	PHASE_QUEUE, /* block_bio_queue -> block_rq_issue (request-based) */
+	PHASE_DEVICE, /* issue (bio-based: queue) -> block_bio_complete */
+	PHASE_HOP, /* bio completion -> btrfs end_io work starts */
+	PHASE_ENDIO, /* btrfs end_io work start -> end */
+	PHASE_TOTAL, /* block_bio_queue -> end of end_io (or completion) */
+	PHASE_CSUM, /* data/metadata checksum work, where observable */
 	PHASE_ORDERED, /* ordered extent add -> remove (finished) */
-	PHASE_RMW,     /* raid56 rmw_rbio work item runtime */
+	PHASE_RMW, /* raid56 rmw_rbio work item runtime */
 	PHASE_RECOVER, /* raid56 recover_rbio work item runtime */
 	NR_PHASES,
 };
@@ -98,14 +98,14 @@ struct bbs_stats {
 	__u64 complete_ctx[NR_CTX];
 	__u64 endio_ctx[NR_CTX];
 	__u64 stripe_writes; /* raid56_write: per-device stripe writes */
-	__u64 stripe_reads;  /* raid56_read */
+	__u64 stripe_reads; /* raid56_read */
 };
 
 #define WQ_NAME_LEN 32
 /* The workqueues a group's end_io work ran on, by workqueue_struct pointer. */
 #define BBS_WQ_SLOTS 4
 struct bbs_wq_slot {
-	__u64 wq;    /* struct workqueue_struct *; name in the wq_names map */
+	__u64 wq; /* struct workqueue_struct *; name in the wq_names map */
 	__u64 count; /* end_io work items run on it */
 };
 
@@ -126,8 +126,8 @@ struct bbs_group_val {
 enum bbs_lost {
 	LOST_BIO_MAP_FULL, /* per-bio state map full at block_bio_queue */
 	LOST_WORK_MAP_FULL, /* work/thread state maps full */
-	LOST_RQ_WALK,      /* request had more bios than the issue walk covers */
-	LOST_RINGBUF,      /* record mode: ring buffer full */
+	LOST_RQ_WALK, /* request had more bios than the issue walk covers */
+	LOST_RINGBUF, /* record mode: ring buffer full */
 	LOST_GROUP_MAP_FULL, /* more groups or histograms than the maps hold */
 	NR_LOST_BPF,
 };
@@ -137,28 +137,28 @@ enum bbs_lost {
  * as read-only data.  A missing one is 0 and its path is simply not seen.
  */
 enum bbs_fn {
-	FN_SIMPLE_END_IO,      /* btrfs_simple_end_io: single-device bios */
-	FN_ORIG_WRITE_END_IO,  /* btrfs_orig_write_end_io: last mirror */
+	FN_SIMPLE_END_IO, /* btrfs_simple_end_io: single-device bios */
+	FN_ORIG_WRITE_END_IO, /* btrfs_orig_write_end_io: last mirror */
 	FN_CLONE_WRITE_END_IO, /* btrfs_clone_write_end_io: other mirrors */
-	FN_RAID_WRITE_END_IO,  /* raid_wait_write_end_io: raid56 strips */
-	FN_RAID_READ_END_IO,   /* raid_wait_read_end_io */
-	FN_SUPER_END_IO,       /* btrfs_end_super_write */
-	FN_BIO_CHAIN_END_IO,   /* bio_chain_endio: block layer split child */
-	FN_SIMPLE_WORK,        /* simple_end_io_work */
-	FN_ORIG_WRITE_WORK,    /* orig_write_end_io_work */
-	FN_CLONE_WRITE_WORK,   /* clone_write_end_io_work */
-	FN_CSUM_WORK,          /* csum_one_bio_work (async csum series) */
-	FN_ASYNC_CSUM_START,   /* run_one_async_start (offloaded csum) */
-	FN_BTRFS_WORK_HELPER,  /* btrfs_work_helper (btrfs workqueues) */
-	FN_RMW_WORK,           /* rmw_rbio_work */
-	FN_RECOVER_WORK,       /* recover_rbio_work */
+	FN_RAID_WRITE_END_IO, /* raid_wait_write_end_io: raid56 strips */
+	FN_RAID_READ_END_IO, /* raid_wait_read_end_io */
+	FN_SUPER_END_IO, /* btrfs_end_super_write */
+	FN_BIO_CHAIN_END_IO, /* bio_chain_endio: block layer split child */
+	FN_SIMPLE_WORK, /* simple_end_io_work */
+	FN_ORIG_WRITE_WORK, /* orig_write_end_io_work */
+	FN_CLONE_WRITE_WORK, /* clone_write_end_io_work */
+	FN_CSUM_WORK, /* csum_one_bio_work (async csum series) */
+	FN_ASYNC_CSUM_START, /* run_one_async_start (offloaded csum) */
+	FN_BTRFS_WORK_HELPER, /* btrfs_work_helper (btrfs workqueues) */
+	FN_RMW_WORK, /* rmw_rbio_work */
+	FN_RECOVER_WORK, /* recover_rbio_work */
 	NR_FNS,
 };
 
 /* How a tracked bio ends: through a btrfs end_io work item, or inline. */
 enum bbs_bio_class {
-	CLASS_BBIO,  /* struct btrfs_bio, end_io runs as a work item */
-	CLASS_RAID,  /* raid56 strip bio, completes inline */
+	CLASS_BBIO, /* struct btrfs_bio, end_io runs as a work item */
+	CLASS_RAID, /* raid56 strip bio, completes inline */
 	CLASS_SUPER, /* superblock write, completes inline */
 };
 
@@ -176,7 +176,7 @@ enum bbs_event_type {
 #define BIO_F_FUA (1 << 2)
 #define BIO_F_PREFLUSH (1 << 3)
 #define BIO_F_BIO_BASED (1 << 4) /* no request: queue/issue not seen */
-#define BIO_F_NO_ENDIO (1 << 5)  /* end_io ran inline at completion, no work item */
+#define BIO_F_NO_ENDIO (1 << 5) /* end_io ran inline at completion, no work item */
 
 struct bbs_event_bio {
 	__u8 type; /* EV_BIO */

@@ -12,14 +12,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
+#define CHECK(cond, ...)                                            \
+	do {                                                        \
+		if (!(cond)) {                                      \
 			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);             \
-			printf("\n");                    \
-			failures++;                      \
-		}                                        \
+			printf(__VA_ARGS__);                        \
+			printf("\n");                               \
+			failures++;                                 \
+		}                                                   \
 	} while (0)
 
 static int cmp_u64(const void *a, const void *b)
@@ -32,8 +32,9 @@ static int cmp_u64(const void *a, const void *b)
 static void test_slots(void)
 {
 	for (uint32_t s = 0; s + 1 < HIST_SLOTS; s++) {
-		CHECK(bbs_hist_slot_hi(s) == bbs_hist_slot_lo(s + 1), "slot %u: hi %llu != next lo %llu",
-		      s, (unsigned long long)bbs_hist_slot_hi(s),
+		CHECK(bbs_hist_slot_hi(s) == bbs_hist_slot_lo(s + 1),
+		      "slot %u: hi %llu != next lo %llu", s,
+		      (unsigned long long)bbs_hist_slot_hi(s),
 		      (unsigned long long)bbs_hist_slot_lo(s + 1));
 		CHECK(bbs_hist_slot(bbs_hist_slot_lo(s)) == s, "lo of slot %u maps back", s);
 		CHECK(bbs_hist_slot(bbs_hist_slot_hi(s) - 1) == s, "hi-1 of slot %u maps back", s);
@@ -72,7 +73,8 @@ static void test_percentiles(void)
 
 		CHECK(got + width >= exact && got <= exact + width,
 		      "p%g: got %llu, exact %llu, bucket width %llu", ps[i] * 100,
-		      (unsigned long long)got, (unsigned long long)exact, (unsigned long long)width);
+		      (unsigned long long)got, (unsigned long long)exact,
+		      (unsigned long long)width);
 		CHECK(got >= prev, "percentiles ordered");
 		prev = got;
 	}
@@ -86,7 +88,9 @@ static void test_merge_and_groups(void)
 {
 	struct bbs_hist a = { 0 }, b = { 0 };
 	struct bbs_report r;
-	struct bbs_group g1 = { .fs = 1, .dev = 2, .op = BBS_OP_WRITE, .kind = KIND_DATA, .epoch = 1 };
+	struct bbs_group g1 = {
+		.fs = 1, .dev = 2, .op = BBS_OP_WRITE, .kind = KIND_DATA, .epoch = 1
+	};
 	struct bbs_group g2 = g1;
 
 	bbs_hist_add(&a, 100);

@@ -8,8 +8,8 @@
 
 const char *const bbs_phase_name[NR_PHASES] = {
 	[PHASE_QUEUE] = "queue",     [PHASE_DEVICE] = "device", [PHASE_HOP] = "hop",
-	[PHASE_ENDIO] = "endio",     [PHASE_TOTAL] = "total",   [PHASE_CSUM] = "csum",
-	[PHASE_ORDERED] = "ordered", [PHASE_RMW] = "rmw",       [PHASE_RECOVER] = "recover",
+	[PHASE_ENDIO] = "endio",     [PHASE_TOTAL] = "total",	[PHASE_CSUM] = "csum",
+	[PHASE_ORDERED] = "ordered", [PHASE_RMW] = "rmw",	[PHASE_RECOVER] = "recover",
 };
 const char *const bbs_op_name[BBS_NR_OPS] = { "read", "write" };
 const char *const bbs_kind_name[NR_KINDS] = { "data", "metadata", "super" };
@@ -291,11 +291,12 @@ static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_gr
 	bbs_fs_name(gd->g.fs, fs, sizeof(fs));
 	if (dev_group) {
 		human_bytes(s->bytes, bytes, sizeof(bytes));
-		fprintf(f, "%s %s %s %s: %llu bios, %s\n", fs, bbs_dev_name(gd->g.dev, dev, sizeof(dev)),
-			bbs_op_name[gd->g.op], bbs_kind_name[gd->g.kind],
-			(unsigned long long)s->bios, bytes);
-		fprintf(f, "    completion in hardirq %llu, softirq %llu, task %llu;"
-			   " end_io in hardirq %llu, softirq %llu, task %llu",
+		fprintf(f, "%s %s %s %s: %llu bios, %s\n", fs,
+			bbs_dev_name(gd->g.dev, dev, sizeof(dev)), bbs_op_name[gd->g.op],
+			bbs_kind_name[gd->g.kind], (unsigned long long)s->bios, bytes);
+		fprintf(f,
+			"    completion in hardirq %llu, softirq %llu, task %llu;"
+			" end_io in hardirq %llu, softirq %llu, task %llu",
 			(unsigned long long)s->complete_ctx[CTX_HARDIRQ],
 			(unsigned long long)s->complete_ctx[CTX_SOFTIRQ],
 			(unsigned long long)s->complete_ctx[CTX_TASK],
@@ -368,9 +369,10 @@ json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable)
 	buckets = json_array();
 	for (int i = 0; i < HIST_SLOTS; i++)
 		if (h->slots[i])
-			json_array_append_new(buckets, json_pack("[I,I,I]",
-				(json_int_t)bbs_hist_slot_lo(i), (json_int_t)bbs_hist_slot_hi(i),
-				(json_int_t)h->slots[i]));
+			json_array_append_new(buckets,
+					      json_pack("[I,I,I]", (json_int_t)bbs_hist_slot_lo(i),
+							(json_int_t)bbs_hist_slot_hi(i),
+							(json_int_t)h->slots[i]));
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "count", (json_int_t)h->count, "mean_ns",
 			 (json_int_t)(h->sum_ns / h->count), "p50_ns",
 			 (json_int_t)bbs_hist_percentile(h, 0.50), "p90_ns",
@@ -395,8 +397,9 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 	phases = json_object();
 	for (int p = 0; p < NR_PHASES; p++)
 		if (bbs_phase_is_device(p) == dev_group)
-			json_object_set_new(phases, bbs_phase_name[p],
-					    bbs_phase_json(&gd->phases[p], r->phase_unavailable[p]));
+			json_object_set_new(
+				phases, bbs_phase_name[p],
+				bbs_phase_json(&gd->phases[p], r->phase_unavailable[p]));
 	wq = json_object();
 	for (int i = 0; i < gd->nr_wqs; i++)
 		json_object_set_new(wq, gd->wqs[i].name, json_integer(gd->wqs[i].count));
@@ -405,9 +408,9 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 		      dev_group ? bbs_dev_name(gd->g.dev, dev, sizeof(dev)) : NULL, "op",
 		      bbs_op_name[gd->g.op], "kind", bbs_kind_name[gd->g.kind], "bios",
 		      (json_int_t)s->bios, "bytes", (json_int_t)s->bytes, "phases", phases,
-		      "complete_ctx", ctx_json(s->complete_ctx), "endio_ctx", ctx_json(s->endio_ctx),
-		      "endio_wq", wq, "stripe_writes", (json_int_t)s->stripe_writes, "stripe_reads",
-		      (json_int_t)s->stripe_reads);
+		      "complete_ctx", ctx_json(s->complete_ctx), "endio_ctx",
+		      ctx_json(s->endio_ctx), "endio_wq", wq, "stripe_writes",
+		      (json_int_t)s->stripe_writes, "stripe_reads", (json_int_t)s->stripe_reads);
 	return o;
 }
 

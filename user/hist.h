@@ -74,7 +74,7 @@ uint64_t bbs_report_lost(const struct bbs_report *r);
 void bbs_report_sort(struct bbs_report *r);
 
 struct bbs_print_opts {
-	bool ms;      /* milliseconds instead of microseconds */
+	bool ms; /* milliseconds instead of microseconds */
 	bool summary; /* the table only, no star histograms */
 };
 

@@ -23,28 +23,27 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
-		"                    [--dev NAME] [-m] [-s] [--json] [-v]\n"
-		"\n"
-		"Trace every btrfs bio and print per-phase latency histograms:\n"
-		"  queue    block_bio_queue -> request issue (request-based devices)\n"
-		"  device   issue (bio-based: queue) -> completion\n"
-		"  hop      completion -> btrfs end_io work starts\n"
-		"  endio    btrfs end_io work runtime\n"
-		"  total    queue -> end of end_io\n"
-		"  csum, ordered, rmw, recover: per filesystem, where observable\n"
-		"\n"
-		"  -i, --interval SEC   print every SEC seconds (default: once, at the end)\n"
-		"  -c, --count N        stop after N intervals\n"
-		"  -d, --duration SEC   stop after SEC seconds\n"
-		"  -f, --fs PATH        only this btrfs filesystem (a path on it)\n"
-		"  -D, --dev NAME       only this block device (loop0, /dev/loop0, 7:0)\n"
-		"  -m, --milliseconds   millisecond histograms\n"
-		"  -s, --summary        the per-phase table only, no star histograms\n"
-		"  -j, --json           one JSON object per interval (docs/json.md)\n"
-		"      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
-		"  -v, --verbose        libbpf messages and attach details\n");
+	fprintf(f, "usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
+		   "                    [--dev NAME] [-m] [-s] [--json] [-v]\n"
+		   "\n"
+		   "Trace every btrfs bio and print per-phase latency histograms:\n"
+		   "  queue    block_bio_queue -> request issue (request-based devices)\n"
+		   "  device   issue (bio-based: queue) -> completion\n"
+		   "  hop      completion -> btrfs end_io work starts\n"
+		   "  endio    btrfs end_io work runtime\n"
+		   "  total    queue -> end of end_io\n"
+		   "  csum, ordered, rmw, recover: per filesystem, where observable\n"
+		   "\n"
+		   "  -i, --interval SEC   print every SEC seconds (default: once, at the end)\n"
+		   "  -c, --count N        stop after N intervals\n"
+		   "  -d, --duration SEC   stop after SEC seconds\n"
+		   "  -f, --fs PATH        only this btrfs filesystem (a path on it)\n"
+		   "  -D, --dev NAME       only this block device (loop0, /dev/loop0, 7:0)\n"
+		   "  -m, --milliseconds   millisecond histograms\n"
+		   "  -s, --summary        the per-phase table only, no star histograms\n"
+		   "  -j, --json           one JSON object per interval (docs/json.md)\n"
+		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
+		   "  -v, --verbose        libbpf messages and attach details\n");
 }
 
 static int resolve_fs(const char *path, uint32_t *kdev)
@@ -63,8 +62,7 @@ static int resolve_fs(const char *path, uint32_t *kdev)
 	return 0;
 }
 
-static void print_interval(const struct bbs_report *r, bool json,
-			   const struct bbs_print_opts *po)
+static void print_interval(const struct bbs_report *r, bool json, const struct bbs_print_opts *po)
 {
 	char ts[32];
 	time_t now;

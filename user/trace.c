@@ -44,8 +44,7 @@ static const struct tp_desc {
 	uint32_t phases; /* bit per enum bbs_phase */
 } tps[] = {
 	{ "block_bio_queue", true, NULL, 0 },
-	{ "block_rq_issue", false, "queue and device are not split",
-	  1 << PHASE_QUEUE },
+	{ "block_rq_issue", false, "queue and device are not split", 1 << PHASE_QUEUE },
 	{ "block_rq_complete", false, "no device latency on request-based devices",
 	  1 << PHASE_DEVICE },
 	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0 },
@@ -57,8 +56,7 @@ static const struct tp_desc {
 	{ "btrfs_work_sched", false, "offloaded checksums not seen", 1 << PHASE_CSUM },
 	{ "btrfs_ordered_sched", false, "offloaded checksum end less precise", 0 },
 	{ "btrfs_ordered_extent_add", false, "no ordered extent latency", 1 << PHASE_ORDERED },
-	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency",
-	  1 << PHASE_ORDERED },
+	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency", 1 << PHASE_ORDERED },
 	{ "raid56_write", false, "raid56 stripe writes not counted", 0 },
 	{ "raid56_read", false, "raid56 stripe reads not counted", 0 },
 	{ "irq_handler_entry", false, "hardirq context not told apart", 0 },
@@ -72,9 +70,9 @@ struct bbs_tracer {
 	struct bbscope_bpf *skel;
 	struct bpf_link *links[NR_TPS];
 	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
-	char why[NR_TPS][96];     /* reason a tracepoint is not attached */
+	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
 	struct ring_buffer *rb;
-	uint32_t unavailable;     /* phases without their tracepoints */
+	uint32_t unavailable; /* phases without their tracepoints */
 	uint32_t epoch;
 	uint64_t last_drain_ns;
 	uint64_t evict_after_ns;
@@ -270,8 +268,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
 	if (o->emit_events)
-		bpf_map__set_max_entries(t->skel->maps.events,
-					 (o->ringbuf_mb ? o->ringbuf_mb : 16) << 20);
+		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
+								       << 20);
 
 	err = choose_programs(t);
 	if (err)
@@ -286,8 +284,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	err = bbscope_bpf__load(t->skel);
 	if (err) {
 		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
-			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)" :
-					" (run with -v for the verifier log)");
+			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)"
+				      : " (run with -v for the verifier log)");
 		goto err_destroy;
 	}
 	err = attach_all(t);
