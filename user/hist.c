@@ -206,6 +206,35 @@ void bbs_report_sort(struct bbs_report *r)
 	qsort(r->groups, r->nr_groups, sizeof(*r->groups), group_cmp);
 }
 
+void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
+{
+	for (int i = 0; i < NR_LOST_BPF; i++)
+		total->lost[i] += r->lost[i];
+	total->evicted += r->evicted;
+	total->interval_s += r->interval_s;
+	for (int p = 0; p < NR_PHASES; p++)
+		total->phase_unavailable[p] = r->phase_unavailable[p];
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		const struct bbs_group_data *src = &r->groups[i];
+		struct bbs_group_data *dst = bbs_report_group(total, &src->g);
+
+		if (!dst)
+			continue;
+		dst->stats.bios += src->stats.bios;
+		dst->stats.bytes += src->stats.bytes;
+		for (int c = 0; c < NR_CTX; c++) {
+			dst->stats.complete_ctx[c] += src->stats.complete_ctx[c];
+			dst->stats.endio_ctx[c] += src->stats.endio_ctx[c];
+		}
+		dst->stats.stripe_writes += src->stats.stripe_writes;
+		dst->stats.stripe_reads += src->stats.stripe_reads;
+		for (int p = 0; p < NR_PHASES; p++)
+			bbs_hist_merge(&dst->phases[p], &src->phases[p]);
+		for (int w = 0; w < src->nr_wqs; w++)
+			bbs_group_add_wq(dst, src->wqs[w].name, src->wqs[w].count);
+	}
+}
+
 /* ---- plain text ---- */
 
 static void print_stars(FILE *f, uint64_t val, uint64_t max, int width)

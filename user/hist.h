@@ -70,6 +70,8 @@ void bbs_report_free(struct bbs_report *r);
 struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_group *g);
 void bbs_group_add_wq(struct bbs_group_data *gd, const char *name, uint64_t count);
 uint64_t bbs_report_lost(const struct bbs_report *r);
+/* Add r into total: counts, histograms, workqueues, lost (cumulative views). */
+void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r);
 /* Order groups by fs, then device, op, kind, so output is stable. */
 void bbs_report_sort(struct bbs_report *r);
 

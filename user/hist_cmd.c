@@ -2,6 +2,7 @@
 /* bbscope hist: live per-phase latency histograms of btrfs bios. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "cmd.h"
 #include "hist.h"
+#include "prom.h"
 #include "trace.h"
 #include "util.h"
 
@@ -94,6 +96,7 @@ int cmd_hist(int argc, char **argv)
 		{ "summary", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "evict-after", required_argument, NULL, 'E' },
+		{ "prom", optional_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -103,7 +106,10 @@ int cmd_hist(int argc, char **argv)
 	double interval = 0, duration = 0, evict = 30;
 	unsigned long long count = 0;
 	struct bbs_tracer *t = NULL;
-	struct bbs_report r;
+	struct bbs_report r, total;
+	struct bbs_prom *prom = NULL;
+	const char *prom_addr = NULL;
+	bool prom_on = false;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start, deadline, next, tick;
 	bool json = false;
@@ -158,6 +164,14 @@ int cmd_hist(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			prom_on = true;
+			prom_addr = optarg;
+			/* --prom ADDR:PORT as well as --prom=ADDR:PORT */
+			if (!optarg && optind < argc && argv[optind][0] != '-' &&
+			    strchr(argv[optind], ':'))
+				prom_addr = argv[optind++];
+			break;
 		case 'v':
 			to.verbose = true;
 			break;
@@ -175,9 +189,13 @@ int cmd_hist(int argc, char **argv)
 	}
 	to.evict_after_ns = (uint64_t)(evict * 1e9);
 
-	err = bbs_tracer_open(&t, &to);
-	if (err)
+	if (prom_on && bbs_prom_open(&prom, prom_addr))
 		return 1;
+	err = bbs_tracer_open(&t, &to);
+	if (err) {
+		bbs_prom_close(prom);
+		return 1;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (to.verbose)
@@ -185,27 +203,35 @@ int cmd_hist(int argc, char **argv)
 	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
 
 	bbs_report_init(&r);
+	bbs_report_init(&total);
 	start = bbs_now_ns();
 	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
 	tick = start + 1000000000ULL;
 	for (;;) {
 		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
-		struct timespec ts;
 
 		if (now >= tick) {
-			bbs_tracer_tick(t);
+			/* Prometheus serves cumulative counts: fold one second in. */
+			if (prom) {
+				if (bbs_tracer_drain(t, &r) == 0)
+					bbs_report_merge(&total, &r);
+				bbs_report_sort(&total);
+			} else {
+				bbs_tracer_tick(t);
+			}
 			tick = now + 1000000000ULL;
 		}
 		if (!stop && now < until) {
 			uint64_t left = until - now;
+			struct pollfd pfd = { .fd = prom ? bbs_prom_fd(prom) : -1,
+					      .events = POLLIN };
 
 			/* Wake at least every 100ms: a signal may race the sleep. */
 			if (left > 100000000ULL)
 				left = 100000000ULL;
-			ts.tv_sec = left / 1000000000ULL;
-			ts.tv_nsec = left % 1000000000ULL;
-			nanosleep(&ts, NULL);
+			if (poll(&pfd, 1, (int)(left / 1000000) + 1) > 0 && prom)
+				bbs_prom_serve(prom, &total);
 			continue;
 		}
 		if (bbs_tracer_drain(t, &r)) {
@@ -213,13 +239,22 @@ int cmd_hist(int argc, char **argv)
 			err = 1;
 			break;
 		}
-		print_interval(&r, json, &po);
+		if (prom) {
+			/* The last interval is printed as the whole run's total. */
+			bbs_report_merge(&total, &r);
+			bbs_report_sort(&total);
+			print_interval(&total, json, &po);
+		} else {
+			print_interval(&r, json, &po);
+		}
 		n++;
 		if (stop || now >= deadline || (count && (unsigned long long)n >= count))
 			break;
 		next += (uint64_t)(interval * 1e9);
 	}
 	bbs_report_free(&r);
+	bbs_report_free(&total);
 	bbs_tracer_close(t);
+	bbs_prom_close(prom);
 	return err ? 1 : 0;
 }
