@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # bbscope verify: every block of freshly written files matches, for every
-# checksum algorithm and data profile; holes, prealloc, inline, nodatasum and
-# raid56 are skipped with their reason; compressed extents are checked as
+# checksum algorithm and data profile (raid5 too: its data strips, once);
+# holes, prealloc, inline and nodatasum are skipped with their reason;
+# compressed extents are checked as
 # stored; and one 4 KiB block corrupted on an unmounted member device is
 # reported at exactly its path, file offset, logical address, devid, device
 # and physical offset, all of which this script computes on its own (FIEMAP
@@ -116,8 +117,8 @@ verify_json() {
 		"$out" >/dev/null || { cat "$out"; fail "verify --json output is not the contract"; }
 }
 
-# clean_case PROFILE NDEV CSUM COPIES [MOUNT-OPTS]: everything matches (or,
-# for raid56, everything is skipped as raid56), with exact counts.
+# clean_case PROFILE NDEV CSUM COPIES [MOUNT-OPTS]: everything matches, with
+# exact counts (raid5/6 has one copy: the data strip).
 clean_case() {
 	local profile=$1 ndev=$2 csum=$3 copies=$4 opts=${5:-} out comp data
 	fs_up "$profile" "$ndev" "$csum" "$opts"
@@ -127,26 +128,17 @@ clean_case() {
 	# The compressed file alone: its on-disk blocks, which must be fewer than
 	# its 512 file blocks if the csums covered the compressed bytes.
 	verify_json "$out" 0 "$MNT/comp"
-	if [ "$copies" -gt 0 ]; then
-		comp=$(jq '.checked' "$out")
-		[ $((comp % copies)) -eq 0 ] && [ "$comp" -gt 0 ] && [ "$comp" -lt $((512 * copies)) ] ||
-			fail "$profile/$csum: comp checked $comp blocks (want 1..511 per copy)"
-		comp=$((comp / copies))
-	else
-		comp=$(jq '.skipped.raid56' "$out")
-	fi
+	comp=$(jq '.checked' "$out")
+	[ $((comp % copies)) -eq 0 ] && [ "$comp" -gt 0 ] && [ "$comp" -lt $((512 * copies)) ] ||
+		fail "$profile/$csum: comp checked $comp blocks (want 1..511 per copy)"
+	comp=$((comp / copies))
 
 	verify_json "$out" 0 "$MNT"
 	data=$((1024 + 1024 + comp + 1))
-	if [ "$copies" -gt 0 ]; then
-		jq -e --argjson n $((data * copies)) \
-			'.checked == $n and .matched == $n and .mismatched == 0 and
-			 .mismatches == [] and .skipped.raid56 == 0' "$out" >/dev/null ||
-			{ cat "$out"; fail "$profile/$csum: want $data blocks x $copies copies all matching"; }
-	else
-		jq -e --argjson n $data '.checked == 0 and .skipped.raid56 == $n' "$out" >/dev/null ||
-			{ cat "$out"; fail "$profile/$csum: want $data blocks skipped as raid56"; }
-	fi
+	jq -e --argjson n $((data * copies)) \
+		'.checked == $n and .matched == $n and .mismatched == 0 and
+		 .mismatches == [] and .skipped.raid56 == 0' "$out" >/dev/null ||
+		{ cat "$out"; fail "$profile/$csum: want $data blocks x $copies copies all matching"; }
 	jq -e '.files == 7 and .skipped.hole == 255 and .skipped.prealloc == 256 and
 	       .skipped.inline == 1 and .skipped.nodatasum == 64 and .skipped.no_csum == 0 and
 	       .skipped.missing_device == 0 and .skipped.read_error == 0' "$out" >/dev/null ||
@@ -311,7 +303,7 @@ clean_case raid1 2 sha256 2 compress=zstd && fs_down
 clean_case raid1c3 3 crc32c 3 && fs_down
 clean_case raid1c4 4 crc32c 4 && fs_down
 clean_case raid10 4 crc32c 2 && fs_down
-clean_case raid5 3 crc32c 0 && fs_down
+clean_case raid5 3 crc32c 1 && fs_down
 
 # One bad block: single, each copy of raid1 (the second one on its own
 # device), and raid10 (striped and mirrored).

@@ -13,6 +13,11 @@
  * Every function returns 0 (or a count) on success and -errno on failure;
  * bbs_fs_open() also leaves a one-line description of what failed in fs->err.
  * Tree searches see the current, in-memory trees of the mounted filesystem.
+ *
+ * bbs_fs_open_devices() opens an unmounted filesystem from its member devices
+ * instead: superblock, sys_chunk_array, then the chunk, root, extent and csum
+ * trees as they are on disk.  bbs_fs_search() and everything built on it
+ * work the same on both; bbs_tree_search() (an ioctl) needs a mount.
  */
 #ifndef BBS_BTRFS_FS_H
 #define BBS_BTRFS_FS_H
@@ -66,7 +71,7 @@ struct bbs_chunk {
 };
 
 struct bbs_fs {
-	int fd; /* the path given to bbs_fs_open, O_RDONLY */
+	int fd; /* the path given to bbs_fs_open, O_RDONLY; -1 when offline */
 	uint8_t fsid[BTRFS_FSID_SIZE];
 	uint32_t sectorsize;
 	uint32_t nodesize;
@@ -76,7 +81,13 @@ struct bbs_fs {
 	size_t nr_devs;
 	struct bbs_chunk *chunks; /* sorted by logical */
 	size_t nr_chunks;
-	char err[512];
+	/* Opened by bbs_fs_open_devices(): trees are read from the devices. */
+	bool offline;
+	uint64_t generation; /* of the newest superblock among the devices */
+	uint64_t root_bytenr; /* the root tree's root block */
+	uint64_t chunk_root_bytenr;
+	uint8_t meta_fsid[BTRFS_FSID_SIZE]; /* what tree block headers carry */
+	char err[2 * BTRFS_DEVICE_PATH_NAME_MAX + 256];
 };
 
 /* One place a logical address lives. */
@@ -109,6 +120,16 @@ struct bbs_map {
 int bbs_fs_open(struct bbs_fs *fs, const char *path);
 void bbs_fs_close(struct bbs_fs *fs);
 
+/*
+ * Open an unmounted btrfs from some or all of its member devices, each
+ * opened O_RDONLY | O_DIRECT | O_EXCL, so that -EBUSY means a device is in
+ * use (mounted: use bbs_fs_open on the mount point).  Members not given are
+ * in fs->devs with fd -1.  Tree blocks are checked (checksum, bytenr, fsid)
+ * and read from the next copy when one is bad; raid5/6 tree blocks are read
+ * from their data stripe only.  On failure fs->err says what failed.
+ */
+int bbs_fs_open_devices(struct bbs_fs *fs, char *const *paths, int nr_paths);
+
 /* Is fd on the filesystem fs was opened on (same fsid)?  Cheap: one FS_INFO. */
 bool bbs_fs_same(const struct bbs_fs *fs, int fd);
 
@@ -123,6 +144,13 @@ typedef int (*bbs_item_fn)(const struct bbs_key *key, const void *item, uint32_t
 int bbs_tree_search(int fd, uint64_t tree_id, const struct bbs_key *min, const struct bbs_key *max,
 		    bbs_item_fn fn, void *arg);
 
+/*
+ * bbs_tree_search on fs: through the ioctl when mounted, from the tree
+ * blocks on the devices when offline (tree_id 0 is then -EINVAL).
+ */
+int bbs_fs_search(const struct bbs_fs *fs, uint64_t tree_id, const struct bbs_key *min,
+		  const struct bbs_key *max, bbs_item_fn fn, void *arg);
+
 /* "single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5", "raid6". */
 const char *bbs_profile_name(uint64_t type);
 static inline bool bbs_profile_raid56(uint64_t type)
@@ -132,6 +160,36 @@ static inline bool bbs_profile_raid56(uint64_t type)
 
 /* The chunk holding logical, NULL if none does. */
 const struct bbs_chunk *bbs_chunk_find(const struct bbs_fs *fs, uint64_t logical);
+
+/*
+ * raid5/6 full stripes.  A raid56 chunk is a row of full stripes, each
+ * nr_data stripe_len elements of data and nr_parity of parity.  Full stripe
+ * f starts at logical chunk->logical + f * nr_data * stripe_len; its strip j,
+ * in struct btrfs_raid_bio order (data 0 .. nr_data-1, then P, then Q, as
+ * parity.h wants them), lies on chunk stripe (f + j) % num_stripes at
+ * physical stripes[].physical + f * stripe_len: parity rotates by one
+ * device per full stripe, as in btrfs_map_block().
+ */
+static inline unsigned int bbs_chunk_nr_parity(const struct bbs_chunk *c)
+{
+	if (c->type & BTRFS_BLOCK_GROUP_RAID5)
+		return 1;
+	return c->type & BTRFS_BLOCK_GROUP_RAID6 ? 2 : 0;
+}
+
+static inline unsigned int bbs_chunk_nr_data(const struct bbs_chunk *c)
+{
+	unsigned int p = bbs_chunk_nr_parity(c);
+
+	return c->num_stripes > p ? c->num_stripes - p : 0;
+}
+
+/* Full stripes in a raid56 chunk; 0 for other profiles or a nonsense chunk. */
+uint64_t bbs_chunk_nr_full_stripes(const struct bbs_chunk *c);
+
+/* Where strip j of full stripe f of raid56 chunk c lies. */
+void bbs_full_stripe_strip(const struct bbs_chunk *c, uint64_t f, unsigned int j,
+			   struct bbs_copy *cp);
 
 /*
  * Map logical through the chunk tree.  -ENOENT: no chunk holds it,

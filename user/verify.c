@@ -4,6 +4,9 @@
  * the bytes on the member devices (O_DIRECT, never btrfs's page cache) and
  * compare it with the csum tree.  Each copy of a mirrored profile is its own
  * check, so one bad copy of a raid1 block is one mismatch naming its device.
+ * A raid5/raid6 block has one copy, its data strip, checked once; whether
+ * its parity is right is --parity's question, and whether the parity
+ * rebuilds it is --recover's (both in verify_parity.c).
  *
  * Per filesystem: syncfs, so that delalloc and dirty pages are on disk with
  * their checksums and delayed inode items are in the fs tree.  Per file: the
@@ -29,6 +32,8 @@
 #include "cmd.h"
 #include "csum.h"
 #include "util.h"
+#include "verify.h"
+
 
 /* Bytes checksummed per csum tree lookup (and largest single device read). */
 #define WINDOW (1024 * 1024)
@@ -41,7 +46,7 @@ enum skip_reason {
 	SKIP_INLINE, /* data inside the fs tree leaf, covered by its node csum */
 	SKIP_PREALLOC, /* fallocated, never written: no checksums */
 	SKIP_NODATASUM, /* inode flag (chattr +C, mount -o nodatasum) */
-	SKIP_RAID56, /* raid5/6 chunk: not verified yet */
+	SKIP_RAID56, /* never counted now that raid5/6 data is checked; the key stays for scripts */
 	SKIP_NO_CSUM, /* a data extent sector without a csum tree item */
 	SKIP_MISSING_DEVICE, /* the copy's device is missing or cannot be opened */
 	SKIP_READ_ERROR, /* reading the copy failed */
@@ -113,29 +118,56 @@ struct file_walk {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bbscope verify [--json] PATH...\n"
+		   "       bbscope verify --parity [--json] MOUNTPOINT|DEVICE...\n"
+		   "       bbscope verify --recover DEVID [--recover DEVID] [--json] "
+		   "MOUNTPOINT|DEVICE...\n"
 		   "\n"
 		   "Recompute the btrfs checksum of every data block of each regular file\n"
 		   "(of every regular file below a directory, not crossing into other\n"
 		   "filesystems; a file with several names once) from the bytes on the\n"
 		   "member devices, read with O_DIRECT, and compare it with the csum tree.\n"
 		   "Every copy of dup, raid1, raid1c3, raid1c4 and raid10 is checked on its\n"
-		   "own.  Needs root.  Read-only, except that each filesystem is synced first\n"
-		   "(syncfs: a transaction commit) so that data still in the page cache is on\n"
-		   "disk with its checksums; nothing is written that the kernel would not\n"
-		   "write at its next commit anyway.\n"
+		   "own; a raid5/raid6 block once, in its data strip (its other 'copies' are\n"
+		   "rebuilds from parity: --parity and --recover check those).  Needs root.\n"
+		   "Read-only, except that each filesystem is synced first (syncfs: a\n"
+		   "transaction commit) so that data still in the page cache is on disk with\n"
+		   "its checksums; nothing is written that the kernel would not write at its\n"
+		   "next commit anyway.\n"
 		   "\n"
 		   "Not checked, counted in blocks under 'skipped': hole, inline, prealloc,\n"
-		   "nodatasum, raid56 (not yet), no_csum, and per copy missing_device and\n"
-		   "read_error.  A compressed extent is checked as stored (compressed); its\n"
-		   "mismatches give the file offset where the extent's data starts.\n"
+		   "nodatasum, no_csum, and per copy missing_device and read_error (raid56 is\n"
+		   "always 0 now and kept for scripts).  A compressed extent is checked as\n"
+		   "stored (compressed); its mismatches give the file offset where the\n"
+		   "extent's data starts.\n"
 		   "\n"
-		   "  -j, --json   one JSON object: files, checked, matched, mismatched,\n"
-		   "               skipped {reason: blocks}, mismatches [{path, file_offset,\n"
-		   "               logical, devid, device, physical, mirror, ...}]\n"
-		   "  -h, --help   this text\n"
+		   "--parity reads every full stripe of every raid5/raid6 block group from\n"
+		   "the members and compares P (and Q) with the parity of the data, in the\n"
+		   "columns (same sector of each strip) that hold a referenced extent (extent\n"
+		   "tree): btrfs writes parity there and nowhere else.  Full stripes with no\n"
+		   "referenced sector are counted as unreferenced, never as mismatches.  A\n"
+		   "mismatch names the strip that disagrees: P or Q, or the data strip when\n"
+		   "the raid6 syndrome or (raid5) a data checksum points at one.\n"
+		   "--recover DEVID rebuilds every strip of that member (two members for\n"
+		   "raid6) from the other strips and compares the rebuild with the disk.\n"
+		   "Both take the mount point of a mounted filesystem (synced first; stripes\n"
+		   "written meanwhile may disagree) or the member devices of an unmounted one\n"
+		   "(opened exclusively; missing members are skipped).\n"
 		   "\n"
-		   "Exit status: 0 every checked block matches, 1 a mismatch, 2 an error\n"
-		   "(including read errors on a member device).\n");
+		   "  -p, --parity         check raid5/raid6 parity, counting full stripes\n"
+		   "  -r, --recover DEVID  rebuild a member's strips, counting strips\n"
+		   "  -j, --json           one JSON object: files, checked, matched,\n"
+		   "                       mismatched, skipped {reason: blocks}, mismatches\n"
+		   "                       [{path, file_offset, logical, devid, device,\n"
+		   "                       physical, mirror, ...}]; with --parity/--recover:\n"
+		   "                       mode, unit, block_groups, checked, matched,\n"
+		   "                       mismatched, unreferenced, skipped {missing_device,\n"
+		   "                       read_error}, mismatches [{logical (of the full\n"
+		   "                       stripe), profile, strip, kind (data|p|q), devid,\n"
+		   "                       device, physical (of the first bad sector), sectors}]\n"
+		   "  -h, --help           this text\n"
+		   "\n"
+		   "Exit status: 0 every checked block (stripe, strip) matches, 1 a mismatch,\n"
+		   "2 an error (including read errors on a member device).\n");
 }
 
 static uint64_t blocks(const struct verify *v, uint64_t bytes)
@@ -372,15 +404,12 @@ static int check_range(struct verify *v, const char *path, const struct range *r
 				return ret;
 			}
 			n = win - pos < map.len ? win - pos : map.len;
-			if (map.nr_parity) {
-				v->skipped[SKIP_RAID56] += count_have(v, pos, n);
-			} else {
-				for (int c = 0; c < map.nr_copies; c++) {
-					ret = check_copy(v, path, r, &map.copies[c], c + 1, logical,
-							 pos, n);
-					if (ret)
-						return ret;
-				}
+			/* raid5/6: nr_copies is 1, the data strip; parity is not a copy. */
+			for (int c = 0; c < map.nr_copies; c++) {
+				ret = check_copy(v, path, r, &map.copies[c], c + 1, logical, pos,
+						 n);
+				if (ret)
+					return ret;
 			}
 			pos += n;
 		}
@@ -715,11 +744,16 @@ int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "parity", no_argument, NULL, 'p' },
+		{ "recover", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct verify v = { .fs.fd = -1 };
-	bool json = false;
+	bool json = false, parity = false;
+	unsigned long long devid;
+	uint64_t recover[2];
+	unsigned int nr_recover = 0;
 	int c, ret, status = 2;
 
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
@@ -727,21 +761,51 @@ int cmd_verify(int argc, char **argv)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			bbs_json_errors = json = true;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jpr:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
+			break;
+		case 'p':
+			parity = true;
+			break;
+		case 'r':
+			if (bbs_parse_uint(optarg, UINT64_MAX, &devid) || !devid) {
+				bbs_err("bad --recover '%s': a devid, as 'btrfs filesystem show' "
+					"lists them",
+					optarg);
+				return 2;
+			}
+			if (nr_recover == 2) {
+				bbs_err("--recover at most twice: raid6 rebuilds two members");
+				return 2;
+			}
+			if (nr_recover && recover[0] == devid) {
+				bbs_err("--recover %llu given twice", devid);
+				return 2;
+			}
+			recover[nr_recover++] = devid;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			bbs_err("%s needs an argument (see 'bbscope verify --help')",
+				argv[optind - 1]);
+			return 2;
 		default:
 			bbs_err("unknown option '%s' (see 'bbscope verify --help')",
 				argv[optind - 1]);
 			return 2;
 		}
 	}
+	if (parity && nr_recover) {
+		bbs_err("--parity and --recover are separate runs (see 'bbscope verify --help')");
+		return 2;
+	}
 	if (optind >= argc) {
-		bbs_err("verify needs a file or directory (see 'bbscope verify --help')");
+		bbs_err("verify needs %s (see 'bbscope verify --help')",
+			parity || nr_recover ? "a mount point or the member devices"
+					     : "a file or directory");
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -749,6 +813,8 @@ int cmd_verify(int argc, char **argv)
 			"(run as root)");
 		return 2;
 	}
+	if (parity || nr_recover)
+		return verify_stripes(argv + optind, argc - optind, recover, nr_recover, json);
 	if (check_paths(argv + optind, argc - optind))
 		return 2;
 

@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bbscope verify --parity, --recover: btrfs RAID5/6 parity as it lies on the
+ * member devices, recomputed in userspace with parity.h (ISA-L, bit-exact
+ * with lib/raid6).
+ *
+ *   --parity     every full stripe of every raid5/raid6 block group: read
+ *                its data and parity strips (O_DIRECT, read-only), generate
+ *                P (and Q) from the data, compare with P (and Q) on disk.
+ *   --recover D  rebuild every strip of member D (of D and E for raid6)
+ *                from the other strips, compare with what D holds.
+ *
+ * Only what the kernel promises is compared.  btrfs writes P/Q for a
+ * vertical sector (the same sector of every strip of a full stripe, one
+ * "column") only when it writes data into that column: its RMW and full
+ * stripe writes send P/Q sectors for the columns of rbio->dbitmap alone, and
+ * scrub checks parity only in columns that hold an extent.  A column that
+ * has held data once stays consistent, since every later write of it goes
+ * through the same path (an interrupted write, the raid56 write hole,
+ * aside).  So: a sector is referenced when an EXTENT_ITEM or
+ * METADATA_ITEM of the extent tree covers it; a column is compared when one
+ * of its data sectors is referenced; a full stripe without any is counted
+ * as unreferenced and not read at all.  Preallocated extents count as
+ * referenced, as they do for scrub, although nothing was written there.
+ *
+ * Telling which strip is bad, when P or Q disagree in a column:
+ *   raid6, P and Q disagree  the syndrome names one data strip z when
+ *                            dQ = g^z dP in every byte (one bad data strip);
+ *                            otherwise both P and Q are reported;
+ *   raid6, P or Q alone      that parity strip;
+ *   raid5, P                 the data strip whose sector fails its data
+ *                            checksum and is fixed by the rebuild from P, if
+ *                            exactly one does; otherwise P.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "btrfs_fs.h"
+#include "csum.h"
+#include "parity.h"
+#include "util.h"
+#include "verify.h"
+
+
+/* Bytes read per device per batch of full stripes; stripe_len is at most this. */
+#define BATCH_BYTES (1024 * 1024)
+/* All devices together read at most this much per batch. */
+#define BATCH_TOTAL (16 * 1024 * 1024)
+
+/* Why stripes (strips with --recover) were not compared; the JSON keys of "skipped". */
+enum vp_skip {
+	VP_MISSING_DEVICE, /* a strip's device is missing or cannot be opened */
+	VP_READ_ERROR, /* reading a strip failed */
+	NR_VP_SKIPS,
+};
+
+static const char *const vp_skip_name[NR_VP_SKIPS] = {
+	[VP_MISSING_DEVICE] = "missing_device",
+	[VP_READ_ERROR] = "read_error",
+};
+
+struct vp_mismatch {
+	uint64_t logical; /* start of the full stripe */
+	uint64_t devid;
+	uint64_t physical; /* of the first disagreeing sector of the strip */
+	char *device;
+	const char *profile;
+	unsigned int strip; /* btrfs_raid_bio order: data 0 .. nr_data-1, P, Q */
+	const char *kind; /* "data", "p", "q" */
+	uint32_t sectors; /* disagreeing sectors in this strip */
+};
+
+struct vp {
+	struct bbs_fs fs;
+	const uint64_t *recover; /* --recover devids, none for --parity */
+	unsigned int nr_recover;
+	uint64_t block_groups, matched, mismatched, unreferenced;
+	uint64_t skipped[NR_VP_SKIPS];
+	struct vp_mismatch *mm;
+	size_t nr_mm, cap_mm;
+
+	/* The chunk being checked. */
+	const struct bbs_chunk *c;
+	unsigned int nr_data, nr_parity, n; /* n = nr_data + nr_parity strips */
+	unsigned int cols; /* sectors per strip */
+	uint64_t *ref; /* bit per sector of the chunk: referenced */
+	int target[2]; /* chunk stripe index of each --recover devid, -1 if none */
+
+	/* The batch of full stripes [f0, f0 + batch) read from every device. */
+	unsigned int batch;
+	uint64_t f0;
+	uint8_t *buf; /* chunk stripe k's strips at k * batch * stripe_len */
+	int *read_err; /* per chunk stripe: 0 or what reading it failed with */
+	uint8_t *colref; /* per full stripe of the batch, per column: referenced */
+	uint8_t *scratch; /* two strips: computed P and Q, or rebuilt strips */
+	uint8_t *sector; /* one sector, for the rebuild of a suspect data sector */
+	uint8_t *csums, *have; /* of one full stripe's data, for the raid5 blame */
+	bool csums_loaded;
+};
+
+/* GF(2^8) of lib/raid6 (x^8+x^4+x^3+x^2+1, generator {02}): logs for the syndrome. */
+static uint8_t gf_log[256];
+
+static void gf_log_init(void)
+{
+	uint8_t x = 1;
+
+	for (int i = 0; i < 255; i++) {
+		gf_log[x] = (uint8_t)i;
+		x = (uint8_t)(x << 1) ^ ((x & 0x80) ? 0x1d : 0);
+	}
+}
+
+static const char *strip_kind(const struct vp *v, unsigned int j)
+{
+	if (j < v->nr_data)
+		return "data";
+	return j == v->nr_data ? "p" : "q";
+}
+
+static bool ref_test(const struct vp *v, uint64_t sector)
+{
+	return v->ref[sector / 64] & (1ULL << (sector % 64));
+}
+
+static int extent_ref(const struct bbs_key *key, const void *item, uint32_t len, void *arg)
+{
+	struct vp *v = arg;
+	const struct bbs_chunk *c = v->c;
+	uint32_t ss = v->fs.sectorsize;
+	uint64_t start = key->objectid, end;
+
+	if (key->type == BTRFS_EXTENT_ITEM_KEY)
+		end = start + key->offset;
+	else if (key->type == BTRFS_METADATA_ITEM_KEY)
+		end = start + v->fs.nodesize;
+	else
+		return 0;
+	if (start < c->logical)
+		start = c->logical;
+	if (end > c->logical + c->length)
+		end = c->logical + c->length;
+	for (uint64_t s = (start - c->logical) / ss; s < (end - c->logical + ss - 1) / ss; s++)
+		v->ref[s / 64] |= 1ULL << (s % 64);
+	return 0;
+}
+
+/* The referenced sectors of the chunk, from the extent tree. */
+static int load_refs(struct vp *v)
+{
+	const struct bbs_chunk *c = v->c;
+	struct bbs_key min = { c->logical, 0, 0 };
+	struct bbs_key max = { c->logical + c->length - 1, 255, UINT64_MAX };
+	uint64_t sectors = c->length / v->fs.sectorsize;
+	int ret;
+
+	free(v->ref);
+	v->ref = calloc((sectors + 63) / 64, sizeof(*v->ref));
+	if (!v->ref)
+		return -ENOMEM;
+	ret = bbs_fs_search(&v->fs, BTRFS_EXTENT_TREE_OBJECTID, &min, &max, extent_ref, v);
+	if (ret < 0)
+		bbs_err("cannot read the extent tree at logical %llu: %s",
+			(unsigned long long)c->logical, strerror(-ret));
+	return ret < 0 ? ret : 0;
+}
+
+/* Which columns of full stripe f hold a referenced sector; how many do. */
+static unsigned int stripe_cols(const struct vp *v, uint64_t f, uint8_t *colref)
+{
+	unsigned int nr = 0;
+
+	for (unsigned int col = 0; col < v->cols; col++) {
+		colref[col] = 0;
+		for (unsigned int i = 0; i < v->nr_data && !colref[col]; i++)
+			colref[col] = ref_test(v, (f * v->nr_data + i) * v->cols + col);
+		nr += colref[col];
+	}
+	return nr;
+}
+
+static uint8_t *strip_ptr(const struct vp *v, uint64_t f, unsigned int j)
+{
+	unsigned int k = (f + j) % v->n;
+
+	return v->buf + ((size_t)k * v->batch + (f - v->f0)) * v->c->stripe_len;
+}
+
+static int strip_err(const struct vp *v, uint64_t f, unsigned int j)
+{
+	return v->read_err[(f + j) % v->n];
+}
+
+static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int first_col,
+			uint32_t sectors)
+{
+	struct vp_mismatch *m;
+	struct bbs_copy cp;
+
+	if (v->nr_mm == v->cap_mm) {
+		size_t cap = v->cap_mm ? v->cap_mm * 2 : 16;
+
+		m = realloc(v->mm, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		v->mm = m;
+		v->cap_mm = cap;
+	}
+	bbs_full_stripe_strip(v->c, f, j, &cp);
+	m = &v->mm[v->nr_mm];
+	m->device = strdup(cp.dev ? cp.dev->path : "");
+	if (!m->device)
+		return -ENOMEM;
+	m->logical = v->c->logical + f * v->nr_data * v->c->stripe_len;
+	m->devid = cp.devid;
+	m->physical = cp.physical + (uint64_t)first_col * v->fs.sectorsize;
+	m->profile = bbs_profile_name(v->c->type);
+	m->strip = j;
+	m->kind = strip_kind(v, j);
+	m->sectors = sectors;
+	v->nr_mm++;
+	return 0;
+}
+
+/*
+ * raid6 with P and Q both off in a column: one bad data strip z turns every
+ * differing byte into dP = e, dQ = g^z e.  Returns z, or -1 when the bytes
+ * do not agree on one data strip.
+ */
+static int syndrome_strip(const struct vp *v, uint64_t f, size_t off)
+{
+	const uint8_t *p = strip_ptr(v, f, v->nr_data) + off,
+		      *q = strip_ptr(v, f, v->nr_data + 1) + off;
+	const uint8_t *cp = v->scratch + off, *cq = v->scratch + v->c->stripe_len + off;
+	int z = -1;
+
+	for (size_t b = 0; b < v->fs.sectorsize; b++) {
+		uint8_t dp = p[b] ^ cp[b], dq = q[b] ^ cq[b];
+		int zz;
+
+		if (!dp && !dq)
+			continue;
+		if (!dp || !dq)
+			return -1;
+		zz = (gf_log[dq] - gf_log[dp] + 255) % 255;
+		if (z >= 0 && zz != z)
+			return -1;
+		z = zz;
+	}
+	return z < (int)v->nr_data ? z : -1;
+}
+
+/*
+ * raid5 with P off in a column: the data strip whose sector fails its stored
+ * checksum while the sector rebuilt from P and the other data matches it,
+ * if exactly one does.  -1 otherwise (no csums, none or several bad).
+ */
+static int csum_strip(struct vp *v, uint64_t f, unsigned int col)
+{
+	const struct bbs_fs *fs = &v->fs;
+	uint64_t logical = v->c->logical + f * v->nr_data * v->c->stripe_len;
+	size_t off = (size_t)col * fs->sectorsize;
+	uint8_t sum[BBS_CSUM_MAX];
+	int bad = -1;
+
+	if (!v->csums_loaded) {
+		for (unsigned int i = 0; i < v->nr_data; i++) {
+			size_t s = (size_t)i * v->cols;
+			int ret = bbs_csum_lookup(fs, logical + i * v->c->stripe_len,
+						  v->c->stripe_len, v->csums + s * fs->csum_size,
+						  v->have + s);
+
+			if (ret < 0)
+				memset(v->have + s, 0, v->cols);
+		}
+		v->csums_loaded = true;
+	}
+	for (unsigned int i = 0; i < v->nr_data; i++) {
+		size_t s = (size_t)i * v->cols + col;
+
+		if (!v->have[s])
+			continue;
+		bbs_csum_block(fs->csum_type, strip_ptr(v, f, i) + off, fs->sectorsize, sum);
+		if (!memcmp(sum, v->csums + s * fs->csum_size, fs->csum_size))
+			continue;
+		if (bad >= 0)
+			return -1;
+		bad = (int)i;
+	}
+	if (bad < 0)
+		return -1;
+	/* The rebuild: P ^ every other data sector. */
+	memcpy(v->sector, strip_ptr(v, f, v->nr_data) + off, fs->sectorsize);
+	for (unsigned int i = 0; i < v->nr_data; i++) {
+		const uint8_t *d = strip_ptr(v, f, i) + off;
+
+		if ((int)i == bad)
+			continue;
+		for (size_t b = 0; b < fs->sectorsize; b++)
+			v->sector[b] ^= d[b];
+	}
+	bbs_csum_block(fs->csum_type, v->sector, fs->sectorsize, sum);
+	if (memcmp(sum, v->csums + ((size_t)bad * v->cols + col) * fs->csum_size, fs->csum_size))
+		return -1;
+	return bad;
+}
+
+/* Is every strip of full stripe f readable?  Counts the stripe as skipped if not. */
+static bool stripe_readable(struct vp *v, uint64_t f, uint64_t weight)
+{
+	int worst = 0;
+
+	for (unsigned int j = 0; j < v->n; j++) {
+		int err = strip_err(v, f, j);
+
+		if (err && worst != -ENODEV)
+			worst = err;
+	}
+	if (!worst)
+		return true;
+	v->skipped[worst == -ENODEV ? VP_MISSING_DEVICE : VP_READ_ERROR] += weight;
+	return false;
+}
+
+/* Per strip of one full stripe: disagreeing sectors and the first of them. */
+struct strip_bad {
+	uint32_t sectors;
+	unsigned int first;
+};
+
+static void mark_bad(struct strip_bad *bad, unsigned int j, unsigned int col)
+{
+	if (!bad[j].sectors++)
+		bad[j].first = col;
+}
+
+static int report_bad(struct vp *v, uint64_t f, const struct strip_bad *bad, unsigned int nr)
+{
+	for (unsigned int j = 0; j < nr; j++) {
+		int ret;
+
+		if (!bad[j].sectors)
+			continue;
+		ret = add_mismatch(v, f, j, bad[j].first, bad[j].sectors);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* --parity: P (and Q) of full stripe f, in its referenced columns. */
+static int check_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
+{
+	enum bbs_raid raid = v->nr_parity == 2 ? BBS_RAID6 : BBS_RAID5;
+	size_t slen = v->c->stripe_len, ss = v->fs.sectorsize;
+	struct strip_bad bad[BBS_PARITY_MAX_STRIPS] = { { 0 } };
+	void *strips[BBS_PARITY_MAX_STRIPS];
+	bool any = false;
+
+	if (!stripe_readable(v, f, 1))
+		return 0;
+	for (unsigned int j = 0; j < v->nr_data; j++)
+		strips[j] = strip_ptr(v, f, j);
+	for (unsigned int p = 0; p < v->nr_parity; p++)
+		strips[v->nr_data + p] = v->scratch + p * slen;
+	bbs_parity_gen(raid, v->nr_data, strips, slen, 0);
+	v->csums_loaded = false;
+
+	for (unsigned int col = 0; col < v->cols; col++) {
+		size_t off = col * ss;
+		bool bad_p, bad_q = false;
+		int z = -1;
+
+		if (!colref[col])
+			continue;
+		bad_p = memcmp(v->scratch + off, strip_ptr(v, f, v->nr_data) + off, ss);
+		if (raid == BBS_RAID6)
+			bad_q = memcmp(v->scratch + slen + off,
+				       strip_ptr(v, f, v->nr_data + 1) + off, ss);
+		if (!bad_p && !bad_q)
+			continue;
+		any = true;
+		if (raid == BBS_RAID6 && bad_p && bad_q)
+			z = syndrome_strip(v, f, off);
+		else if (raid == BBS_RAID5)
+			z = csum_strip(v, f, col);
+		if (z >= 0) {
+			mark_bad(bad, z, col);
+			continue;
+		}
+		if (bad_p)
+			mark_bad(bad, v->nr_data, col);
+		if (bad_q)
+			mark_bad(bad, v->nr_data + 1, col);
+	}
+	if (!any) {
+		v->matched++;
+		return 0;
+	}
+	v->mismatched++;
+	return report_bad(v, f, bad, v->n);
+}
+
+/* --recover: the strips of full stripe f on the target devices, rebuilt from the others. */
+static int recover_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
+{
+	enum bbs_raid raid = v->nr_parity == 2 ? BBS_RAID6 : BBS_RAID5;
+	size_t slen = v->c->stripe_len, ss = v->fs.sectorsize;
+	struct strip_bad bad[BBS_PARITY_MAX_STRIPS] = { { 0 } };
+	void *strips[BBS_PARITY_MAX_STRIPS];
+	unsigned int failed[2], nr_failed = 0;
+
+	for (unsigned int t = 0; t < v->nr_recover; t++)
+		if (v->target[t] >= 0)
+			failed[nr_failed++] = (v->target[t] + v->n - f % v->n) % v->n;
+	if (!nr_failed || !stripe_readable(v, f, nr_failed))
+		return 0;
+	for (unsigned int j = 0; j < v->n; j++)
+		strips[j] = strip_ptr(v, f, j);
+	for (unsigned int i = 0; i < nr_failed; i++)
+		strips[failed[i]] = v->scratch + i * slen;
+	if (bbs_parity_recover(raid, v->nr_data, strips, slen, failed, nr_failed))
+		return -EINVAL;
+	for (unsigned int i = 0; i < nr_failed; i++) {
+		const uint8_t *disk = strip_ptr(v, f, failed[i]);
+
+		for (unsigned int col = 0; col < v->cols; col++)
+			if (colref[col] &&
+			    memcmp(v->scratch + i * slen + col * ss, disk + col * ss, ss))
+				mark_bad(bad, failed[i], col);
+		if (bad[failed[i]].sectors)
+			v->mismatched++;
+		else
+			v->matched++;
+	}
+	return report_bad(v, f, bad, v->n);
+}
+
+/* Read full stripes [first, last] of every chunk stripe into the batch buffer. */
+static void read_batch(struct vp *v, uint64_t first, uint64_t last)
+{
+	size_t slen = v->c->stripe_len, len = (last - first + 1) * slen;
+
+	v->f0 = first;
+	for (unsigned int k = 0; k < v->n; k++) {
+		const struct bbs_stripe *s = &v->c->stripes[k];
+		int ret;
+
+		ret = bbs_dev_read(s->dev, s->physical + first * slen,
+				   v->buf + (size_t)k * v->batch * slen, len);
+		if (ret && ret != -ENODEV)
+			bbs_warn("cannot read %zu bytes at physical %llu of devid %llu (%s): %s",
+				 len, (unsigned long long)(s->physical + first * slen),
+				 (unsigned long long)s->devid, s->dev->path, strerror(-ret));
+		v->read_err[k] = ret;
+	}
+}
+
+/* How many strips of a full stripe --recover rebuilds in this chunk. */
+static unsigned int nr_targets(const struct vp *v)
+{
+	unsigned int nr = 0;
+
+	for (unsigned int t = 0; t < v->nr_recover; t++)
+		nr += v->target[t] >= 0;
+	return nr;
+}
+
+static int chunk_buffers(struct vp *v)
+{
+	size_t slen = v->c->stripe_len;
+
+	v->batch = BATCH_TOTAL / (v->n * slen);
+	if (v->batch > BATCH_BYTES / slen)
+		v->batch = BATCH_BYTES / slen;
+	if (!v->batch)
+		v->batch = 1;
+	free(v->buf);
+	free(v->scratch);
+	free(v->read_err);
+	free(v->colref);
+	free(v->csums);
+	free(v->have);
+	v->buf = v->scratch = v->colref = v->csums = v->have = NULL;
+	v->read_err = calloc(v->n, sizeof(*v->read_err));
+	v->colref = malloc((size_t)v->batch * v->cols);
+	v->csums = malloc((size_t)v->nr_data * v->cols * v->fs.csum_size);
+	v->have = malloc((size_t)v->nr_data * v->cols);
+	if (!v->read_err || !v->colref || !v->csums || !v->have ||
+	    posix_memalign((void **)&v->buf, 4096, (size_t)v->n * v->batch * slen) ||
+	    posix_memalign((void **)&v->scratch, 4096, 2 * slen))
+		return -ENOMEM;
+	return 0;
+}
+
+static int check_chunk(struct vp *v, const struct bbs_chunk *c)
+{
+	uint64_t nr_full = bbs_chunk_nr_full_stripes(c);
+	unsigned int weight;
+	int ret;
+
+	v->c = c;
+	v->nr_parity = bbs_chunk_nr_parity(c);
+	v->nr_data = bbs_chunk_nr_data(c);
+	v->n = c->num_stripes;
+	if (!nr_full || c->stripe_len % v->fs.sectorsize || c->stripe_len > BATCH_BYTES ||
+	    v->n > BBS_PARITY_MAX_STRIPS || v->nr_data > BBS_PARITY_MAX_DATA) {
+		bbs_err("%s block group at logical %llu: %u stripes of %llu bytes not supported",
+			bbs_profile_name(c->type), (unsigned long long)c->logical, v->n,
+			(unsigned long long)c->stripe_len);
+		return -EOPNOTSUPP;
+	}
+	v->cols = c->stripe_len / v->fs.sectorsize;
+	for (unsigned int t = 0; t < 2; t++) {
+		v->target[t] = -1;
+		for (unsigned int k = 0; t < v->nr_recover && k < v->n; k++)
+			if (c->stripes[k].devid == v->recover[t])
+				v->target[t] = (int)k;
+	}
+	weight = v->nr_recover ? nr_targets(v) : 1;
+	if (!weight)
+		return 0;
+	v->block_groups++;
+	ret = chunk_buffers(v);
+	if (ret) {
+		bbs_err("cannot allocate read buffers: out of memory");
+		return ret;
+	}
+	ret = load_refs(v);
+	if (ret)
+		return ret;
+
+	for (uint64_t f0 = 0; f0 < nr_full; f0 += v->batch) {
+		uint64_t end = f0 + v->batch < nr_full ? f0 + v->batch : nr_full;
+		uint64_t first = UINT64_MAX, last = 0;
+
+		for (uint64_t f = f0; f < end; f++) {
+			if (!stripe_cols(v, f, v->colref + (f - f0) * v->cols)) {
+				v->unreferenced += weight;
+				continue;
+			}
+			if (first == UINT64_MAX)
+				first = f;
+			last = f;
+		}
+		if (first == UINT64_MAX)
+			continue;
+		read_batch(v, first, last);
+		for (uint64_t f = first; f <= last; f++) {
+			const uint8_t *colref = v->colref + (f - f0) * v->cols;
+
+			if (!memchr(colref, 1, v->cols))
+				continue;
+			ret = v->nr_recover ? recover_stripe(v, f, colref)
+					    : check_stripe(v, f, colref);
+			if (ret) {
+				bbs_err("cannot check the full stripe at logical %llu: %s",
+					(unsigned long long)(c->logical +
+							     f * v->nr_data * c->stripe_len),
+					strerror(-ret));
+				return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Every --recover devid is a member; raid5 block groups rebuild one of them at most. */
+static int check_targets(const struct vp *v)
+{
+	for (unsigned int t = 0; t < v->nr_recover; t++) {
+		bool found = false;
+
+		for (size_t i = 0; i < v->fs.nr_devs; i++)
+			found |= v->fs.devs[i].devid == v->recover[t];
+		if (!found) {
+			bbs_err("--recover %llu: the filesystem has no member devid %llu",
+				(unsigned long long)v->recover[t],
+				(unsigned long long)v->recover[t]);
+			return -ENODEV;
+		}
+	}
+	if (v->nr_recover < 2)
+		return 0;
+	for (size_t i = 0; i < v->fs.nr_chunks; i++) {
+		const struct bbs_chunk *c = &v->fs.chunks[i];
+		unsigned int hits = 0;
+
+		if (bbs_chunk_nr_parity(c) != 1)
+			continue;
+		for (unsigned int k = 0; k < c->num_stripes; k++)
+			hits += c->stripes[k].devid == v->recover[0] ||
+				c->stripes[k].devid == v->recover[1];
+		if (hits > 1) {
+			bbs_err("--recover %llu --recover %llu: raid5 rebuilds one member, and the "
+				"raid5 block group at logical %llu has strips on both",
+				(unsigned long long)v->recover[0],
+				(unsigned long long)v->recover[1], (unsigned long long)c->logical);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *unit(const struct vp *v)
+{
+	return v->nr_recover ? "strips" : "stripes";
+}
+
+static void print_plain(const struct vp *v)
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < v->nr_mm; i++) {
+		const struct vp_mismatch *m = &v->mm[i];
+
+		bool one = m->sectors == 1;
+
+		printf("mismatch: full stripe logical %llu (%s): strip %u (%s) devid %llu %s "
+		       "physical %llu: %u sector%s %s\n",
+		       (unsigned long long)m->logical, m->profile, m->strip, m->kind,
+		       (unsigned long long)m->devid, m->device, (unsigned long long)m->physical,
+		       m->sectors, one ? "" : "s",
+		       v->nr_recover
+			       ? (one ? "differs from its rebuild" : "differ from their rebuild")
+			       : (one ? "disagrees" : "disagree"));
+	}
+	if (v->nr_recover) {
+		printf("raid56 block groups %llu, strips of devid %llu",
+		       (unsigned long long)v->block_groups, (unsigned long long)v->recover[0]);
+		if (v->nr_recover > 1)
+			printf(" and %llu", (unsigned long long)v->recover[1]);
+		printf(" rebuilt");
+	} else {
+		printf("raid56 block groups %llu, full stripes checked",
+		       (unsigned long long)v->block_groups);
+	}
+	printf(" %llu: matched %llu, mismatched %llu; unreferenced %llu\n",
+	       (unsigned long long)(v->matched + v->mismatched), (unsigned long long)v->matched,
+	       (unsigned long long)v->mismatched, (unsigned long long)v->unreferenced);
+	printf("skipped %s:", unit(v));
+	for (int r = 0; r < NR_VP_SKIPS; r++) {
+		if (!v->skipped[r])
+			continue;
+		printf("%s %s %llu", sep, vp_skip_name[r], (unsigned long long)v->skipped[r]);
+		sep = ",";
+	}
+	printf("%s\n", *sep ? "" : " none");
+}
+
+static int print_json(const struct vp *v)
+{
+	json_t *o, *skipped, *mms, *rec;
+	int ret = -ENOMEM;
+
+	o = json_object();
+	skipped = json_object();
+	mms = json_array();
+	rec = json_array();
+	if (!o || !skipped || !mms || !rec)
+		goto out_put;
+	for (int r = 0; r < NR_VP_SKIPS; r++)
+		json_object_set_new(skipped, vp_skip_name[r], json_integer(v->skipped[r]));
+	for (unsigned int t = 0; t < v->nr_recover; t++)
+		json_array_append_new(rec, json_integer(v->recover[t]));
+	for (size_t i = 0; i < v->nr_mm; i++) {
+		const struct vp_mismatch *m = &v->mm[i];
+
+		json_array_append_new(
+			mms, json_pack("{s:I, s:s, s:i, s:s, s:I, s:s, s:I, s:i}", "logical",
+				       (json_int_t)m->logical, "profile", m->profile, "strip",
+				       (int)m->strip, "kind", m->kind, "devid",
+				       (json_int_t)m->devid, "device", m->device, "physical",
+				       (json_int_t)m->physical, "sectors", (int)m->sectors));
+	}
+	json_object_set_new(o, "mode", json_string(v->nr_recover ? "recover" : "parity"));
+	if (v->nr_recover)
+		json_object_set(o, "recover", rec);
+	json_object_set_new(o, "unit", json_string(unit(v)));
+	json_object_set_new(o, "block_groups", json_integer(v->block_groups));
+	json_object_set_new(o, "checked", json_integer(v->matched + v->mismatched));
+	json_object_set_new(o, "matched", json_integer(v->matched));
+	json_object_set_new(o, "mismatched", json_integer(v->mismatched));
+	json_object_set_new(o, "unreferenced", json_integer(v->unreferenced));
+	json_object_set(o, "skipped", skipped);
+	json_object_set(o, "mismatches", mms);
+	if (json_dumpf(o, stdout, JSON_COMPACT) == 0) {
+		fputc('\n', stdout);
+		ret = 0;
+	}
+out_put:
+	json_decref(rec);
+	json_decref(mms);
+	json_decref(skipped);
+	json_decref(o);
+	return ret;
+}
+
+/* A mount point (any path on the filesystem), or block devices that are members. */
+static int open_target(struct vp *v, char **targets, int nr_targets)
+{
+	struct stat st;
+	int ret;
+
+	if (stat(targets[0], &st)) {
+		ret = -errno;
+		bbs_err("cannot access %s: %s (check the path)", targets[0], strerror(errno));
+		return ret;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		if (nr_targets > 1) {
+			bbs_err("--parity and --recover take one mount point or member devices");
+			return -EINVAL;
+		}
+		ret = bbs_fs_open(&v->fs, targets[0]);
+		if (ret) {
+			bbs_err("%s", v->fs.err);
+			return ret;
+		}
+		/* As for checksums: what is still in memory reaches the disk first. */
+		if (syncfs(v->fs.fd))
+			bbs_warn("cannot sync %s: %s (stripes being written may disagree)",
+				 targets[0], strerror(errno));
+		return 0;
+	}
+	for (int i = 1; i < nr_targets; i++) {
+		if (stat(targets[i], &st) || !S_ISBLK(st.st_mode)) {
+			bbs_err("%s is not a block device (give members, or one mount point)",
+				targets[i]);
+			return -EINVAL;
+		}
+	}
+	ret = bbs_fs_open_devices(&v->fs, targets, nr_targets);
+	if (ret)
+		bbs_err("%s", v->fs.err);
+	return ret;
+}
+
+int verify_stripes(char **targets, int nr_targets, const uint64_t *recover, unsigned int nr_recover,
+		   bool json)
+{
+	struct vp v = { .recover = recover, .nr_recover = nr_recover };
+	int ret, status = 2;
+
+	gf_log_init();
+	if (posix_memalign((void **)&v.sector, 4096, 65536)) {
+		bbs_err("cannot allocate read buffers: out of memory");
+		return 2;
+	}
+	ret = open_target(&v, targets, nr_targets);
+	if (ret)
+		goto out_free;
+	ret = check_targets(&v);
+	if (ret)
+		goto out_close;
+	for (size_t i = 0; i < v.fs.nr_chunks; i++) {
+		if (!bbs_chunk_nr_parity(&v.fs.chunks[i]))
+			continue;
+		ret = check_chunk(&v, &v.fs.chunks[i]);
+		if (ret)
+			goto out_close;
+	}
+	if (!json)
+		print_plain(&v);
+	else if (print_json(&v)) {
+		bbs_err("cannot write the report: out of memory");
+		goto out_close;
+	}
+	if (v.mismatched)
+		status = 1;
+	else if (v.skipped[VP_READ_ERROR])
+		status = 2;
+	else
+		status = 0;
+out_close:
+	bbs_fs_close(&v.fs);
+out_free:
+	for (size_t i = 0; i < v.nr_mm; i++)
+		free(v.mm[i].device);
+	free(v.mm);
+	free(v.ref);
+	free(v.buf);
+	free(v.scratch);
+	free(v.read_err);
+	free(v.colref);
+	free(v.csums);
+	free(v.have);
+	free(v.sector);
+	return status;
+}
