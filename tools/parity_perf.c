@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "parity.h"
+#include "machine.h"
 #include "util.h"
 
 #define STRIP_LEN 65536 /* BTRFS_STRIPE_LEN */
@@ -73,83 +74,6 @@ static bool failed_call;
 static const char *raid_name(enum bbs_raid raid)
 {
 	return raid == BBS_RAID6 ? "raid6" : "raid5";
-}
-
-/* ---- machine ---- */
-
-static void cpu_model(char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-
-	snprintf(buf, len, "unknown");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-
-		if (strncmp(line, "model name", 10) || !colon)
-			continue;
-		colon++;
-		while (isspace((unsigned char)*colon))
-			colon++;
-		colon[strcspn(colon, "\n")] = '\0';
-		snprintf(buf, len, "%s", colon);
-		break;
-	}
-	fclose(f);
-}
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	int ret = -1;
-
-	if (!f)
-		return -1;
-	if (fgets(buf, (int)len, f)) {
-		buf[strcspn(buf, "\n")] = '\0';
-		ret = 0;
-	}
-	fclose(f);
-	return ret;
-}
-
-/* The highest-level data or unified cache of cpu0: "32768K" -> bytes. 0 if unknown. */
-static size_t llc_size(unsigned int *level)
-{
-	size_t best = 0;
-
-	*level = 0;
-	for (int i = 0; i < 16; i++) {
-		char path[128], buf[64], *end;
-		unsigned long lvl, size;
-
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-		if (read_line(path, buf, sizeof(buf)))
-			break;
-		if (!strcmp(buf, "Instruction"))
-			continue;
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
-		if (read_line(path, buf, sizeof(buf)))
-			continue;
-		lvl = strtoul(buf, NULL, 10);
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-		if (read_line(path, buf, sizeof(buf)))
-			continue;
-		size = strtoul(buf, &end, 10);
-		if (*end == 'K')
-			size <<= 10;
-		else if (*end == 'M')
-			size <<= 20;
-		else if (*end == 'G')
-			size <<= 30;
-		if (lvl > *level || (lvl == *level && size > best)) {
-			*level = (unsigned int)lvl;
-			best = size;
-		}
-	}
-	return best;
 }
 
 /* ---- trials ---- */
@@ -393,8 +317,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	cpu_model(cpu, sizeof(cpu));
-	llc = llc_size(&llc_level);
+	bbs_cpu_model(cpu, sizeof(cpu));
+	llc = bbs_llc_size(&llc_level);
 	if (!llc) {
 		fprintf(stderr, "parity_perf: cannot read the cache size from sysfs, "
 				"assuming 32 MiB\n");

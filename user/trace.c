@@ -377,36 +377,6 @@ static bool epoch_is(const void *key, void *arg)
 	return ((const struct bbs_group *)key)->epoch == *(uint32_t *)arg;
 }
 
-static int drain_hists(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
-{
-	int fd = bpf_map__fd(t->skel->maps.hists);
-	struct bbs_hist *vals = calloc(t->ncpus, sizeof(*vals));
-	struct bbs_hist_key *keys;
-	size_t n;
-
-	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct bbs_group_data *gd;
-
-		if (bpf_map_lookup_elem(fd, &keys[i], vals))
-			continue;
-		bpf_map_delete_elem(fd, &keys[i]);
-		gd = bbs_report_group(r, &keys[i].g);
-		if (!gd || keys[i].phase >= NR_PHASES)
-			continue;
-		for (int c = 0; c < t->ncpus; c++)
-			bbs_hist_merge(&gd->phases[keys[i].phase], &vals[c]);
-	}
-	free(keys);
-	free(vals);
-	return 0;
-}
-
 static void wq_name(struct bbs_tracer *t, uint64_t wq, char *name)
 {
 	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.wq_names), &wq, name))
@@ -437,30 +407,48 @@ static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd,
 		bbs_group_add_wq(gd, "other", v->wq_other);
 }
 
-static int drain_groups(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
-{
-	int fd = bpf_map__fd(t->skel->maps.groups);
-	struct bbs_group_val *vals = calloc(t->ncpus, sizeof(*vals));
-	struct bbs_group *keys;
-	size_t n;
+/* Fold one per-CPU value of a map into the report. */
+typedef void (*fold_fn)(struct bbs_tracer *t, struct bbs_report *r, const void *key,
+			const void *val);
 
-	keys = collect_keys(fd, sizeof(*keys), &n, epoch_is, &epoch);
+static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *key, const void *val)
+{
+	const struct bbs_hist_key *k = key;
+	struct bbs_group_data *gd = bbs_report_group(r, &k->g);
+
+	if (gd && k->phase < NR_PHASES)
+		bbs_hist_merge(&gd->phases[k->phase], val);
+}
+
+static void fold_group(struct bbs_tracer *t, struct bbs_report *r, const void *key, const void *val)
+{
+	struct bbs_group_data *gd = bbs_report_group(r, key);
+
+	if (gd)
+		merge_group(t, gd, val);
+}
+
+/* Move every entry of the closed epoch from a per-CPU map into the report. */
+static int drain_map(struct bbs_tracer *t, struct bpf_map *map, uint32_t epoch,
+		     struct bbs_report *r, fold_fn fold)
+{
+	size_t ksz = bpf_map__key_size(map), vsz = (bpf_map__value_size(map) + 7) & ~7UL, n;
+	int fd = bpf_map__fd(map);
+	char *keys, *vals;
+
+	vals = calloc(t->ncpus, vsz);
+	keys = collect_keys(fd, ksz, &n, epoch_is, &epoch);
 	if (!keys || !vals) {
 		free(keys);
 		free(vals);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct bbs_group_data *gd;
-
-		if (bpf_map_lookup_elem(fd, &keys[i], vals))
+		if (bpf_map_lookup_elem(fd, keys + i * ksz, vals))
 			continue;
-		bpf_map_delete_elem(fd, &keys[i]);
-		gd = bbs_report_group(r, &keys[i]);
-		if (!gd)
-			continue;
+		bpf_map_delete_elem(fd, keys + i * ksz);
 		for (int c = 0; c < t->ncpus; c++)
-			merge_group(t, gd, &vals[c]);
+			fold(t, r, keys + i * ksz, vals + c * vsz);
 	}
 	free(keys);
 	free(vals);
@@ -573,9 +561,9 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 	for (int p = 0; p < NR_PHASES; p++)
 		r->phase_unavailable[p] = !!(t->unavailable & (1U << p));
 
-	err = drain_hists(t, old, r);
+	err = drain_map(t, t->skel->maps.hists, old, r, fold_hist);
 	if (!err)
-		err = drain_groups(t, old, r);
+		err = drain_map(t, t->skel->maps.groups, old, r, fold_group);
 	drain_lost(t, r);
 	bbs_tracer_tick(t);
 	r->evicted = t->evicted;
