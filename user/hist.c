@@ -116,11 +116,13 @@ void bbs_report_init(struct bbs_report *r)
 void bbs_report_reset(struct bbs_report *r)
 {
 	struct bbs_group_data *g = r->groups;
+	const char *label = r->fs_label;
 	size_t cap = r->cap_groups;
 
 	memset(r, 0, sizeof(*r));
 	r->groups = g;
 	r->cap_groups = cap;
+	r->fs_label = label;
 }
 
 void bbs_report_free(struct bbs_report *r)
@@ -310,6 +312,25 @@ static void human_bytes(uint64_t b, char *buf, size_t len)
 	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
+static const char *group_fs(const struct bbs_report *r, const struct bbs_group_data *gd, char *buf,
+			    size_t len)
+{
+	if (r->fs_label) {
+		snprintf(buf, len, "%s", r->fs_label);
+		return buf;
+	}
+	return bbs_fs_name(gd->g.fs, buf, len);
+}
+
+/* Replays and bio-based reports have no contexts: say nothing rather than zeros. */
+static bool ctx_seen(const struct bbs_stats *s)
+{
+	for (int c = 0; c < NR_CTX; c++)
+		if (s->complete_ctx[c] || s->endio_ctx[c])
+			return true;
+	return false;
+}
+
 static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_group_data *gd,
 			const struct bbs_print_opts *o)
 {
@@ -317,25 +338,27 @@ static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_gr
 	char fs[256], dev[64], bytes[32];
 	const struct bbs_stats *s = &gd->stats;
 
-	bbs_fs_name(gd->g.fs, fs, sizeof(fs));
+	group_fs(r, gd, fs, sizeof(fs));
 	if (dev_group) {
 		human_bytes(s->bytes, bytes, sizeof(bytes));
 		fprintf(f, "%s %s %s %s: %llu bios, %s\n", fs,
 			bbs_dev_name(gd->g.dev, dev, sizeof(dev)), bbs_op_name[gd->g.op],
 			bbs_kind_name[gd->g.kind], (unsigned long long)s->bios, bytes);
-		fprintf(f,
-			"    completion in hardirq %llu, softirq %llu, task %llu;"
-			" end_io in hardirq %llu, softirq %llu, task %llu",
-			(unsigned long long)s->complete_ctx[CTX_HARDIRQ],
-			(unsigned long long)s->complete_ctx[CTX_SOFTIRQ],
-			(unsigned long long)s->complete_ctx[CTX_TASK],
-			(unsigned long long)s->endio_ctx[CTX_HARDIRQ],
-			(unsigned long long)s->endio_ctx[CTX_SOFTIRQ],
-			(unsigned long long)s->endio_ctx[CTX_TASK]);
-		for (int i = 0; i < gd->nr_wqs; i++)
-			fprintf(f, "%s%s %llu", i ? ", " : " (", gd->wqs[i].name,
-				(unsigned long long)gd->wqs[i].count);
-		fprintf(f, "%s\n", gd->nr_wqs ? ")" : "");
+		if (ctx_seen(s)) {
+			fprintf(f,
+				"    completion in hardirq %llu, softirq %llu, task %llu;"
+				" end_io in hardirq %llu, softirq %llu, task %llu",
+				(unsigned long long)s->complete_ctx[CTX_HARDIRQ],
+				(unsigned long long)s->complete_ctx[CTX_SOFTIRQ],
+				(unsigned long long)s->complete_ctx[CTX_TASK],
+				(unsigned long long)s->endio_ctx[CTX_HARDIRQ],
+				(unsigned long long)s->endio_ctx[CTX_SOFTIRQ],
+				(unsigned long long)s->endio_ctx[CTX_TASK]);
+			for (int i = 0; i < gd->nr_wqs; i++)
+				fprintf(f, "%s%s %llu", i ? ", " : " (", gd->wqs[i].name,
+					(unsigned long long)gd->wqs[i].count);
+			fprintf(f, "%s\n", gd->nr_wqs ? ")" : "");
+		}
 		if (s->stripe_writes || s->stripe_reads)
 			fprintf(f, "    raid56 stripe writes %llu, stripe reads %llu\n",
 				(unsigned long long)s->stripe_writes,
@@ -433,7 +456,7 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 	for (int i = 0; i < gd->nr_wqs; i++)
 		json_object_set_new(wq, gd->wqs[i].name, json_integer(gd->wqs[i].count));
 	o = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I}", "fs",
-		      bbs_fs_name(gd->g.fs, fs, sizeof(fs)), "dev",
+		      group_fs(r, gd, fs, sizeof(fs)), "dev",
 		      dev_group ? bbs_dev_name(gd->g.dev, dev, sizeof(dev)) : NULL, "op",
 		      bbs_op_name[gd->g.op], "kind", bbs_kind_name[gd->g.kind], "bios",
 		      (json_int_t)s->bios, "bytes", (json_int_t)s->bytes, "phases", phases,

@@ -56,6 +56,8 @@ struct bbs_group_data {
 /* One interval (hist), one whole file (report) or one run (replay). */
 struct bbs_report {
 	double interval_s;
+	/* Names the fs of every group when set (replay: the target path). */
+	const char *fs_label;
 	uint64_t lost[NR_LOST_BPF];
 	uint64_t evicted;
 	bool phase_unavailable[NR_PHASES]; /* its tracepoint is missing here */
