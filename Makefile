@@ -131,3 +131,23 @@ clean:
 
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 .DELETE_ON_ERROR:
+
+# make fuzz: the trace file reader (user/tracefile.c) under libFuzzer, ASan and
+# UBSan (clang), for FUZZ_SECS seconds, seeded from tests/fuzz/.  New inputs
+# go to $(OUT)/fuzz-corpus/, a crashing input to $(OUT)/crash-*; replay one
+# with the plain build: $(OUT)/tools/fuzz_tracefile FILE.
+FUZZ_SECS ?= 60
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -DBBS_LIBFUZZER \
+	       -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/tracefile.c user/tracefile.h \
+		       include/bbscope.h | $(OUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/tracefile.c -lisal -o $@
+
+fuzz: $(OUT)/fuzz_tracefile
+	$(Q)mkdir -p $(OUT)/fuzz-corpus
+	$(Q)$(OUT)/fuzz_tracefile -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(OUT)/ \
+		$(OUT)/fuzz-corpus tests/fuzz

@@ -15,6 +15,9 @@ static const struct cmd {
 	const char *help;
 } cmds[] = {
 	{ "hist", cmd_hist, "live per-phase latency histograms of btrfs bios" },
+	{ "record", cmd_record, "record every btrfs bio into a trace file" },
+	{ "report", cmd_report, "histograms or per-bio lines from a recorded trace" },
+	{ "export", cmd_export, "convert a trace to blktrace files or a fio iolog" },
 	{ "sandbox", cmd_sandbox, "make or remove a throwaway loop-backed btrfs" },
 	{ "csum", cmd_csum, "print btrfs checksums of a file's blocks" },
 	{ "verify", cmd_verify, "recompute btrfs data checksums from the member devices" },
@@ -50,7 +53,8 @@ int main(int argc, char **argv)
 		}
 		if (!strncmp(argv[1], cmds[i].name, n)) {
 			if (match) {
-				bbs_err("'%s' is ambiguous: it begins more than one command", argv[1]);
+				bbs_err("'%s' is ambiguous: it begins more than one command",
+					argv[1]);
 				return 2;
 			}
 			match = &cmds[i];

@@ -7,6 +7,9 @@
 #define BBS_CMD_H
 
 int cmd_hist(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_csum(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

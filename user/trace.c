@@ -15,7 +15,7 @@
 #include "util.h"
 
 /* Kernel functions by enum bbs_fn; resolved from /proc/kallsyms. */
-static const char *const fn_names[NR_FNS] = {
+const char *const bbs_fn_names[NR_FNS] = {
 	[FN_SIMPLE_END_IO] = "btrfs_simple_end_io",
 	[FN_ORIG_WRITE_END_IO] = "btrfs_orig_write_end_io",
 	[FN_CLONE_WRITE_END_IO] = "btrfs_clone_write_end_io",
@@ -78,6 +78,7 @@ struct bbs_tracer {
 	uint64_t evict_after_ns;
 	uint64_t evicted; /* since the last drain */
 	uint64_t lost_prev[NR_LOST_BPF];
+	uint64_t fn_addr[NR_FNS];
 	int ncpus;
 	bool verbose;
 };
@@ -109,9 +110,9 @@ static int resolve_symbols(uint64_t *addr)
 		if (type != 't' && type != 'T')
 			continue;
 		for (int i = 0; i < NR_FNS; i++) {
-			size_t n = strlen(fn_names[i]);
+			size_t n = strlen(bbs_fn_names[i]);
 
-			if (addr[i] || strncmp(sym, fn_names[i], n) || (sym[n] && sym[n] != '.'))
+			if (addr[i] || strncmp(sym, bbs_fn_names[i], n) || (sym[n] && sym[n] != '.'))
 				continue;
 			addr[i] = a;
 			found++;
@@ -254,6 +255,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	if (!t)
 		return -ENOMEM;
 	t->verbose = o->verbose;
+	memcpy(t->fn_addr, addr, sizeof(addr));
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
 
@@ -330,6 +332,11 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 {
 	for (size_t i = 0; i < NR_TPS; i++)
 		fprintf(f, "  %-28s %s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i]);
+}
+
+const uint64_t *bbs_tracer_fn_addrs(const struct bbs_tracer *t)
+{
+	return t->fn_addr;
 }
 
 const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp)

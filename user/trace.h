@@ -14,6 +14,9 @@
 
 struct bbs_tracer;
 
+/* The kernel functions the tracer recognises bios and work items by (enum bbs_fn). */
+extern const char *const bbs_fn_names[NR_FNS];
+
 struct bbs_tracer_opts {
 	uint32_t filter_fs; /* btrfs s_dev (kernel encoding), 0 = all */
 	uint32_t filter_dev; /* bd_dev, 0 = all */
@@ -32,6 +35,8 @@ void bbs_tracer_close(struct bbs_tracer *t);
 
 /* Names of the tracepoints attached, and why the missing ones are missing. */
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f);
+/* Their addresses as resolved at open (0: not in this kernel), by enum bbs_fn. */
+const uint64_t *bbs_tracer_fn_addrs(const struct bbs_tracer *t);
 /* How each tracepoint was attached ("tp_btf", "raw_tp", or NULL). */
 const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp);
 

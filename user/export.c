@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bbscope export: a recorded trace in the formats other tools read.
+ *
+ *   --blktrace    blktrace binary files (struct blk_io_trace, version 7), one
+ *                 per device and CPU, named <dev>.blktrace.<cpu>, for
+ *                 `blkparse -i <dev> -D DIR` and btt.  Each bio becomes
+ *                 Q (block_bio_queue), I and D (block_rq_issue: bbscope does
+ *                 not trace the insert, so I is put at D) and C (completion),
+ *                 with the RWBS bits of its op and flags, on the CPU it
+ *                 completed on.  Bio-based devices have no request: I and D
+ *                 are put at Q, so D2C is bbscope's device phase there too.
+ *                 A process note precedes each pid's first event in a file,
+ *                 so blkparse shows comms; a timestamp note gives the
+ *                 recording's wall clock.
+ *   --fio-iolog   a fio iolog version 3 of the data I/O (all I/O with --all),
+ *                 in queue order, timestamps in microseconds from the first.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/blktrace_api.h>
+
+#include "cmd.h"
+#include "hist.h"
+#include "tracefile.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bbscope export --blktrace -o DIR TRACE [--force] [--json]\n"
+		   "       bbscope export --fio-iolog -o FILE TRACE [--all] [--force] [--json]\n"
+		   "\n"
+		   "  --blktrace         blktrace files DIR/<dev>.blktrace.<cpu>, for\n"
+		   "                     'blkparse -i <dev> -D DIR' and btt (Q, I, D, C per bio)\n"
+		   "  --fio-iolog        a fio iolog (version 3) of the data bios, for\n"
+		   "                     'fio --read_iolog=FILE' (--replay_redirect to replay it\n"
+		   "                     elsewhere)\n"
+		   "  -o, --output PATH  the directory or file to write\n"
+		   "  -a, --all          fio iolog: metadata and superblock I/O too\n"
+		   "  -F, --force        overwrite existing output\n"
+		   "  -j, --json         summary and errors as JSON on stdout\n");
+}
+
+/* ---- blktrace ---- */
+
+struct bt_ev {
+	uint64_t time; /* ns since the clock base */
+	uint64_t sector;
+	uint32_t bytes;
+	uint32_t action;
+	uint32_t pid;
+	uint32_t comm; /* index in comms */
+	uint32_t order; /* creation order: Q, I, D, C of a bio stay in that order */
+	uint16_t dev; /* index in devs */
+	uint16_t cpu;
+};
+
+struct bt_dev {
+	uint32_t kdev;
+	char name[64];
+	uint64_t bios;
+	uint64_t events;
+};
+
+struct bt {
+	struct bt_ev *ev;
+	size_t nr, cap;
+	struct bt_dev *devs;
+	uint32_t nr_devs;
+	char (*comms)[16];
+	uint32_t nr_comms, cap_comms, last_comm;
+	uint32_t max_cpu;
+	uint64_t no_complete, no_issue;
+};
+
+static int bt_dev_index(struct bt *b, const struct bbs_tf_reader *rd, uint32_t kdev)
+{
+	const char *name;
+	struct bt_dev *d;
+
+	for (uint32_t i = 0; i < b->nr_devs; i++)
+		if (b->devs[i].kdev == kdev)
+			return i;
+	if (b->nr_devs >= 0xffff)
+		return -ENOSPC;
+	d = realloc(b->devs, (b->nr_devs + 1) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	b->devs = d;
+	d = &b->devs[b->nr_devs];
+	memset(d, 0, sizeof(*d));
+	d->kdev = kdev;
+	name = bbs_tfr_name(rd, TF_DEV, kdev);
+	if (name)
+		snprintf(d->name, sizeof(d->name), "%s", name);
+	else
+		snprintf(d->name, sizeof(d->name), "%u,%u", kdev >> 20, kdev & 0xfffff);
+	/* The kernel's blktrace names devices the same way: no '/' in a file name. */
+	for (char *p = d->name; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	return b->nr_devs++;
+}
+
+static int bt_comm_index(struct bt *b, const char *comm)
+{
+	if (b->last_comm < b->nr_comms && !strcmp(b->comms[b->last_comm], comm))
+		return b->last_comm;
+	for (uint32_t i = 0; i < b->nr_comms; i++)
+		if (!strcmp(b->comms[i], comm))
+			return b->last_comm = i;
+	if (b->nr_comms == b->cap_comms) {
+		uint32_t cap = b->cap_comms ? 2 * b->cap_comms : 64;
+		char(*c)[16] = realloc(b->comms, cap * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		b->comms = c;
+		b->cap_comms = cap;
+	}
+	snprintf(b->comms[b->nr_comms], 16, "%s", comm);
+	return b->last_comm = b->nr_comms++;
+}
+
+static int bt_push(struct bt *b, uint64_t time, const struct bbs_event_bio *e, uint32_t action,
+		   uint32_t pid, int dev, int comm)
+{
+	struct bt_ev *x;
+
+	if (b->nr == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 65536;
+
+		x = realloc(b->ev, cap * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		b->ev = x;
+		b->cap = cap;
+	}
+	x = &b->ev[b->nr];
+	x->time = time;
+	x->sector = e->sector;
+	x->bytes = e->bytes;
+	x->action = action;
+	x->pid = pid;
+	x->comm = comm;
+	x->order = b->nr++;
+	x->dev = dev;
+	x->cpu = e->cpu_complete;
+	return 0;
+}
+
+/* The category bits the kernel's blktrace adds for a bio's op and flags (RWBS). */
+static uint32_t rwbs(const struct bbs_event_bio *e)
+{
+	uint32_t tc = e->op == BBS_OP_WRITE ? BLK_TC_WRITE : BLK_TC_READ;
+
+	if (e->flags & BIO_F_SYNC)
+		tc |= BLK_TC_SYNC;
+	if (e->flags & BIO_F_META)
+		tc |= BLK_TC_META;
+	if (e->flags & BIO_F_FUA)
+		tc |= BLK_TC_FUA;
+	if (e->flags & BIO_F_PREFLUSH)
+		tc |= BLK_TC_FLUSH;
+	return BLK_TC_ACT(tc);
+}
+
+static int bt_add_bio(struct bt *b, const struct bbs_tf_reader *rd, const struct bbs_event_bio *e)
+{
+	uint64_t base = bbs_tfr_header(rd)->mono_ns, q = e->queue_ns - base, d, c;
+	uint32_t rw = rwbs(e), fs = BLK_TC_ACT(BLK_TC_FS);
+	int dev, comm, err;
+
+	if (!e->complete_ns) {
+		b->no_complete++;
+		return 0;
+	}
+	if (e->flags & BIO_F_BIO_BASED) {
+		d = q;
+	} else if (e->issue_ns) {
+		d = e->issue_ns - base;
+	} else {
+		b->no_issue++;
+		return 0;
+	}
+	c = e->complete_ns - base;
+	dev = bt_dev_index(b, rd, e->dev);
+	comm = bt_comm_index(b, e->comm);
+	if (dev < 0 || comm < 0)
+		return dev < 0 ? dev : comm;
+	err = bt_push(b, q, e, BLK_TA_QUEUE | rw, e->pid, dev, comm);
+	err = err ?: bt_push(b, d, e, BLK_TA_INSERT | rw | fs, e->pid, dev, comm);
+	err = err ?: bt_push(b, d, e, BLK_TA_ISSUE | rw | fs, e->pid, dev, comm);
+	err = err ?: bt_push(b, c, e, BLK_TA_COMPLETE | rw | fs, 0, dev, comm);
+	if (!err) {
+		b->devs[dev].bios++;
+		if (e->cpu_complete > b->max_cpu)
+			b->max_cpu = e->cpu_complete;
+	}
+	return err;
+}
+
+static int bt_cmp(const void *pa, const void *pb)
+{
+	const struct bt_ev *a = pa, *b = pb;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->cpu != b->cpu)
+		return a->cpu < b->cpu ? -1 : 1;
+	if (a->time != b->time)
+		return a->time < b->time ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static void bt_path(char *buf, size_t len, const char *dir, const struct bt_dev *d, uint32_t cpu)
+{
+	snprintf(buf, len, "%s/%s.blktrace.%u", dir, d->name, cpu);
+}
+
+static int bt_write(FILE *f, const struct blk_io_trace *t, const void *pdu)
+{
+	if (fwrite(t, sizeof(*t), 1, f) != 1)
+		return -1;
+	if (pdu && t->pdu_len && fwrite(pdu, t->pdu_len, 1, f) != 1)
+		return -1;
+	return 0;
+}
+
+/* Write one device's events on one CPU: a time-ordered stream, sequence from 1. */
+static int bt_write_file(struct bt *b, const struct bbs_tf_reader *rd, const char *path, size_t *i,
+			 uint16_t dev, uint32_t cpu)
+{
+	const struct bbs_tf_header *h = bbs_tfr_header(rd);
+	struct blk_io_trace t;
+	uint32_t seq = 0, *noted = NULL, nr_noted = 0;
+	FILE *f = fopen(path, "we");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	memset(&t, 0, sizeof(t));
+	t.magic = BLK_IO_TRACE_MAGIC | BLK_IO_TRACE_VERSION;
+	t.device = b->devs[dev].kdev;
+	if (cpu == 0) {
+		/* The recording's wall clock at the clock base, as blktrace notes it. */
+		uint32_t two[2] = { h->real_ns / 1000000000ULL, h->real_ns % 1000000000ULL };
+
+		t.action = BLK_TN_TIMESTAMP;
+		t.pdu_len = sizeof(two);
+		if (bt_write(f, &t, two))
+			ret = -EIO;
+	}
+	for (; !ret && *i < b->nr && b->ev[*i].dev == dev && b->ev[*i].cpu == cpu; (*i)++) {
+		const struct bt_ev *x = &b->ev[*i];
+		uint32_t k;
+
+		t.time = x->time;
+		t.cpu = cpu;
+		if (x->pid) {
+			/* A process note before a pid's first event here, for blkparse's comm. */
+			for (k = 0; k < nr_noted && noted[k] != x->pid; k++)
+				;
+			if (k == nr_noted) {
+				uint32_t *n = realloc(noted, (nr_noted + 1) * sizeof(*n));
+
+				if (!n) {
+					ret = -ENOMEM;
+					break;
+				}
+				noted = n;
+				noted[nr_noted++] = x->pid;
+				t.action = BLK_TN_PROCESS;
+				t.pid = x->pid;
+				t.sequence = 0;
+				t.sector = 0;
+				t.bytes = 0;
+				t.pdu_len = 16;
+				if (bt_write(f, &t, b->comms[x->comm])) {
+					ret = -EIO;
+					break;
+				}
+			}
+		}
+		t.sequence = ++seq;
+		t.sector = x->sector;
+		t.bytes = x->bytes;
+		t.action = x->action;
+		t.pid = x->pid;
+		t.pdu_len = 0;
+		if (bt_write(f, &t, NULL))
+			ret = -EIO;
+		b->devs[dev].events++;
+	}
+	free(noted);
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static int export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force, bool json)
+{
+	const struct bbs_tf_header *h = bbs_tfr_header(rd);
+	struct bt b = { 0 };
+	struct bbs_tf_event ev;
+	uint32_t ncpus;
+	char path[4096];
+	size_t i = 0;
+	int err = 0;
+
+	while (!err && bbs_tfr_next(rd, &ev) == 1)
+		if (ev.type == EV_BIO)
+			err = bt_add_bio(&b, rd, &ev.bio);
+	if (err) {
+		bbs_err("cannot export: %s", strerror(-err));
+		goto out;
+	}
+	ncpus = h->ncpus > b.max_cpu + 1 ? h->ncpus : b.max_cpu + 1;
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		bbs_err("cannot create %s: %s", dir, strerror(errno));
+		err = -errno;
+		goto out;
+	}
+	/* Refuse before writing anything; with --force, also drop higher CPUs' files. */
+	for (uint32_t d = 0; d < b.nr_devs; d++) {
+		for (uint32_t cpu = 0;; cpu++) {
+			bt_path(path, sizeof(path), dir, &b.devs[d], cpu);
+			if (access(path, F_OK))
+				break;
+			if (!force) {
+				bbs_err("%s exists (use --force to overwrite it)", path);
+				err = -EEXIST;
+				goto out;
+			}
+			if (cpu >= ncpus)
+				unlink(path);
+		}
+	}
+	qsort(b.ev, b.nr, sizeof(*b.ev), bt_cmp);
+	/* Every CPU's file exists, empty or not: blkparse stops at the first missing one. */
+	for (uint16_t d = 0; !err && d < b.nr_devs; d++) {
+		for (uint32_t cpu = 0; !err && cpu < ncpus; cpu++) {
+			bt_path(path, sizeof(path), dir, &b.devs[d], cpu);
+			err = bt_write_file(&b, rd, path, &i, d, cpu);
+			if (err)
+				bbs_err("cannot write %s: %s", path, strerror(-err));
+		}
+	}
+	if (err)
+		goto out;
+	if (json) {
+		json_t *devs = json_array(), *o;
+
+		for (uint32_t d = 0; d < b.nr_devs; d++)
+			json_array_append_new(
+				devs, json_pack("{s:s,s:I,s:I,s:i}", "name", b.devs[d].name, "bios",
+						(json_int_t)b.devs[d].bios, "events",
+						(json_int_t)b.devs[d].events, "cpus", (int)ncpus));
+		o = json_pack("{s:s,s:s,s:o,s:I,s:I}", "format", "blktrace", "output", dir,
+			      "devices", devs, "skipped_no_completion", (json_int_t)b.no_complete,
+			      "skipped_no_issue", (json_int_t)b.no_issue);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else {
+		for (uint32_t d = 0; d < b.nr_devs; d++)
+			fprintf(stderr,
+				"bbscope: %s: %llu bios, %llu events in %s/%s.blktrace.0-%u\n",
+				b.devs[d].name, (unsigned long long)b.devs[d].bios,
+				(unsigned long long)b.devs[d].events, dir, b.devs[d].name,
+				ncpus - 1);
+	}
+	if (b.no_complete || b.no_issue)
+		bbs_warn("not exported: %llu bios never seen completing (counted at queue), "
+			 "%llu request-based bios without an issue time",
+			 (unsigned long long)b.no_complete, (unsigned long long)b.no_issue);
+out:
+	free(b.ev);
+	free(b.devs);
+	free(b.comms);
+	return err == -EEXIST ? 2 : err ? 1 : 0;
+}
+
+/* ---- fio iolog ---- */
+
+struct io {
+	uint64_t time;
+	uint64_t offset;
+	uint32_t len;
+	uint16_t dev;
+	uint8_t write;
+	uint32_t order;
+};
+
+static int io_cmp(const void *pa, const void *pb)
+{
+	const struct io *a = pa, *b = pb;
+
+	if (a->time != b->time)
+		return a->time < b->time ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static int export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool force, bool json)
+{
+	struct bt b = { 0 }; /* its device table */
+	struct io *io = NULL;
+	size_t nr = 0, cap = 0;
+	struct bbs_tf_event ev;
+	uint64_t skipped = 0, t0, t_end = 0;
+	char tmp[4096];
+	FILE *f = NULL;
+	int err = 0, dev;
+
+	while (bbs_tfr_next(rd, &ev) == 1) {
+		if (ev.type != EV_BIO)
+			continue;
+		if ((!all && ev.bio.kind != KIND_DATA) || !ev.bio.bytes) {
+			skipped++;
+			continue;
+		}
+		dev = bt_dev_index(&b, rd, ev.bio.dev);
+		if (dev < 0) {
+			err = dev;
+			break;
+		}
+		if (nr == cap) {
+			struct io *n;
+
+			cap = cap ? 2 * cap : 65536;
+			n = realloc(io, cap * sizeof(*n));
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			io = n;
+		}
+		io[nr] = (struct io){ .time = ev.bio.queue_ns,
+				      .offset = ev.bio.sector * 512,
+				      .len = ev.bio.bytes,
+				      .dev = dev,
+				      .write = ev.bio.op == BBS_OP_WRITE,
+				      .order = nr };
+		nr++;
+	}
+	if (err) {
+		bbs_err("cannot export: %s", strerror(-err));
+		goto out;
+	}
+	qsort(io, nr, sizeof(*io), io_cmp);
+	t0 = nr ? io[0].time : 0;
+	if (!force && !access(out, F_OK)) {
+		bbs_err("%s exists (use --force to overwrite it)", out);
+		err = -EEXIST;
+		goto out;
+	}
+	/* Written beside and renamed into place: never a half iolog under its name. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	f = fopen(tmp, "we");
+	if (!f) {
+		err = -errno;
+		bbs_err("cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fprintf(f, "fio version 3 iolog\n");
+	for (uint32_t d = 0; d < b.nr_devs; d++)
+		fprintf(f, "0 /dev/%s add\n0 /dev/%s open\n", b.devs[d].name, b.devs[d].name);
+	for (size_t i = 0; i < nr; i++) {
+		t_end = (io[i].time - t0) / 1000;
+		fprintf(f, "%llu /dev/%s %s %llu %u\n", (unsigned long long)t_end,
+			b.devs[io[i].dev].name, io[i].write ? "write" : "read",
+			(unsigned long long)io[i].offset, io[i].len);
+		b.devs[io[i].dev].bios++;
+	}
+	for (uint32_t d = 0; d < b.nr_devs; d++)
+		fprintf(f, "%llu /dev/%s close\n", (unsigned long long)t_end, b.devs[d].name);
+	if (ferror(f) | fclose(f) || rename(tmp, out)) {
+		err = -(errno ? errno : EIO);
+		bbs_err("cannot write %s: %s", out, strerror(-err));
+		unlink(tmp);
+		goto out;
+	}
+	if (json) {
+		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:i}", "format", "fio-iolog", "output", out,
+				      "ios", (json_int_t)nr, "skipped", (json_int_t)skipped,
+				      "devices", (int)b.nr_devs);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else {
+		fprintf(stderr, "bbscope: %zu I/Os on %u devices in %s (%llu %s bios left out)\n",
+			nr, b.nr_devs, out, (unsigned long long)skipped,
+			all ? "empty" : "metadata, superblock or empty");
+	}
+out:
+	free(io);
+	free(b.devs);
+	return err == -EEXIST ? 2 : err ? 1 : 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "blktrace", no_argument, NULL, 'B' },	    { "fio-iolog", no_argument, NULL, 'I' },
+		{ "output", required_argument, NULL, 'o' }, { "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'F' },	    { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },	    {},
+	};
+	struct bbs_tf_reader *rd;
+	const char *out = NULL, *path;
+	bool json = false, force = false, all = false;
+	int c, ret, format = 0;
+	char err[256];
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			bbs_json_errors = json = true;
+
+	while ((c = getopt_long(argc, argv, "o:aFjh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'B':
+		case 'I':
+			if (format && format != c) {
+				bbs_err("--blktrace and --fio-iolog: one format at a time");
+				return 2;
+			}
+			format = c;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'F':
+			force = true;
+			break;
+		case 'j':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!format) {
+		bbs_err("export needs a format: --blktrace or --fio-iolog");
+		return 2;
+	}
+	if (!out) {
+		bbs_err("export needs -o %s", format == 'B' ? "DIR" : "FILE");
+		return 2;
+	}
+	if (optind != argc - 1) {
+		bbs_err(optind < argc ? "export reads one trace file"
+				      : "export needs a trace file");
+		return 2;
+	}
+	path = argv[optind];
+	ret = bbs_tfr_open(&rd, path, err, sizeof(err));
+	if (ret) {
+		bbs_err("cannot read %s: %s", path, err);
+		return ret == -ENOMEM ? 1 : 2;
+	}
+	if (format == 'B')
+		ret = export_blktrace(rd, out, force, json);
+	else
+		ret = export_iolog(rd, out, all, force, json);
+	bbs_tfr_warn(rd, path, stderr);
+	bbs_tfr_close(rd);
+	return ret;
+}
