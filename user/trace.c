@@ -112,7 +112,8 @@ static int resolve_symbols(uint64_t *addr)
 		for (int i = 0; i < NR_FNS; i++) {
 			size_t n = strlen(bbs_fn_names[i]);
 
-			if (addr[i] || strncmp(sym, bbs_fn_names[i], n) || (sym[n] && sym[n] != '.'))
+			if (addr[i] || strncmp(sym, bbs_fn_names[i], n) ||
+			    (sym[n] && sym[n] != '.'))
 				continue;
 			addr[i] = a;
 			found++;

@@ -34,7 +34,6 @@
 #include "util.h"
 #include "verify.h"
 
-
 /* Bytes checksummed per csum tree lookup (and largest single device read). */
 #define WINDOW (1024 * 1024)
 /* btrfs_inode_item.flags bits; the kernel's BTRFS_INODE_* are not UAPI. */

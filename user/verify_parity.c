@@ -45,7 +45,6 @@
 #include "util.h"
 #include "verify.h"
 
-
 /* Bytes read per device per batch of full stripes; stripe_len is at most this. */
 #define BATCH_BYTES (1024 * 1024)
 /* All devices together read at most this much per batch. */
