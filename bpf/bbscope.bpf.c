@@ -869,6 +869,7 @@ static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const
 	e->stripe_nr = BPF_CORE_READ(ti, stripe_nr);
 	e->nr_data = BPF_CORE_READ(rbio, nr_data);
 	e->real_stripes = BPF_CORE_READ(rbio, real_stripes);
+	e->kind = g.kind;
 	e->fs = g.fs;
 	e->dev = g.dev;
 	e->len = BPF_CORE_READ(bio, bi_iter.bi_size);

@@ -222,7 +222,8 @@ struct bbs_event_stripe {
 	__u8 stripe_nr;
 	__u8 nr_data;
 	__u8 real_stripes;
-	__u8 pad[3];
+	__u8 kind; /* of the block group: data or metadata */
+	__u8 pad[2];
 	__u32 fs;
 	__u32 dev;
 	__u32 len;

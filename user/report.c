@@ -169,7 +169,7 @@ static int add_record(struct model *m, struct bbs_report *r, const struct bbs_tf
 		g = (struct bbs_group){ .fs = ev->stripe.fs,
 					.dev = ev->stripe.dev,
 					.op = ev->stripe.op,
-					.kind = ev->stripe_kind };
+					.kind = ev->stripe.kind };
 		gd = group_of(m, r, g);
 		if (!gd)
 			return -ENOMEM;

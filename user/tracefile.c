@@ -465,7 +465,7 @@ static int put_stripe(struct bbs_tf_writer *w, const struct bbs_event_stripe *e)
 	memset(p, 0, TF_REC_STRIPE_LEN);
 	p[0] = TF_REC_STRIPE;
 	p[1] = e->op;
-	p[2] = KIND_DATA; /* bbs_event_stripe does not say; see docs/format.md */
+	p[2] = e->kind;
 	p[3] = e->stripe_nr;
 	p[4] = e->nr_data;
 	p[5] = e->real_stripes;
@@ -1235,7 +1235,7 @@ static void decode_stripe(struct bbs_tf_reader *r, const uint8_t *p, struct bbs_
 	memset(e, 0, sizeof(*e));
 	e->type = EV_STRIPE;
 	e->op = p[1];
-	ev->stripe_kind = p[2];
+	e->kind = p[2];
 	e->stripe_nr = p[3];
 	e->nr_data = p[4];
 	e->real_stripes = p[5];

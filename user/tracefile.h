@@ -167,9 +167,8 @@ struct bbs_tf_event {
 	union {
 		struct bbs_event_bio bio; /* comm, wq NUL-terminated */
 		struct bbs_event_span span; /* id is not recorded: 0 */
-		struct bbs_event_stripe stripe; /* kind is not reported by the tracer */
+		struct bbs_event_stripe stripe;
 	};
-	uint8_t stripe_kind;
 };
 
 struct bbs_tf_status {
