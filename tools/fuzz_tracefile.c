@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case EV_STRIPE:
-			if (ev.stripe.op >= BBS_NR_OPS || ev.stripe_kind >= NR_KINDS)
+			if (ev.stripe.op >= BBS_NR_OPS || ev.stripe.kind >= NR_KINDS)
 				abort();
 			break;
 		default:
