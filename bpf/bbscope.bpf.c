@@ -66,6 +66,7 @@ struct span {
 	__u8 phase;
 	__u8 kind;
 	__u8 ctx;
+	__u8 stripe_io; /* rmw/recover: raid56 stripe I/O issued inside the span */
 };
 
 /* An ordered extent in flight, keyed by struct btrfs_ordered_extent *. */
@@ -663,6 +664,16 @@ static __always_inline void span_end(struct span *sp, __u32 tid)
 	struct bbs_group g = {};
 	__u64 now = bpf_ktime_get_ns();
 
+	/*
+	 * rmw_rbio_work/recover_rbio_work that found the full stripe locked
+	 * only queue the rbio behind the lock holder and return; the work is
+	 * done later by the _locked variant.  Such a span issued no stripe I/O:
+	 * it is not an rmw or recover runtime.
+	 */
+	if ((sp->phase == PHASE_RMW || sp->phase == PHASE_RECOVER) && !sp->stripe_io) {
+		bpf_map_delete_elem(&running, &tid);
+		return;
+	}
 	g.fs = sp->fs;
 	g.op = (sp->phase == PHASE_RECOVER) ? BBS_OP_READ : BBS_OP_WRITE;
 	g.kind = sp->kind;
@@ -725,9 +736,9 @@ static __always_inline int on_execute_start(struct work_struct *work)
 		if (bpf_map_update_elem(&running, &tid, r, BPF_ANY))
 			lose(LOST_WORK_MAP_FULL);
 		bpf_map_delete_elem(&bios, &key);
-	} else if (fn_is(func, FN_RMW_WORK)) {
+	} else if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED)) {
 		rbio_begin(work, PHASE_RMW);
-	} else if (fn_is(func, FN_RECOVER_WORK)) {
+	} else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED)) {
 		rbio_begin(work, PHASE_RECOVER);
 	} else if (fn_is(func, FN_CSUM_WORK)) {
 		bbio = (void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work);
@@ -839,8 +850,10 @@ static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const
 {
 	struct btrfs_io_context *bioc = BPF_CORE_READ(rbio, bioc);
 	struct bbs_group g = { .op = op };
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct bbs_event_stripe *e;
 	struct bbs_group_val *gv;
+	struct running *r;
 
 	g.fs = BPF_CORE_READ(bioc, fs_info, sb, s_dev);
 	if (filter_fs && g.fs != filter_fs)
@@ -849,6 +862,10 @@ static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const
 	if (filter_dev && g.dev != filter_dev)
 		return 0;
 	g.kind = kind_of_bioc(bioc);
+	/* Mark the rmw/recover span running on this thread as one that did I/O. */
+	r = bpf_map_lookup_elem(&running, &tid);
+	if (r && r->what == RUN_SPAN)
+		r->sp.stripe_io = 1;
 	gv = group_of(&g);
 	if (gv) {
 		if (op == BBS_OP_WRITE)

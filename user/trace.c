@@ -31,6 +31,8 @@ const char *const bbs_fn_names[NR_FNS] = {
 	[FN_BTRFS_WORK_HELPER] = "btrfs_work_helper",
 	[FN_RMW_WORK] = "rmw_rbio_work",
 	[FN_RECOVER_WORK] = "recover_rbio_work",
+	[FN_RMW_WORK_LOCKED] = "rmw_rbio_work_locked",
+	[FN_RECOVER_WORK_LOCKED] = "recover_rbio_work_locked",
 };
 
 /*
