@@ -21,6 +21,7 @@ static const struct cmd {
 	{ "sandbox", cmd_sandbox, "make or remove a throwaway loop-backed btrfs" },
 	{ "csum", cmd_csum, "print btrfs checksums of a file's blocks" },
 	{ "verify", cmd_verify, "recompute btrfs data checksums from the member devices" },
+	{ "replay", cmd_replay, "replay writes through btrfs's checksum or raid56 parity paths" },
 };
 
 static void usage(FILE *f)

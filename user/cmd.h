@@ -13,5 +13,6 @@ int cmd_export(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_csum(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 #endif

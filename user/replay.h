@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * `bbscope replay`: a workload replayed in userspace through one of btrfs's
+ * pipelines, measured with the tracer's histograms (user/hist.h).
+ * user/replay.c dispatches to one function per subcommand; each takes argv
+ * with argv[0] = its own name ("csum") and returns the exit status.  The
+ * helpers below are what the subcommands share besides user/uring.h.
+ */
+#ifndef BBS_REPLAY_H
+#define BBS_REPLAY_H
+
+#include <sys/resource.h>
+
+#include "workload.h"
+
+int replay_csum(int argc, char **argv);
+int replay_parity(int argc, char **argv);
+
+/*
+ * Load the workload of --synthetic SPEC or --trace FILE (exactly one is
+ * non-NULL) into w (initialised).  0, or -1 after saying why (bbs_err).
+ */
+int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace);
+
+/* User + system seconds between two getrusage(RUSAGE_SELF) samples. */
+double bbs_replay_cpu_s(const struct rusage *from, const struct rusage *to);
+
+#endif

@@ -1,0 +1,1592 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bbscope replay parity: btrfs's RAID5/6 write and degraded-read paths in
+ * userspace, on N targets laid out as one btrfs raid56 chunk.
+ *
+ * Geometry, as btrfs_map_block() lays out a raid56 chunk (and as
+ * bbs_full_stripe_strip() reads one back): nr_data = N - 1 (raid5) or N - 2
+ * (raid6) data strips of BTRFS_STRIPE_LEN (64 KiB) make a full stripe; data
+ * offset X of the workload lies in full stripe f = X / (nr_data * 64 KiB),
+ * data strip j = (X mod (nr_data * 64 KiB)) / 64 KiB.  Strip j of full stripe
+ * f (data 0 .. nr_data-1, then P, then Q) is on target (f + j) mod N at
+ * offset f * 64 KiB, so parity rotates by one target per full stripe.
+ *
+ * Work comes in rbios, as btrfs makes them: the workload's bios are split at
+ * full-stripe boundaries, and a piece that continues the previous one in the
+ * same full stripe is merged into it, as btrfs's plug merges a buffered
+ * sequential write (--no-plug: every bio is its own rbio, as with O_DIRECT
+ * or an fsync after every write).  One rbio is the unit the raid56 phases
+ * time:
+ *
+ *   rmw      a write (rmw_rbio()).  Full stripe: generate P/Q from the
+ *            workload's data, write every strip.  Sub-stripe: read the whole
+ *            full stripe, data and P/Q (rmw_read_wait_recover() reads all of
+ *            it, for csum verification), put the new data in, generate P/Q
+ *            over every vertical sector, write the new data sectors and the
+ *            parity sectors of the vertical stripes they touch
+ *            (rmw_assemble_write_bios()).  As in btrfs, a sub-stripe rbio
+ *            leaves its full stripe in the stripe cache (--stripe-cache
+ *            entries, RBIO_CACHE_SIZE by default, least recently used out),
+ *            and the next sub-stripe rbio of that full stripe takes it from
+ *            there instead of reading; a full-stripe write drops it.
+ *   recover  a degraded read (--degraded): a range on a surviving strip is a
+ *            plain read, timed per I/O but not as recover; every 4 KiB sector
+ *            on a missing data strip is one recover rbio, as btrfs's read
+ *            repair submits it (each failed sector again with mirror 2):
+ *            read every surviving strip of the full stripe, rebuild the
+ *            missing ones whole (recover_rbio()).  --recover-unit stripe
+ *            makes one recover rbio of the whole range instead.
+ *
+ * Parity is computed in one of btrfs's shapes (--mode):
+ *
+ *   step     generate_pq_vertical(): one 4 KiB vertical sector per call,
+ *            with the pointers of every strip at that sector
+ *   batched  the whole 64 KiB strip per call
+ *   threads  batched, with full stripes spread over --threads threads (full
+ *            stripe f goes to thread f mod T, so one full stripe is never
+ *            worked on by two threads, as the kernel's stripe lock ensures)
+ *
+ * Each thread owns an io_uring ring (O_DIRECT, registered files and
+ * buffers) and keeps up to --qd rbios in flight; an rbio whose full stripe
+ * is already in flight waits for it, as lock_stripe_add() queues it.  Data
+ * comes from the registered pool (user/uring.h): the byte at data offset X is
+ * bbs_pool_at(X) for the --data-seed; full-stripe writes go out from the
+ * pool, as btrfs writes bio pages.  Parity, rmw reads and the stripe cache
+ * use full-stripe buffers in one registered region per thread: a slot and
+ * a cache entry swap buffers, as steal_rbio() moves pages, never copying.
+ *
+ * Output: the tracer's report.  One group per target and direction, with
+ * phases device (submission -> completion reaped) and total (I/O prepared ->
+ * completion reaped), bios and bytes (its I/Os), and stripe_writes or
+ * stripe_reads (the rbios' strip I/Os, what raid56_write and raid56_read
+ * count; a plain degraded read is a bio only).  One filesystem group with
+ * rmw or recover: rbio start -> its last I/O reaped, parity work included.
+ * A target's groups have fs "0:N+1" in the plain text; in JSON their fs is
+ * the target's path and target_index is N.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hist.h"
+#include "parity.h"
+#include "replay.h"
+#include "target.h"
+#include "uring.h"
+#include "util.h"
+#include "workload.h"
+
+#define STRIP_LEN (64U << 10) /* BTRFS_STRIPE_LEN */
+#define SECTOR 4096U /* btrfs sector: generate_pq_vertical()'s step */
+#define NR_SECTORS (STRIP_LEN / SECTOR)
+#define MAX_TARGETS 32U
+#define MAX_IOS (MAX_TARGETS + 2) /* per rbio: nr_data data writes + 2 runs per parity */
+#define DEFAULT_QD 4U /* rmw_workers: min(nr_cpus + 2, 8) active on a 2-core machine */
+#define MAX_QD 256U
+#define MAX_THREADS 64U
+#define DEFAULT_CACHE 1024U /* RBIO_CACHE_SIZE */
+#define MAX_CACHE 65536U
+
+enum mode { MODE_STEP, MODE_BATCHED, MODE_THREADS, NR_MODES };
+
+static const char *const mode_name[NR_MODES] = { "step", "batched", "threads" };
+
+struct opts {
+	const char *trace, *synthetic, *targets, *rebuilt_out;
+	enum mode mode;
+	enum bbs_raid raid;
+	unsigned int devices, threads, qd, stripe_cache;
+	unsigned int degraded[2], nr_degraded;
+	uint64_t data_seed;
+	bool force, json, have_mode, no_plug, recover_stripe;
+	struct bbs_print_opts po;
+};
+
+enum rbio_kind {
+	RB_WRITE, /* rmw */
+	RB_READ, /* a plain read of surviving strips */
+	RB_RECOVER, /* a read that rebuilds missing strips */
+};
+
+/* A range of one full stripe's data, [off, off + len): btrfs's rbio. */
+struct rbio {
+	uint64_t stripe;
+	uint32_t off, len;
+	enum rbio_kind kind;
+};
+
+/* A full stripe kept after a sub-stripe rmw: btrfs's stripe cache. */
+struct cached {
+	uint64_t stripe, used;
+	uint8_t *buf; /* N strips, in the lane's registered region */
+	bool valid;
+};
+
+struct io {
+	uint64_t prep_ns, submit_ns;
+	uint32_t len;
+	uint8_t target, op;
+	bool stripe; /* an rbio's strip I/O (raid56_read/raid56_write), not a plain read */
+};
+
+/* An rbio in flight. */
+struct slot {
+	size_t rbio;
+	uint64_t start_ns;
+	uint8_t *buf; /* N strips of STRIP_LEN, in rbio order: data, P, Q */
+	unsigned int nios, pending;
+	bool busy, reading;
+	struct io ios[MAX_IOS];
+};
+
+/* One thread's share of the work, with its ring and its statistics. */
+struct lane {
+	struct replay *r;
+	unsigned int id;
+	size_t *list, nr, next, done;
+
+	struct io_uring ring;
+	bool ring_up;
+	uint8_t *bufs;
+	size_t bufs_len;
+	struct slot *slots;
+	uint32_t *free, nfree;
+	struct cached *cache;
+	unsigned int nr_cache;
+	uint64_t cache_clock, cache_hits;
+	uint64_t *queued; /* user_data of SQEs prepared, not yet submitted */
+	unsigned int nqueued;
+
+	struct bbs_hist work; /* rmw or recover per rbio */
+	struct bbs_hist parity; /* P/Q generation or rebuild per rbio */
+	struct bbs_hist *device, *total; /* [target * 2 + op] */
+	uint64_t *nr_io, *io_bytes, *nr_stripe_io; /* [target * 2 + op] */
+	uint64_t t_first, t_last;
+	int err; /* errno of the first failure */
+	char why[PATH_MAX + 256]; /* and what failed */
+	pthread_t thread;
+};
+
+struct replay {
+	const struct opts *o;
+	const struct bbs_workload *w;
+	struct bbs_target *t;
+	unsigned int n, nd, np; /* targets, data strips, parity strips */
+	size_t step; /* bytes per bbs_parity_gen call: SECTOR or 0 (the whole strip) */
+	uint64_t stripe_data; /* data bytes per full stripe */
+
+	struct rbio *rbios;
+	size_t nr_rbios, cap_rbios, nr_full, nr_partial, nr_plain, nr_recover;
+	uint64_t nr_stripes; /* full stripes the workload spans */
+
+	struct bbs_pool pool;
+	struct lane *lanes;
+	unsigned int nr_lanes;
+	pthread_barrier_t ready;
+	atomic_bool abort;
+	bool missing[MAX_TARGETS];
+	int rebuilt_fd[MAX_TARGETS];
+	struct rusage ru0, ru1;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bbscope replay parity (--synthetic SPEC | --trace FILE)\n"
+		"                             --profile raid5|raid6 --targets PATH,PATH,...\n"
+		"                             --mode step|batched|threads\n"
+		"                             [--devices N] [--threads N] [--qd N]\n"
+		"                             [--no-plug] [--stripe-cache N] [--data-seed N]\n"
+		"                             [--degraded IDX[,IDX]] [--recover-unit U]\n"
+		"                             [--rebuilt-out PREFIX] [--force] [-m] [-s] [--json]\n"
+		"\n"
+		"Lay the targets out as one btrfs raid5/6 chunk (64 KiB strips, parity rotating\n"
+		"by one target per full stripe) and replay a workload on them with io_uring\n"
+		"(O_DIRECT, registered buffers): writes go through btrfs's rmw path (full\n"
+		"stripes: generate P/Q and write; sub-stripe writes: read the full stripe,\n"
+		"regenerate P/Q, write the new data and parity), or with --degraded the\n"
+		"workload is read back with targets missing (recover: read the surviving\n"
+		"strips, rebuild the missing ones).  Prints the tracer's histograms: rmw or\n"
+		"recover per rbio, device and total per target I/O.\n"
+		"\n"
+		"  --synthetic SPEC   a generated workload (grammar below); offsets are in the\n"
+		"                     data address space of the chunk\n"
+		"  --trace FILE       the data writes of a recording ('bbscope record')\n"
+		"  --profile P        raid5 (N-1 data strips + P) or raid6 (N-2 + P + Q)\n"
+		"  --targets LIST     N distinct block devices or files, strip order of the\n"
+		"                     chunk (at least 2 for raid5, 3 for raid6, at most %u);\n"
+		"                     each is checked as 'replay csum --target' checks: a\n"
+		"                     mounted or held device is always refused, a signature\n"
+		"                     or an existing file needs --force\n"
+		"  --devices N        the number of targets, checked against --targets\n"
+		"  --mode MODE        step: parity one 4 KiB vertical sector per call (the\n"
+		"                     kernel's generate_pq_vertical); batched: one 64 KiB strip\n"
+		"                     per call; threads: batched, full stripes spread over\n"
+		"                     --threads threads\n"
+		"  --threads N        threads for --mode threads (default: online CPUs)\n"
+		"  --qd N             rbios in flight per thread (default %u)\n"
+		"  --no-plug          every bio is its own rbio (default: the next piece of the\n"
+		"                     same full stripe is merged, as btrfs's plug does)\n"
+		"  --stripe-cache N   full stripes kept after a sub-stripe write, so that the\n"
+		"                     next one skips the read (default %u, btrfs's; 0: off)\n"
+		"  --degraded LIST    replay the workload as reads with these targets (0-based\n"
+		"                     indexes into --targets; raid6 takes two) missing\n"
+		"  --recover-unit U   sector (default): one recover per 4 KiB sector on a\n"
+		"                     missing strip, as btrfs's read repair; stripe: one per\n"
+		"                     range in a full stripe\n"
+		"  --rebuilt-out P    with --degraded: write the strips rebuilt for missing\n"
+		"                     target N to file P.N, at their offsets on the target\n"
+		"  --data-seed N      seed of the data written (default: as replay csum)\n"
+		"  --force            overwrite a signature or an existing file\n"
+		"  -m, --milliseconds millisecond histograms\n"
+		"  -s, --summary      the per-phase table only, no star histograms\n"
+		"  -j, --json         one JSON object (docs/json.md, plus the run's keys)\n"
+		"\n"
+		"%s",
+		MAX_TARGETS, DEFAULT_QD, DEFAULT_CACHE, bbs_synth_help);
+}
+
+/* ---- geometry ---- */
+
+/* The target strip j (rbio order) of full stripe f lives on. */
+static inline unsigned int strip_target(const struct replay *r, uint64_t f, unsigned int j)
+{
+	return (f + j) % r->n;
+}
+
+/* The strip (rbio order) of full stripe f that lives on target i. */
+static inline unsigned int target_strip(const struct replay *r, uint64_t f, unsigned int i)
+{
+	return (i + r->n - f % r->n) % r->n;
+}
+
+static int add_rbio(struct replay *r, uint64_t stripe, uint32_t off, uint32_t len,
+		    enum rbio_kind kind)
+{
+	struct rbio *last = r->nr_rbios ? &r->rbios[r->nr_rbios - 1] : NULL;
+
+	if (last && last->stripe == stripe && last->kind == kind && !r->o->no_plug) {
+		/* What btrfs's plug merges: the next piece of the same full stripe. */
+		if (kind != RB_RECOVER && last->off + last->len == off) {
+			last->len += len;
+			return 0;
+		}
+		/* One recover of the whole range: its reads and rebuild cover it all. */
+		if (kind == RB_RECOVER && r->o->recover_stripe) {
+			uint32_t end = last->off + last->len > off + len ? last->off + last->len
+									 : off + len;
+
+			last->off = last->off < off ? last->off : off;
+			last->len = end - last->off;
+			return 0;
+		}
+	}
+	if (r->nr_rbios == r->cap_rbios) {
+		size_t cap = r->cap_rbios ? 2 * r->cap_rbios : 1024;
+		struct rbio *n = realloc(r->rbios, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		r->rbios = n;
+		r->cap_rbios = cap;
+	}
+	r->rbios[r->nr_rbios++] = (struct rbio){ stripe, off, len, kind };
+	return 0;
+}
+
+/* A degraded read of [off, off + len) of full stripe f: plain reads and recovers. */
+static int add_read(struct replay *r, uint64_t f, uint32_t off, uint32_t len)
+{
+	uint32_t end = off + len;
+
+	for (unsigned int j = off / STRIP_LEN; j < r->nd && j * STRIP_LEN < end; j++) {
+		uint32_t lo = j * STRIP_LEN > off ? j * STRIP_LEN : off;
+		uint32_t hi = (j + 1) * STRIP_LEN < end ? (j + 1) * STRIP_LEN : end;
+
+		if (!r->missing[strip_target(r, f, j)]) {
+			if (add_rbio(r, f, lo, hi - lo, RB_READ))
+				return -1;
+			continue;
+		}
+		if (r->o->recover_stripe) {
+			if (add_rbio(r, f, lo, hi - lo, RB_RECOVER))
+				return -1;
+			continue;
+		}
+		/* Read repair: one rbio per failed sector. */
+		for (uint32_t k = lo; k < hi; k += SECTOR)
+			if (add_rbio(r, f, k, SECTOR, RB_RECOVER))
+				return -1;
+	}
+	return 0;
+}
+
+/* Split the workload into rbios; count them by kind and size. */
+static int build_rbios(struct replay *r)
+{
+	const struct bbs_workload *w = r->w;
+	int ret;
+
+	for (size_t i = 0; i < w->nr; i++) {
+		uint64_t off = w->bios[i].offset, end = off + w->bios[i].len;
+
+		if (off % SECTOR) {
+			bbs_err("bio %zu at offset %llu is not aligned to the 4 KiB sector size", i,
+				(unsigned long long)off);
+			return -1;
+		}
+		while (off < end) {
+			uint64_t f = off / r->stripe_data, in = off % r->stripe_data;
+			uint64_t len =
+				end - off < r->stripe_data - in ? end - off : r->stripe_data - in;
+
+			if (r->o->nr_degraded)
+				ret = add_read(r, f, in, len);
+			else
+				ret = add_rbio(r, f, in, len, RB_WRITE);
+			if (ret) {
+				bbs_err("cannot split the workload into stripes: out of memory");
+				return -1;
+			}
+			off += len;
+		}
+	}
+	for (size_t i = 0; i < r->nr_rbios; i++) {
+		const struct rbio *b = &r->rbios[i];
+
+		if (b->len == r->stripe_data)
+			r->nr_full++;
+		else
+			r->nr_partial++;
+		r->nr_plain += b->kind == RB_READ;
+		r->nr_recover += b->kind == RB_RECOVER;
+		if (b->stripe >= r->nr_stripes)
+			r->nr_stripes = b->stripe + 1;
+	}
+	return 0;
+}
+
+/* Does the rbio's range touch data strip j? */
+static inline bool touches(const struct replay *r, const struct rbio *b, unsigned int j)
+{
+	return j < r->nd && b->off < (j + 1) * STRIP_LEN && b->off + b->len > j * STRIP_LEN;
+}
+
+/* ---- I/O ---- */
+
+static int flush(struct lane *l)
+{
+	uint64_t now;
+	int ret;
+
+	if (!io_uring_sq_ready(&l->ring))
+		return 0;
+	now = bbs_now_ns();
+	for (unsigned int i = 0; i < l->nqueued; i++) {
+		uint64_t tag = l->queued[i];
+
+		l->slots[tag >> 8].ios[tag & 0xff].submit_ns = now;
+	}
+	l->nqueued = 0;
+	do
+		ret = io_uring_submit(&l->ring);
+	while (ret == -EINTR);
+	if (ret < 0 && !l->err) {
+		l->err = -ret;
+		snprintf(l->why, sizeof(l->why), "io_uring submission failed: %s", strerror(-ret));
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Queue one read or write of len bytes at offset on target, from or into buf:
+ * in the data pool (registered buffer 0) or in the lane's region of stripe
+ * buffers (1).
+ */
+static void queue_io(struct lane *l, uint32_t si, unsigned int target, int op, uint64_t offset,
+		     void *buf, uint32_t len)
+{
+	struct slot *s = &l->slots[si];
+	unsigned int k = s->nios++;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	int buf_index = (uint8_t *)buf >= l->bufs && (uint8_t *)buf < l->bufs + l->bufs_len;
+
+	if (!sqe) {
+		/* Never with the SQ sized for every slot's I/Os; cope anyway. */
+		flush(l);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	if (op == BBS_OP_WRITE)
+		io_uring_prep_write_fixed(sqe, target, buf, len, offset, buf_index);
+	else
+		io_uring_prep_read_fixed(sqe, target, buf, len, offset, buf_index);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, (uint64_t)si << 8 | k);
+	s->ios[k] = (struct io){
+		.prep_ns = bbs_now_ns(),
+		.len = len,
+		.target = target,
+		.op = op,
+		.stripe = l->r->rbios[s->rbio].kind != RB_READ,
+	};
+	s->pending++;
+	l->queued[l->nqueued++] = (uint64_t)si << 8 | k;
+}
+
+/* ---- parity ---- */
+
+static void slot_strips(const struct replay *r, const struct slot *s, void **strips)
+{
+	for (unsigned int j = 0; j < r->n; j++)
+		strips[j] = s->buf + (size_t)j * STRIP_LEN;
+}
+
+/* P/Q of the strips, timed: what generate_pq_vertical() does for the stripe. */
+static void gen_parity(struct lane *l, void *const *strips)
+{
+	const struct replay *r = l->r;
+	uint64_t t0;
+
+	/* What is queued goes to the devices before the CPU work starts. */
+	flush(l);
+	t0 = bbs_now_ns();
+	bbs_parity_gen(r->o->raid, r->nd, strips, STRIP_LEN, r->step);
+	bbs_hist_add(&l->parity, bbs_now_ns() - t0);
+}
+
+/* Rebuild the missing strips of full stripe f in the slot buffer, timed. */
+static void rebuild(struct lane *l, struct slot *s, uint64_t f)
+{
+	const struct replay *r = l->r;
+	unsigned int failed[2], nr_failed = 0;
+	void *strips[MAX_TARGETS], *step[MAX_TARGETS];
+	uint64_t t0;
+
+	for (unsigned int i = 0; i < r->n; i++)
+		if (r->missing[i])
+			failed[nr_failed++] = target_strip(r, f, i);
+	slot_strips(r, s, strips);
+	flush(l);
+	t0 = bbs_now_ns();
+	if (r->step) {
+		/* recover_vertical(): one vertical sector at a time. */
+		for (unsigned int k = 0; k < NR_SECTORS; k++) {
+			for (unsigned int j = 0; j < r->n; j++)
+				step[j] = (uint8_t *)strips[j] + k * SECTOR;
+			bbs_parity_recover(r->o->raid, r->nd, step, SECTOR, failed, nr_failed);
+		}
+	} else {
+		bbs_parity_recover(r->o->raid, r->nd, strips, STRIP_LEN, failed, nr_failed);
+	}
+	bbs_hist_add(&l->parity, bbs_now_ns() - t0);
+}
+
+/* ---- one rbio ---- */
+
+/* Write the rbio's new data sectors and the parity sectors of their vertical stripes. */
+static void queue_writes(struct lane *l, uint32_t si, bool full)
+{
+	const struct replay *r = l->r;
+	struct slot *s = &l->slots[si];
+	const struct rbio *b = &r->rbios[s->rbio];
+	uint64_t base = b->stripe * r->stripe_data, phys = b->stripe * STRIP_LEN;
+	uint32_t dirty = 0, end = b->off + b->len;
+
+	for (unsigned int j = 0; j < r->nd; j++) {
+		uint32_t lo = j * STRIP_LEN, hi = lo + STRIP_LEN;
+
+		if (!touches(r, b, j))
+			continue;
+		if (lo < b->off)
+			lo = b->off;
+		if (hi > end)
+			hi = end;
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_WRITE, phys + lo % STRIP_LEN,
+			 bbs_pool_at(&r->pool, base + lo), hi - lo);
+		for (uint32_t k = lo % STRIP_LEN / SECTOR; k <= (hi - 1) % STRIP_LEN / SECTOR; k++)
+			dirty |= 1U << k;
+	}
+	if (full)
+		dirty = (1U << NR_SECTORS) - 1;
+	/* Parity: one write per run of dirty vertical sectors, as bios merge. */
+	for (unsigned int p = 0; p < r->np; p++) {
+		unsigned int j = r->nd + p, target = strip_target(r, b->stripe, j);
+		uint8_t *strip = s->buf + (size_t)j * STRIP_LEN;
+
+		for (unsigned int k = 0; k < NR_SECTORS;) {
+			unsigned int e;
+
+			if (!(dirty & 1U << k)) {
+				k++;
+				continue;
+			}
+			for (e = k; e < NR_SECTORS && dirty & 1U << e; e++)
+				;
+			queue_io(l, si, target, BBS_OP_WRITE, phys + k * SECTOR, strip + k * SECTOR,
+				 (e - k) * SECTOR);
+			k = e;
+		}
+	}
+}
+
+/* ---- the stripe cache (per lane: a full stripe is always worked on by one lane) ---- */
+
+static struct cached *cache_find(struct lane *l, uint64_t stripe)
+{
+	for (unsigned int i = 0; i < l->nr_cache; i++)
+		if (l->cache[i].valid && l->cache[i].stripe == stripe)
+			return &l->cache[i];
+	return NULL;
+}
+
+/* steal_rbio(): the slot takes the cached full stripe; its own buffer goes spare. */
+static bool cache_take(struct lane *l, struct slot *s, uint64_t stripe)
+{
+	struct cached *c = cache_find(l, stripe);
+	uint8_t *buf;
+
+	if (!c)
+		return false;
+	buf = c->buf;
+	c->buf = s->buf;
+	s->buf = buf;
+	c->valid = false;
+	l->cache_hits++;
+	return true;
+}
+
+/* cache_rbio(): keep the slot's full stripe, in place of the least recently used. */
+static void cache_put(struct lane *l, struct slot *s, uint64_t stripe)
+{
+	struct cached *c = NULL;
+	uint8_t *buf;
+
+	for (unsigned int i = 0; i < l->nr_cache; i++) {
+		if (!l->cache[i].valid) {
+			c = &l->cache[i];
+			break;
+		}
+		if (!c || l->cache[i].used < c->used)
+			c = &l->cache[i];
+	}
+	if (!c)
+		return;
+	buf = c->buf;
+	c->buf = s->buf;
+	s->buf = buf;
+	c->stripe = stripe;
+	c->used = ++l->cache_clock;
+	c->valid = true;
+}
+
+static void cache_drop(struct lane *l, uint64_t stripe)
+{
+	struct cached *c = cache_find(l, stripe);
+
+	if (c)
+		c->valid = false;
+}
+
+/* ---- one rbio ---- */
+
+static void start_read(struct lane *l, uint32_t si, const struct rbio *b)
+{
+	struct replay *r = l->r;
+	struct slot *s = &l->slots[si];
+	uint64_t phys = b->stripe * STRIP_LEN;
+
+	s->reading = true;
+	if (b->kind == RB_RECOVER) {
+		/* recover_assemble_read_bios(): every surviving strip, whole. */
+		for (unsigned int i = 0; i < r->n; i++)
+			if (!r->missing[i])
+				queue_io(l, si, i, BBS_OP_READ, phys,
+					 s->buf + (size_t)target_strip(r, b->stripe, i) * STRIP_LEN,
+					 STRIP_LEN);
+		return;
+	}
+	/* Plain: the range, strip by strip (all on surviving targets). */
+	for (unsigned int j = 0; j < r->nd; j++) {
+		uint32_t lo = j * STRIP_LEN, hi = lo + STRIP_LEN;
+
+		if (!touches(r, b, j))
+			continue;
+		lo = lo < b->off ? b->off : lo;
+		hi = hi > b->off + b->len ? b->off + b->len : hi;
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ, phys + lo % STRIP_LEN,
+			 s->buf + lo, hi - lo);
+	}
+}
+
+/* Sub-stripe write with the full stripe in the slot: new data in, P/Q, write. */
+static void rmw_write(struct lane *l, uint32_t si)
+{
+	struct replay *r = l->r;
+	struct slot *s = &l->slots[si];
+	const struct rbio *b = &r->rbios[s->rbio];
+	void *strips[MAX_TARGETS];
+
+	memcpy(s->buf + b->off, bbs_pool_at(&r->pool, b->stripe * r->stripe_data + b->off), b->len);
+	slot_strips(r, s, strips);
+	gen_parity(l, strips);
+	s->reading = false;
+	s->nios = 0; /* any reads are all reaped: their entries are free */
+	queue_writes(l, si, false);
+}
+
+static void start_rbio(struct lane *l, size_t idx)
+{
+	struct replay *r = l->r;
+	const struct rbio *b = &r->rbios[idx];
+	uint32_t si = l->free[--l->nfree];
+	struct slot *s = &l->slots[si];
+	uint64_t base = b->stripe * r->stripe_data;
+	void *strips[MAX_TARGETS];
+
+	s->rbio = idx;
+	s->busy = true;
+	s->nios = s->pending = 0;
+	s->reading = false;
+	s->start_ns = bbs_now_ns();
+	if (!l->t_first)
+		l->t_first = s->start_ns;
+
+	if (b->kind != RB_WRITE) {
+		start_read(l, si, b);
+		return;
+	}
+	if (b->len == r->stripe_data) {
+		/* Full stripe: parity straight from the data, as from the bio pages. */
+		cache_drop(l, b->stripe);
+		for (unsigned int j = 0; j < r->nd; j++)
+			strips[j] = bbs_pool_at(&r->pool, base + (uint64_t)j * STRIP_LEN);
+		for (unsigned int j = r->nd; j < r->n; j++)
+			strips[j] = s->buf + (size_t)j * STRIP_LEN;
+		gen_parity(l, strips);
+		queue_writes(l, si, true);
+		return;
+	}
+	if (cache_take(l, s, b->stripe)) {
+		rmw_write(l, si);
+		return;
+	}
+	/* Sub-stripe: rmw_read_wait_recover() reads the whole full stripe first. */
+	s->reading = true;
+	for (unsigned int j = 0; j < r->n; j++)
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ, b->stripe * STRIP_LEN,
+			 s->buf + (size_t)j * STRIP_LEN, STRIP_LEN);
+}
+
+/* Not timed (the rbio is done): the rebuilt strips of the missing targets. */
+static void write_rebuilt(struct lane *l, const struct slot *s, uint64_t f)
+{
+	struct replay *r = l->r;
+
+	for (unsigned int i = 0; i < r->n; i++) {
+		const uint8_t *strip = s->buf + (size_t)target_strip(r, f, i) * STRIP_LEN;
+
+		if (!r->missing[i] ||
+		    pwrite(r->rebuilt_fd[i], strip, STRIP_LEN, f * STRIP_LEN) == STRIP_LEN)
+			continue;
+		if (!l->err) {
+			l->err = errno ?: EIO;
+			snprintf(l->why, sizeof(l->why), "--rebuilt-out %s.%u: %s",
+				 r->o->rebuilt_out, i, strerror(l->err));
+		}
+	}
+}
+
+/* The rbio's I/Os so far are done: go on to its next step, or finish it. */
+static void finish_rbio(struct lane *l, uint32_t si, uint64_t now)
+{
+	struct replay *r = l->r;
+	struct slot *s = &l->slots[si];
+	const struct rbio *b = &r->rbios[s->rbio];
+
+	if (b->kind == RB_WRITE && s->reading) {
+		rmw_write(l, si);
+		return;
+	}
+	if (b->kind == RB_RECOVER) {
+		rebuild(l, s, b->stripe);
+		now = bbs_now_ns();
+	}
+	if (b->kind != RB_READ)
+		bbs_hist_add(&l->work, now - s->start_ns);
+	if (b->kind == RB_RECOVER && r->o->rebuilt_out)
+		write_rebuilt(l, s, b->stripe);
+	if (b->kind == RB_WRITE && b->len != r->stripe_data)
+		cache_put(l, s, b->stripe);
+	if (now > l->t_last)
+		l->t_last = now;
+	s->busy = false;
+	l->free[l->nfree++] = si;
+	l->done++;
+}
+
+static void on_io(struct lane *l, uint64_t tag, int res, uint64_t now)
+{
+	struct replay *r = l->r;
+	uint32_t si = tag >> 8;
+	struct slot *s = &l->slots[si];
+	const struct io *io = &s->ios[tag & 0xff];
+	unsigned int g = io->target * 2 + io->op;
+
+	if (res != (int)io->len) {
+		if (!l->err) {
+			l->err = res < 0 ? -res : EIO;
+			snprintf(l->why, sizeof(l->why), "%s of %u bytes on %s failed: %s",
+				 io->op == BBS_OP_WRITE ? "write" : "read", io->len,
+				 r->t[io->target].path,
+				 res < 0 ? strerror(-res) : "short transfer");
+		}
+		return;
+	}
+	bbs_hist_add(&l->device[g], now - io->submit_ns);
+	bbs_hist_add(&l->total[g], now - io->prep_ns);
+	l->nr_io[g]++;
+	l->io_bytes[g] += io->len;
+	l->nr_stripe_io[g] += io->stripe;
+	if (!--s->pending)
+		finish_rbio(l, si, now);
+}
+
+static void reap(struct lane *l)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	/*
+	 * A clock read per completion: parity work done for one rbio in here
+	 * submits more I/O, whose completions this loop may then see.
+	 */
+	io_uring_for_each_cqe(&l->ring, head, cqe)
+	{
+		on_io(l, io_uring_cqe_get_data64(cqe), cqe->res, bbs_now_ns());
+		n++;
+	}
+	io_uring_cq_advance(&l->ring, n);
+}
+
+/* Is the full stripe of rbio idx in flight?  Then it waits, as on the stripe lock. */
+static bool stripe_busy(const struct lane *l, size_t idx)
+{
+	const struct replay *r = l->r;
+
+	for (unsigned int i = 0; i < r->o->qd; i++)
+		if (l->slots[i].busy && r->rbios[l->slots[i].rbio].stripe == r->rbios[idx].stripe)
+			return true;
+	return false;
+}
+
+static void lane_run(struct lane *l)
+{
+	int ret;
+
+	while (l->done < l->nr && !l->err) {
+		while (l->nfree && l->next < l->nr && !l->err && !stripe_busy(l, l->list[l->next]))
+			start_rbio(l, l->list[l->next++]);
+		if (l->err)
+			break;
+		if (flush(l))
+			break;
+		/* Something is always in flight here: a busy slot has I/O pending. */
+		ret = io_uring_submit_and_wait(&l->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME && !l->err) {
+			l->err = -ret;
+			snprintf(l->why, sizeof(l->why), "io_uring failed during the replay: %s",
+				 strerror(-ret));
+			break;
+		}
+		reap(l);
+	}
+}
+
+/* ---- lanes: setup, the thread, teardown ---- */
+
+static int lane_setup(struct lane *l)
+{
+	struct replay *r = l->r;
+	unsigned int qd = r->o->qd, nio = r->n * 2;
+	int fds[MAX_TARGETS];
+	struct iovec iov[2];
+	void *strips[MAX_TARGETS];
+
+	l->slots = calloc(qd, sizeof(*l->slots));
+	l->free = calloc(qd, sizeof(*l->free));
+	l->queued = calloc((size_t)qd * MAX_IOS, sizeof(*l->queued));
+	l->device = calloc(nio, sizeof(*l->device));
+	l->total = calloc(nio, sizeof(*l->total));
+	l->nr_io = calloc(nio, sizeof(*l->nr_io));
+	l->io_bytes = calloc(nio, sizeof(*l->io_bytes));
+	l->nr_stripe_io = calloc(nio, sizeof(*l->nr_stripe_io));
+	if (!l->slots || !l->free || !l->queued || !l->device || !l->total || !l->nr_io ||
+	    !l->io_bytes || !l->nr_stripe_io)
+		goto err_nomem;
+	/* The stripe cache lives in the registered region too: slots swap buffers with it. */
+	l->cache = calloc(l->nr_cache ?: 1, sizeof(*l->cache));
+	if (!l->cache)
+		goto err_nomem;
+	l->bufs_len = (size_t)(qd + l->nr_cache) * r->n * STRIP_LEN;
+	l->bufs = mmap(NULL, l->bufs_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (l->bufs == MAP_FAILED) {
+		l->bufs = NULL;
+		goto err_nomem;
+	}
+	for (uint32_t i = 0; i < qd; i++) {
+		l->slots[i].buf = l->bufs + (size_t)i * r->n * STRIP_LEN;
+		l->free[l->nfree++] = qd - 1 - i;
+	}
+	for (unsigned int i = 0; i < l->nr_cache; i++)
+		l->cache[i].buf = l->bufs + (size_t)(qd + i) * r->n * STRIP_LEN;
+	for (unsigned int i = 0; i < r->n; i++)
+		fds[i] = r->t[i].fd;
+	iov[0] = (struct iovec){ r->pool.buf, r->pool.map_len };
+	iov[1] = (struct iovec){ l->bufs, l->bufs_len };
+	/* The ring belongs to this thread (SINGLE_ISSUER): set it up here. */
+	if (bbs_uring_setup(&l->ring, qd * MAX_IOS, fds, r->n, iov, 2, l->why, sizeof(l->why))) {
+		l->err = EIO;
+		return -1;
+	}
+	l->ring_up = true;
+	/* ISA-L picks its kernels on the first call: not in the timed run. */
+	slot_strips(r, &l->slots[0], strips);
+	bbs_parity_gen(r->o->raid, r->nd, strips, SECTOR, 0);
+	return 0;
+
+err_nomem:
+	l->err = ENOMEM;
+	snprintf(l->why, sizeof(l->why), "cannot set up the replay: out of memory");
+	return -1;
+}
+
+static void lane_teardown(struct lane *l)
+{
+	if (l->ring_up)
+		bbs_uring_teardown(&l->ring);
+	l->ring_up = false;
+	if (l->bufs)
+		munmap(l->bufs, l->bufs_len);
+	free(l->slots);
+	free(l->free);
+	free(l->cache);
+	free(l->queued);
+	free(l->device);
+	free(l->total);
+	free(l->nr_io);
+	free(l->io_bytes);
+	free(l->nr_stripe_io);
+	free(l->list);
+}
+
+static void *lane_thread(void *arg)
+{
+	struct lane *l = arg;
+	struct replay *r = l->r;
+
+	lane_setup(l);
+	pthread_barrier_wait(&r->ready);
+	if (!atomic_load(&r->abort))
+		lane_run(l);
+	/* Unregister from the thread that registered (SINGLE_ISSUER). */
+	if (l->ring_up)
+		bbs_uring_teardown(&l->ring);
+	l->ring_up = false;
+	return NULL;
+}
+
+/* The lanes' first error, said once; -1 if there was one. */
+static int lanes_error(const struct replay *r)
+{
+	for (unsigned int i = 0; i < r->nr_lanes; i++) {
+		if (r->lanes[i].err) {
+			bbs_err("%s", r->lanes[i].why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int run(struct replay *r)
+{
+	unsigned int started = 0;
+	int ret;
+
+	if (r->nr_lanes == 1) {
+		struct lane *l = &r->lanes[0];
+
+		if (lane_setup(l))
+			return lanes_error(r);
+		getrusage(RUSAGE_SELF, &r->ru0);
+		lane_run(l);
+		getrusage(RUSAGE_SELF, &r->ru1);
+		return lanes_error(r);
+	}
+	pthread_barrier_init(&r->ready, NULL, r->nr_lanes + 1);
+	for (; started < r->nr_lanes; started++) {
+		ret = pthread_create(&r->lanes[started].thread, NULL, lane_thread,
+				     &r->lanes[started]);
+		if (ret)
+			break;
+	}
+	if (started < r->nr_lanes) {
+		/* The barrier counts every lane: stand in for the ones not started. */
+		bbs_err("cannot start replay thread %u: %s", started, strerror(ret));
+		atomic_store(&r->abort, true);
+		for (unsigned int i = started; i < r->nr_lanes; i++)
+			pthread_barrier_wait(&r->ready);
+	}
+	pthread_barrier_wait(&r->ready);
+	for (unsigned int i = 0; i < started; i++)
+		if (r->lanes[i].err)
+			atomic_store(&r->abort, true);
+	getrusage(RUSAGE_SELF, &r->ru0);
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(r->lanes[i].thread, NULL);
+	getrusage(RUSAGE_SELF, &r->ru1);
+	pthread_barrier_destroy(&r->ready);
+	if (started < r->nr_lanes)
+		return -1;
+	return lanes_error(r);
+}
+
+static int lanes_init(struct replay *r)
+{
+	size_t *count, *partial;
+
+	r->nr_lanes = r->o->mode == MODE_THREADS ? r->o->threads : 1;
+	r->lanes = calloc(r->nr_lanes, sizeof(*r->lanes));
+	count = calloc(r->nr_lanes, sizeof(*count));
+	partial = calloc(r->nr_lanes, sizeof(*partial));
+	if (!r->lanes || !count || !partial)
+		goto err_nomem;
+	for (size_t i = 0; i < r->nr_rbios; i++) {
+		const struct rbio *b = &r->rbios[i];
+
+		count[b->stripe % r->nr_lanes]++;
+		partial[b->stripe % r->nr_lanes] += b->kind == RB_WRITE && b->len < r->stripe_data;
+	}
+	for (unsigned int i = 0; i < r->nr_lanes; i++) {
+		unsigned int cache = (r->o->stripe_cache + r->nr_lanes - 1) / r->nr_lanes;
+
+		r->lanes[i].r = r;
+		r->lanes[i].id = i;
+		/* No more entries than the lane has sub-stripe writes to keep. */
+		r->lanes[i].nr_cache = cache < partial[i] ? cache : partial[i];
+		r->lanes[i].list = malloc((count[i] ?: 1) * sizeof(size_t));
+		if (!r->lanes[i].list)
+			goto err_nomem;
+	}
+	for (size_t i = 0; i < r->nr_rbios; i++) {
+		struct lane *l = &r->lanes[r->rbios[i].stripe % r->nr_lanes];
+
+		l->list[l->nr++] = i;
+	}
+	free(count);
+	free(partial);
+	return 0;
+
+err_nomem:
+	free(count);
+	free(partial);
+	bbs_err("cannot set up the replay: out of memory");
+	return -1;
+}
+
+/* ---- output ---- */
+
+static struct bbs_group_data *add_group(struct bbs_report *rep, uint32_t fs, uint32_t dev, int op)
+{
+	struct bbs_group g = { .fs = fs, .dev = dev, .op = op, .kind = KIND_DATA };
+
+	return bbs_report_group(rep, &g);
+}
+
+/* Merge the lanes into a report; 0, or -1 after saying so. */
+static int build_report(struct replay *r, struct bbs_report *rep, struct bbs_hist *parity)
+{
+	int fs_op = r->o->nr_degraded ? BBS_OP_READ : BBS_OP_WRITE;
+	int phase = r->o->nr_degraded ? PHASE_RECOVER : PHASE_RMW;
+	struct bbs_group_data *gd;
+
+	bbs_report_init(rep);
+	memset(parity, 0, sizeof(*parity));
+	/* fs 0: the raid56 work of the whole "filesystem", as the tracer's dev-less group. */
+	gd = add_group(rep, 0, 0, fs_op);
+	if (!gd)
+		goto err_nomem;
+	for (unsigned int k = 0; k < r->nr_lanes; k++) {
+		bbs_hist_merge(&rep->groups[0].phases[phase], &r->lanes[k].work);
+		bbs_hist_merge(parity, &r->lanes[k].parity);
+	}
+	for (unsigned int i = 0; i < r->n; i++) {
+		for (int op = 0; op < BBS_NR_OPS; op++) {
+			uint64_t nr = 0;
+
+			for (unsigned int k = 0; k < r->nr_lanes; k++)
+				nr += r->lanes[k].nr_io[i * 2 + op];
+			if (!nr)
+				continue;
+			/* A target is fs i + 1: files on one filesystem share a device. */
+			gd = add_group(rep, i + 1, r->t[i].kdev, op);
+			if (!gd)
+				goto err_nomem;
+			for (unsigned int k = 0; k < r->nr_lanes; k++) {
+				const struct lane *l = &r->lanes[k];
+
+				gd->stats.bios += l->nr_io[i * 2 + op];
+				gd->stats.bytes += l->io_bytes[i * 2 + op];
+				if (op == BBS_OP_WRITE)
+					gd->stats.stripe_writes += l->nr_stripe_io[i * 2 + op];
+				else
+					gd->stats.stripe_reads += l->nr_stripe_io[i * 2 + op];
+				bbs_hist_merge(&gd->phases[PHASE_DEVICE], &l->device[i * 2 + op]);
+				bbs_hist_merge(&gd->phases[PHASE_TOTAL], &l->total[i * 2 + op]);
+			}
+		}
+	}
+	bbs_report_sort(rep);
+	return 0;
+
+err_nomem:
+	bbs_report_free(rep);
+	bbs_err("cannot build the report: out of memory");
+	return -1;
+}
+
+static json_t *phase_stats(const struct bbs_hist *h)
+{
+	return bbs_phase_json(h, false);
+}
+
+static int print_result(struct replay *r)
+{
+	const struct opts *o = r->o;
+	uint64_t t0 = UINT64_MAX, t1 = 0, hits = 0;
+	double elapsed, bps, cpu;
+	struct bbs_report rep;
+	struct bbs_hist parity;
+	const char *profile = o->raid == BBS_RAID5 ? "raid5" : "raid6";
+	json_t *j, *groups, *arr, *all;
+
+	for (unsigned int k = 0; k < r->nr_lanes; k++) {
+		const struct lane *l = &r->lanes[k];
+
+		if (l->t_first && l->t_first < t0)
+			t0 = l->t_first;
+		if (l->t_last > t1)
+			t1 = l->t_last;
+		hits += l->cache_hits;
+	}
+	elapsed = t1 > t0 ? (t1 - t0) / 1e9 : 0;
+	bps = elapsed > 0 ? r->w->bytes / elapsed : 0;
+	cpu = bbs_replay_cpu_s(&r->ru0, &r->ru1);
+	if (build_report(r, &rep, &parity))
+		return -1;
+	rep.interval_s = elapsed;
+
+	if (!o->json) {
+		printf("replay parity: %s on %u targets (%u data + %s, 64 KiB strips), mode %s "
+		       "(%s per parity call), %u thread%s, qd %u\n",
+		       profile, r->n, r->nd, r->np == 1 ? "P" : "P + Q", mode_name[o->mode],
+		       r->step ? "4 KiB" : "64 KiB", r->nr_lanes, r->nr_lanes == 1 ? "" : "s",
+		       o->qd);
+		for (unsigned int i = 0; i < r->n; i++)
+			printf("  target %u (fs 0:%u below): %s (%s)%s\n", i, i + 1, r->t[i].path,
+			       r->t[i].name, r->missing[i] ? ", missing" : "");
+		printf("%llu bytes %s in %zu full + %zu partial stripe rbios (%llu full stripes), "
+		       "%.3f s: %.3f GB/s, cpu %.3f s\n",
+		       (unsigned long long)r->w->bytes, o->nr_degraded ? "read" : "written",
+		       r->nr_full, r->nr_partial, (unsigned long long)r->nr_stripes, elapsed,
+		       bps / 1e9, cpu);
+		if (o->nr_degraded)
+			printf("%zu recover rbios (one per %s), %zu plain reads\n", r->nr_recover,
+			       o->recover_stripe ? "range in a full stripe" : "sector",
+			       r->nr_plain);
+		else
+			printf("rbios %s, stripe cache %u entries: %llu hits\n",
+			       o->no_plug ? "as the bios (no plug)" : "merged as by btrfs's plug",
+			       o->stripe_cache, (unsigned long long)hits);
+		if (parity.count)
+			printf("parity %s per rbio: %llu, mean %.1f us, p50 %.1f us, p99 %.1f us\n",
+			       o->nr_degraded ? "rebuild" : "generation",
+			       (unsigned long long)parity.count, parity.sum_ns / 1e3 / parity.count,
+			       bbs_hist_percentile(&parity, 0.5) / 1e3,
+			       bbs_hist_percentile(&parity, 0.99) / 1e3);
+		putchar('\n');
+		bbs_report_print(stdout, &rep, &o->po);
+		bbs_report_free(&rep);
+		return 0;
+	}
+	j = bbs_report_json(&rep);
+	/* The filesystem group's fs: every target, as --targets named them. */
+	all = json_string(o->targets);
+	groups = json_object_get(j, "groups");
+	for (size_t i = 0; i < json_array_size(groups); i++) {
+		json_t *g = json_array_get(groups, i);
+		const struct bbs_group_data *gd = &rep.groups[i];
+
+		if (gd->g.fs) {
+			json_object_set_new(g, "fs", json_string(r->t[gd->g.fs - 1].path));
+			json_object_set_new(g, "target_index", json_integer(gd->g.fs - 1));
+		} else {
+			json_object_set(g, "fs", all);
+		}
+	}
+	json_decref(all);
+	json_object_set_new(j, "mode", json_string(mode_name[o->mode]));
+	json_object_set_new(j, "profile", json_string(profile));
+	json_object_set_new(j, "devices", json_integer(r->n));
+	json_object_set_new(j, "nr_data", json_integer(r->nd));
+	json_object_set_new(j, "strip_len", json_integer(STRIP_LEN));
+	json_object_set_new(j, "step_bytes", json_integer(r->step ?: STRIP_LEN));
+	json_object_set_new(j, "threads", json_integer(r->nr_lanes));
+	json_object_set_new(j, "qd", json_integer(o->qd));
+	arr = json_null();
+	if (o->nr_degraded) {
+		arr = json_array();
+		for (unsigned int i = 0; i < o->nr_degraded; i++)
+			json_array_append_new(arr, json_integer(o->degraded[i]));
+	}
+	json_object_set_new(j, "degraded", arr);
+	json_object_set_new(j, "bytes", json_integer(r->w->bytes));
+	json_object_set_new(j, "elapsed_s", json_real(elapsed));
+	json_object_set_new(j, "throughput_bps", json_real(bps));
+	json_object_set_new(j, "cpu_s", json_real(cpu));
+	json_object_set_new(j, "full_stripes", json_integer(r->nr_full));
+	json_object_set_new(j, "partial_stripes", json_integer(r->nr_partial));
+	json_object_set_new(j, "stripes_spanned", json_integer(r->nr_stripes));
+	json_object_set_new(j, "recovered_stripes", json_integer(r->nr_recover));
+	json_object_set_new(j, "plain_reads", json_integer(r->nr_plain));
+	json_object_set_new(j, "recover_unit",
+			    json_string(o->recover_stripe ? "stripe" : "sector"));
+	json_object_set_new(j, "plug", json_boolean(!o->no_plug));
+	json_object_set_new(j, "stripe_cache", json_integer(o->stripe_cache));
+	json_object_set_new(j, "stripe_cache_hits", json_integer(hits));
+	json_object_set_new(j, "parity", phase_stats(&parity));
+	json_object_set_new(j, "parity_busy_s", json_real(parity.sum_ns / 1e9));
+	arr = json_array();
+	for (unsigned int i = 0; i < r->n; i++)
+		json_array_append_new(arr, json_string(r->t[i].path));
+	json_object_set_new(j, "targets", arr);
+	json_dumpf(j, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(j);
+	bbs_report_free(&rep);
+	return 0;
+}
+
+/* ---- the command ---- */
+
+/* "1" or "0,2": at most max distinct indexes below n. */
+static int parse_indexes(const char *s, unsigned int *out, unsigned int max, unsigned int *nr)
+{
+	char buf[64], *tok, *rest;
+	unsigned long long v;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -1;
+	*nr = 0;
+	for (rest = buf; (tok = strsep(&rest, ","));) {
+		if (*nr == max || bbs_parse_uint(tok, MAX_TARGETS - 1, &v))
+			return -1;
+		for (unsigned int i = 0; i < *nr; i++)
+			if (out[i] == v)
+				return -1;
+		out[(*nr)++] = v;
+	}
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option long_opts[] = {
+		{ "trace", required_argument, NULL, 'T' },
+		{ "synthetic", required_argument, NULL, 'S' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "devices", required_argument, NULL, 'n' },
+		{ "targets", required_argument, NULL, 't' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "threads", required_argument, NULL, 'w' },
+		{ "qd", required_argument, NULL, 'q' },
+		{ "degraded", required_argument, NULL, 'd' },
+		{ "rebuilt-out", required_argument, NULL, 'o' },
+		{ "data-seed", required_argument, NULL, 'e' },
+		{ "no-plug", no_argument, NULL, 'P' },
+		{ "stripe-cache", required_argument, NULL, 'C' },
+		{ "recover-unit", required_argument, NULL, 'u' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "milliseconds", no_argument, NULL, 'm' },
+		{ "summary", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *degraded = NULL;
+	unsigned long long v;
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":msjh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			o->trace = optarg;
+			break;
+		case 'S':
+			o->synthetic = optarg;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "raid5")) {
+				o->raid = BBS_RAID5;
+			} else if (!strcmp(optarg, "raid6")) {
+				o->raid = BBS_RAID6;
+			} else {
+				bbs_err("--profile %s: want raid5 or raid6", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			if (bbs_parse_uint(optarg, MAX_TARGETS, &v) || !v) {
+				bbs_err("--devices %s: want 2 to %u", optarg, MAX_TARGETS);
+				return 2;
+			}
+			o->devices = v;
+			break;
+		case 't':
+			o->targets = optarg;
+			break;
+		case 'M':
+			for (c = 0; c < NR_MODES && strcmp(optarg, mode_name[c]); c++)
+				;
+			if (c == NR_MODES) {
+				bbs_err("--mode %s: want step, batched or threads", optarg);
+				return 2;
+			}
+			o->mode = c;
+			o->have_mode = true;
+			break;
+		case 'w':
+			if (bbs_parse_uint(optarg, MAX_THREADS, &v) || !v) {
+				bbs_err("--threads %s: want 1 to %u", optarg, MAX_THREADS);
+				return 2;
+			}
+			o->threads = v;
+			break;
+		case 'q':
+			if (bbs_parse_uint(optarg, MAX_QD, &v) || !v) {
+				bbs_err("--qd %s: want 1 to %u", optarg, MAX_QD);
+				return 2;
+			}
+			o->qd = v;
+			break;
+		case 'd':
+			degraded = optarg;
+			break;
+		case 'o':
+			o->rebuilt_out = optarg;
+			break;
+		case 'e':
+			if (bbs_parse_uint(optarg, UINT64_MAX, &v)) {
+				bbs_err("--data-seed %s: want an unsigned integer", optarg);
+				return 2;
+			}
+			o->data_seed = v;
+			break;
+		case 'P':
+			o->no_plug = true;
+			break;
+		case 'C':
+			if (bbs_parse_uint(optarg, MAX_CACHE, &v)) {
+				bbs_err("--stripe-cache %s: want 0 to %u entries", optarg,
+					MAX_CACHE);
+				return 2;
+			}
+			o->stripe_cache = v;
+			break;
+		case 'u':
+			if (strcmp(optarg, "sector") && strcmp(optarg, "stripe")) {
+				bbs_err("--recover-unit %s: want sector or stripe", optarg);
+				return 2;
+			}
+			o->recover_stripe = !strcmp(optarg, "stripe");
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		case 'm':
+			o->po.ms = true;
+			break;
+		case 's':
+			o->po.summary = true;
+			break;
+		case 'j':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			bbs_err("%s needs an argument (see 'bbscope replay parity --help')",
+				argv[optind - 1]);
+			return 2;
+		default:
+			bbs_err("unknown option '%s' (see 'bbscope replay parity --help')",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		bbs_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (!o->trace == !o->synthetic) {
+		bbs_err("give one workload: --synthetic SPEC or --trace FILE");
+		return 2;
+	}
+	if (!o->raid) {
+		bbs_err("--profile is required: raid5 or raid6");
+		return 2;
+	}
+	if (!o->targets) {
+		bbs_err("--targets PATH,PATH,... is required (block devices or files)");
+		return 2;
+	}
+	if (!o->have_mode) {
+		bbs_err("--mode is required: step, batched or threads");
+		return 2;
+	}
+	if (o->threads && o->mode != MODE_THREADS) {
+		bbs_err("--threads goes with --mode threads");
+		return 2;
+	}
+	if (degraded &&
+	    parse_indexes(degraded, o->degraded, bbs_parity_nr(o->raid), &o->nr_degraded)) {
+		bbs_err("--degraded %s: want %s (0-based, into --targets)", degraded,
+			o->raid == BBS_RAID5 ? "one target index: raid5 survives one missing"
+					     : "one or two distinct target indexes");
+		return 2;
+	}
+	if (o->rebuilt_out && !o->nr_degraded) {
+		bbs_err("--rebuilt-out goes with --degraded");
+		return 2;
+	}
+	return -1;
+}
+
+/* Split --targets; -1 after saying why. */
+static int split_targets(const struct opts *o, char ***paths, unsigned int *n)
+{
+	char *copy = strdup(o->targets), *rest, *tok;
+	unsigned int min = bbs_parity_nr(o->raid) + 1;
+
+	*paths = calloc(MAX_TARGETS, sizeof(**paths));
+	*n = 0;
+	if (!copy || !*paths) {
+		free(copy);
+		bbs_err("out of memory");
+		return -1;
+	}
+	for (rest = copy; (tok = strsep(&rest, ","));) {
+		if (!*tok) {
+			bbs_err("--targets %s: empty path", o->targets);
+			goto err;
+		}
+		if (*n == MAX_TARGETS) {
+			bbs_err("--targets: more than %u targets", MAX_TARGETS);
+			goto err;
+		}
+		(*paths)[(*n)++] = strdup(tok);
+		if (!(*paths)[*n - 1]) {
+			bbs_err("out of memory");
+			goto err;
+		}
+	}
+	free(copy);
+	if (o->devices && o->devices != *n) {
+		bbs_err("--devices %u but --targets names %u", o->devices, *n);
+		return -1;
+	}
+	if (*n < min) {
+		bbs_err("--targets: %s needs at least %u targets, got %u",
+			o->raid == BBS_RAID5 ? "raid5" : "raid6", min, *n);
+		return -1;
+	}
+	for (unsigned int i = 0; i < o->nr_degraded; i++) {
+		if (o->degraded[i] >= *n) {
+			bbs_err("--degraded %u: there are only %u targets (0 to %u)",
+				o->degraded[i], *n, *n - 1);
+			return -1;
+		}
+	}
+	return 0;
+
+err:
+	free(copy);
+	return -1;
+}
+
+/*
+ * What identifies a target: the device number of a block device, the inode
+ * of an existing file, else the canonical path of the file to be made.
+ */
+static void target_id(const char *path, char *id, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash;
+	struct stat st;
+
+	if (!stat(path, &st)) {
+		if (S_ISBLK(st.st_mode))
+			snprintf(id, len, "b%llu", (unsigned long long)st.st_rdev);
+		else
+			snprintf(id, len, "f%llu:%llu", (unsigned long long)st.st_dev,
+				 (unsigned long long)st.st_ino);
+		return;
+	}
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+		 slash ? (slash == path ? "/" : path) : ".");
+	if (!realpath(dir, real))
+		snprintf(real, sizeof(real), "%s", dir);
+	snprintf(id, len, "p%s/%s", real, slash ? slash + 1 : path);
+}
+
+static int check_distinct(char **paths, unsigned int n)
+{
+	char a[PATH_MAX + 64], b[PATH_MAX + 64];
+
+	for (unsigned int i = 0; i < n; i++) {
+		target_id(paths[i], a, sizeof(a));
+		for (unsigned int k = i + 1; k < n; k++) {
+			target_id(paths[k], b, sizeof(b));
+			if (!strcmp(a, b)) {
+				bbs_err("--targets: %s and %s are the same target (targets %u and "
+					"%u)",
+					paths[i], paths[k], i, k);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int open_rebuilt(struct replay *r)
+{
+	char path[PATH_MAX];
+
+	for (unsigned int i = 0; i < r->n; i++) {
+		if (!r->missing[i])
+			continue;
+		snprintf(path, sizeof(path), "%s.%u", r->o->rebuilt_out, i);
+		r->rebuilt_fd[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (r->rebuilt_fd[i] < 0 ||
+		    ftruncate(r->rebuilt_fd[i], r->nr_stripes * STRIP_LEN)) {
+			bbs_err("--rebuilt-out %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int replay_parity(int argc, char **argv)
+{
+	struct opts o = { .qd = DEFAULT_QD,
+			  .data_seed = BBS_POOL_SEED,
+			  .stripe_cache = DEFAULT_CACHE };
+	struct bbs_target_opts to = { 0 };
+	struct bbs_target t[MAX_TARGETS];
+	struct bbs_workload w;
+	struct replay r = { .o = &o, .w = &w, .t = t };
+	char **paths = NULL;
+	unsigned int n = 0, opened = 0;
+	int ret;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			bbs_json_errors = o.json = true;
+	ret = parse_opts(argc, argv, &o);
+	if (ret >= 0)
+		return ret;
+
+	ret = 1;
+	for (unsigned int i = 0; i < MAX_TARGETS; i++) {
+		t[i].fd = -1;
+		r.rebuilt_fd[i] = -1;
+	}
+	bbs_workload_init(&w);
+	if (split_targets(&o, &paths, &n) || check_distinct(paths, n))
+		goto out_paths;
+	r.n = n;
+	r.np = bbs_parity_nr(o.raid);
+	r.nd = n - r.np;
+	r.stripe_data = (uint64_t)r.nd * STRIP_LEN;
+	r.step = o.mode == MODE_STEP ? SECTOR : 0;
+	if (o.mode == MODE_THREADS && !o.threads) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.threads = cpus < 1 ? 1 : cpus > (long)MAX_THREADS ? MAX_THREADS : cpus;
+	}
+	for (unsigned int i = 0; i < o.nr_degraded; i++)
+		r.missing[o.degraded[i]] = true;
+	if (bbs_replay_load(&w, o.synthetic, o.trace))
+		goto out_paths;
+	if (!w.nr) {
+		bbs_err("the workload has no data writes");
+		goto out_paths;
+	}
+	if (build_rbios(&r))
+		goto out_paths;
+	/* Every target holds one strip of every full stripe the workload spans. */
+	to.need = r.nr_stripes * STRIP_LEN;
+	to.force = o.force;
+	for (; opened < n; opened++) {
+		if (bbs_target_open(&t[opened], paths[opened], &to))
+			goto out_targets;
+		if (t[opened].lbs > SECTOR) {
+			bbs_err("--targets %s: %u-byte blocks; strips are written in 4 KiB sectors",
+				t[opened].path, t[opened].lbs);
+			opened++;
+			goto out_targets;
+		}
+	}
+	if (o.rebuilt_out && open_rebuilt(&r))
+		goto out_targets;
+	if (bbs_pool_init(&r.pool, w.span, r.stripe_data, o.data_seed)) {
+		bbs_err("cannot allocate %llu MiB of data buffers: %s",
+			(unsigned long long)(r.pool.map_len >> 20), strerror(errno));
+		goto out_targets;
+	}
+	if (lanes_init(&r) || run(&r) || print_result(&r))
+		goto out_lanes;
+	ret = 0;
+out_lanes:
+	for (unsigned int i = 0; r.lanes && i < r.nr_lanes; i++)
+		lane_teardown(&r.lanes[i]);
+	free(r.lanes);
+	bbs_pool_free(&r.pool);
+out_targets:
+	for (unsigned int i = 0; i < MAX_TARGETS; i++)
+		if (r.rebuilt_fd[i] >= 0)
+			close(r.rebuilt_fd[i]);
+	/* Keep what was written (or a file another target's refusal left untouched). */
+	for (unsigned int i = 0; i < opened; i++)
+		bbs_target_close(&t[i], ret == 0);
+out_paths:
+	for (unsigned int i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(r.rbios);
+	bbs_workload_free(&w);
+	return ret;
+}
