@@ -152,7 +152,7 @@ enum bbs_fn {
 	FN_BTRFS_WORK_HELPER, /* btrfs_work_helper (btrfs workqueues) */
 	FN_RMW_WORK, /* rmw_rbio_work */
 	FN_RECOVER_WORK, /* recover_rbio_work */
-	FN_RMW_WORK_LOCKED,     /* rmw_rbio_work_locked: after waiting for the stripe lock */
+	FN_RMW_WORK_LOCKED, /* rmw_rbio_work_locked: after waiting for the stripe lock */
 	FN_RECOVER_WORK_LOCKED, /* recover_rbio_work_locked */
 	NR_FNS,
 };

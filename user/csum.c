@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "csum.h"
+#include "simd.h"
 
 static const struct {
 	const char *name;
@@ -130,20 +131,6 @@ static EVP_MD_CTX *sha256_thread_ctx(void)
 	return sha256_ctx;
 }
 
-/* See the top of the file.  vzeroupper is an AVX instruction: only where AVX is. */
-static inline void avx_upper_clear(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (__builtin_cpu_supports("avx"))
-		__asm__ volatile("vzeroupper"
-				 :
-				 :
-				 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-				   "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-				   "xmm15");
-#endif
-}
-
 /* crc32_iscsi takes an int length: longer buffers go through in 1 GiB steps. */
 #define CRC32_ISCSI_STEP (1U << 30)
 
@@ -174,7 +161,7 @@ void bbs_csum_block(enum bbs_csum_type type, const void *data, size_t len, uint8
 	switch (type) {
 	case BBS_CSUM_CRC32C:
 		crc32c_one(data, len, out);
-		avx_upper_clear();
+		bbs_avx_upper_clear();
 		break;
 	case BBS_CSUM_XXHASH:
 		put_le64(out, XXH64(data, len, 0));
@@ -207,7 +194,7 @@ void bbs_csum_blocks(enum bbs_csum_type type, const void *data, size_t len, size
 	case BBS_CSUM_CRC32C:
 		for (size_t i = 0; i < n; i++, p += block, out += 4)
 			crc32c_one(p, block, out);
-		avx_upper_clear();
+		bbs_avx_upper_clear();
 		break;
 	case BBS_CSUM_XXHASH:
 		for (size_t i = 0; i < n; i++, p += block, out += 8)

@@ -26,7 +26,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
-		   "                    [--dev NAME] [-m] [-s] [--json] [-v]\n"
+		   "                    [--dev NAME] [-m] [-s] [--json] [--prom [ADDR:PORT]] [-v]\n"
 		   "\n"
 		   "Trace every btrfs bio and print per-phase latency histograms:\n"
 		   "  queue    block_bio_queue -> request issue (request-based devices)\n"
@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		   "  -m, --milliseconds   millisecond histograms\n"
 		   "  -s, --summary        the per-phase table only, no star histograms\n"
 		   "  -j, --json           one JSON object per interval (docs/json.md)\n"
+		   "      --prom [ADDR:PORT] serve the cumulative histograms to Prometheus\n"
+		   "                       (default 127.0.0.1:9435: loopback unless told)\n"
 		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <isa-l/crc.h>
 
+#include "simd.h"
 #include "tracefile.h"
 
 #define ABSENT32 0xffffffffU
@@ -84,6 +85,7 @@ static uint32_t chunk_crc(const uint8_t *hdr, const uint8_t *payload, uint32_t l
 
 	if (len)
 		crc = crc32_iscsi((unsigned char *)payload, (int)len, crc);
+	bbs_avx_upper_clear();
 	return ~crc;
 }
 

@@ -237,21 +237,28 @@ int bbs_workload_synth(struct bbs_workload *w, const struct bbs_synth_spec *s)
 int bbs_workload_add_event(struct bbs_workload *w, const struct bbs_event_bio *e)
 {
 	struct bbs_wl_src *src;
+	uint32_t off, len;
 	int err;
 
 	if (e->type != EV_BIO || e->op != BBS_OP_WRITE || e->kind != KIND_DATA)
 		return 0;
-	if (w->nr == w->cap) {
-		/* Keep src as long as bios: grow both before adding. */
-		src = realloc(w->src, (w->cap ? 2 * w->cap : 1024) * sizeof(*src));
-		if (!src)
-			return -ENOMEM;
-		w->src = src;
+	/* A recorded bio larger than the replay's largest (an 86 MiB writeback bio
+	 * is possible) is replayed as consecutive pieces of at most BBS_WL_MAX_BIO. */
+	for (off = 0; off < e->bytes || !e->bytes; off += len) {
+		len = e->bytes - off < BBS_WL_MAX_BIO ? e->bytes - off : BBS_WL_MAX_BIO;
+		if (w->nr == w->cap) {
+			/* Keep src as long as bios: grow both before adding. */
+			src = realloc(w->src, (w->cap ? 2 * w->cap : 1024) * sizeof(*src));
+			if (!src)
+				return -ENOMEM;
+			w->src = src;
+		}
+		err = bbs_workload_add(w, (e->sector << 9) + off, len, e->queue_ns);
+		if (err)
+			return err;
+		w->src[w->nr - 1] = (struct bbs_wl_src){ e->logical ? e->logical + off : 0, e->dev,
+							 (uint32_t)(w->nr - 1) };
 	}
-	err = bbs_workload_add(w, e->sector << 9, e->bytes, e->queue_ns);
-	if (err)
-		return err;
-	w->src[w->nr - 1] = (struct bbs_wl_src){ e->logical, e->dev, (uint32_t)(w->nr - 1) };
 	return 1;
 }
 
