@@ -1,43 +1,44 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make demo: a throwaway btrfs, a workload, live tracing, teardown.
+# make demo: btrfs's write path in the kernel beside its userspace
+# reproductions, on this machine, in a few minutes.
+#
+# 'bbscope bench' brings up a throwaway sandbox btrfs on tmpfs-backed loop
+# devices, records a buffered write workload on it (every bio, traced),
+# replays the recorded writes in userspace through btrfs's checksum
+# pipelines (none, serial, async, offload), measures the model's memory,
+# checksum and device bandwidths, prints the side-by-side table with the
+# async_csum model's prediction beside the measurement, writes the charts to
+# one HTML page, and tears everything down (also on failure and Ctrl-C).
+#
+# Env: CSUM (sha256: slow enough that btrfs checksums on a worker, where the
+# tracer sees it), SIZE (1G), ROUNDS (3), PROFILE (single), HTML (where the
+# page goes, default $OUT/bbscope-demo.html), BBSCOPE (the binary).
 set -u
 cd "$(dirname "$0")/.." || exit 1
-B=${BBSCOPE:-$PWD/build/bbscope}
-export BBSCOPE_STATE_DIR=${BBSCOPE_STATE_DIR:-/run/bbscope-demo}
+OUT=${OUT:-build}
+B=${BBSCOPE:-$PWD/$OUT/bbscope}
+CSUM=${CSUM:-sha256}
+SIZE=${SIZE:-1G}
+ROUNDS=${ROUNDS:-3}
+PROFILE=${PROFILE:-single}
+HTML=${HTML:-$PWD/$OUT/bbscope-demo.html}
+
 [ "$(id -u)" = 0 ] || { echo "bbscope: the demo needs root (loop devices, mount, BPF)" >&2; exit 1; }
+[ -x "$B" ] || { echo "bbscope: $B missing: run 'make' first" >&2; exit 1; }
 
-tracer=
-cleanup() {
-	[ -n "$tracer" ] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
-	"$B" sandbox down >/dev/null 2>&1
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== bringing up a sandbox btrfs (raid1 on 2 loop devices, sha256 checksums)"
-mnt=$("$B" sandbox up --profile raid1 --devices 2 --csum sha256) || exit 1
-echo "   mounted at $mnt"
-
-echo "== tracing btrfs bios on $mnt while fio writes and reads"
-"$B" hist --fs "$mnt" >"$BBSCOPE_STATE_DIR/demo.hist" 2>"$BBSCOPE_STATE_DIR/demo.err" &
-tracer=$!
-for i in $(seq 100); do grep -q '^bbscope: tracing' "$BBSCOPE_STATE_DIR/demo.err" && break; sleep 0.1; done
-if command -v fio >/dev/null; then
-	fio --name=demo-write --directory="$mnt" --rw=randwrite --bs=16k --size=64M \
-	    --ioengine=psync --end_fsync=1 --group_reporting --output-format=terse >/dev/null
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	fio --name=demo-write --directory="$mnt" --rw=read --bs=128k --size=64M \
-	    --ioengine=psync --group_reporting --output-format=terse >/dev/null
-else
-	dd if=/dev/urandom of="$mnt/demo" bs=1M count=64 conv=fsync status=none
-	echo 3 >/proc/sys/vm/drop_caches
-	cat "$mnt/demo" >/dev/null
+echo "== bbscope bench: a $PROFILE $CSUM sandbox btrfs on tmpfs, $SIZE of writes, $ROUNDS rounds"
+echo "   (kernel: recorded with 'bbscope record'; userspace: 'bbscope replay csum' of the"
+echo "    same writes; progress on stderr; about half a minute a round on 2 cores)"
+echo
+"$B" bench --profile "$PROFILE" --csum "$CSUM" --size "$SIZE" --rounds "$ROUNDS" --html "$HTML"
+rc=$?
+echo
+if [ $rc -ne 0 ]; then
+	echo "== bench failed (exit $rc); everything it made was torn down"
+	exit $rc
 fi
-sleep 1
-kill -INT "$tracer"
-wait "$tracer"
-tracer=
-cat "$BBSCOPE_STATE_DIR/demo.hist"
-echo "== tearing down"
+echo "== the charts (throughput, latency, model beside measurement, per-phase histograms,"
+echo "   latency-over-time heatmap) are in one self-contained page:"
+echo "   $HTML"
+echo "== torn down: no sandbox, loop device or mount is left"

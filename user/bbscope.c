@@ -22,6 +22,7 @@ static const struct cmd {
 	{ "csum", cmd_csum, "print btrfs checksums of a file's blocks" },
 	{ "verify", cmd_verify, "recompute btrfs data checksums from the member devices" },
 	{ "replay", cmd_replay, "replay writes through btrfs's checksum or raid56 parity paths" },
+	{ "bench", cmd_bench, "kernel write path and its userspace replays, side by side" },
 };
 
 static void usage(FILE *f)

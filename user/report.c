@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "hist.h"
+#include "html.h"
 #include "tracefile.h"
 #include "util.h"
 
@@ -35,7 +36,7 @@ static const char *const dim_name[] = { "fs", "dev", "op", "kind", "comm" };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bbscope report FILE [--json] [--by DIMS] [-m] [-s]\n"
+	fprintf(f, "usage: bbscope report FILE [--json] [--html OUT] [--by DIMS] [-m] [-s]\n"
 		   "       bbscope report --events FILE [--json] [-m]\n"
 		   "\n"
 		   "Per-phase latency histograms of a trace written by 'bbscope record', the same\n"
@@ -49,6 +50,9 @@ static void usage(FILE *f)
 		   "  -m, --milliseconds   milliseconds instead of microseconds\n"
 		   "  -s, --summary        the per-phase table only, no star histograms\n"
 		   "  -j, --json           JSON (docs/json.md; with --events, one object per bio)\n"
+		   "  -H, --html OUT       write the histograms and a latency-over-time heatmap\n"
+		   "                       as one self-contained HTML page (no text report;\n"
+		   "                       with --json the JSON is still printed)\n"
 		   "\n"
 		   "Exit status: 0 read (perhaps with warnings), 1 failed, 2 bad usage or not a\n"
 		   "readable trace.\n");
@@ -474,7 +478,7 @@ static void print_plain(const char *path, const struct model *m, const struct bb
 		retitle(stdout, rd, m->by, m->slices[i].comm, &m->slices[i].r, po);
 }
 
-static void print_json(const char *path, const struct model *m, const struct bbs_tf_reader *rd)
+static json_t *report_json(const char *path, const struct model *m, const struct bbs_tf_reader *rd)
 {
 	json_t *o = bbs_report_json(&m->all), *groups = json_array();
 
@@ -486,9 +490,42 @@ static void print_json(const char *path, const struct model *m, const struct bbs
 	}
 	json_object_set_new(o, "groups", groups);
 	json_object_set_new(o, "trace", trace_json(path, rd));
+	return o;
+}
+
+static void print_json(const char *path, const struct model *m, const struct bbs_tf_reader *rd)
+{
+	json_t *o = report_json(path, m, rd);
+
 	json_dumpf(o, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
 	json_decref(o);
+}
+
+/* --html: the same report as one page (user/html.h), with the trace's heatmaps. */
+static int write_html(const char *out, const char *path, const struct model *m,
+		      const struct bbs_tf_reader *rd)
+{
+	json_t *o = report_json(path, m, rd);
+	struct bbs_html *h = bbs_html_new("bbscope report");
+	char err[256];
+	int ret = 1;
+
+	if (!o || !h) {
+		bbs_err("cannot write %s: out of memory", out);
+		goto out;
+	}
+	if (bbs_html_report(h, "report", o, path, err, sizeof(err)))
+		bbs_warn("%s: no heatmap: %s", path, err);
+	if (bbs_html_write(h, out)) {
+		bbs_err("cannot write %s: %s", out, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	bbs_html_free(h);
+	json_decref(o);
+	return ret;
 }
 
 int cmd_report(int argc, char **argv)
@@ -499,6 +536,7 @@ int cmd_report(int argc, char **argv)
 		{ "milliseconds", no_argument, NULL, 'm' },
 		{ "summary", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "html", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -506,7 +544,7 @@ int cmd_report(int argc, char **argv)
 	struct bbs_print_opts po = { 0 };
 	struct bbs_tf_reader *rd;
 	bool json = false, events = false;
-	const char *path;
+	const char *path, *html = NULL;
 	char err[256];
 	int c, ret;
 
@@ -514,7 +552,7 @@ int cmd_report(int argc, char **argv)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			bbs_json_errors = json = true;
 
-	while ((c = getopt_long(argc, argv, "b:emsjh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:emsjH:h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (parse_by(optarg, &m.by)) {
@@ -536,6 +574,9 @@ int cmd_report(int argc, char **argv)
 			break;
 		case 'j':
 			break;
+		case 'H':
+			html = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -543,6 +584,10 @@ int cmd_report(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (html && events) {
+		bbs_err("--html draws the histograms; it does not go with --events");
+		return 2;
 	}
 	if (optind != argc - 1) {
 		bbs_err(optind < argc ? "report reads one trace file"
@@ -568,10 +613,12 @@ int cmd_report(int argc, char **argv)
 	} else {
 		if (json)
 			print_json(path, &m, rd);
-		else
+		else if (!html)
 			print_plain(path, &m, rd, &po);
 		fflush(stdout);
 		bbs_tfr_warn(rd, path, stderr);
+		if (html)
+			ret = write_html(html, path, &m, rd);
 	}
 	for (size_t i = 0; i < m.nr; i++)
 		bbs_report_free(&m.slices[i].r);

@@ -1,0 +1,111 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# bbscope bench, one round of 64 MiB on a single-device crc32c sandbox on
+# tmpfs: the JSON has the documented keys and sane numbers, and the run
+# leaves nothing behind (loop devices, mounts, sandbox state, directories).
+# Bad usage and an interrupted run give a JSON error and still tear down.
+. "$(dirname "$0")/lib.sh"
+need_root
+command -v fio >/dev/null || skip "fio missing (Debian package fio)"
+
+# bench's work directory (traces, its private sandbox state) goes under
+# TMPDIR; its tmpfs store under /dev/shm, compared before and after.
+# Another bench running meanwhile would own the same kinds of name: compare.
+export TMPDIR=$T_TMP
+shm_before=$(ls -d /dev/shm/bbscope-bench.* 2>/dev/null | sort)
+bench_loops() { losetup -a | grep -o '/dev/shm/bbscope-bench[^)]*' | sort; }
+loops_before=$(bench_loops)
+
+left_behind() {
+	check "no new loop device backed by a bench file" test "$(bench_loops)" = "$loops_before"
+	check "no mount of the run" bash -c "! grep -q '$T_TMP/bbscope-bench' /proc/mounts"
+	check "no work directory (nor sandbox state in it)" bash -c "! ls -d $T_TMP/bbscope-bench.* 2>/dev/null"
+	check "no new /dev/shm/bbscope-bench.*" \
+		test "$(ls -d /dev/shm/bbscope-bench.* 2>/dev/null | sort)" = "$shm_before"
+}
+
+J=$T_TMP/b.json
+start=$(date +%s)
+"$BBSCOPE" bench --size 64M --rounds 1 --json >"$J" 2>"$T_TMP/b.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$T_TMP/b.err" "$J"; fail "bench exited with $rc"; }
+ok "bench --size 64M --rounds 1 --json ran in $(($(date +%s) - start)) s"
+check "stdout is one JSON object" jq -e 'type == "object"' "$J"
+
+for k in kernel userspace model measured_async_speedup machine rounds params notes; do
+	check "top-level key $k" jq -e "has(\"$k\")" "$J"
+done
+check "rounds is 1" jq -e '.rounds == 1' "$J"
+check "params: single, crc32c, tmpfs, 64 MiB" jq -e '.params | .profile == "single" and
+	.csum == "crc32c" and .backing == "tmpfs" and .size == 67108864' "$J"
+check "machine: cpu and cores" jq -e '.machine.cpu and .machine.cores > 0' "$J"
+
+check "kernel throughput > 0" jq -e '.kernel.throughput_bps > 0' "$J"
+check "kernel bytes == --size" jq -e '.kernel.bytes == 67108864' "$J"
+check "kernel device bytes >= --size" jq -e '.kernel.device_bytes >= 67108864' "$J"
+for p in queue device hop endio total; do
+	check "kernel phase $p observed (p50 <= p99)" \
+		jq -e ".kernel.phases.$p | .count > 0 and .p50_ns > 0 and .p50_ns <= .p99_ns" "$J"
+done
+check "kernel csum not observable with crc32c (inline)" \
+	jq -e '.kernel.phases.csum.observable == false' "$J"
+check "kernel end_io ran in task context (a workqueue)" jq -e '.kernel.endio_ctx.task > 0' "$J"
+check "kernel end_io workqueue btrfs-endio" jq -e '.kernel.endio_wq["btrfs-endio"] > 0' "$J"
+check "kernel median has min and max" \
+	jq -e '.kernel.min.throughput_bps <= .kernel.throughput_bps and
+	       .kernel.throughput_bps <= .kernel.max.throughput_bps' "$J"
+
+for m in none serial async offload; do
+	check "userspace.$m throughput > 0" jq -e ".userspace.$m.throughput_bps > 0" "$J"
+	check "userspace.$m device and total phases" \
+		jq -e ".userspace.$m.phases.device.count > 0 and .userspace.$m.phases.total.count > 0" "$J"
+done
+for m in serial async offload; do
+	check "userspace.$m csum phase" jq -e ".userspace.$m.phases.csum.count > 0" "$J"
+done
+check "no parity rows for single" jq -e '.userspace | has("step") | not' "$J"
+
+for k in mem_bps csum_bps dev_bps; do
+	check "model.$k > 0" jq -e ".model.$k > 0" "$J"
+done
+check "model.dev_bps is the none replay's throughput" \
+	jq -e '.model.dev_bps == .userspace.none.throughput_bps' "$J"
+check "predicted_async_speedup >= 1" jq -e '.model.predicted_async_speedup >= 1' "$J"
+check "predicted speedup follows from m, c, d" jq -e '.model |
+	((1 / (1 / .mem_bps + 1 / .csum_bps + 1 / .dev_bps)) /
+	 (1 / (1 / .mem_bps + ([1 / .csum_bps, 1 / .dev_bps] | max)))) as $inv |
+	(1 / $inv - .predicted_async_speedup | fabs) < 1e-3' "$J"
+check "measured_async_speedup > 0" jq -e '.measured_async_speedup > 0' "$J"
+check "measured speedup is async over serial" jq -e '
+	(.userspace.async.throughput_bps / .userspace.serial.throughput_bps -
+	 .measured_async_speedup | fabs) < 1e-3' "$J"
+left_behind
+
+# The plain table: one row per mode, the model under it.
+"$BBSCOPE" bench --size 16M --rounds 1 >"$T_TMP/t.out" 2>"$T_TMP/t.err" ||
+	{ cat "$T_TMP/t.err"; fail "bench (table)"; }
+for row in kernel none serial async offload; do
+	check "table row $row" grep -q "^$row " "$T_TMP/t.out"
+done
+check "table: predicted beside measured" grep -q 'speedup: predicted .*measured' "$T_TMP/t.out"
+left_behind
+
+# Bad usage: exit 2, and with --json the error is JSON on stdout.
+"$BBSCOPE" bench --profile raid9 --json >"$T_TMP/e.json" 2>/dev/null
+check "bad --profile exits 2" test $? -eq 2
+check "bad --profile: JSON error" jq -e '.error | test("profile")' "$T_TMP/e.json"
+
+# Interrupted in the middle: exit 128+2, JSON error, everything torn down.
+"$BBSCOPE" bench --size 512M --rounds 3 --json >"$T_TMP/i.json" 2>"$T_TMP/i.err" &
+pid=$!
+for ((i = 0; i < 100; i++)); do
+	grep -q 'round 1/3' "$T_TMP/i.err" 2>/dev/null && break
+	sleep 0.1
+done
+kill -INT $pid
+wait $pid
+rc=$?
+check "SIGINT: exit 130 ($rc)" test $rc -eq 130
+check "SIGINT: JSON error" jq -e '.error | test("interrupted")' "$T_TMP/i.json"
+left_behind
+exit 0
