@@ -50,22 +50,6 @@ static void usage(FILE *f)
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }
 
-static int resolve_fs(const char *path, uint32_t *kdev)
-{
-	char mnt[4096];
-	struct statfs sfs;
-
-	if (statfs(path, &sfs)) {
-		bbs_err("--fs %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (sfs.f_type != BTRFS_SUPER_MAGIC || bbs_fs_lookup(path, kdev, mnt, sizeof(mnt))) {
-		bbs_err("--fs %s: not on a mounted btrfs filesystem", path);
-		return -1;
-	}
-	return 0;
-}
-
 static void print_interval(const struct bbs_report *r, bool json, const struct bbs_print_opts *po)
 {
 	char ts[32];
@@ -143,7 +127,7 @@ int cmd_hist(int argc, char **argv)
 			}
 			break;
 		case 'f':
-			if (resolve_fs(optarg, &to.filter_fs))
+			if (bbs_fs_arg(optarg, &to.filter_fs))
 				return 2;
 			break;
 		case 'D':

@@ -84,22 +84,6 @@ static const char *resolve_name(enum tf_table table, uint32_t value, char *buf, 
 	return table == TF_DEV ? bbs_dev_name(value, buf, len) : bbs_fs_name(value, buf, len);
 }
 
-static int resolve_fs(const char *path, uint32_t *kdev)
-{
-	char mnt[4096];
-	struct statfs sfs;
-
-	if (statfs(path, &sfs)) {
-		bbs_err("--fs %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (sfs.f_type != BTRFS_SUPER_MAGIC || bbs_fs_lookup(path, kdev, mnt, sizeof(mnt))) {
-		bbs_err("--fs %s: not on a mounted btrfs filesystem", path);
-		return -1;
-	}
-	return 0;
-}
-
 struct recorder {
 	const char *path;
 	struct bbs_tracer *t;
@@ -265,7 +249,7 @@ int cmd_record(int argc, char **argv)
 			force = true;
 			break;
 		case 'f':
-			if (resolve_fs(optarg, &to.filter_fs))
+			if (bbs_fs_arg(optarg, &to.filter_fs))
 				return 2;
 			break;
 		case 'D':

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -290,6 +292,21 @@ int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen)
 	if (for_each_btrfs_mount(fs_lookup_cb, &a) < 0 || !a.best)
 		return -1;
 	*kdev = a.kdev;
+	return 0;
+}
+
+int bbs_fs_arg(const char *path, uint32_t *kdev)
+{
+	struct statfs sfs;
+
+	if (statfs(path, &sfs)) {
+		bbs_err("--fs %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sfs.f_type != BTRFS_SUPER_MAGIC || bbs_fs_lookup(path, kdev, NULL, 0)) {
+		bbs_err("--fs %s: not on a mounted btrfs filesystem", path);
+		return -1;
+	}
 	return 0;
 }
 

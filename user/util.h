@@ -50,6 +50,8 @@ int bbs_dev_lookup(const char *name, uint32_t *kdev);
  */
 const char *bbs_fs_name(uint32_t kdev, char *buf, size_t len);
 int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen);
+/* --fs PATH of hist and record: the s_dev of the btrfs PATH is on, or one error line and -1. */
+int bbs_fs_arg(const char *path, uint32_t *kdev);
 
 /*
  * Run a command (argv[0] looked up in PATH) and wait for it.  Its stdout is
