@@ -85,7 +85,7 @@ $(OUT)/bbscope: $(OUT)/user/bbscope.o $(OUT)/libbbscope.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/%: tests/%.c $(OUT)/libbbscope.a | $(OUT)/tests
+$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libbbscope.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
@@ -109,7 +109,7 @@ install: $(OUT)/bbscope
 	$(Q)install -D -m 0755 $(OUT)/bbscope $(DESTDIR)$(PREFIX)/sbin/bbscope
 	$(Q)install -D -m 0644 docs/bbscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/bbscope.8 2>/dev/null || true
 
-FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/*.c tools/*.c)
+FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/*.c tests/*.h tools/*.c)
 fmt:
 	$(Q)clang-format -i $(FMT_SRCS)
 

@@ -10,17 +10,7 @@
 
 #include "hist.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                            \
-	do {                                                        \
-		if (!(cond)) {                                      \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                        \
-			printf("\n");                               \
-			failures++;                                 \
-		}                                                   \
-	} while (0)
+#include "check.h"
 
 static int cmp_u64(const void *a, const void *b)
 {

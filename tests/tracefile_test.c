@@ -23,17 +23,7 @@
 
 #include "tracefile.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                            \
-	do {                                                        \
-		if (!(cond)) {                                      \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                        \
-			printf("\n");                               \
-			failures++;                                 \
-		}                                                   \
-	} while (0)
+#include "check.h"
 
 #define BASE 1000000000000ULL /* clock base of the test traces */
 #define MAX_EV 1024

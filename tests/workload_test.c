@@ -17,17 +17,7 @@
 #include "tracefile.h"
 #include "workload.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                            \
-	do {                                                        \
-		if (!(cond)) {                                      \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                        \
-			printf("\n");                               \
-			failures++;                                 \
-		}                                                   \
-	} while (0)
+#include "check.h"
 
 static void test_parse_good(void)
 {
