@@ -253,10 +253,8 @@ int cmd_record(int argc, char **argv)
 				return 2;
 			break;
 		case 'D':
-			if (bbs_dev_lookup(optarg, &to.filter_dev)) {
-				bbs_err("--dev %s: no such block device", optarg);
+			if (bbs_dev_arg(optarg, &to.filter_dev))
 				return 2;
-			}
 			break;
 		case 'd':
 			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {

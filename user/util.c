@@ -295,6 +295,14 @@ int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen)
 	return 0;
 }
 
+int bbs_dev_arg(const char *name, uint32_t *kdev)
+{
+	if (!bbs_dev_lookup(name, kdev))
+		return 0;
+	bbs_err("--dev %s: no such block device", name);
+	return -1;
+}
+
 int bbs_fs_arg(const char *path, uint32_t *kdev)
 {
 	struct statfs sfs;

@@ -42,6 +42,8 @@ static inline unsigned int bbs_kdev_minor(uint32_t d)
 const char *bbs_dev_name(uint32_t kdev, char *buf, size_t len);
 /* Kernel dev_t of a block device given as "loop0", "/dev/loop0" or "7:0". */
 int bbs_dev_lookup(const char *name, uint32_t *kdev);
+/* --dev NAME of hist and record: bbs_dev_lookup, or one error line and -1. */
+int bbs_dev_arg(const char *name, uint32_t *kdev);
 
 /*
  * btrfs mounts from /proc/self/mountinfo.  bbs_fs_name gives the mount point
