@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,68 +319,125 @@ int bbs_fs_arg(const char *path, uint32_t *kdev)
 	return 0;
 }
 
-static void drain(int fd, char *buf, size_t len, size_t *used)
+/* One of a child's output pipes: read end, and the buffer it is captured in. */
+struct run_pipe {
+	int fd; /* -1 once at EOF (closed) */
+	char *buf;
+	size_t len, used;
+};
+
+/*
+ * One read from p after poll() said it is ready.  What does not fit in the
+ * buffer is read and thrown away, so that the child never blocks on a full
+ * pipe.  At EOF or on an error the read end is closed.
+ */
+static void run_pipe_read(struct run_pipe *p)
 {
+	bool keep = p->buf && p->used + 1 < p->len;
 	char sink[4096];
 	ssize_t n;
 
-	for (;;) {
-		if (buf && *used + 1 < len)
-			n = read(fd, buf + *used, len - 1 - *used);
-		else
-			n = read(fd, sink, sizeof(sink));
-		if (n > 0) {
-			if (buf && *used + 1 < len)
-				*used += n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
+	if (keep)
+		n = read(p->fd, p->buf + p->used, p->len - 1 - p->used);
+	else
+		n = read(p->fd, sink, sizeof(sink));
+	if (n > 0) {
+		if (keep)
+			p->used += n;
+		return;
 	}
-	if (buf && len)
-		buf[*used] = 0;
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	close(p->fd);
+	p->fd = -1;
+}
+
+/* fd becomes target in a child about to exec (and stays open across the exec). */
+static void run_move_fd(int fd, int target)
+{
+	if (fd == target)
+		fcntl(fd, F_SETFD, 0);
+	else
+		dup2(fd, target);
+}
+
+static void close_fds(int *fds, int n)
+{
+	int saved = errno;
+
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	errno = saved;
 }
 
 int bbs_run(char *const argv[], char *out, size_t outlen, char *err, size_t errlen)
 {
-	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 }, status;
-	size_t oused = 0, eused = 0;
+	/* [0] [1]: stdout's pipe, [2] [3]: stderr's (read end, write end) */
+	int fds[4] = { -1, -1, -1, -1 }, status;
+	struct run_pipe p[2] = { { -1, out, outlen, 0 }, { -1, err, errlen, 0 } };
+	struct pollfd pfd[2];
 	pid_t pid;
 
-	if (out && pipe2(opipe, O_CLOEXEC))
+	if (out && outlen)
+		out[0] = 0;
+	if (err && errlen)
+		err[0] = 0;
+	if ((out && pipe2(fds, O_CLOEXEC)) || (err && pipe2(fds + 2, O_CLOEXEC))) {
+		close_fds(fds, 4);
 		return -1;
-	if (err && pipe2(epipe, O_CLOEXEC))
-		return -1;
+	}
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close_fds(fds, 4);
 		return -1;
+	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
-		if (null >= 0)
-			dup2(null, 0);
+		if (null >= 0) {
+			run_move_fd(null, 0);
+			if (null > 2)
+				close(null);
+		}
 		if (out)
-			dup2(opipe[1], 1);
+			run_move_fd(fds[1], 1);
 		if (err)
-			dup2(epipe[1], 2);
+			run_move_fd(fds[3], 2);
 		execvp(argv[0], argv);
 		fprintf(stderr, "bbscope: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	if (out)
-		close(opipe[1]);
-	if (err)
-		close(epipe[1]);
-	/* Output of the tools we run is small: drain one pipe, then the other. */
-	if (out) {
-		drain(opipe[0], out, outlen, &oused);
-		close(opipe[0]);
+	close_fds(fds + 1, 1);
+	close_fds(fds + 3, 1);
+	p[0].fd = fds[0];
+	p[1].fd = fds[2];
+
+	/* Both at once: a child may fill one pipe before it writes to the other. */
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		int n = 0;
+
+		for (int i = 0; i < 2; i++)
+			if (p[i].fd >= 0)
+				pfd[n++] = (struct pollfd){ .fd = p[i].fd, .events = POLLIN };
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Cannot wait for both: read them to EOF one after the other. */
+			pfd[0].revents = pfd[1].revents = POLLIN;
+		}
+		for (int i = 0, j = 0; i < 2; i++) {
+			if (p[i].fd < 0)
+				continue;
+			if (pfd[j++].revents)
+				run_pipe_read(&p[i]);
+		}
 	}
-	if (err) {
-		drain(epipe[0], err, errlen, &eused);
-		close(epipe[0]);
-	}
+	for (int i = 0; i < 2; i++)
+		if (p[i].buf && p[i].len)
+			p[i].buf[p[i].used] = 0;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;

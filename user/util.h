@@ -59,8 +59,10 @@ int bbs_fs_arg(const char *path, uint32_t *kdev);
  * Run a command (argv[0] looked up in PATH) and wait for it.  Its stdout is
  * captured into out (NUL-terminated, truncated to outlen) when out is not
  * NULL; stderr is captured the same way into err when err is not NULL, and
- * passed through otherwise.  Returns the exit status, or -1 if it could not
- * run (errno set).
+ * passed through otherwise.  Both pipes are drained together, and what does
+ * not fit is read and dropped, so the child never blocks on them.  Returns
+ * the exit status (128 + N when killed by signal N), or -1 if it could not
+ * run (errno set; no fd is left open).
  */
 int bbs_run(char *const argv[], char *out, size_t outlen, char *err, size_t errlen);
 
