@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# bbscope sandbox on real loop devices: up/status/down for single, raid1, raid5
-# and raid6 (one checksum type each), the refusals (up twice, down with
+# bbscope sandbox on real loop devices: up/status/down for single, raid1,
+# raid1c3, raid1c4, raid5 and raid6 (one checksum type each; raid1c3 and
+# raid1c4 on their default device counts), the refusals (up twice, down with
 # nothing up, bad values, not root), unwinding after a failed mkfs or mount,
 # a busy mount point, and that down never touches a loop device that is not
 # the sandbox's.  Everything is looked for by our own backing dir, so loop
@@ -125,6 +126,8 @@ expect_fail 2 --devices up --devices 17
 expect_fail 2 --devices up --devices two
 expect_fail 2 --devices up --profile raid1 --devices 1
 expect_fail 2 --devices up --profile raid6 --devices 2
+expect_fail 2 'too few for --profile raid1c3: it needs at least 3' up --profile raid1c3 --devices 2
+expect_fail 2 'too few for --profile raid1c4: it needs at least 4' up --profile raid1c4 --devices 3
 expect_fail 2 --csum up --csum md5
 expect_fail 2 --metadata up --metadata raid1c3 --profile raid1
 expect_fail 2 --frobnicate up --frobnicate
@@ -157,6 +160,8 @@ at_exit "losetup -d $FOREIGN"
 
 exercise single 1 crc32c dup $((1 << 30))
 exercise raid1 2 xxhash raid1 $((256 << 20)) --size 256M
+exercise raid1c3 3 crc32c raid1c3 $((256 << 20)) --size 256M
+exercise raid1c4 4 xxhash raid1c4 $((256 << 20)) --size 256M
 exercise raid5 3 sha256 raid1 $((256 << 20)) --size 256M
 exercise raid6 4 blake2 raid1c3 $((256 << 20)) --size 256M
 check "a loop device down did not make is still attached" \

@@ -52,9 +52,9 @@
 
 /*
  * Block group profiles and the fewest devices mkfs.btrfs 6.2 accepts for each
- * (checked: raid0 takes 1, raid10 2, raid5 2, raid6 3).  def_devs and meta
- * are the defaults when the profile is the data profile; the entries without
- * them are only valid as --metadata.
+ * (checked: raid0 takes 1, raid10 2, raid5 2, raid6 3, raid1c3 3, raid1c4
+ * 4).  def_devs and meta are the defaults when the profile is the data
+ * profile; an entry without them would be valid only as --metadata.
  */
 static const struct profile {
 	const char *name;
@@ -71,8 +71,8 @@ static const struct profile {
 	{ "raid5", 2, 3, "raid1" },
 	/* raid6 needs 3 devices, so its raid1c3 metadata always fits. */
 	{ "raid6", 3, 4, "raid1c3" },
-	{ "raid1c3", 3, 0, NULL },
-	{ "raid1c4", 4, 0, NULL },
+	{ "raid1c3", 3, 3, "raid1c3" },
+	{ "raid1c4", 4, 4, "raid1c4" },
 };
 
 static const char *const csums[] = { "crc32c", "xxhash", "sha256", "blake2" };
@@ -138,14 +138,14 @@ static void usage(FILE *f)
 		"is kept in $BBSCOPE_STATE_DIR (default " SB_DEF_STATE_DIR ").\n"
 		"\n"
 		"up options:\n"
-		"  --profile P       data profile: single dup raid0 raid1 raid10 raid5 raid6\n"
-		"                    (default single)\n"
+		"  --profile P       data profile: single dup raid0 raid1 raid1c3 raid1c4 raid10\n"
+		"                    raid5 raid6 (default single)\n"
 		"  --devices N       loop devices, at most %d (default by profile: single/dup 1,\n"
-		"                    raid0/raid1 2, raid5 3, raid6/raid10 4)\n"
+		"                    raid0/raid1 2, raid1c3/raid5 3, raid1c4/raid6/raid10 4)\n"
 		"  --size SIZE       size of each device, at least 128M (default 1G)\n"
 		"  --csum C          crc32c xxhash sha256 blake2 (default crc32c)\n"
-		"  --metadata P      metadata profile, also raid1c3 raid1c4 (default: as data,\n"
-		"                    but single->dup, raid5->raid1, raid6->raid1c3)\n"
+		"  --metadata P      metadata profile (default: as data, but single->dup,\n"
+		"                    raid5->raid1, raid6->raid1c3)\n"
 		"  --mount-opts O    extra mount options, e.g. noatime,compress=zstd\n"
 		"  --backing-dir D   where devN.img go (default " SB_DEF_BACKING_DIR ")\n"
 		"  --json            print a JSON object (errors too)\n"
@@ -1019,9 +1019,8 @@ static int parse_up(int argc, char **argv, struct up_opts *o, bool *json)
 		case 'p':
 			o->data = profile_find(optarg, true);
 			if (!o->data) {
-				bbs_err("bad --profile '%s': single, dup, raid0, raid1, raid10, "
-					"raid5 "
-					"or raid6",
+				bbs_err("bad --profile '%s': single, dup, raid0, raid1, raid1c3, "
+					"raid1c4, raid10, raid5 or raid6",
 					optarg);
 				return 2;
 			}
