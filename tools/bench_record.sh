@@ -15,8 +15,14 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
 QD=${QD:-32}
 BUFFER_MB=${BUFFER_MB:-16}
-export BBSCOPE_STATE_DIR=$(mktemp -d /tmp/bbscope-bench.XXXXXX)
-BACK=/dev/shm/bbscope-bench-record.$$
+. tools/reap.sh
+[ "$(id -u)" = 0 ] || { echo "bbscope: bench_record needs root" >&2; exit 1; }
+# What a run killed with SIGKILL left: its state (and sandbox) first, then its files.
+reap_stale /tmp bbscope-bench-record
+reap_stale /dev/shm bbscope-bench-record
+BBSCOPE_STATE_DIR=$(run_dir /tmp bbscope-bench-record) || exit 1
+export BBSCOPE_STATE_DIR
+BACK=$(run_dir /dev/shm bbscope-bench-record) || { rm -rf "$BBSCOPE_STATE_DIR"; exit 1; }
 rec=
 cleanup() {
 	[ -n "$rec" ] && kill -INT "$rec" 2>/dev/null && wait "$rec" 2>/dev/null
@@ -25,9 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-[ "$(id -u)" = 0 ] || { echo "bbscope: bench_record needs root" >&2; exit 1; }
 
-mkdir -p "$BACK"
 mnt=$("$B" sandbox up --profile single --size 2G --backing-dir "$BACK" --mount-opts commit=300) ||
 	{ echo "bbscope: bench: sandbox up failed" >&2; exit 1; }
 fio --name=prep --filename="$mnt/bench" --size=512M --rw=write --bs=1M --end_fsync=1 \

@@ -52,7 +52,9 @@ if [ "$IDLE_POLL" = 1 ]; then
 	printf '\x00\x00\x00\x00' >&9 || die "cannot set a PM QoS request"
 fi
 
-WORK=$(mktemp -d /dev/shm/bbscope-bench-replay.XXXXXX) || die "mktemp"
+. tools/reap.sh
+reap_stale /dev/shm bbscope-bench-replay # what a run killed with SIGKILL left
+WORK=$(run_dir /dev/shm bbscope-bench-replay) || die "mktemp"
 ZRAM=
 cleanup() {
 	if [ -n "$ZRAM" ]; then
@@ -75,6 +77,8 @@ for t in $TARGETS; do
 		[ -e /sys/class/zram-control/hot_add ] || modprobe zram num_devices=0 ||
 			die "no zram in this kernel"
 		ZRAM=$(cat /sys/class/zram-control/hot_add) || die "zram hot_add"
+		# for the next run, should this one be killed (tools/reap.sh)
+		echo "$ZRAM $((bytes + (64 << 20)))" >"$WORK/zram.dev"
 		for i in $(seq 50); do [ -b "/dev/zram$ZRAM" ] && break; sleep 0.1; done
 		# lz4 gives up fastest on random data; else the kernel's default.
 		grep -qw lz4 "/sys/block/zram$ZRAM/comp_algorithm" &&

@@ -40,6 +40,7 @@
 # functions.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+. tools/reap.sh
 B=${BBSCOPE:-$PWD/${OUT:-build}/bbscope}
 PROFILES=${PROFILES:-"raid5:3 raid6:4"}
 MODES=${MODES:-"step batched threads"}
@@ -93,7 +94,8 @@ setup() {
 	for c in jq fio losetup blkdiscard btrfs; do
 		command -v $c >/dev/null || die "needs $c"
 	done
-	WORK=$(mktemp -d /dev/shm/bbscope-sbs.XXXXXX) || die "mktemp in /dev/shm"
+	reap_stale /dev/shm bbscope-sbs # what a run killed with SIGKILL left
+	WORK=$(run_dir /dev/shm bbscope-sbs) || die "mktemp in /dev/shm"
 	export BBSCOPE_STATE_DIR=$WORK/state
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM

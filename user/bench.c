@@ -25,6 +25,9 @@
  *      d is mode none's throughput in the same round.
  *   4. every number is the median over the rounds, with min and max.
  *   5. everything made is removed, on success, failure, SIGINT and SIGTERM.
+ *      SIGKILL cannot be caught: the directories a run makes are named
+ *      bbscope-bench.<pid>.XXXXXX, and the next run removes those of a pid
+ *      that is gone, with what is in them (sandbox, zram, mounts).
  *
  * Measurements are this binary run as a child (/proc/self/exe) and their
  * JSON (docs/json.md) read back: the commands are the contract, not
@@ -32,6 +35,8 @@
  * Ctrl-C reaches only this process, which passes it on to the running child
  * and then tears down.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -45,7 +50,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
@@ -70,6 +77,11 @@
 #define DEF_BS (128ULL << 10)
 #define MIN_DEV_SIZE (1ULL << 30)
 #define UMOUNT_TRIES 50 /* 100 ms apart */
+/* Every directory a run makes is <parent>/RUN_PREFIX<pid>.XXXXXX. */
+#define RUN_PREFIX "bbscope-bench."
+/* In every child's environment: what a killed run's children still carry. */
+#define RUN_ENV "BBSCOPE_BENCH_PID"
+#define REAP_WAIT_TRIES 100 /* 100 ms apart: for a killed run's children to go */
 
 enum backing { BACK_TMPFS, BACK_FILE, BACK_ZRAM };
 static const char *const backing_name[] = { "tmpfs", "file", "zram" };
@@ -107,7 +119,7 @@ struct opts {
 struct bench {
 	struct opts o;
 	char self[PATH_MAX]; /* this binary */
-	char work[PATH_MAX / 4]; /* $TMPDIR/bbscope-bench.XXXXXX: state, traces, outputs */
+	char work[PATH_MAX / 4]; /* $TMPDIR/bbscope-bench.PID.XXXXXX: state, traces, outputs */
 	char store[PATH_MAX / 2]; /* the data: sandbox backing files and replay targets */
 	bool store_made; /* store is a directory we made (tmpfs, file) */
 	int zram; /* the zram device hot-added for the run, -1 none */
@@ -158,7 +170,8 @@ static void usage(FILE *f)
 		"for raid5/raid6), measure memory (m), checksum (c) and device (d) bandwidth,\n"
 		"and print one table with the model's predicted async/serial speedup beside the\n"
 		"measured one.  Rounds are interleaved; medians with min and max.  Everything\n"
-		"made is torn down, also on failure and Ctrl-C.  Needs root.\n"
+		"made is torn down, also on failure and Ctrl-C; what a run killed with SIGKILL\n"
+		"left is removed by the next one.  Needs root.\n"
 		"\n"
 		"  --profile P        sandbox data profile: single (default), raid1, raid5, raid6\n"
 		"  --csum ALGO        crc32c (default), xxhash, sha256, blake2\n"
@@ -200,8 +213,8 @@ static void usage(FILE *f)
  */
 static int run(struct bench *b, bool self, char **argv)
 {
+	pid_t pid, parent = getpid();
 	int status = 0, fd;
-	pid_t pid;
 
 	pid = fork();
 	if (pid < 0)
@@ -210,6 +223,14 @@ static int run(struct bench *b, bool self, char **argv)
 		setpgid(0, 0);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		/*
+		 * In its own process group it would outlive a SIGKILL of ours and
+		 * keep the sandbox busy: SIGTERM it then (our commands clean up on
+		 * it), and if we are gone already, do not start.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(128 + SIGTERM);
 		fd = open("/dev/null", O_RDONLY);
 		if (fd >= 0)
 			dup2(fd, 0);
@@ -342,6 +363,11 @@ static int zram_up(struct bench *b, uint64_t bytes)
 	}
 	b->zram = atoi(buf);
 	snprintf(dev, sizeof(dev), "/dev/zram%d", b->zram);
+	/* for the next run, should this one be killed before zram_down() */
+	snprintf(path, sizeof(path), "%s/zram.dev", b->work);
+	snprintf(buf, sizeof(buf), "%d %llu\n", b->zram, (unsigned long long)bytes);
+	if (bbs_write_file_atomic(path, buf, strlen(buf)))
+		bbs_warn("bench: cannot write %s: %s", path, strerror(errno));
 	/* lz4 gives up fastest on incompressible data; else the kernel's default */
 	snprintf(path, sizeof(path), "/sys/block/zram%d/comp_algorithm", b->zram);
 	if (!read_line(path, algos, sizeof(algos)) && strstr(algos, "lz4"))
@@ -402,15 +428,54 @@ static int zram_down(struct bench *b)
 	return ret;
 }
 
+/* Where the store's directory goes (tmpfs, file), NULL for zram. */
+static const char *store_parent(const struct bench *b)
+{
+	if (b->o.backing == BACK_ZRAM)
+		return NULL;
+	if (b->o.backing_dir)
+		return b->o.backing_dir;
+	return b->o.backing == BACK_TMPFS ? "/dev/shm" : "/var/tmp";
+}
+
+/*
+ * mkdtemp() dir/RUN_PREFIX<pid>.XXXXXX into buf (dir made absolute), and
+ * link WORK/link to it: what the next run follows should this one be killed.
+ */
+static int run_dir_make(struct bench *b, const char *dir, char *buf, size_t len, const char *link)
+{
+	char abs[PATH_MAX], path[PATH_MAX];
+
+	if (!realpath(dir, abs))
+		return -1;
+	if (snprintf(buf, len, "%s/" RUN_PREFIX "%d.XXXXXX", abs, (int)getpid()) >= (int)len) {
+		buf[0] = 0;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (!mkdtemp(buf)) {
+		buf[0] = 0;
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", b->work, link);
+	if (symlink(buf, path)) {
+		int err = errno;
+
+		rmdir(buf);
+		buf[0] = 0;
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static int store_up(struct bench *b, uint64_t zram_bytes)
 {
-	const char *base = b->o.backing_dir;
+	const char *base = store_parent(b);
 	struct statfs sfs;
 
 	if (b->o.backing == BACK_ZRAM)
 		return zram_up(b, zram_bytes);
-	if (!base)
-		base = b->o.backing == BACK_TMPFS ? "/dev/shm" : "/var/tmp";
 	if (statfs(base, &sfs)) {
 		bbs_err("bench: --backing-dir %s: %s", base, strerror(errno));
 		return -1;
@@ -419,10 +484,8 @@ static int store_up(struct bench *b, uint64_t zram_bytes)
 		bbs_err("bench: --backing tmpfs: %s is not on a tmpfs", base);
 		return -1;
 	}
-	snprintf(b->store, sizeof(b->store), "%s/bbscope-bench.XXXXXX", base);
-	if (!mkdtemp(b->store)) {
+	if (run_dir_make(b, base, b->store, sizeof(b->store), "store")) {
 		bbs_err("bench: cannot make a directory in %s: %s", base, strerror(errno));
-		b->store[0] = 0;
 		return -1;
 	}
 	b->store_made = true;
@@ -441,6 +504,266 @@ static void rm_tree(const char *dir)
 {
 	if (dir[0] && !access(dir, F_OK))
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* ---- what a killed run left ---- */
+
+/* A run's directory name, RUN_PREFIX<pid>.XXXXXX (six of mkdtemp's letters and digits)? */
+static bool run_name(const char *name, pid_t *pid)
+{
+	const char *p = name + strlen(RUN_PREFIX);
+	char *end;
+	long v;
+
+	if (strncmp(name, RUN_PREFIX, strlen(RUN_PREFIX)) || !isdigit((unsigned char)*p))
+		return false;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	if (errno || v <= 0 || v > INT_MAX || *end != '.' || strlen(end + 1) != 6)
+		return false;
+	for (p = end + 1; *p; p++)
+		if (!isalnum((unsigned char)*p))
+			return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+/* A directory, not a link to one, that only we can have written in (mkdtemp makes 0700). */
+static bool own_dir(const char *path)
+{
+	struct stat st;
+
+	return !lstat(path, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * A process that has RUN_ENV=pid in its environment: a child (or grandchild)
+ * of that run, still going after it was killed.  Its pid, or 0.
+ */
+static pid_t run_child_alive(pid_t pid)
+{
+	char want[64], path[300], *entry = NULL;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t cap = 0;
+	pid_t found = 0;
+
+	snprintf(want, sizeof(want), RUN_ENV "=%d", (int)pid);
+	while (d && !found && (e = readdir(d))) {
+		FILE *f;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/environ", e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (getdelim(&entry, &cap, 0, f) > 0)
+			if (!strcmp(entry, want)) {
+				found = (pid_t)atoi(e->d_name);
+				break;
+			}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	free(entry);
+	return found;
+}
+
+/* Is a loop device backed by a file under dir? */
+static bool loop_under(const char *dir)
+{
+	char abs[PATH_MAX], path[PATH_MAX], back[PATH_MAX];
+	DIR *d = opendir("/sys/block");
+	struct dirent *e;
+	bool found = false;
+	size_t len;
+
+	/* sysfs shows the canonical path */
+	if (!realpath(dir, abs))
+		snprintf(abs, sizeof(abs), "%s", dir);
+	len = strlen(abs);
+	while (d && !found && (e = readdir(d))) {
+		if (strncmp(e->d_name, "loop", 4))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", e->d_name);
+		found = !read_line(path, back, sizeof(back)) && !strncmp(back, abs, len) &&
+			back[len] == '/';
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* `sandbox down` for a killed run's sandbox (state in DIR/state): 0 done or none, -1 not. */
+static int sandbox_reap(struct bench *b, const char *dir)
+{
+	char *argv[] = { "bbscope", "sandbox", "down", NULL };
+	char state[PATH_MAX + 16], file[PATH_MAX + 32], msg[512];
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(file, sizeof(file), "%s/sandbox.json", state);
+	if (access(file, F_OK))
+		return 0;
+	setenv("BBSCOPE_STATE_DIR", state, 1);
+	if (run(b, true, argv)) {
+		child_error(b, msg, sizeof(msg));
+		bbs_warn("bench: sandbox down of %s failed: %s", state, msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A killed run's zram device (DIR/zram.dev: its number and size): unmounted
+ * from DIR/zram, then reset and removed.  The kernel refuses both while it is
+ * open; one of another size is not the run's.  0 done or none, -1 still
+ * mounted.
+ */
+static int zram_reap(const char *dir)
+{
+	char path[PATH_MAX + 16], mnt[PATH_MAX + 16], buf[64];
+	unsigned long long bytes, size;
+	struct stat ds, ms;
+	int n, i;
+
+	snprintf(path, sizeof(path), "%s/zram.dev", dir);
+	if (read_line(path, buf, sizeof(buf)) || sscanf(buf, "%d %llu", &n, &bytes) != 2)
+		return 0;
+	snprintf(mnt, sizeof(mnt), "%s/zram", dir);
+	if (!lstat(dir, &ds) && !lstat(mnt, &ms) && ms.st_dev != ds.st_dev) {
+		for (i = 0; umount2(mnt, UMOUNT_NOFOLLOW); i++) {
+			if (errno != EBUSY || i == UMOUNT_TRIES) {
+				bbs_warn("bench: cannot unmount %s: %s", mnt, strerror(errno));
+				return -1;
+			}
+			usleep(100000);
+		}
+	}
+	snprintf(path, sizeof(path), "/sys/block/zram%d/disksize", n);
+	if (read_line(path, buf, sizeof(buf)) || sscanf(buf, "%llu", &size) != 1 ||
+	    (size && size != bytes))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/block/zram%d/reset", n);
+	snprintf(buf, sizeof(buf), "%d", n);
+	if (write_sysfs(path, "1") || write_sysfs("/sys/class/zram-control/hot_remove", buf))
+		bbs_warn("bench: cannot remove zram%d: %s", n, strerror(errno));
+	return 0;
+}
+
+/*
+ * What DIR/link names, if it is a directory of the same run (it is removed
+ * with DIR).
+ */
+static bool run_link(const char *dir, const char *link, pid_t pid, char *target, size_t len)
+{
+	char path[PATH_MAX + 16];
+	const char *base;
+	ssize_t n;
+	pid_t p;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, link);
+	n = readlink(path, target, len - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	base = strrchr(target, '/');
+	return target[0] == '/' && run_name(base + 1, &p) && p == pid && own_dir(target);
+}
+
+/*
+ * Remove one directory of a killed run: first what is in it or named by it
+ * (its sandbox, zram device, store, --fs directory), then the tree.  What
+ * is still in use stays, with a warning; so does a directory another run is
+ * removing.
+ */
+static void reap_dir(struct bench *b, const char *dir, pid_t pid)
+{
+	static const char *const links[] = { "store", "datadir" };
+	char target[PATH_MAX];
+	int lock;
+
+	lock = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lock < 0)
+		return;
+	if (flock(lock, LOCK_EX | LOCK_NB) || !own_dir(dir))
+		goto out;
+	fprintf(stderr, "bbscope: bench: removing %s, left by bench %d (killed)\n", dir, (int)pid);
+	if (sandbox_reap(b, dir) || zram_reap(dir))
+		goto kept;
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		if (!run_link(dir, links[i], pid, target, sizeof(target)))
+			continue;
+		if (loop_under(target))
+			goto kept;
+		rm_tree(target);
+	}
+	if (loop_under(dir))
+		goto kept;
+	rm_tree(dir);
+	goto out;
+kept:
+	bbs_warn("bench: %s is left: it is still in use", dir);
+out:
+	close(lock);
+}
+
+/* Does dir hold what reap_dir() follows: is it a work directory? */
+static bool has_work(const char *dir)
+{
+	static const char *const names[] = { "state", "store", "datadir", "zram.dev" };
+	char path[PATH_MAX + 16];
+
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (!lstat(path, &st))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Remove the directories in parent of runs whose process is gone (killed:
+ * SIGKILL skips teardown()), never one of a live process.  Work directories
+ * first: their sandbox holds files in the others.
+ */
+static void reap_parent(struct bench *b, const char *parent)
+{
+	static pid_t busy; /* a killed run waited for in vain: its other directories stay too */
+	char path[PATH_MAX];
+	struct dirent *e;
+	pid_t pid, child;
+	DIR *d;
+
+	if (!parent || !(d = opendir(parent)))
+		return;
+	for (int pass = 0; pass < 2; pass++, rewinddir(d)) {
+		while (!stop_sig && (e = readdir(d))) {
+			if (!run_name(e->d_name, &pid) || pid == getpid() || !kill(pid, 0) ||
+			    errno != ESRCH)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+			if (!own_dir(path) || has_work(path) != (pass == 0))
+				continue;
+			if (pid == busy)
+				continue; /* its processes still run: said so once */
+			/* Its children were sent SIGTERM when it died (run()): let them finish. */
+			for (int i = 0; (child = run_child_alive(pid)) && i < REAP_WAIT_TRIES; i++)
+				usleep(100000);
+			if (child) {
+				busy = pid;
+				bbs_warn("bench: %s of killed bench %d stays: its process %d runs",
+					 path, (int)pid, (int)child);
+				continue;
+			}
+			reap_dir(b, path, pid);
+		}
+	}
+	closedir(d);
 }
 
 /* ---- the filesystem: a sandbox, or --fs ---- */
@@ -1895,16 +2218,26 @@ static int prepare(struct bench *b)
 			return -1;
 		}
 	}
-	snprintf(b->work, sizeof(b->work), "%s/bbscope-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	snprintf(b->work, sizeof(b->work), "%s/" RUN_PREFIX "%d.XXXXXX", tmp, (int)getpid());
 	if (!mkdtemp(b->work)) {
-		bbs_err("bench: cannot make a work directory in %s: %s", tmp ? tmp : "/tmp",
-			strerror(errno));
+		bbs_err("bench: cannot make a work directory in %s: %s", tmp, strerror(errno));
 		b->work[0] = 0;
 		return -1;
 	}
 	snprintf(b->out, sizeof(b->out), "%s/child.out", b->work);
 	snprintf(b->err, sizeof(b->err), "%s/child.err", b->work);
 	snprintf(b->trace, sizeof(b->trace), "%s/round.trace", b->work);
+	/* Every child carries our pid: a run killed meanwhile waits for them to go. */
+	snprintf(path, sizeof(path), "%d", (int)getpid());
+	setenv(RUN_ENV, path, 1);
+	/* What runs killed before left where this one makes its directories. */
+	reap_parent(b, tmp);
+	reap_parent(b, store_parent(b));
+	reap_parent(b, b->o.fs);
+	if (stop_sig)
+		return -1;
 	/* Our sandbox's state is ours alone: never the user's sandbox. */
 	snprintf(path, sizeof(path), "%s/state", b->work);
 	setenv("BBSCOPE_STATE_DIR", path, 1);
@@ -1929,8 +2262,7 @@ static int bring_up(struct bench *b)
 			return -1;
 		}
 		snprintf(b->mnt, sizeof(b->mnt), "%s", b->o.fs);
-		snprintf(b->datadir, sizeof(b->datadir), "%s/bbscope-bench.XXXXXX", b->o.fs);
-		if (!mkdtemp(b->datadir)) {
+		if (run_dir_make(b, b->o.fs, b->datadir, sizeof(b->datadir), "datadir")) {
 			bbs_err("bench: cannot make a directory in %s: %s", b->o.fs,
 				strerror(errno));
 			return -1;
