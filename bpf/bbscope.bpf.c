@@ -5,8 +5,11 @@
  *
  *   block_bio_queue      a bio whose bi_end_io is a btrfs one: start state
  *   block_rq_issue       walk the request's bios: issue time
- *   block_bio_complete   completion time and context (fires in bio_endio)
- *   workqueue_queue_work the btrfs end_io work is queued: which workqueue
+ *   block_rq_complete    ... completion time and context
+ *   block_bio_complete   completion of remapped bios (first completion wins)
+ *   workqueue_queue_work the btrfs end_io work is queued: on bio-based
+ *                        devices this is the completion (attached on demand
+ *                        with tp_btf, which reads the workqueue at start)
  *   workqueue_execute_*  end_io work runs (hop, endio), rmw/recover runtimes,
  *                        async csum work (kernels with the async_csum series)
  *   btrfs_work_sched     offloaded checksum starts (run_one_async_start)
@@ -15,9 +18,17 @@
  *   raid56_write/read    per-device stripe I/O
  *   irq/softirq entry/exit   per-CPU context, to tell hardirq/softirq/task
  *
- * Every handler has a tp_btf and a raw_tp entry point; user space loads
- * whichever this kernel accepts.  Handlers read through BPF_CORE_READ so the
- * same code is valid for both.
+ * The handlers live in handlers.bpf.h, compiled twice: once as tp_btf
+ * programs that read kernel memory with direct (BTF-checked) loads and keep
+ * per-thread state in task storage, once as raw_tp programs that read with
+ * bpf_probe_read_kernel and keep it in a hash map.  User space loads the
+ * tp_btf set where the kernel allows it, the raw_tp set otherwise.
+ *
+ * Cost is the design constraint: a fsync'd 4 KiB write is a dozen btrfs bios
+ * and twice as many work items, and every event on the hot path is paid by
+ * the workload.  Per-bio state is a set-associative table in an array map
+ * (no hashing helper, no locks, delete is one store); foreign work items and
+ * bios are rejected after one or two loads.
  */
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -26,6 +37,11 @@
 
 #define MAX_RQ_BIOS 32
 #define REQ_OP_BITS 8
+#define PF_WQ_WORKER 0x00000020
+/* include/linux/preempt.h */
+#define SOFTIRQ_OFFSET 0x00000100
+#define HARDIRQ_MASK 0x000f0000
+#define NMI_MASK 0x00f00000
 
 const volatile __u64 fn[NR_FNS] = {};
 const volatile __u32 filter_fs = 0;
@@ -34,29 +50,41 @@ const volatile bool emit_events = false;
 /* No end_io work on this kernel (or no workqueue tracepoints): end at bio completion. */
 const volatile bool endio_inline = false;
 
+/*
+ * x86: the distance from runqueues to __preempt_count in .data..percpu (from
+ * BTF), which locates this CPU's preempt count from its struct rq; 0 when
+ * unknown, and the context then comes from the irq/softirq tracepoints.
+ */
+const volatile __s64 pc_delta = 0;
+/* CPUs where the preempt count could not be located (user space then
+ * attaches the irq/softirq tracepoints). */
+__u32 pc_failed = 0;
+
 /* The interval buffer BPF accounts into; flipped by user space. */
 __u32 epoch = 0;
+/* Set when a btrfs bio goes to a bio-based device: user space then attaches
+ * workqueue_queue_work, the only place such a bio's completion shows. */
+__u32 seen_bio_based = 0;
 
-/* Per-bio state, keyed by struct bio *.  ts (queue time) comes first: the sweeper reads it. */
-struct bio_state {
-	__u64 queue_ns;
-	__u64 issue_ns;
-	__u64 complete_ns;
-	__u64 start_ns;
-	__u64 sector;
-	__u64 wq;
-	__u64 logical;
-	struct bbs_group g;
-	__u32 bytes;
-	__u32 pid;
-	__u8 class;
-	__u8 flags;
-	__u8 complete_ctx;
-	__u8 endio_ctx;
-	__u8 cpu_complete;
-	__u8 cpu_endio;
-	char comm[16];
-};
+/*
+ * Per-bio state and ordered extents in flight, in pointer-keyed tables
+ * (layout in bbscope.h): no hashing helper, no lock, freeing is one store.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BIO_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct bbs_bio_bucket);
+} bios SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ORDERED_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct bbs_ordered_bucket);
+} ordered SEC(".maps");
 
 /* A span of work on one thread: csum, rmw, recover. */
 struct span {
@@ -69,42 +97,34 @@ struct span {
 	__u8 stripe_io; /* rmw/recover: raid56 stripe I/O issued inside the span */
 };
 
-/* An ordered extent in flight, keyed by struct btrfs_ordered_extent *. */
-struct ordered_state {
-	__u64 start_ns;
-	__u32 fs;
-};
-
-struct cpu_ctx {
-	__u32 hardirq;
-	__u32 softirq;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct bio_state);
-} bios SEC(".maps");
-
 /*
- * What a kworker thread is running, keyed by thread id: an end_io work
- * (the bio may be freed and reused inside it, so it is followed by thread),
- * or a csum/rmw/recover span.  A kworker runs one work item at a time.
+ * What a kworker thread is running: an end_io work (the bio may be freed
+ * and reused inside it, so it is followed by thread), or a csum/rmw/recover
+ * span.  A kworker runs one work item at a time.
  */
 enum run_what {
-	RUN_ENDIO = 1,
+	RUN_NONE,
+	RUN_ENDIO,
 	RUN_SPAN,
 };
 
 struct running {
-	__u64 ts; /* first: the sweeper reads it */
+	__u64 ts; /* first: the raw_tp flavour's sweeper reads it */
 	__u32 what;
 	__u32 pad;
 	struct span sp;
-	struct bio_state st;
+	struct bbs_bio_state st;
 };
 
+/* tp_btf: in the thread's task storage, freed with the thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct running);
+} task_running SEC(".maps");
+
+/* raw_tp: by thread id, built in a per-CPU scratch entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -119,15 +139,14 @@ struct {
 	__type(value, struct running);
 } scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct ordered_state);
-} ordered SEC(".maps");
-
+/*
+ * Per-CPU values are large (groups: ~7 KiB): not preallocated, so memory
+ * follows the groups in use rather than max_entries times the CPUs.
+ * Entries are created once per group and interval; lookups dominate.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 2048);
 	__type(key, struct bbs_hist_key);
 	__type(value, struct bbs_hist);
@@ -136,6 +155,7 @@ struct {
 /* Per device group: counters, device-phase histograms, end_io workqueues. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 512);
 	__type(key, struct bbs_group);
 	__type(value, struct bbs_group_val);
@@ -149,7 +169,7 @@ struct {
 	__type(value, char[WQ_NAME_LEN]);
 } wq_names SEC(".maps");
 
-/* What a block device is, learned from its first btrfs bio: saves probe reads per bio. */
+/* raw_tp: what a block device is, learned from its first btrfs bio. */
 struct dev_info {
 	__u32 fs;
 	__u8 bio_based;
@@ -168,6 +188,17 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
+
+/*
+ * Per CPU: the address of its preempt count once located (PC_UNUSABLE if it
+ * could not be), and hardirq/softirq nesting counted by the irq tracepoints.
+ */
+#define PC_UNUSABLE 1
+struct cpu_ctx {
+	__u64 pc_addr;
+	__u32 hardirq;
+	__u32 softirq;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -192,13 +223,60 @@ static __always_inline void lose(__u32 why)
 		__sync_fetch_and_add(v, 1);
 }
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * Find this CPU's __preempt_count: the running task's runqueue is this CPU's
+ * copy of `runqueues`, and pc_delta away from it lies the preempt count.
+ * Checked: the runqueue is this CPU's and runs this task, and the count is
+ * not 0 (a tracepoint runs with preemption disabled).  Once per CPU.
+ */
+static __always_inline __u64 find_preempt_count(void)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
+	__u64 addr;
+	int pc = 0;
+
+	if (!rq || BPF_CORE_READ(rq, cpu) != bpf_get_smp_processor_id() ||
+	    BPF_CORE_READ(rq, curr) != task)
+		goto bad;
+	addr = (__u64)rq + pc_delta;
+	if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)addr) || !(pc & 0x7fffffff))
+		goto bad;
+	return addr;
+bad:
+	__sync_fetch_and_add(&pc_failed, 1);
+	return PC_UNUSABLE;
+}
+
+/*
+ * The context this program runs in, as in_hardirq()/in_serving_softirq():
+ * from the preempt count where it is located, else from the irq tracepoints.
+ */
 static __always_inline __u8 cur_ctx(void)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, pc;
 	struct cpu_ctx *c = bpf_map_lookup_elem(&cpu_ctx, &zero);
 
 	if (!c)
 		return CTX_TASK;
+	if (pc_delta) {
+		if (!c->pc_addr)
+			c->pc_addr = find_preempt_count();
+		if (c->pc_addr != PC_UNUSABLE) {
+			/* Any struct with an int first will do for a checked load. */
+			pc = ((struct refcount_struct *)bpf_rdonly_cast(
+				      (void *)c->pc_addr,
+				      bpf_core_type_id_kernel(struct refcount_struct)))
+				     ->refs.counter;
+			if (pc & (HARDIRQ_MASK | NMI_MASK))
+				return CTX_HARDIRQ;
+			if (pc & SOFTIRQ_OFFSET)
+				return CTX_SOFTIRQ;
+			return CTX_TASK;
+		}
+	}
 	if (c->hardirq)
 		return CTX_HARDIRQ;
 	if (c->softirq)
@@ -241,17 +319,20 @@ static __always_inline __u32 hist_slot(__u64 v)
 	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
 }
 
+/*
+ * Plain adds: the entry is per CPU and per context level (bbs_group.level),
+ * so nothing else writes it meanwhile.  Count is not kept: user space sums
+ * the slots.
+ */
 static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
 {
 	__u32 slot = hist_slot(v);
 
-	/* Atomic: a nested program on this CPU may update the same entry. */
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, v);
+	h->sum_ns += v;
 	if (v > h->max_ns)
 		h->max_ns = v;
 	if (slot < HIST_SLOTS)
-		__sync_fetch_and_add(&h->slots[slot], 1);
+		h->slots[slot]++;
 }
 
 /* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
@@ -261,6 +342,7 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 	struct bbs_hist *h;
 
 	k.g.epoch = epoch;
+	k.g.level = cur_ctx();
 	h = bpf_map_lookup_elem(&hists, &k);
 	if (!h) {
 		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
@@ -279,6 +361,7 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g)
 	struct bbs_group_val *v;
 
 	k.epoch = epoch;
+	k.level = cur_ctx();
 	v = bpf_map_lookup_elem(&groups, &k);
 	if (v)
 		return v;
@@ -307,19 +390,10 @@ static __always_inline int bio_class(__u64 end_io)
 	return -1;
 }
 
-static __always_inline struct btrfs_bio *bbio_of_bio(struct bio *bio)
+static __always_inline int is_endio_work(__u64 func)
 {
-	return (void *)bio - bpf_core_field_offset(struct btrfs_bio, bio);
-}
-
-static __always_inline struct bio *bio_of_bbio(struct btrfs_bio *bbio)
-{
-	return (void *)bbio + bpf_core_field_offset(struct btrfs_bio, bio);
-}
-
-static __always_inline __u32 fs_of_inode(const struct btrfs_inode *inode)
-{
-	return BPF_CORE_READ(inode, root, fs_info, sb, s_dev);
+	return fn_is(func, FN_SIMPLE_WORK) || fn_is(func, FN_ORIG_WRITE_WORK) ||
+	       fn_is(func, FN_CLONE_WRITE_WORK);
 }
 
 static __always_inline __u8 kind_of_opf(__u32 opf)
@@ -329,10 +403,10 @@ static __always_inline __u8 kind_of_opf(__u32 opf)
 	return (opf & meta) ? KIND_METADATA : KIND_DATA;
 }
 
-static __always_inline __u8 kind_of_bioc(struct btrfs_io_context *bioc)
+static __always_inline __u8 kind_of_map_type(__u64 map_type)
 {
 	/* BTRFS_BLOCK_GROUP_DATA is bit 0 of map_type. */
-	return (BPF_CORE_READ(bioc, map_type) & 1) ? KIND_DATA : KIND_METADATA;
+	return (map_type & 1) ? KIND_DATA : KIND_METADATA;
 }
 
 static __always_inline __u8 flags_of_opf(__u32 opf)
@@ -350,7 +424,101 @@ static __always_inline __u8 flags_of_opf(__u32 opf)
 	return f;
 }
 
-static __always_inline void emit_bio(const struct bio_state *st, __u64 end_ns)
+/*
+ * The bucket index of a pointer: a multiplicative hash of its low 32 bits.
+ * The 32-bit move in assembly turns a BTF pointer into a plain number the
+ * verifier lets us multiply (a pointer may only be added to); raw_tp
+ * pointers are numbers already.
+ */
+static __always_inline __u32 ptr_hash(__u64 key)
+{
+	__u32 lo;
+
+	asm volatile("%[lo] = %[key]" : [lo] "=w"(lo) : [key] "w"((__u32)key));
+	return (lo * 0x9e3779b1U) >> 8;
+}
+
+/*
+ * The operations of a pointer-keyed table:
+ *   <name>_find(key, &slot)  the state, and where its key is; or NULL
+ *   <name>_claim(key)        a state to fill for a new key: the same key
+ *                            reused takes its old way, else a free way, else
+ *                            the oldest way is evicted (and counted lost)
+ *   <name>_free(st, slot)    the way is free again
+ * A way is claimed with a compare-and-swap on its key.  The caller fills
+ * the state and sets its start time (first field) last.
+ */
+#define TABLE_OPS(name, bucket, state, nbuckets, lost_why)                        \
+	static __always_inline struct bucket *name##_bucket(__u64 key)            \
+	{                                                                         \
+		__u32 idx = ptr_hash(key) & ((nbuckets)-1);                       \
+                                                                                  \
+		return bpf_map_lookup_elem(&name, &idx);                          \
+	}                                                                         \
+                                                                                  \
+	static __always_inline struct state *name##_find(__u64 key, __u64 **slot) \
+	{                                                                         \
+		struct bucket *b = name##_bucket(key);                            \
+		int i;                                                            \
+                                                                                  \
+		if (!b)                                                           \
+			return NULL;                                              \
+		for (i = 0; i < TABLE_WAYS; i++)                                  \
+			if (b->key[i] == key) {                                   \
+				*slot = &b->key[i];                               \
+				return &b->st[i];                                 \
+			}                                                         \
+		return NULL;                                                      \
+	}                                                                         \
+                                                                                  \
+	static __always_inline void name##_free(struct state *st, __u64 *slot)    \
+	{                                                                         \
+		*(__u64 *)st = 0;                                                 \
+		*slot = 0;                                                        \
+	}                                                                         \
+                                                                                  \
+	static __always_inline struct state *name##_claim(__u64 key)              \
+	{                                                                         \
+		struct bucket *b = name##_bucket(key);                            \
+		__u64 old, oldest = ~0ULL;                                        \
+		__u32 way = TABLE_WAYS, i;                                        \
+                                                                                  \
+		if (!b)                                                           \
+			return NULL;                                              \
+		for (i = 0; i < TABLE_WAYS; i++)                                  \
+			if (b->key[i] == key) {                                   \
+				way = i;                                          \
+				break;                                            \
+			}                                                         \
+		if (way == TABLE_WAYS)                                            \
+			for (i = 0; i < TABLE_WAYS; i++)                          \
+				if (!b->key[i]) {                                 \
+					way = i;                                  \
+					break;                                    \
+				}                                                 \
+		if (way == TABLE_WAYS) {                                          \
+			for (i = 0; i < TABLE_WAYS; i++)                          \
+				if (*(__u64 *)&b->st[i] < oldest) {               \
+					oldest = *(__u64 *)&b->st[i];             \
+					way = i;                                  \
+				}                                                 \
+			lose(lost_why);                                           \
+		}                                                                 \
+		way &= TABLE_WAYS - 1;                                            \
+		old = b->key[way];                                                \
+		if (__sync_val_compare_and_swap(&b->key[way], old, key) != old) { \
+			/* Another CPU took this way at the same moment. */       \
+			lose(lost_why);                                           \
+			return NULL;                                              \
+		}                                                                 \
+		*(__u64 *)&b->st[way] = 0;                                        \
+		return &b->st[way];                                               \
+	}
+
+TABLE_OPS(bios, bbs_bio_bucket, bbs_bio_state, BIO_BUCKETS, LOST_BIO_MAP_FULL)
+TABLE_OPS(ordered, bbs_ordered_bucket, bbs_ordered_state, ORDERED_BUCKETS, LOST_WORK_MAP_FULL)
+
+static __always_inline void emit_bio(const struct bbs_bio_state *st, __u64 end_ns)
 {
 	struct bbs_event_bio *e;
 
@@ -393,25 +561,25 @@ static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
 
 	for (i = 0; i < BBS_WQ_SLOTS; i++) {
 		if (gv->wq[i].wq == wq) {
-			__sync_fetch_and_add(&gv->wq[i].count, 1);
+			gv->wq[i].count++;
 			return;
 		}
 		if (!gv->wq[i].wq) {
 			char name[WQ_NAME_LEN] = {};
 
 			gv->wq[i].wq = wq;
-			__sync_fetch_and_add(&gv->wq[i].count, 1);
+			gv->wq[i].count++;
 			bpf_probe_read_kernel_str(name, sizeof(name),
 						  ((struct workqueue_struct *)wq)->name);
 			bpf_map_update_elem(&wq_names, &wq, name, BPF_NOEXIST);
 			return;
 		}
 	}
-	__sync_fetch_and_add(&gv->wq_other, 1);
+	gv->wq_other++;
 }
 
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
-static __always_inline void finish_bio(struct bio_state *st, __u64 now)
+static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now)
 {
 	struct bbs_group_val *gv = group_of(&st->g);
 	struct bbs_stats *s;
@@ -421,12 +589,12 @@ static __always_inline void finish_bio(struct bio_state *st, __u64 now)
 	if (!gv)
 		return;
 	s = &gv->stats;
-	__sync_fetch_and_add(&s->bios, 1);
-	__sync_fetch_and_add(&s->bytes, st->bytes);
+	s->bios++;
+	s->bytes += st->bytes;
 	if (st->complete_ns && st->complete_ctx < NR_CTX)
-		__sync_fetch_and_add(&s->complete_ctx[st->complete_ctx], 1);
+		s->complete_ctx[st->complete_ctx]++;
 	if ((st->start_ns || (st->flags & BIO_F_NO_ENDIO)) && st->endio_ctx < NR_CTX)
-		__sync_fetch_and_add(&s->endio_ctx[st->endio_ctx], 1);
+		s->endio_ctx[st->endio_ctx]++;
 
 	if (st->complete_ns) {
 		if (st->flags & BIO_F_BIO_BASED) {
@@ -446,95 +614,19 @@ static __always_inline void finish_bio(struct bio_state *st, __u64 now)
 		count_wq(gv, st->wq);
 }
 
-/* The filesystem a btrfs bio belongs to, by the way its class reaches it. */
-static __always_inline __u32 fs_of_bio(struct bio *bio, int class)
+/*
+ * account_bio as a global function, verified once rather than at every call
+ * site: the request walk would otherwise unroll it 32 times.
+ */
+__noinline int finish_bio(const struct bbs_bio_state *st, __u64 now)
 {
-	struct btrfs_raid_bio *rbio;
-	struct btrfs_device *device;
-
-	switch (class) {
-	case CLASS_BBIO:
-		return fs_of_inode(BPF_CORE_READ(bbio_of_bio(bio), inode));
-	case CLASS_RAID:
-		rbio = BPF_CORE_READ(bio, bi_private);
-		return BPF_CORE_READ(rbio, bioc, fs_info, sb, s_dev);
-	default:
-		device = BPF_CORE_READ(bio, bi_private);
-		return BPF_CORE_READ(device, fs_info, sb, s_dev);
-	}
-}
-
-static __always_inline int on_bio_queue(struct bio *bio)
-{
-	struct bio_state st = {};
-	struct btrfs_raid_bio *rbio;
-	struct dev_info *di, dinfo;
-	__u64 key = (__u64)bio;
-	__u32 opf;
-	int class;
-
-	class = bio_class((__u64)BPF_CORE_READ(bio, bi_end_io));
-	if (class < 0)
-		return 0;
-	st.g.dev = BPF_CORE_READ(bio, bi_bdev, bd_dev);
-	if (filter_dev && st.g.dev != filter_dev)
-		return 0;
-	/*
-	 * A device belongs to one filesystem and is request- or bio-based for
-	 * good: learn both once.  User space empties this cache every second,
-	 * so a device reformatted under a running tracer is seen afresh.
-	 */
-	di = bpf_map_lookup_elem(&devs, &st.g.dev);
-	if (!di) {
-		dinfo.fs = fs_of_bio(bio, class);
-		dinfo.bio_based = !BPF_CORE_READ(bio, bi_bdev, bd_disk, queue, mq_ops);
-		bpf_map_update_elem(&devs, &st.g.dev, &dinfo, BPF_ANY);
-		di = &dinfo;
-	}
-	st.g.fs = di->fs;
-	if (filter_fs && st.g.fs != filter_fs)
-		return 0;
-	if (di->bio_based)
-		st.flags |= BIO_F_BIO_BASED;
-
-	opf = BPF_CORE_READ(bio, bi_opf);
-	st.g.op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
-	switch (class) {
-	case CLASS_BBIO:
-		st.g.kind = kind_of_opf(opf);
-		if (st.g.op == BBS_OP_READ && st.g.kind == KIND_DATA)
-			st.logical = BPF_CORE_READ(bbio_of_bio(bio), saved_iter.bi_sector) << 9;
-		break;
-	case CLASS_RAID:
-		rbio = BPF_CORE_READ(bio, bi_private);
-		st.g.kind = kind_of_bioc(BPF_CORE_READ(rbio, bioc));
-		break;
-	default:
-		st.g.kind = KIND_SUPER;
-		break;
-	}
-
-	st.queue_ns = bpf_ktime_get_ns();
-	st.class = class;
-	st.flags |= flags_of_opf(opf);
-	st.bytes = BPF_CORE_READ(bio, bi_iter.bi_size);
-	st.sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
-	if (emit_events) {
-		st.pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(st.comm, sizeof(st.comm));
-	}
-	if ((st.flags & BIO_F_BIO_BASED) && st.class != CLASS_BBIO) {
-		/* Nothing marks its completion on a bio-based device: count it, no latency. */
-		finish_bio(&st, st.queue_ns);
-		return 0;
-	}
-	if (bpf_map_update_elem(&bios, &key, &st, BPF_ANY))
-		lose(LOST_BIO_MAP_FULL);
+	if (st)
+		account_bio(st, now);
 	return 0;
 }
 
 /* Record a bio's completion; bios without an end_io work item end here. */
-static __always_inline void complete_bio(struct bio_state *st, __u64 key, __u64 now, bool own)
+static __always_inline void complete_bio(struct bbs_bio_state *st, __u64 *slot, __u64 now, bool own)
 {
 	st->complete_ns = now;
 	st->complete_ctx = cur_ctx();
@@ -549,116 +641,11 @@ static __always_inline void complete_bio(struct bio_state *st, __u64 key, __u64 
 	st->endio_ctx = st->complete_ctx;
 	st->cpu_endio = st->cpu_complete;
 	finish_bio(st, now);
-	bpf_map_delete_elem(&bios, &key);
+	bios_free(st, slot);
 }
 
-/* Walk a request's bios (and split children's parents): issue or completion. */
-static __always_inline int walk_rq(struct request *rq, bool complete)
-{
-	struct bio *bio = BPF_CORE_READ(rq, bio);
-	struct bio_state *st;
-	__u64 now = 0, key;
-	bool own;
-	int i;
-
-	for (i = 0; i < MAX_RQ_BIOS && bio; i++) {
-		key = (__u64)bio;
-		own = true;
-		st = bpf_map_lookup_elem(&bios, &key);
-		if (!st && fn_is((__u64)BPF_CORE_READ(bio, bi_end_io), FN_BIO_CHAIN_END_IO)) {
-			/* A block-layer split: the btrfs bio is the chain parent. */
-			key = (__u64)BPF_CORE_READ(bio, bi_private);
-			st = bpf_map_lookup_elem(&bios, &key);
-			own = false;
-		}
-		bio = BPF_CORE_READ(bio, bi_next);
-		if (!st)
-			continue;
-		if (!now)
-			now = bpf_ktime_get_ns();
-		if (!complete) {
-			if (!st->issue_ns)
-				st->issue_ns = now;
-		} else {
-			complete_bio(st, key, now, own);
-		}
-	}
-	if (bio && now)
-		lose(LOST_RQ_WALK);
-	return 0;
-}
-
-/* Fires for remapped bios only on recent kernels; first completion wins. */
-static __always_inline int on_bio_complete(struct bio *bio)
-{
-	__u64 key = (__u64)bio;
-	struct bio_state *st = bpf_map_lookup_elem(&bios, &key);
-
-	if (st && !st->complete_ns)
-		complete_bio(st, key, bpf_ktime_get_ns(), true);
-	return 0;
-}
-
-static __always_inline int is_endio_work(__u64 func)
-{
-	return fn_is(func, FN_SIMPLE_WORK) || fn_is(func, FN_ORIG_WRITE_WORK) ||
-	       fn_is(func, FN_CLONE_WRITE_WORK);
-}
-
-static __always_inline __u64 bio_of_endio_work(struct work_struct *work)
-{
-	struct btrfs_bio *bbio =
-		(void *)work - bpf_core_field_offset(struct btrfs_bio, end_io_work);
-
-	return (__u64)bio_of_bbio(bbio);
-}
-
-static __always_inline int on_queue_work(struct pool_workqueue *pwq, struct work_struct *work)
-{
-	struct bio_state *st;
-	__u64 key;
-
-	if (!is_endio_work((__u64)BPF_CORE_READ(work, func)))
-		return 0;
-	key = bio_of_endio_work(work);
-	st = bpf_map_lookup_elem(&bios, &key);
-	if (!st)
-		return 0;
-	st->wq = (__u64)BPF_CORE_READ(pwq, wq);
-	/*
-	 * bi_end_io queues the work: on bio-based devices (no request to see
-	 * complete) this is the completion, in the completion's context.
-	 */
-	if (!st->complete_ns) {
-		st->complete_ns = bpf_ktime_get_ns();
-		st->complete_ctx = cur_ctx();
-		st->cpu_complete = bpf_get_smp_processor_id();
-	}
-	return 0;
-}
-
-static __always_inline void span_begin(__u32 phase, __u32 fs, __u8 kind, __u64 id)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct running r = {
-		.what = RUN_SPAN,
-		.sp = {
-			.id = id,
-			.fs = fs,
-			.phase = phase,
-			.kind = kind,
-			.ctx = cur_ctx(),
-		},
-	};
-
-	if (filter_fs && fs != filter_fs)
-		return;
-	r.ts = r.sp.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&running, &tid, &r, BPF_ANY))
-		lose(LOST_WORK_MAP_FULL);
-}
-
-static __always_inline void span_end(struct span *sp, __u32 tid)
+/* Closing a span: its runtime into the filesystem's histogram (and an event). */
+static __always_inline void span_account(const struct span *sp, __u32 tid)
 {
 	struct bbs_event_span *e;
 	struct bbs_group g = {};
@@ -670,232 +657,55 @@ static __always_inline void span_end(struct span *sp, __u32 tid)
 	 * done later by the _locked variant.  Such a span issued no stripe I/O:
 	 * it is not an rmw or recover runtime.
 	 */
-	if ((sp->phase == PHASE_RMW || sp->phase == PHASE_RECOVER) && !sp->stripe_io) {
-		bpf_map_delete_elem(&running, &tid);
+	if ((sp->phase == PHASE_RMW || sp->phase == PHASE_RECOVER) && !sp->stripe_io)
 		return;
-	}
 	g.fs = sp->fs;
 	g.op = (sp->phase == PHASE_RECOVER) ? BBS_OP_READ : BBS_OP_WRITE;
 	g.kind = sp->kind;
 	fs_hist_add(&g, sp->phase, now - sp->start_ns);
-	if (emit_events) {
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			e->type = sp->phase == PHASE_CSUM ? EV_CSUM : EV_RBIO;
-			e->phase = sp->phase;
-			e->kind = sp->kind;
-			e->ctx = sp->ctx;
-			e->fs = sp->fs;
-			e->cpu = bpf_get_smp_processor_id();
-			e->pid = tid;
-			e->start_ns = sp->start_ns;
-			e->end_ns = now;
-			e->id = sp->id;
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			lose(LOST_RINGBUF);
-		}
-	}
-	bpf_map_delete_elem(&running, &tid);
-}
-
-static __always_inline void rbio_begin(struct work_struct *work, __u32 phase)
-{
-	struct btrfs_raid_bio *rbio =
-		(void *)work - bpf_core_field_offset(struct btrfs_raid_bio, work);
-	struct btrfs_io_context *bioc = BPF_CORE_READ(rbio, bioc);
-
-	span_begin(phase, BPF_CORE_READ(bioc, fs_info, sb, s_dev), kind_of_bioc(bioc), (__u64)rbio);
-}
-
-static __always_inline int on_execute_start(struct work_struct *work)
-{
-	__u64 func = (__u64)BPF_CORE_READ(work, func);
-	struct btrfs_bio *bbio;
-	struct bio_state *st;
-	struct running *r;
-	__u32 tid, zero = 0;
-	__u64 key;
-
-	if (is_endio_work(func)) {
-		key = bio_of_endio_work(work);
-		st = bpf_map_lookup_elem(&bios, &key);
-		if (!st)
-			return 0;
-		/* Build the entry in place: struct running is too big for the stack. */
-		r = bpf_map_lookup_elem(&scratch, &zero);
-		if (!r)
-			return 0;
-		r->st = *st;
-		r->what = RUN_ENDIO;
-		r->ts = r->st.start_ns = bpf_ktime_get_ns();
-		r->st.endio_ctx = cur_ctx();
-		r->st.cpu_endio = bpf_get_smp_processor_id();
-		/* The work may free and reuse the bio: follow the thread instead. */
-		tid = (__u32)bpf_get_current_pid_tgid();
-		if (bpf_map_update_elem(&running, &tid, r, BPF_ANY))
-			lose(LOST_WORK_MAP_FULL);
-		bpf_map_delete_elem(&bios, &key);
-	} else if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED)) {
-		rbio_begin(work, PHASE_RMW);
-	} else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED)) {
-		rbio_begin(work, PHASE_RECOVER);
-	} else if (fn_is(func, FN_CSUM_WORK)) {
-		bbio = (void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work);
-		span_begin(PHASE_CSUM, fs_of_inode(BPF_CORE_READ(bbio, inode)),
-			   kind_of_opf(BPF_CORE_READ(bbio, bio.bi_opf)), (__u64)bio_of_bbio(bbio));
-	}
-	return 0;
-}
-
-/*
- * A kworker runs one work item at a time, so the first execute_end on this
- * thread closes whatever began on it: an end_io work, or a csum, rmw or
- * recover span.  (The function argument is not readable from tp_btf here,
- * and the work item itself may already be freed.)
- */
-static __always_inline int on_execute_end(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct running *r = bpf_map_lookup_elem(&running, &tid);
-
-	if (!r)
-		return 0;
-	if (r->what == RUN_ENDIO) {
-		finish_bio(&r->st, bpf_ktime_get_ns());
-		bpf_map_delete_elem(&running, &tid);
-	} else {
-		span_end(&r->sp, tid);
-	}
-	return 0;
-}
-
-/* Offloaded data/metadata checksum: run_one_async_start on a btrfs worker. */
-static __always_inline int on_btrfs_work_sched(const struct btrfs_work *work)
-{
-	struct async_submit_bio *async;
-	struct btrfs_bio *bbio;
-
-	if (!fn_is((__u64)BPF_CORE_READ(work, func), FN_ASYNC_CSUM_START))
-		return 0;
-	async = (void *)work - bpf_core_field_offset(struct async_submit_bio, work);
-	bbio = BPF_CORE_READ(async, bbio);
-	span_begin(PHASE_CSUM, fs_of_inode(BPF_CORE_READ(bbio, inode)),
-		   kind_of_opf(BPF_CORE_READ(bbio, bio.bi_opf)), (__u64)bio_of_bbio(bbio));
-	return 0;
-}
-
-/*
- * btrfs_work_helper calls the ordered part right after the checksum
- * returns; the first ordered_sched on this thread marks the csum's end.
- */
-static __always_inline int on_btrfs_ordered_sched(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct running *r = bpf_map_lookup_elem(&running, &tid);
-
-	if (r && r->what == RUN_SPAN && r->sp.phase == PHASE_CSUM)
-		span_end(&r->sp, tid);
-	return 0;
-}
-
-static __always_inline int on_ordered_add(const struct btrfs_inode *inode,
-					  const struct btrfs_ordered_extent *oe)
-{
-	struct ordered_state os = { .start_ns = bpf_ktime_get_ns() };
-	__u64 key = (__u64)oe;
-
-	os.fs = fs_of_inode(inode);
-	if (filter_fs && os.fs != filter_fs)
-		return 0;
-	if (bpf_map_update_elem(&ordered, &key, &os, BPF_ANY))
-		lose(LOST_WORK_MAP_FULL);
-	return 0;
-}
-
-static __always_inline int on_ordered_remove(const struct btrfs_ordered_extent *oe)
-{
-	__u64 key = (__u64)oe, now;
-	struct ordered_state *os = bpf_map_lookup_elem(&ordered, &key);
-	struct bbs_event_span *e;
-	struct bbs_group g = { .op = BBS_OP_WRITE, .kind = KIND_DATA };
-
-	if (!os)
-		return 0;
-	now = bpf_ktime_get_ns();
-	g.fs = os->fs;
-	fs_hist_add(&g, PHASE_ORDERED, now - os->start_ns);
-	if (emit_events) {
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			__builtin_memset(e, 0, sizeof(*e));
-			e->type = EV_ORDERED;
-			e->phase = PHASE_ORDERED;
-			e->fs = os->fs;
-			e->cpu = bpf_get_smp_processor_id();
-			e->start_ns = os->start_ns;
-			e->end_ns = now;
-			e->id = key;
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			lose(LOST_RINGBUF);
-		}
-	}
-	bpf_map_delete_elem(&ordered, &key);
-	return 0;
-}
-
-static __always_inline int on_raid56_io(const struct btrfs_raid_bio *rbio, const struct bio *bio,
-					const struct raid56_bio_trace_info *ti, __u8 op)
-{
-	struct btrfs_io_context *bioc = BPF_CORE_READ(rbio, bioc);
-	struct bbs_group g = { .op = op };
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct bbs_event_stripe *e;
-	struct bbs_group_val *gv;
-	struct running *r;
-
-	g.fs = BPF_CORE_READ(bioc, fs_info, sb, s_dev);
-	if (filter_fs && g.fs != filter_fs)
-		return 0;
-	g.dev = BPF_CORE_READ(bio, bi_bdev, bd_dev);
-	if (filter_dev && g.dev != filter_dev)
-		return 0;
-	g.kind = kind_of_bioc(bioc);
-	/* Mark the rmw/recover span running on this thread as one that did I/O. */
-	r = bpf_map_lookup_elem(&running, &tid);
-	if (r && r->what == RUN_SPAN)
-		r->sp.stripe_io = 1;
-	gv = group_of(&g);
-	if (gv) {
-		if (op == BBS_OP_WRITE)
-			__sync_fetch_and_add(&gv->stats.stripe_writes, 1);
-		else
-			__sync_fetch_and_add(&gv->stats.stripe_reads, 1);
-	}
 	if (!emit_events)
-		return 0;
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		lose(LOST_RINGBUF);
-		return 0;
+		return;
+	}
+	e->type = sp->phase == PHASE_CSUM ? EV_CSUM : EV_RBIO;
+	e->phase = sp->phase;
+	e->kind = sp->kind;
+	e->ctx = sp->ctx;
+	e->fs = sp->fs;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid = tid;
+	e->start_ns = sp->start_ns;
+	e->end_ns = now;
+	e->id = sp->id;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void ordered_account(__u64 key, const struct bbs_ordered_state *os)
+{
+	struct bbs_group g = { .op = BBS_OP_WRITE, .kind = KIND_DATA, .fs = os->fs };
+	struct bbs_event_span *e;
+	__u64 now = bpf_ktime_get_ns();
+
+	fs_hist_add(&g, PHASE_ORDERED, now - os->start_ns);
+	if (!emit_events)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		lose(LOST_RINGBUF);
+		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->type = EV_STRIPE;
-	e->op = op;
-	e->stripe_nr = BPF_CORE_READ(ti, stripe_nr);
-	e->nr_data = BPF_CORE_READ(rbio, nr_data);
-	e->real_stripes = BPF_CORE_READ(rbio, real_stripes);
-	e->kind = g.kind;
-	e->fs = g.fs;
-	e->dev = g.dev;
-	e->len = BPF_CORE_READ(bio, bi_iter.bi_size);
-	e->offset = BPF_CORE_READ(ti, offset);
-	e->devid = BPF_CORE_READ(ti, devid);
-	e->full_stripe = BPF_CORE_READ(bioc, full_stripe_logical);
-	e->ts_ns = bpf_ktime_get_ns();
+	e->type = EV_ORDERED;
+	e->phase = PHASE_ORDERED;
+	e->fs = os->fs;
+	e->cpu = bpf_get_smp_processor_id();
+	e->start_ns = os->start_ns;
+	e->end_ns = now;
+	e->id = key;
 	bpf_ringbuf_submit(e, 0);
-	return 0;
 }
 
 static __always_inline int ctx_enter(int hard)
@@ -927,42 +737,17 @@ static __always_inline int ctx_exit(int hard)
 	return 0;
 }
 
-/* One handler, two attach flavours: tp_btf where allowed, raw_tp otherwise. */
-#define TRACEPOINT(tp, call, args...)  \
-	SEC("tp_btf/" #tp)             \
-	int BPF_PROG(btf_##tp, ##args) \
-	{                              \
-		return call;           \
-	}                              \
-	SEC("raw_tp/" #tp)             \
-	int BPF_PROG(raw_##tp, ##args) \
-	{                              \
-		return call;           \
-	}
+/* BPF_PROG with its name macro-expanded first (H(tp) below). */
+#define BBS_PROG(name, args...) BPF_PROG(name, ##args)
 
-TRACEPOINT(block_bio_queue, on_bio_queue(bio), struct bio *bio)
-TRACEPOINT(block_rq_issue, walk_rq(rq, false), struct request *rq)
-TRACEPOINT(block_rq_complete, walk_rq(rq, true), struct request *rq, blk_status_t error,
-	   unsigned int nr_bytes)
-TRACEPOINT(block_bio_complete, on_bio_complete(bio), struct request_queue *q, struct bio *bio)
-TRACEPOINT(workqueue_queue_work, on_queue_work(pwq, work), int cpu, struct pool_workqueue *pwq,
-	   struct work_struct *work)
-TRACEPOINT(workqueue_execute_start, on_execute_start(work), struct work_struct *work)
-TRACEPOINT(workqueue_execute_end, on_execute_end(), struct work_struct *work)
-TRACEPOINT(btrfs_work_sched, on_btrfs_work_sched(work), const struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_sched, on_btrfs_ordered_sched(), const struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_extent_add, on_ordered_add(inode, oe), const struct btrfs_inode *inode,
-	   const struct btrfs_ordered_extent *oe)
-TRACEPOINT(btrfs_ordered_extent_remove, on_ordered_remove(oe), const struct btrfs_inode *inode,
-	   const struct btrfs_ordered_extent *oe)
-TRACEPOINT(raid56_write, on_raid56_io(rbio, bio, ti, BBS_OP_WRITE),
-	   const struct btrfs_raid_bio *rbio, const struct bio *bio,
-	   const struct raid56_bio_trace_info *ti)
-TRACEPOINT(raid56_read, on_raid56_io(rbio, bio, ti, BBS_OP_READ), const struct btrfs_raid_bio *rbio,
-	   const struct bio *bio, const struct raid56_bio_trace_info *ti)
-TRACEPOINT(irq_handler_entry, ctx_enter(1), int irq, struct irqaction *action)
-TRACEPOINT(irq_handler_exit, ctx_exit(1), int irq, struct irqaction *action, int ret)
-TRACEPOINT(softirq_entry, ctx_enter(0), unsigned int vec)
-TRACEPOINT(softirq_exit, ctx_exit(0), unsigned int vec)
+/* tp_btf: direct loads, task storage, the workqueue read off the worker. */
+#define BBS_BTF 1
+#include "handlers.bpf.h"
+#undef BBS_BTF
+
+/* raw_tp: probe reads, hash maps. */
+#define BBS_BTF 0
+#include "handlers.bpf.h"
+#undef BBS_BTF
 
 char LICENSE[] SEC("license") = "GPL";

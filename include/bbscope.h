@@ -75,7 +75,10 @@ enum bbs_ctx {
  * (major << 20 | minor).  dev is 0 for logical phases that belong to the
  * filesystem rather than one device (csum, ordered, rmw, recover).
  * epoch is the interval double buffer: BPF accounts into the epoch user
- * space announced, user space drains the other one.
+ * space announced, user space drains the other one.  level is the context
+ * (enum bbs_ctx) the entry is written from: per-CPU entries are updated with
+ * plain adds, safe because a program only nests over one of another level
+ * (an interrupt over a task).  User space merges the levels.
  */
 struct bbs_group {
 	__u32 fs;
@@ -83,7 +86,7 @@ struct bbs_group {
 	__u8 op;
 	__u8 kind;
 	__u8 epoch;
-	__u8 pad;
+	__u8 level;
 };
 
 struct bbs_hist_key {
@@ -122,10 +125,63 @@ struct bbs_group_val {
 	__u64 wq_other; /* end_io work on a workqueue beyond the slots */
 };
 
+/*
+ * In-flight state of one btrfs bio, in the `bios` table.  queue_ns is 0
+ * while a slot is being filled or after it is freed.
+ */
+struct bbs_bio_state {
+	__u64 queue_ns;
+	__u64 issue_ns;
+	__u64 complete_ns;
+	__u64 start_ns; /* end_io work start */
+	__u64 sector;
+	__u64 wq; /* struct workqueue_struct * of the end_io work */
+	__u64 logical;
+	struct bbs_group g;
+	__u32 bytes;
+	__u32 pid;
+	__u8 class; /* enum bbs_bio_class */
+	__u8 flags; /* BIO_F_* */
+	__u8 complete_ctx;
+	__u8 endio_ctx;
+	__u8 cpu_complete;
+	__u8 cpu_endio;
+	__u8 pad[2];
+	char comm[16];
+};
+
+/*
+ * Tables keyed by a kernel pointer (`bios`, `ordered`): an array of buckets;
+ * a pointer hashes to a bucket and lives in one of its TABLE_WAYS ways,
+ * found by comparing keys (the pointer; 0 when free).  A state's first
+ * field is its start time, 0 while free or being filled.  User space maps
+ * the tables to sweep entries that never end.
+ */
+#define TABLE_WAYS 4
+#define BIO_BUCKETS 16384
+#define ORDERED_BUCKETS 4096
+
+struct bbs_bio_bucket {
+	__u64 key[TABLE_WAYS];
+	struct bbs_bio_state st[TABLE_WAYS];
+};
+
+/* An ordered extent in flight, keyed by struct btrfs_ordered_extent *. */
+struct bbs_ordered_state {
+	__u64 start_ns;
+	__u32 fs;
+	__u32 pad;
+};
+
+struct bbs_ordered_bucket {
+	__u64 key[TABLE_WAYS];
+	struct bbs_ordered_state st[TABLE_WAYS];
+};
+
 /* Why an observation was lost; counted per CPU in the `lost` map. */
 enum bbs_lost {
-	LOST_BIO_MAP_FULL, /* per-bio state map full at block_bio_queue */
-	LOST_WORK_MAP_FULL, /* work/thread state maps full */
+	LOST_BIO_MAP_FULL, /* bios table: all ways of a bucket in flight */
+	LOST_WORK_MAP_FULL, /* work/thread/ordered extent state full */
 	LOST_RQ_WALK, /* request had more bios than the issue walk covers */
 	LOST_RINGBUF, /* record mode: ring buffer full */
 	LOST_GROUP_MAP_FULL, /* more groups or histograms than the maps hold */

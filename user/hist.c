@@ -156,7 +156,7 @@ struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_g
 	memset(gd, 0, sizeof(*gd));
 	gd->g = *g;
 	gd->g.epoch = 0;
-	gd->g.pad = 0;
+	gd->g.level = 0;
 	return gd;
 }
 

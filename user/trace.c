@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -50,7 +53,7 @@ static const struct tp_desc {
 	{ "block_rq_complete", false, "no device latency on request-based devices",
 	  1 << PHASE_DEVICE },
 	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0 },
-	{ "workqueue_queue_work", false, "end_io workqueue names unknown", 0 },
+	{ "workqueue_queue_work", false, "no completion on bio-based devices", 0 },
 	{ "workqueue_execute_start", false, "no hop, endio, rmw or recover",
 	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER },
 	{ "workqueue_execute_end", false, "no hop, endio, rmw or recover",
@@ -61,15 +64,22 @@ static const struct tp_desc {
 	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency", 1 << PHASE_ORDERED },
 	{ "raid56_write", false, "raid56 stripe writes not counted", 0 },
 	{ "raid56_read", false, "raid56 stripe reads not counted", 0 },
-	{ "irq_handler_entry", false, "hardirq context not told apart", 0 },
+	/* Exits before entries: an entry counted before its exit is attached
+	 * would leave the CPU in irq context for good. */
 	{ "irq_handler_exit", false, "hardirq context not told apart", 0 },
-	{ "softirq_entry", false, "softirq context not told apart", 0 },
+	{ "irq_handler_entry", false, "hardirq context not told apart", 0 },
 	{ "softirq_exit", false, "softirq context not told apart", 0 },
+	{ "softirq_entry", false, "softirq context not told apart", 0 },
 };
 #define NR_TPS (sizeof(tps) / sizeof(tps[0]))
 
 struct bbs_tracer {
 	struct bbscope_bpf *skel;
+	bool btf; /* the tp_btf flavour is loaded (else raw_tp) */
+	struct table {
+		void *base; /* the map, mmapped for the sweeper */
+		size_t len, bucket_size, state_size;
+	} bios, ordered;
 	struct bpf_link *links[NR_TPS];
 	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
 	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
@@ -156,11 +166,50 @@ static struct bpf_program *prog_of(struct bbs_tracer *t, const char *prefix, con
 	return bpf_object__find_program_by_name(t->skel->obj, name);
 }
 
-/* Pick tp_btf or raw_tp for each tracepoint, or neither when it is absent. */
+/*
+ * Where this CPU's preempt count lies relative to its runqueue, from the
+ * offsets of __preempt_count and runqueues in the kernel's per-CPU section
+ * (x86: the count is a per-CPU variable, and per-CPU symbols are not in
+ * kallsyms without CONFIG_KALLSYMS_ALL).  0 when unknown.
+ */
+static int64_t preempt_count_delta(const struct btf *vmlinux)
+{
+#if defined(__x86_64__)
+	const struct btf_var_secinfo *v;
+	const struct btf_type *sec;
+	int64_t pc = -1, rq = -1;
+	int id;
+
+	id = btf__find_by_name_kind(vmlinux, ".data..percpu", BTF_KIND_DATASEC);
+	if (id < 0)
+		return 0;
+	sec = btf__type_by_id(vmlinux, id);
+	v = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, v++) {
+		const char *name =
+			btf__name_by_offset(vmlinux, btf__type_by_id(vmlinux, v->type)->name_off);
+
+		if (!strcmp(name, "__preempt_count") && v->size == 4)
+			pc = v->offset;
+		else if (!strcmp(name, "runqueues"))
+			rq = v->offset;
+	}
+	return pc >= 0 && rq >= 0 ? pc - rq : 0;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Pick tp_btf or raw_tp for each tracepoint, or neither when it is absent.
+ * BBSCOPE_ATTACH=raw_tp forces the fallback (to test it on hosts that have
+ * tp_btf).  Each flavour's private maps are created only for it.
+ */
 static int choose_programs(struct bbs_tracer *t)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool btf_ok;
+	const char *force = getenv("BBSCOPE_ATTACH");
+	struct bbscope_bpf *skel = t->skel;
 	char name[128];
 
 	if (!vmlinux) {
@@ -169,7 +218,20 @@ static int choose_programs(struct bbs_tracer *t)
 			strerror(errno));
 		return -ENOENT;
 	}
-	btf_ok = tp_btf_loads(vmlinux, "block_bio_queue");
+	if (force && *force && strcmp(force, "raw_tp") && strcmp(force, "tp_btf")) {
+		bbs_err("BBSCOPE_ATTACH=%s: want tp_btf or raw_tp", force);
+		btf__free(vmlinux);
+		return -EINVAL;
+	}
+	t->btf = tp_btf_loads(vmlinux, "block_bio_queue") && !(force && !strcmp(force, "raw_tp"));
+	/* BBSCOPE_CTX=tracepoints: contexts from the irq tracepoints (to compare). */
+	force = getenv("BBSCOPE_CTX");
+	if (t->btf && !(force && !strcmp(force, "tracepoints")))
+		skel->rodata->pc_delta = preempt_count_delta(vmlinux);
+	bpf_map__set_autocreate(skel->maps.task_running, t->btf);
+	bpf_map__set_autocreate(skel->maps.running, !t->btf);
+	bpf_map__set_autocreate(skel->maps.scratch, !t->btf);
+	bpf_map__set_autocreate(skel->maps.devs, !t->btf);
 	for (size_t i = 0; i < NR_TPS; i++) {
 		struct bpf_program *btf = prog_of(t, "btf", tps[i].name);
 		struct bpf_program *raw = prog_of(t, "raw", tps[i].name);
@@ -177,9 +239,9 @@ static int choose_programs(struct bbs_tracer *t)
 
 		snprintf(name, sizeof(name), "btf_trace_%s", tps[i].name);
 		exists = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
-		bpf_program__set_autoload(btf, exists && btf_ok);
-		bpf_program__set_autoload(raw, exists && !btf_ok);
-		t->kind[i] = exists ? (btf_ok ? "tp_btf" : "raw_tp") : NULL;
+		bpf_program__set_autoload(btf, exists && t->btf);
+		bpf_program__set_autoload(raw, exists && !t->btf);
+		t->kind[i] = exists ? (t->btf ? "tp_btf" : "raw_tp") : NULL;
 		if (!exists) {
 			snprintf(t->why[i], sizeof(t->why[i]), "not in this kernel");
 			if (tps[i].required) {
@@ -193,13 +255,83 @@ static int choose_programs(struct bbs_tracer *t)
 	return 0;
 }
 
+/* Does any mounted btrfs sit on a bio-based device (no blk-mq, e.g. zram)? */
+static bool btrfs_on_bio_based(void)
+{
+	char path[PATH_MAX + 16], real[PATH_MAX];
+	struct dirent *fs, *dev;
+	bool found = false;
+	DIR *d, *dd;
+
+	d = opendir("/sys/fs/btrfs");
+	if (!d)
+		return false;
+	while (!found && (fs = readdir(d))) {
+		if (fs->d_name[0] == '.' || !strcmp(fs->d_name, "features"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices", fs->d_name);
+		dd = opendir(path);
+		if (!dd)
+			continue;
+		while (!found && (dev = readdir(dd))) {
+			if (dev->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices/%s", fs->d_name,
+				 dev->d_name);
+			if (!realpath(path, real))
+				continue;
+			/* A partition's queue is its disk's, one directory up. */
+			snprintf(path, sizeof(path), "%s/mq", real);
+			if (!access(path, F_OK))
+				continue;
+			snprintf(path, sizeof(path), "%s/../mq", real);
+			if (!access(path, F_OK))
+				continue;
+			found = true;
+		}
+		closedir(dd);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * With tp_btf the end_io workqueue is read at execute_start, so
+ * workqueue_queue_work (which fires for every work item on the system) is
+ * only needed to see completions on bio-based devices: attach it when such
+ * a device holds a btrfs, now or when BPF first sees one.
+ */
+static bool want_queue_work(struct bbs_tracer *t)
+{
+	return !t->btf || t->skel->bss->seen_bio_based || btrfs_on_bio_based();
+}
+
+/*
+ * The irq/softirq tracepoints fire for every interrupt on the system; they
+ * are only needed where BPF cannot read the preempt count.
+ */
+static bool want_irq_tracepoints(struct bbs_tracer *t)
+{
+	return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
+}
+
+/* Is this tracepoint needed now?  Some are attached only on demand. */
+static bool want_tp(struct bbs_tracer *t, const char *tp)
+{
+	if (!strcmp(tp, "workqueue_queue_work"))
+		return want_queue_work(t);
+	if (!strncmp(tp, "irq_handler_", 12) || !strncmp(tp, "softirq_", 8))
+		return want_irq_tracepoints(t);
+	return true;
+}
+
 static int attach_all(struct bbs_tracer *t)
 {
 	for (size_t i = 0; i < NR_TPS; i++) {
 		struct bpf_program *p;
 		int err;
 
-		if (!t->kind[i])
+		if (!t->kind[i] || !want_tp(t, tps[i].name))
 			continue;
 		p = prog_of(t, strcmp(t->kind[i], "tp_btf") ? "raw" : "btf", tps[i].name);
 		t->links[i] = bpf_program__attach(p);
@@ -227,6 +359,32 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 	struct bbs_tracer_opts *o = ctx;
 
 	return o->on_event(o->event_ctx, data, len);
+}
+
+/* mmap sees array values back to back: each bucket must be a multiple of 8 bytes. */
+_Static_assert(sizeof(struct bbs_bio_bucket) % 8 == 0, "bio bucket size");
+_Static_assert(sizeof(struct bbs_ordered_bucket) % 8 == 0, "ordered bucket size");
+
+static int table_map(struct table *tb, struct bpf_map *map, size_t bucket_size, size_t state_size)
+{
+	if (bpf_map__value_size(map) != bucket_size)
+		return -EINVAL;
+	tb->bucket_size = bucket_size;
+	tb->state_size = state_size;
+	tb->len = (size_t)bpf_map__max_entries(map) * bucket_size;
+	tb->base = mmap(NULL, tb->len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (tb->base == MAP_FAILED) {
+		tb->base = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static void table_unmap(struct table *tb)
+{
+	if (tb->base)
+		munmap(tb->base, tb->len);
+	tb->base = NULL;
 }
 
 int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
@@ -293,6 +451,16 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 				      : " (run with -v for the verifier log)");
 		goto err_destroy;
 	}
+	err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
+			sizeof(struct bbs_bio_state));
+	if (!err)
+		err = table_map(&t->ordered, t->skel->maps.ordered,
+				sizeof(struct bbs_ordered_bucket),
+				sizeof(struct bbs_ordered_state));
+	if (err) {
+		bbs_err("cannot map the BPF tables: %s", strerror(-err));
+		goto err_destroy;
+	}
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
@@ -314,6 +482,8 @@ err_detach:
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
 err_destroy:
+	table_unmap(&t->bios);
+	table_unmap(&t->ordered);
 	bbscope_bpf__destroy(t->skel);
 err_free:
 	free(t);
@@ -327,6 +497,8 @@ void bbs_tracer_close(struct bbs_tracer *t)
 	ring_buffer__free(t->rb);
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
+	table_unmap(&t->bios);
+	table_unmap(&t->ordered);
 	bbscope_bpf__destroy(t->skel);
 	free(t);
 }
@@ -334,7 +506,11 @@ void bbs_tracer_close(struct bbs_tracer *t)
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 {
 	for (size_t i = 0; i < NR_TPS; i++)
-		fprintf(f, "  %-28s %s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i]);
+		fprintf(f, "  %-28s %s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
+			!t->kind[i] || t->links[i] ? ""
+			: !strcmp(tps[i].name, "workqueue_queue_work")
+				? " (attached when a bio-based device is seen)"
+				: " (not needed: contexts from the preempt count)");
 }
 
 const uint64_t *bbs_tracer_fn_addrs(const struct bbs_tracer *t)
@@ -394,8 +570,15 @@ static void wq_name(struct bbs_tracer *t, uint64_t wq, char *name)
 	name[WQ_NAME_LEN - 1] = 0;
 }
 
-static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd,
-			const struct bbs_group_val *v)
+/* BPF does not keep a histogram's count (one atomic less per sample): sum the slots. */
+static void hist_count(struct bbs_hist *h)
+{
+	h->count = 0;
+	for (int i = 0; i < HIST_SLOTS; i++)
+		h->count += h->slots[i];
+}
+
+static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd, struct bbs_group_val *v)
 {
 	char name[WQ_NAME_LEN];
 
@@ -407,8 +590,10 @@ static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd,
 	}
 	gd->stats.stripe_writes += v->stats.stripe_writes;
 	gd->stats.stripe_reads += v->stats.stripe_reads;
-	for (int p = 0; p < NR_DEVICE_PHASES; p++)
+	for (int p = 0; p < NR_DEVICE_PHASES; p++) {
+		hist_count(&v->phases[p]);
 		bbs_hist_merge(&gd->phases[p], &v->phases[p]);
+	}
 	for (int i = 0; i < BBS_WQ_SLOTS && v->wq[i].wq; i++) {
 		wq_name(t, v->wq[i].wq, name);
 		bbs_group_add_wq(gd, name, v->wq[i].count);
@@ -418,19 +603,19 @@ static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd,
 }
 
 /* Fold one per-CPU value of a map into the report. */
-typedef void (*fold_fn)(struct bbs_tracer *t, struct bbs_report *r, const void *key,
-			const void *val);
+typedef void (*fold_fn)(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val);
 
-static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *key, const void *val)
+static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val)
 {
 	const struct bbs_hist_key *k = key;
 	struct bbs_group_data *gd = bbs_report_group(r, &k->g);
 
+	hist_count(val);
 	if (gd && k->phase < NR_PHASES)
 		bbs_hist_merge(&gd->phases[k->phase], val);
 }
 
-static void fold_group(struct bbs_tracer *t, struct bbs_report *r, const void *key, const void *val)
+static void fold_group(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val)
 {
 	struct bbs_group_data *gd = bbs_report_group(r, key);
 
@@ -539,14 +724,66 @@ static uint64_t sweep(struct bbs_tracer *t, struct bpf_map *map)
 	return n;
 }
 
+/*
+ * Free the ways of a pointer-keyed table (bbscope.h) whose entries can no
+ * longer end.  BPF claims a way with a compare-and-swap on its key and sets
+ * the start time last, so a way whose key changed under us, or whose start
+ * time is 0, is left alone.
+ */
+static uint64_t sweep_table(struct bbs_tracer *t, struct table *tb)
+{
+	uint64_t now = bbs_now_ns(), cutoff, evicted = 0;
+
+	if (!tb->base || now < t->evict_after_ns)
+		return 0;
+	cutoff = now - t->evict_after_ns;
+	for (size_t off = 0; off + tb->bucket_size <= tb->len; off += tb->bucket_size) {
+		uint64_t *keys = (uint64_t *)((char *)tb->base + off);
+
+		for (int w = 0; w < TABLE_WAYS; w++) {
+			uint64_t *ts =
+				(uint64_t *)((char *)(keys + TABLE_WAYS) + w * tb->state_size);
+			uint64_t key = __atomic_load_n(&keys[w], __ATOMIC_ACQUIRE);
+			uint64_t start = __atomic_load_n(ts, __ATOMIC_RELAXED);
+
+			if (!key || !start || start >= cutoff)
+				continue;
+			if (__atomic_compare_exchange_n(&keys[w], &key, 0, false, __ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED))
+				evicted++;
+		}
+	}
+	return evicted;
+}
+
+/* Attach what became needed since the start (see want_tp). */
+static void attach_on_demand(struct bbs_tracer *t)
+{
+	for (size_t i = 0; i < NR_TPS; i++) {
+		if (t->links[i] || !t->kind[i] || !want_tp(t, tps[i].name))
+			continue;
+		t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", tps[i].name));
+		if (!t->links[i]) {
+			snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s",
+				 strerror(errno));
+			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
+			t->kind[i] = NULL;
+		}
+	}
+}
+
 void bbs_tracer_tick(struct bbs_tracer *t)
 {
-	int fd = bpf_map__fd(t->skel->maps.devs);
 	uint32_t key;
+	int fd;
 
-	t->evicted += sweep(t, t->skel->maps.bios) + sweep(t, t->skel->maps.running) +
-		      sweep(t, t->skel->maps.ordered);
+	t->evicted += sweep_table(t, &t->bios) + sweep_table(t, &t->ordered);
+	attach_on_demand(t);
+	if (t->btf)
+		return;
+	t->evicted += sweep(t, t->skel->maps.running);
 	/* Forget what each device is: it may have been reformatted meanwhile. */
+	fd = bpf_map__fd(t->skel->maps.devs);
 	while (!bpf_map_get_next_key(fd, NULL, &key))
 		if (bpf_map_delete_elem(fd, &key))
 			break;
