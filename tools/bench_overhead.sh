@@ -3,16 +3,26 @@
 # Tracing overhead: fio 4 KiB random writes with fsync on a sandbox btrfs
 # whose backing files live in tmpfs, run untraced, under `bbscope hist` and
 # under bcc's libbpf-tools biolatency, interleaved A/B/C for several rounds.
-# Reports median IOPS, the ratios to untraced, and the BPF CPU time per
-# traced bio (kernel.bpf_stats_enabled run_time_ns / bios).
+# Reports, as medians:
+#   - IOPS and its ratio to untraced (the cost the workload feels);
+#   - BPF run time per write and per traced I/O (kernel.bpf_stats_enabled
+#     run_time_ns; it adds two clock reads to every event, which weighs on
+#     a tracer that handles more events);
+#   - CPU time the whole machine was busy per write, and what tracing added
+#     to it (paired with the untraced run of the same round; /proc/stat).
 # Output: JSON on stdout.  Env: ROUNDS (default 5), SECS per run (default 5).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${BBSCOPE:-$PWD/build/bbscope}
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-5}
-export BBSCOPE_STATE_DIR=$(mktemp -d /tmp/bbscope-bench.XXXXXX)
-BACK=/dev/shm/bbscope-bench.$$
+[ "$(id -u)" = 0 ] || { echo "bbscope: bench_overhead needs root" >&2; exit 1; }
+. tools/reap.sh
+reap_stale /tmp bbscope-bench-overhead # what a run killed with SIGKILL left
+reap_stale /dev/shm bbscope-bench-overhead
+BBSCOPE_STATE_DIR=$(run_dir /tmp bbscope-bench-overhead) || exit 1
+export BBSCOPE_STATE_DIR
+BACK=$(run_dir /dev/shm bbscope-bench-overhead) || { rm -rf "$BBSCOPE_STATE_DIR"; exit 1; }
 tracer=
 cleanup() {
 	[ -n "$tracer" ] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
@@ -27,6 +37,13 @@ mnt=$("$B" sandbox up --profile single --size 2G --backing-dir "$BACK" --mount-o
 	{ echo "bbscope: bench: sandbox up failed" >&2; exit 1; }
 fio --name=prep --filename="$mnt/bench" --size=256M --rw=write --bs=1M --end_fsync=1 \
 	--output=/dev/null || exit 1
+DEVNAME=$(basename "$(BBSCOPE_STATE_DIR=$BBSCOPE_STATE_DIR "$B" sandbox status --json | jq -r '.devices[0]')")
+CLK_TCK=$(getconf CLK_TCK)
+
+# Jiffies the machine was busy (user nice system irq softirq steal).
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# I/Os the device completed (reads + writes).
+dev_ios() { awk '{print $1 + $5}' "/sys/block/$DEVNAME/stat"; }
 
 run_fio() {
 	fio --name=bench --filename="$mnt/bench" --size=256M --rw=randwrite --bs=4k \
@@ -66,7 +83,7 @@ stop_tracer() {
 }
 
 sysctl -qw kernel.bpf_stats_enabled=1
-declare -A iops cpu_ns
+declare -A iops cpu_ns busy_us added_us ios_per_write
 # Which BPF programs belong to each tracer (by name), for their run time.
 declare -A prog_re=([none]='^$' [bbscope]='^(btf|raw)_' [biolatency]='block_rq|handle_block')
 modes="none bbscope biolatency"
@@ -76,12 +93,22 @@ for r in $(seq "$ROUNDS"); do
 		[ "$m" = none ] || start_tracer "$m"
 		re=${prog_re[$m]}
 		rt0=$(bpf_runtime "$re")
+		b0=$(busy)
+		d0=$(dev_ios)
 		v=$(run_fio)
+		b1=$(busy)
+		d1=$(dev_ios)
 		rt1=$(bpf_runtime "$re")
 		[ "$m" = none ] || stop_tracer
+		writes=$(awk -v v="$v" -v s="$SECS" 'BEGIN {print v * s}')
+		bu=$(awk -v b=$((b1 - b0)) -v w="$writes" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", b * 1e6 / hz / w}')
+		[ "$m" = none ] && base_busy=$bu
 		iops[$m]="${iops[$m]:-} $v"
 		cpu_ns[$m]="${cpu_ns[$m]:-} $((rt1 - rt0))"
-		echo "round $r $m: $v IOPS" >&2
+		busy_us[$m]="${busy_us[$m]:-} $bu"
+		added_us[$m]="${added_us[$m]:-} $(awk -v a="$bu" -v b="$base_busy" 'BEGIN {printf "%.2f", a - b}')"
+		ios_per_write[$m]="${ios_per_write[$m]:-} $(awk -v d=$((d1 - d0)) -v w="$writes" 'BEGIN {printf "%.3f", d / w}')"
+		echo "round $r $m: $v IOPS, busy $bu us/write" >&2
 	done
 done
 
@@ -96,9 +123,17 @@ for m in $modes; do
 	ratio=$(awk -v a="$med" -v b="$base" 'BEGIN {printf "%.4f", a / b}')
 	# BPF time per fio write (each write brings its fsync's metadata and flush along)
 	per=$(awk -v c="$cpu" -v i="$med" -v s="$SECS" 'BEGIN {printf "%.1f", (i > 0) ? c / (i * s) : 0}')
+	ipw=$(echo "${ios_per_write[$m]}" | median)
+	per_io=$(awk -v p="$per" -v n="$ipw" 'BEGIN {printf "%.1f", (n > 0) ? p / n : 0}')
 	out=$(jq -c --arg m "$m" --argjson med "$med" --argjson runs "$(echo "${iops[$m]}" | json_list)" \
-		--argjson ratio "$ratio" --argjson cpu "$per" \
-		'.[$m] = {iops_median: $med, iops_runs: $runs, ratio_to_untraced: $ratio, bpf_ns_per_write: $cpu}' <<<"$out")
+		--argjson ratio "$ratio" --argjson cpu "$per" --argjson per_io "$per_io" \
+		--argjson ipw "$ipw" --argjson busy "$(echo "${busy_us[$m]}" | median)" \
+		--argjson added "$(echo "${added_us[$m]}" | median)" \
+		--argjson added_runs "$(echo "${added_us[$m]}" | json_list)" \
+		'.[$m] = {iops_median: $med, iops_runs: $runs, ratio_to_untraced: $ratio,
+			  bpf_ns_per_write: $cpu, device_ios_per_write: $ipw, bpf_ns_per_device_io: $per_io,
+			  busy_us_per_write: $busy, busy_us_per_write_added: $added,
+			  busy_us_per_write_added_runs: $added_runs}' <<<"$out")
 done
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 jq -n --argjson modes "$out" --arg cpu "$cpu_model" --argjson cores "$(nproc)" \
