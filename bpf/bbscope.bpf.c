@@ -47,6 +47,9 @@ const volatile __u64 fn[NR_FNS] = {};
 const volatile __u32 filter_fs = 0;
 const volatile __u32 filter_dev = 0;
 const volatile bool emit_events = false;
+/* Benchmarks only: every program returns at once, to measure what the
+ * events cost by themselves (tools/bench_overhead.sh, mode "events"). */
+const volatile bool events_only = false;
 /* No end_io work on this kernel (or no workqueue tracepoints): end at bio completion. */
 const volatile bool endio_inline = false;
 

@@ -539,6 +539,8 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 	SEC(PROG_SEC(tp))             \
 	int BBS_PROG(H(tp), ##args)   \
 	{                             \
+		if (events_only)      \
+			return 0;     \
 		return call;          \
 	}
 

@@ -10,6 +10,9 @@
 #     a tracer that handles more events);
 #   - CPU time the whole machine was busy per write, and what tracing added
 #     to it (paired with the untraced run of the same round; /proc/stat).
+# Mode "events" is bbscope with every program returning at once
+# (BBSCOPE_EVENTS_ONLY): what attaching to its tracepoints costs by itself,
+# the floor under any tracer that follows bios through the same events.
 # Output: JSON on stdout.  Env: ROUNDS (default 5), SECS per run (default 5).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -51,11 +54,11 @@ run_fio() {
 		--output-format=json 2>/dev/null | jq '.jobs[0].write.iops'
 }
 
-# Sum run_time_ns over BPF programs whose name matches, from bpftool.
-bpf_runtime() {
-	[ "$1" = '^$' ] && { echo 0; return; }
-	bpftool prog show --json 2>/dev/null | jq --arg re "$1" \
-		'[.[] | select(.name != null and (.name | test($re))) | .run_time_ns // 0] | add // 0'
+# Sum FIELD (run_time_ns, run_cnt) over BPF programs whose name matches, from bpftool.
+bpf_stat() {  # FIELD REGEX
+	[ "$2" = '^$' ] && { echo 0; return; }
+	bpftool prog show --json 2>/dev/null | jq --arg f "$1" --arg re "$2" \
+		'[.[] | select(.name != null and (.name | test($re))) | .[$f] // 0] | add // 0'
 }
 
 start_tracer() {  # MODE
@@ -63,12 +66,13 @@ start_tracer() {  # MODE
 	: >"$err"
 	case $1 in
 	bbscope) "$B" hist --fs "$mnt" -s >/dev/null 2>"$err" & ;;
+	events) BBSCOPE_EVENTS_ONLY=1 "$B" hist --fs "$mnt" -s >/dev/null 2>"$err" & ;;
 	biolatency) biolatency >/dev/null 2>"$err" & ;;
 	esac
 	tracer=$!
 	for i in $(seq 100); do
 		case $1 in
-		bbscope) grep -q '^bbscope: tracing' "$err" && break ;;
+		bbscope | events) grep -q '^bbscope: tracing' "$err" && break ;;
 		biolatency) bpftool prog show 2>/dev/null | grep -q 'block_rq_\|tp_btf' && break ;;
 		esac
 		sleep 0.1
@@ -83,22 +87,25 @@ stop_tracer() {
 }
 
 sysctl -qw kernel.bpf_stats_enabled=1
-declare -A iops cpu_ns busy_us added_us ios_per_write
+declare -A iops cpu_ns busy_us added_us ios_per_write events
 # Which BPF programs belong to each tracer (by name), for their run time.
-declare -A prog_re=([none]='^$' [bbscope]='^(btf|raw)_' [biolatency]='block_rq|handle_block')
-modes="none bbscope biolatency"
-command -v biolatency >/dev/null || modes="none bbscope"
+declare -A prog_re=([none]='^$' [bbscope]='^(btf|raw)_' [events]='^(btf|raw)_'
+	[biolatency]='block_rq|handle_block')
+modes="none events bbscope biolatency"
+command -v biolatency >/dev/null || modes="none events bbscope"
 for r in $(seq "$ROUNDS"); do
 	for m in $modes; do
 		[ "$m" = none ] || start_tracer "$m"
 		re=${prog_re[$m]}
-		rt0=$(bpf_runtime "$re")
+		rt0=$(bpf_stat run_time_ns "$re")
+		rc0=$(bpf_stat run_cnt "$re")
 		b0=$(busy)
 		d0=$(dev_ios)
 		v=$(run_fio)
 		b1=$(busy)
 		d1=$(dev_ios)
-		rt1=$(bpf_runtime "$re")
+		rt1=$(bpf_stat run_time_ns "$re")
+		rc1=$(bpf_stat run_cnt "$re")
 		[ "$m" = none ] || stop_tracer
 		writes=$(awk -v v="$v" -v s="$SECS" 'BEGIN {print v * s}')
 		bu=$(awk -v b=$((b1 - b0)) -v w="$writes" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", b * 1e6 / hz / w}')
@@ -107,6 +114,7 @@ for r in $(seq "$ROUNDS"); do
 		cpu_ns[$m]="${cpu_ns[$m]:-} $((rt1 - rt0))"
 		busy_us[$m]="${busy_us[$m]:-} $bu"
 		added_us[$m]="${added_us[$m]:-} $(awk -v a="$bu" -v b="$base_busy" 'BEGIN {printf "%.2f", a - b}')"
+		events[$m]="${events[$m]:-} $(awk -v n=$((rc1 - rc0)) -v w="$writes" 'BEGIN {printf "%.1f", n / w}')"
 		ios_per_write[$m]="${ios_per_write[$m]:-} $(awk -v d=$((d1 - d0)) -v w="$writes" 'BEGIN {printf "%.3f", d / w}')"
 		echo "round $r $m: $v IOPS, busy $bu us/write" >&2
 	done
@@ -127,11 +135,11 @@ for m in $modes; do
 	per_io=$(awk -v p="$per" -v n="$ipw" 'BEGIN {printf "%.1f", (n > 0) ? p / n : 0}')
 	out=$(jq -c --arg m "$m" --argjson med "$med" --argjson runs "$(echo "${iops[$m]}" | json_list)" \
 		--argjson ratio "$ratio" --argjson cpu "$per" --argjson per_io "$per_io" \
-		--argjson ipw "$ipw" --argjson busy "$(echo "${busy_us[$m]}" | median)" \
+		--argjson ipw "$ipw" --argjson ev "$(echo "${events[$m]}" | median)" --argjson busy "$(echo "${busy_us[$m]}" | median)" \
 		--argjson added "$(echo "${added_us[$m]}" | median)" \
 		--argjson added_runs "$(echo "${added_us[$m]}" | json_list)" \
 		'.[$m] = {iops_median: $med, iops_runs: $runs, ratio_to_untraced: $ratio,
-			  bpf_ns_per_write: $cpu, device_ios_per_write: $ipw, bpf_ns_per_device_io: $per_io,
+			  bpf_ns_per_write: $cpu, bpf_events_per_write: $ev, device_ios_per_write: $ipw, bpf_ns_per_device_io: $per_io,
 			  busy_us_per_write: $busy, busy_us_per_write_added: $added,
 			  busy_us_per_write_added_runs: $added_runs}' <<<"$out")
 done

@@ -430,6 +430,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->skel->rodata->filter_fs = o->filter_fs;
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
+	/* Benchmarks: programs attached but empty, the cost of the events alone. */
+	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
 	if (o->emit_events)
 		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
 								       << 20);
