@@ -3,6 +3,7 @@
 # bbscope bench, one round of 64 MiB on a single-device crc32c sandbox on
 # tmpfs: the JSON has the documented keys and sane numbers, and the run
 # leaves nothing behind (loop devices, mounts, sandbox state, directories).
+# raid5 and raid6 runs have parity rows that replay the data strip writes.
 # Bad usage and an interrupted run give a JSON error and still tear down.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -89,6 +90,22 @@ for row in kernel none serial async offload; do
 done
 check "table: predicted beside measured" grep -q 'speedup: predicted .*measured' "$T_TMP/t.out"
 left_behind
+
+# raid5 and raid6: the parity rows replay the recording's data strip writes
+# (replay parity --trace), not its device bios with P and Q: at least the
+# workload's bytes, fewer than the device data writes (which hold parity).
+for prof in raid5 raid6; do
+	"$BBSCOPE" bench --profile $prof --size 16M --rounds 1 --json >"$T_TMP/$prof.json" \
+		2>"$T_TMP/$prof.err" || { cat "$T_TMP/$prof.err"; fail "bench --profile $prof"; }
+	check "$prof: parity step and batched rows" jq -e '.userspace | .step.replay == "parity" and
+		.batched.replay == "parity" and .step.phases.rmw.count > 0' "$T_TMP/$prof.json"
+	check "$prof: parity rows replay the data strip writes, P and Q left out" jq -e '
+		.kernel as $k | [.userspace.step, .userspace.batched] |
+		all(.bytes >= $k.bytes and .bytes < $k.device_bytes)' "$T_TMP/$prof.json"
+	check "$prof: no parity note" jq -e '[.notes[] | select(test("parity"))] | length == 0' \
+		"$T_TMP/$prof.json"
+	left_behind
+done
 
 # Bad usage: exit 2, and with --json the error is JSON on stdout.
 "$BBSCOPE" bench --profile raid9 --json >"$T_TMP/e.json" 2>/dev/null

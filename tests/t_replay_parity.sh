@@ -18,7 +18,14 @@
 #   - refusals: mounted, signature without --force, duplicate targets, too few
 #     targets for the profile, too small, an existing file; one line, and one
 #     JSON error object with --json; nothing written;
-#   - the JSON keys.
+#   - the JSON keys;
+#   - --trace of a recording on a raid5 btrfs (3 devices): the replay's bytes
+#     are the recording's data strip writes (P left out, read from the file
+#     by the checker); parity is consistent; each write's data is in the full
+#     stripe and data strip it wrote and nothing else was written; raid6 on 4
+#     targets (the same 2 data strips) replays it too; another width and a
+#     recording without strip writes (single profile) are refused; replay
+#     csum --trace still replays the device bios.
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v jq >/dev/null || skip "needs jq"
@@ -155,6 +162,80 @@ def cmd_rebuilt(profile, nstripes, paths, missing, prefix):
                 sys.exit(f'target {m} full stripe {f} (strip {j}): rebuilt bytes differ')
             total += 1
     print(total, data)
+
+
+def trace_strips(path):
+    """the stripe records of a bbscope trace (docs/format.md), as dicts"""
+    import struct
+    rec_len = {1: 48, 2: 72, 3: 16, 4: 24, 5: 48}
+    b = open(path, 'rb').read()
+    if b[:8] != b'BBSTRACE':
+        sys.exit(f'{path}: not a bbscope trace')
+    pos, out = 16, []
+    while pos + 16 <= len(b):
+        typ, _, ln, _ = struct.unpack_from('<IIII', b, pos)
+        p = b[pos + 16:pos + 16 + ln]
+        pos += 16 + ln
+        i = 0
+        while typ == 3 and i < len(p):
+            if p[i] == 5:
+                ln_, off = struct.unpack_from('<II', p, i + 12)
+                out.append(dict(op=p[i + 1], kind=p[i + 2], nr=p[i + 3], nd=p[i + 4],
+                                rs=p[i + 5], len=ln_, off=off,
+                                full=struct.unpack_from('<Q', p, i + 40)[0]))
+            i += rec_len[p[i]]
+    return out
+
+
+def data_strips(path):
+    """data strip writes (op 1 write, kind 0 data, not P or Q); and all strip writes"""
+    s = trace_strips(path)
+    w = [x for x in s if x['op'] == 1 and x['kind'] == 0]
+    return [x for x in w if x['nr'] < x['nd']], w
+
+
+def cmd_strips(trace):
+    """nr_data, data strip write bytes, P/Q strip write bytes of a recording"""
+    d, w = data_strips(trace)
+    nds = {x['nd'] for x in d}
+    if len(nds) != 1:
+        sys.exit(f'data strips per full stripe: {nds}')
+    print(nds.pop(), sum(x['len'] for x in d), sum(x['len'] for x in w) - sum(x['len'] for x in d))
+
+
+def pool_bytes(seed, period, off, n):
+    """n bytes of bbscope's pool from offset off: word k is splitmix64's k-th output"""
+    mask, g = (1 << 64) - 1, 0x9e3779b97f4a7c15
+    out = bytearray()
+    for x in range(off - off % 8, off + n, 8):
+        z = (seed + (x % period // 8 + 1) * g) & mask
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & mask
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & mask
+        out += (z ^ (z >> 31)).to_bytes(8, 'little')
+    return bytes(out[off % 8:off % 8 + n])
+
+
+def cmd_tracedata(profile, nstripes, paths, trace, seed):
+    """every data strip write of the recording is on the targets, in the full
+    stripe (counted from the lowest) and data strip it wrote, with the pool's
+    bytes at that data offset; every other data sector is zeroes"""
+    paths = paths.split(',')
+    n, nd, _ = geometry(profile, paths)
+    tg = load(paths, int(nstripes))
+    d, _ = data_strips(trace)
+    low, fsb = min(x['full'] for x in d), nd * S
+    place = [((x['full'] - low) // fsb * fsb + x['nr'] * S + x['off'], x['len']) for x in d]
+    period = min((max(o + ln for o, ln in place) + SEC - 1) // SEC * SEC, 64 << 20)
+    space = b''.join(b''.join(strips(tg, n, f)[:nd]) for f in range(int(nstripes)))
+    covered = set()
+    for o, ln in place:
+        if space[o:o + ln] != pool_bytes(int(seed), period, o, ln):
+            sys.exit(f'data offset {o} ({ln} bytes): not the pool bytes')
+        covered.update(range(o // SEC, (o + ln) // SEC))
+    for k in range(len(space) // SEC):
+        if k not in covered and any(space[k * SEC:(k + 1) * SEC]):
+            sys.exit(f'data sector {k} was not written by the recording but is not zero')
+    print(f'{len(place)} strip writes, {len(covered)} sectors in place')
 
 
 globals()['cmd_' + sys.argv[1]](*sys.argv[2:])
@@ -379,4 +460,69 @@ refused "raid5 with two missing" "raid5 survives one" $R5 --targets "$three" --d
 after=$(for d in "${L[@]}" "$BIG"; do marker "$d"; done)
 [ "$before" = "$after" ] || fail "a refused replay wrote to a device"
 ok "refused replays wrote nothing"
+
+# ---- --trace: a recording's data strip writes, at their data offsets ----
+# A raid5 btrfs on 3 devices (2 data strips + P), written with sub-stripe
+# (12 KiB, 4 KiB) and full-stripe (1 MiB O_DIRECT) writes; the replay takes
+# its data strip writes (not its device bios, not P) into the full stripe
+# and data strip each wrote, and computes P itself.
+sandbox_up --profile raid5 --size 256M --mount-opts commit=300 --backing-dir "$T_TMP/backing"
+sync
+"$BBSCOPE" record -o "$T_TMP/r5.bbt" --fs "$MNT" -- sh -c "
+	dd if=/dev/urandom of=$MNT/f bs=4K count=3 conv=fsync status=none &&
+	dd if=/dev/urandom of=$MNT/f bs=1M count=1 seek=1 oflag=direct conv=notrunc,fsync status=none &&
+	dd if=/dev/urandom of=$MNT/f bs=4K count=1 seek=700 conv=notrunc,fsync status=none &&
+	dd if=/dev/urandom of=$MNT/f bs=64K count=2 seek=40 conv=notrunc,fsync status=none" \
+	2>"$T_TMP/rec.err" || { cat "$T_TMP/rec.err"; fail "record on raid5"; }
+read -r nd data pq < <(chk strips "$T_TMP/r5.bbt") || fail "reading the recording's strips"
+[ "$nd" = 2 ] && [ "$data" -ge $((12 + 1024 + 4 + 128 << 10)) ] && [ "$pq" -gt 0 ] ||
+	fail "the raid5 recording: nr_data $nd, data strip bytes $data, P bytes $pq"
+"$BBSCOPE" report --json "$T_TMP/r5.bbt" >"$T_TMP/r5.json" 2>/dev/null || fail "report"
+devw=$(jq '[.groups[] | select(.dev != null and .op == "write" and .kind == "data") | .bytes] |
+	add' "$T_TMP/r5.json")
+tg=$(targets file 3 r5trace)
+replay --trace "$T_TMP/r5.bbt" --profile raid5 --targets "$tg" --mode step --json ||
+	{ cat "$T_TMP/err"; fail "replay parity --trace"; }
+jq -e --argjson data "$data" '.bytes == $data and .nr_data == 2 and .full_stripes > 0 and
+	.partial_stripes > 0' "$T_TMP/out" >/dev/null ||
+	fail "--trace: $(jq -c '{bytes, nr_data, full_stripes, partial_stripes}' "$T_TMP/out"), want bytes $data"
+[ "$devw" -gt "$data" ] || fail "device data writes $devw are not more than the data strips $data"
+ok "--trace: $data bytes replayed = the recording's data strip writes (P: $pq more, device bios: $devw)"
+ns=$(jq .stripes_spanned "$T_TMP/out")
+chk parity raid5 "$ns" "$tg" >/dev/null || fail "--trace: $(chk parity raid5 "$ns" "$tg")"
+msg=$(chk tracedata raid5 "$ns" "$tg" "$T_TMP/r5.bbt" $((0x62627363))) ||
+	fail "--trace: $msg"
+ok "--trace: $ns full stripes consistent; $msg"
+
+# Another profile of the same width: raid6 on 4 targets also has 2 data strips.
+tg=$(targets file 4 r6trace)
+replay --trace "$T_TMP/r5.bbt" --profile raid6 --targets "$tg" --mode batched --json ||
+	{ cat "$T_TMP/err"; fail "replay parity --trace as raid6"; }
+jq -e --argjson data "$data" '.bytes == $data' "$T_TMP/out" >/dev/null || fail "raid6 bytes"
+chk parity raid6 "$ns" "$tg" >/dev/null || fail "--trace as raid6: parity"
+chk tracedata raid6 "$ns" "$tg" "$T_TMP/r5.bbt" $((0x62627363)) >/dev/null ||
+	fail "--trace as raid6: data"
+ok "--trace: the raid5/3 recording replays as raid6/4 (2 data strips too), P and Q consistent"
+
+# replay csum --trace still takes the device bios, P strips included.
+"$BBSCOPE" replay csum --trace "$T_TMP/r5.bbt" --target "$T_TMP/csum.img" --mode serial \
+	--json >"$T_TMP/out" 2>"$T_TMP/err" || { cat "$T_TMP/err"; fail "replay csum --trace"; }
+jq -e --argjson d "$devw" '.bytes == $d' "$T_TMP/out" >/dev/null ||
+	fail "replay csum --trace: $(jq .bytes "$T_TMP/out") bytes, want $devw"
+ok "replay csum --trace: the $devw bytes of device data writes, as before"
+
+refused "--trace on another width" "recorded with 2 data strips per full stripe" --trace \
+	"$T_TMP/r5.bbt" --profile raid5 --mode step --targets "$T_TMP/w0,$T_TMP/w1,$T_TMP/w2,$T_TMP/w3"
+[ ! -e "$T_TMP/w0" ] || fail "a refused --trace replay made a target"
+"$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
+
+# A recording on a single-profile btrfs has no strip writes: refused.
+sandbox_up --profile single --size 256M --mount-opts commit=300 --backing-dir "$T_TMP/backing1"
+"$BBSCOPE" record -o "$T_TMP/single.bbt" --fs "$MNT" -- \
+	dd if=/dev/urandom of="$MNT/f" bs=64K count=4 conv=fsync status=none 2>"$T_TMP/rec.err" ||
+	{ cat "$T_TMP/rec.err"; fail "record on single"; }
+refused "--trace of a single-profile recording" \
+	"no raid5/raid6 data strip writes in this recording (record on a raid5 or raid6 filesystem, or use --synthetic)" \
+	--trace "$T_TMP/single.bbt" --profile raid5 --mode step --targets "$T_TMP/s0,$T_TMP/s1,$T_TMP/s2"
+[ ! -e "$T_TMP/s0" ] || fail "a refused --trace replay made a target"
 exit 0

@@ -4,8 +4,10 @@
  * refuses the rest with a reason; seq and rand workloads write every byte of
  * [0, size) exactly once in aligned bios; rand is a permutation that a seed
  * fixes; the trace path keeps only data writes, drops mirror copies and
- * rebases times and offsets, also when read from a trace file; --timing
- * parses.
+ * rebases times and offsets, also when read from a trace file; the raid56
+ * path keeps only data strip writes, in the full stripe and data strip they
+ * wrote, counted from the lowest full stripe, refuses strips of two widths
+ * and a recording without any; --timing parses.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -352,6 +354,285 @@ out:
 	unlink(path);
 }
 
+#define STRIP (64U << 10)
+#define L0 (1ULL << 30) /* lowest full stripe of the raid56 records below */
+#define FS2 (2 * STRIP) /* a full stripe of raid5 on 3 devices: 2 data strips */
+
+/* raid5 on 3 devices: what a parity workload keeps of the stripe records. */
+static const struct bbs_event_stripe strips_in[] = {
+	/* kept: data strip 1 of full stripe L0 + 5, 12 KiB at 8 KiB, t = 300 */
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 1,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = 12288,
+	  .offset = 8192,
+	  .full_stripe = L0 + 5 * FS2,
+	  .ts_ns = BASE + 300 },
+	/* its P strip: filtered */
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 2,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = 12288,
+	  .offset = 8192,
+	  .full_stripe = L0 + 5 * FS2,
+	  .ts_ns = BASE + 310 },
+	/* the rmw's read, a metadata strip write, a strip the kernel did not find
+	 * (stripe_nr -1): filtered */
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_READ,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 0,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = STRIP,
+	  .full_stripe = L0 + 5 * FS2,
+	  .ts_ns = BASE + 200 },
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_METADATA,
+	  .stripe_nr = 0,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = 16384,
+	  .full_stripe = L0 - 64 * FS2,
+	  .ts_ns = BASE + 50 },
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 0xff,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = 4096,
+	  .offset = 0xffffffff,
+	  .full_stripe = L0,
+	  .ts_ns = BASE + 60 },
+	/* kept: a full-stripe write of L0 (the lowest, but not the first seen) */
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 0,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = STRIP,
+	  .full_stripe = L0,
+	  .ts_ns = BASE + 100 },
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 1,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = STRIP,
+	  .full_stripe = L0,
+	  .ts_ns = BASE + 101 },
+	/* kept: data strip 0 of a full stripe in another chunk, whose start is not
+	 * a whole number of full stripes from L0: full stripe 100, rounded down */
+	{ .type = EV_STRIPE,
+	  .op = BBS_OP_WRITE,
+	  .kind = KIND_DATA,
+	  .stripe_nr = 0,
+	  .nr_data = 2,
+	  .real_stripes = 3,
+	  .len = 4096,
+	  .offset = 61440,
+	  .full_stripe = L0 + 100 * FS2 + STRIP,
+	  .ts_ns = BASE + 5000000000ULL },
+};
+#define NR_STRIPS_IN (sizeof(strips_in) / sizeof(strips_in[0]))
+
+static void check_strip_workload(struct bbs_workload *w, const char *how)
+{
+	static const struct {
+		uint64_t offset, ts_ns;
+		uint32_t len;
+	} want[] = {
+		{ 0, 0, STRIP },
+		{ STRIP, 1, STRIP },
+		{ 5 * FS2 + STRIP + 8192, 200, 12288 },
+		{ 100 * FS2 + 61440, 5000000000ULL - 100, 4096 },
+	};
+
+	CHECK(w->nr == 4, "%s: %zu strip writes kept (want 4)", how, w->nr);
+	CHECK(w->timed && w->nr_data == 2 && w->real_stripes == 3,
+	      "%s: timed %d, nr_data %u, real_stripes %u", how, w->timed, w->nr_data,
+	      w->real_stripes);
+	for (size_t i = 0; i < w->nr && i < 4; i++)
+		CHECK(w->bios[i].offset == want[i].offset && w->bios[i].ts_ns == want[i].ts_ns &&
+			      w->bios[i].len == want[i].len,
+		      "%s: bio %zu at %llu, t %llu, %u bytes; want %llu, t %llu, %u bytes", how, i,
+		      (unsigned long long)w->bios[i].offset, (unsigned long long)w->bios[i].ts_ns,
+		      w->bios[i].len, (unsigned long long)want[i].offset,
+		      (unsigned long long)want[i].ts_ns, want[i].len);
+	CHECK(w->bytes == 2 * STRIP + 12288 + 4096, "%s: bytes %llu (data strips only)", how,
+	      (unsigned long long)w->bytes);
+	CHECK(w->span == 100 * FS2 + STRIP, "%s: span %llu", how, (unsigned long long)w->span);
+}
+
+/*
+ * Every data strip write lands where the replay's geometry puts the strip it
+ * wrote: X / (nr_data * 64 KiB) is its full stripe (counted from the lowest),
+ * (X / 64 KiB) mod nr_data its data strip, X mod 64 KiB its offset there.
+ */
+static void test_strip_mapping(void)
+{
+	/* raid6 on 5 devices: 3 data strips, full stripes of 192 KiB */
+	const uint64_t fs3 = 3 * STRIP, low = (5ULL << 30) + 7 * fs3, top = 40 * 5;
+	struct bbs_workload w;
+	unsigned int nr = 0;
+	int bad = 0;
+
+	bbs_workload_init(&w);
+	for (uint64_t f = 1; f < 40; f += 3) {
+		for (unsigned int j = 0; j < 5; j++) {
+			struct bbs_event_stripe e = {
+				.type = EV_STRIPE,
+				.op = BBS_OP_WRITE,
+				.kind = KIND_DATA,
+				.stripe_nr = j,
+				.nr_data = 3,
+				.real_stripes = 5,
+				.len = 4096 * (1 + f % 4),
+				.offset = 4096 * (j + f % 5),
+				.full_stripe = low + f * fs3,
+				/* later f and j first: the workload's order is by time */
+				.ts_ns = BASE + top - (f * 5 + j),
+			};
+
+			nr += bbs_workload_add_strip(&w, &e) == 1;
+		}
+	}
+	CHECK(nr == 13 * 3, "%u data strips kept of 13 full stripes (want 39: no P, Q)", nr);
+	CHECK(bbs_workload_finish_strips(&w) == 0, "finish");
+	CHECK(w.nr == 39 && w.nr_data == 3 && w.real_stripes == 5, "%zu bios, nr_data %u", w.nr,
+	      w.nr_data);
+	for (size_t i = 0; i < w.nr; i++) {
+		const struct bbs_wbio *b = &w.bios[i];
+		/* the first in time is f = 37, j = 2: key 187 */
+		uint64_t key = 187 - b->ts_ns, f = key / 5, j = key % 5;
+
+		bad += b->offset / fs3 != f - 1 || b->offset / STRIP % 3 != j ||
+		       b->offset % STRIP != 4096 * (j + f % 5) || b->len != 4096 * (1 + f % 4);
+	}
+	CHECK(!bad, "%d strip writes not in their full stripe and data strip", bad);
+	/* The last in time is the lowest full stripe's (f = 1) strip 0, 4 KiB in. */
+	CHECK(w.nr && w.bios[0].ts_ns == 0 && w.bios[w.nr - 1].offset == 4096,
+	      "the first in time at t 0, the lowest full stripe at 0");
+	bbs_workload_free(&w);
+	printf("ok strip writes land in the full stripe and data strip they wrote\n");
+}
+
+static void test_strip_events(void)
+{
+	struct bbs_event_stripe e = strips_in[0];
+	struct bbs_workload w, w2;
+	int kept = 0;
+
+	bbs_workload_init(&w);
+	for (size_t i = 0; i < NR_STRIPS_IN; i++)
+		kept += bbs_workload_add_strip(&w, &strips_in[i]) == 1;
+	CHECK(kept == 4, "%d data strip writes kept (want 4)", kept);
+	/* A chunk of another width (raid5 on 4 devices: 3 data strips) is
+	 * refused; raid6 on 4 (2 data strips + P + Q) has the same data layout. */
+	e.nr_data = 3;
+	e.real_stripes = 4;
+	CHECK(bbs_workload_add_strip(&w, &e) == -EXDEV, "another nr_data refused");
+	bbs_workload_init(&w2);
+	e = strips_in[0];
+	CHECK(bbs_workload_add_strip(&w2, &e) == 1, "raid5/3 kept");
+	e.real_stripes = 4;
+	CHECK(bbs_workload_add_strip(&w2, &e) == 1, "raid6/4 beside it: the same nr_data");
+	bbs_workload_free(&w2);
+	/* Strips past their 64 KiB, or not whole blocks. */
+	e = strips_in[0];
+	e.offset = STRIP - 4096;
+	e.len = 8192;
+	CHECK(bbs_workload_add_strip(&w, &e) == -EINVAL, "a write past its strip refused");
+	e.offset = 0;
+	e.len = 2 * STRIP;
+	CHECK(bbs_workload_add_strip(&w, &e) == -EINVAL, "a write longer than a strip refused");
+	e.len = 1000;
+	CHECK(bbs_workload_add_strip(&w, &e) == -EINVAL, "a part of a block refused");
+	CHECK(bbs_workload_finish_strips(&w) == 0, "finish");
+	check_strip_workload(&w, "strip events");
+	bbs_workload_free(&w);
+
+	bbs_workload_init(&w);
+	CHECK(bbs_workload_finish_strips(&w) == 0 && !w.nr && !w.span && !w.nr_data,
+	      "no strips: an empty workload");
+	bbs_workload_free(&w);
+	printf("ok parity workloads keep data strip writes, not P/Q, reads or metadata\n");
+}
+
+/* Strips and bios through a trace file: each loader takes its own records. */
+static void test_strip_file(void)
+{
+	struct bbs_tf_header h = { .mono_ns = BASE, .ncpus = 1 };
+	char path[] = "/tmp/workload_test.XXXXXX";
+	struct bbs_tf_writer *tw;
+	struct bbs_workload w;
+	int fd, err;
+
+	fd = mkstemp(path);
+	if (fd < 0) {
+		printf("FAIL mkstemp: %s\n", strerror(errno));
+		failures++;
+		return;
+	}
+	err = bbs_tfw_open(&tw, fd, &h, NULL);
+	CHECK(!err, "bbs_tfw_open: %s", strerror(-err));
+	if (err)
+		goto out;
+	for (size_t i = 0; i < NR_STRIPS_IN && !err; i++) {
+		err = bbs_tfw_event(tw, &strips_in[i], sizeof(strips_in[i]));
+		if (i < NR_TRACE_IN && !err) {
+			struct bbs_event_bio e = trace_in[i];
+
+			e.issue_ns = e.queue_ns + 10;
+			e.complete_ns = e.queue_ns + 100;
+			err = bbs_tfw_event(tw, &e, sizeof(e));
+		}
+	}
+	err = err ?: bbs_tfw_finish(tw, BASE + 6000000000ULL, 0);
+	bbs_tfw_free(tw);
+	CHECK(!err, "writing the trace: %s", strerror(-err));
+
+	bbs_workload_init(&w);
+	CHECK(bbs_workload_load_strips(&w, path) == 0, "bbs_workload_load_strips");
+	check_strip_workload(&w, "strip file");
+	bbs_workload_free(&w);
+	/* The csum path still takes the bios of the same file. */
+	bbs_workload_init(&w);
+	CHECK(bbs_workload_load_trace(&w, path) == 0, "bbs_workload_load_trace");
+	check_trace_workload(&w, "bios beside strips");
+	bbs_workload_free(&w);
+
+	/* A recording of bios only (single, raid1): no strips, refused. */
+	CHECK(ftruncate(fd, 0) == 0, "truncate");
+	err = bbs_tfw_open(&tw, fd, &h, NULL);
+	for (size_t i = 0; i < NR_TRACE_IN && !err; i++) {
+		struct bbs_event_bio e = trace_in[i];
+
+		e.complete_ns = e.queue_ns + 100;
+		err = bbs_tfw_event(tw, &e, sizeof(e));
+	}
+	err = err ?: bbs_tfw_finish(tw, BASE + 6000000000ULL, 0);
+	bbs_tfw_free(tw);
+	CHECK(!err, "writing the trace: %s", strerror(-err));
+	bbs_workload_init(&w);
+	CHECK(bbs_workload_load_strips(&w, path) == -1, "a recording without strips is refused");
+	bbs_workload_free(&w);
+	printf("ok a recording's data strip writes load through the trace reader\n");
+out:
+	close(fd);
+	unlink(path);
+}
+
 static void test_timing(void)
 {
 	double s;
@@ -418,6 +699,9 @@ int main(int argc, char **argv)
 	test_add();
 	test_trace_events();
 	test_trace_file();
+	test_strip_events();
+	test_strip_mapping();
+	test_strip_file();
 	test_timing();
 	printf("%s\n", failures ? "FAIL" : "PASS");
 	return failures ? 1 : 0;

@@ -20,7 +20,10 @@
  *        none, serial, async, offload
  *                  `replay csum --trace TRACE --target STORE/replay.img`
  *        step, batched (raid5/raid6, when `replay parity` exists)
- *                  `replay parity --trace TRACE --targets STORE/parity.N.img,...`
+ *                  `replay parity --trace TRACE --targets STORE/parity.N.img,...`:
+ *                  the recording's raid5/6 data strip writes (P and Q are
+ *                  computed), on as many targets as its full stripes have
+ *                  strips
  *        m, c      cold memcpy and checksum bandwidth, one core, here
  *      d is mode none's throughput in the same round.
  *   4. every number is the median over the rounds, with min and max.
@@ -132,6 +135,7 @@ struct bench {
 	char profile[16], csum[16];
 	unsigned int ndevs;
 	bool parity; /* the step and batched rows run */
+	unsigned int parity_targets; /* for them: the recording's data strips + P (+ Q) */
 	char out[PATH_MAX], err[PATH_MAX]; /* a child's stdout and stderr */
 	char trace[PATH_MAX]; /* this round's recording */
 	json_t *samples[NR_ROWS]; /* arrays: one sample object a round */
@@ -141,6 +145,9 @@ struct bench {
 	json_t *last_report; /* last round's `report --json` */
 	json_t *notes;
 };
+
+/* A line for the report's notes, and stderr now. */
+static void note(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static volatile sig_atomic_t stop_sig;
 static volatile sig_atomic_t child_pgrp; /* the running child's process group, 0 none */
@@ -983,8 +990,13 @@ static void add_counts(json_t *dst, const json_t *src)
 
 /* ---- the kernel round ---- */
 
-/* First data write queued to the last one finished, from the trace itself. */
-static int data_write_span(const char *trace, double *secs, uint64_t *bytes)
+/*
+ * First data write queued to the last one finished, from the trace itself;
+ * and the data strips per full stripe of its first raid5/6 data strip write
+ * (what `replay parity --trace` replays), 0 when it has none.
+ */
+static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
+			   unsigned int *strip_data)
 {
 	uint64_t first = UINT64_MAX, last = 0;
 	struct bbs_tf_reader *rd;
@@ -992,6 +1004,7 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes)
 	char err[256];
 
 	*bytes = 0;
+	*strip_data = 0;
 	if (bbs_tfr_open(&rd, trace, err, sizeof(err))) {
 		bbs_err("bench: cannot read %s: %s", trace, err);
 		return -1;
@@ -1000,6 +1013,10 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes)
 		struct bbs_bio_phases p;
 		uint64_t end;
 
+		if (ev.type == EV_STRIPE && ev.stripe.op == BBS_OP_WRITE &&
+		    ev.stripe.kind == KIND_DATA && ev.stripe.stripe_nr < ev.stripe.nr_data &&
+		    !*strip_data)
+			*strip_data = ev.stripe.nr_data;
 		if (ev.type != EV_BIO || ev.bio.op != BBS_OP_WRITE || ev.bio.kind != KIND_DATA)
 			continue;
 		bbs_bio_phases(&ev.bio, &p);
@@ -1108,6 +1125,7 @@ static int kernel_round(struct bench *b)
 	struct fio_cmd c;
 	const char **fio = fio_cmd(b, &c);
 	uint64_t dev_bytes;
+	unsigned int strip_data;
 	double span;
 	size_t i;
 	int n = 8;
@@ -1125,7 +1143,7 @@ static int kernel_round(struct bench *b)
 
 		rep = run_json(b, "report", rargs);
 	}
-	if (!rep || data_write_span(b->trace, &span, &dev_bytes)) {
+	if (!rep || data_write_span(b->trace, &span, &dev_bytes, &strip_data)) {
 		json_decref(rec);
 		json_decref(rep);
 		return -1;
@@ -1138,6 +1156,15 @@ static int kernel_round(struct bench *b)
 		json_decref(rep);
 		return -1;
 	}
+	/* replay parity --trace replays the data strip writes, on their chunk's width. */
+	if (b->parity && !strip_data) {
+		note(b, "the recording has no raid5/raid6 data strip writes (no raid56_write "
+			"tracepoint on this kernel?): the parity rows are left out");
+		b->parity = false;
+		json_array_clear(b->samples[ROW_STEP]);
+		json_array_clear(b->samples[ROW_BATCHED]);
+	}
+	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
 	s = json_pack("{s:I,s:I,s:f,s:f,s:f,s:{},s:I}", "bytes", (json_int_t)b->o.size,
 		      "device_bytes", (json_int_t)dev_bytes, "elapsed_s", span, "throughput_bps",
 		      b->o.size / span, "workload_s", jnum(rec, "duration_s"), "phases", "lost",
@@ -1229,7 +1256,7 @@ static int parity_round(struct bench *b, enum row row)
 	size_t n = 0;
 	json_t *o, *s, *full;
 
-	for (unsigned int i = 0; i < b->ndevs && n < sizeof(targets); i++)
+	for (unsigned int i = 0; i < b->parity_targets && n < sizeof(targets); i++)
 		n += snprintf(targets + n, sizeof(targets) - n, "%s%s/parity.%u.img", i ? "," : "",
 			      b->store, i);
 	snprintf(what, sizeof(what), "replay parity --mode %s", row_name[row]);
@@ -1649,7 +1676,7 @@ static void print_table(FILE *f, const struct bench *b, const struct results *r)
 	if (r->rows[ROW_STEP] || r->rows[ROW_BATCHED])
 		fprintf(f,
 			"(parity rows: the csum column is one rbio's P/Q generation; they replay "
-			"the recorded strip writes, P and Q included)\n");
+			"the recorded data strip writes and compute P and Q)\n");
 	if (k) {
 		char ectx[128], cctx[128], wq[128];
 
@@ -1891,7 +1918,6 @@ static int write_page(const struct bench *b, const struct results *r, const char
 
 /* ---- the run ---- */
 
-static void note(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct bench *b, const char *fmt, ...)
 {
 	char buf[1024];

@@ -67,14 +67,16 @@ int cmd_replay(int argc, char **argv)
 	return match->fn(argc - 1, argv + 1);
 }
 
-int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace)
+int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace,
+		    enum bbs_replay_src src)
 {
 	struct bbs_synth_spec spec;
 	char why[256];
 	int err;
 
 	if (trace)
-		return bbs_workload_load_trace(w, trace);
+		return src == BBS_REPLAY_STRIPS ? bbs_workload_load_strips(w, trace)
+						: bbs_workload_load_trace(w, trace);
 	if (bbs_synth_parse(synthetic, &spec, why, sizeof(why))) {
 		bbs_err("--synthetic %s: %s", synthetic, why);
 		return -1;

@@ -16,11 +16,20 @@
 int replay_csum(int argc, char **argv);
 int replay_parity(int argc, char **argv);
 
+/* What --trace FILE replays of a recording. */
+enum bbs_replay_src {
+	BBS_REPLAY_BIOS, /* its data write bios, at device offsets (replay csum) */
+	BBS_REPLAY_STRIPS, /* its raid5/6 data strip writes, in the chunk's data
+			    * address space (replay parity): bbs_workload_load_strips() */
+};
+
 /*
  * Load the workload of --synthetic SPEC or --trace FILE (exactly one is
- * non-NULL) into w (initialised).  0, or -1 after saying why (bbs_err).
+ * non-NULL) into w (initialised); src says what a trace gives.  0, or -1
+ * after saying why (bbs_err).
  */
-int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace);
+int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace,
+		    enum bbs_replay_src src);
 
 /* User + system seconds between two getrusage(RUSAGE_SELF) samples. */
 double bbs_replay_cpu_s(const struct rusage *from, const struct rusage *to);

@@ -929,7 +929,7 @@ int replay_csum(int argc, char **argv)
 
 	ret = 1;
 	bbs_workload_init(&w);
-	if (bbs_replay_load(&w, o.synthetic, o.trace))
+	if (bbs_replay_load(&w, o.synthetic, o.trace, BBS_REPLAY_BIOS))
 		goto out_workload;
 	if (!w.nr) {
 		bbs_err("the workload has no data writes");

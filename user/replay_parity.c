@@ -11,6 +11,15 @@
  * f (data 0 .. nr_data-1, then P, then Q) is on target (f + j) mod N at
  * offset f * 64 KiB, so parity rotates by one target per full stripe.
  *
+ * The workload's offsets are in that data address space: --synthetic makes
+ * them there; --trace takes a recording's raid5/6 data strip writes (its
+ * EV_STRIPE records, not its device bios, whose offsets are physical and
+ * which include the P and Q strips the replay computes itself), each placed
+ * in the full stripe and data strip it wrote, full stripes counted from the
+ * lowest one written (bbs_workload_finish_strips()).  That needs the
+ * recording's nr_data to be this replay's: a recording of another width is
+ * refused, whatever the profiles (raid6 on 4 devices replays as raid5 on 3).
+ *
  * Work comes in rbios, as btrfs makes them: the workload's bios are split at
  * full-stripe boundaries, and a piece that continues the previous one in the
  * same full stripe is merged into it, as btrfs's plug merges a buffered
@@ -221,7 +230,13 @@ static void usage(FILE *f)
 		"\n"
 		"  --synthetic SPEC   a generated workload (grammar below); offsets are in the\n"
 		"                     data address space of the chunk\n"
-		"  --trace FILE       the data writes of a recording ('bbscope record')\n"
+		"  --trace FILE       the raid5/raid6 data strip writes of a recording ('bbscope\n"
+		"                     record' on a raid5 or raid6 btrfs), in the full stripe\n"
+		"                     and data strip they wrote, counted from the lowest full\n"
+		"                     stripe written; P and Q are computed, not replayed.  The\n"
+		"                     recording's data strips per full stripe must be the\n"
+		"                     replay's (targets less 1 for raid5, less 2 for raid6),\n"
+		"                     the profile may differ (raid6/4 replays as raid5/3)\n"
 		"  --profile P        raid5 (N-1 data strips + P) or raid6 (N-2 + P + Q)\n"
 		"  --targets LIST     N distinct block devices or files, strip order of the\n"
 		"                     chunk (at least 2 for raid5, 3 for raid6, at most %u);\n"
@@ -1539,8 +1554,18 @@ int replay_parity(int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < o.nr_degraded; i++)
 		r.missing[o.degraded[i]] = true;
-	if (bbs_replay_load(&w, o.synthetic, o.trace))
+	if (bbs_replay_load(&w, o.synthetic, o.trace, BBS_REPLAY_STRIPS))
 		goto out_paths;
+	if (o.trace && w.nr_data != r.nd) {
+		/* Data offset X is in strip (X / 64 KiB) mod nr_data: another width moves it. */
+		bbs_err("--trace %s: recorded with %u data strips per full stripe (%s on %u "
+			"devices), --profile %s on %u targets has %u: its writes would land in "
+			"other strips (give %u targets)",
+			o.trace, w.nr_data, w.real_stripes - w.nr_data == 1 ? "raid5" : "raid6",
+			w.real_stripes, o.raid == BBS_RAID5 ? "raid5" : "raid6", r.n, r.nd,
+			w.nr_data + r.np);
+		goto out_paths;
+	}
 	if (!w.nr) {
 		bbs_err("the workload has no data writes");
 		goto out_paths;

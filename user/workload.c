@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Workloads for replay: the synthetic spec parser and generator, and the
- * import of a recording's data writes.
+ * import of a recording's data writes (device bios for `replay csum`, raid5/6
+ * data strip writes for `replay parity`).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +22,11 @@ const char bbs_synth_help[] =
 	"  seed=N             rand's order: the same seed gives the same order (default 1)\n"
 	"SIZE is a number with an optional K, M, G or T suffix (powers of 1024).\n";
 
-/* Where an imported bio came from, to recognise mirror copies. */
+/*
+ * Where an imported bio came from.  Data bios: their logical address (0 when
+ * unknown) and device, to recognise mirror copies.  Strip writes: their full
+ * stripe's logical address, placed by bbs_workload_finish_strips().
+ */
 struct bbs_wl_src {
 	uint64_t logical;
 	uint32_t dev;
@@ -234,9 +239,29 @@ int bbs_workload_synth(struct bbs_workload *w, const struct bbs_synth_spec *s)
 	return 0;
 }
 
-int bbs_workload_add_event(struct bbs_workload *w, const struct bbs_event_bio *e)
+/* bbs_workload_add(), and where the bio came from in w->src. */
+static int add_src(struct bbs_workload *w, uint64_t offset, uint32_t len, uint64_t ts_ns,
+		   uint64_t logical, uint32_t dev)
 {
 	struct bbs_wl_src *src;
+	int err;
+
+	if (w->nr == w->cap) {
+		/* Keep src as long as bios: grow both before adding. */
+		src = realloc(w->src, (w->cap ? 2 * w->cap : 1024) * sizeof(*src));
+		if (!src)
+			return -ENOMEM;
+		w->src = src;
+	}
+	err = bbs_workload_add(w, offset, len, ts_ns);
+	if (err)
+		return err;
+	w->src[w->nr - 1] = (struct bbs_wl_src){ logical, dev, (uint32_t)(w->nr - 1) };
+	return 0;
+}
+
+int bbs_workload_add_event(struct bbs_workload *w, const struct bbs_event_bio *e)
+{
 	uint32_t off, len;
 	int err;
 
@@ -246,18 +271,33 @@ int bbs_workload_add_event(struct bbs_workload *w, const struct bbs_event_bio *e
 	 * is possible) is replayed as consecutive pieces of at most BBS_WL_MAX_BIO. */
 	for (off = 0; off < e->bytes || !e->bytes; off += len) {
 		len = e->bytes - off < BBS_WL_MAX_BIO ? e->bytes - off : BBS_WL_MAX_BIO;
-		if (w->nr == w->cap) {
-			/* Keep src as long as bios: grow both before adding. */
-			src = realloc(w->src, (w->cap ? 2 * w->cap : 1024) * sizeof(*src));
-			if (!src)
-				return -ENOMEM;
-			w->src = src;
-		}
-		err = bbs_workload_add(w, (e->sector << 9) + off, len, e->queue_ns);
+		err = add_src(w, (e->sector << 9) + off, len, e->queue_ns,
+			      e->logical ? e->logical + off : 0, e->dev);
 		if (err)
 			return err;
-		w->src[w->nr - 1] = (struct bbs_wl_src){ e->logical ? e->logical + off : 0, e->dev,
-							 (uint32_t)(w->nr - 1) };
+	}
+	return 1;
+}
+
+int bbs_workload_add_strip(struct bbs_workload *w, const struct bbs_event_stripe *e)
+{
+	int err;
+
+	if (e->type != EV_STRIPE || e->op != BBS_OP_WRITE || e->kind != KIND_DATA ||
+	    e->stripe_nr >= e->nr_data)
+		return 0;
+	if (w->nr_data && e->nr_data != w->nr_data)
+		return -EXDEV;
+	if (e->len > BBS_WL_STRIP || e->offset > BBS_WL_STRIP - e->len)
+		return -EINVAL;
+	/* Until bbs_workload_finish_strips(): the offset in the full stripe. */
+	err = add_src(w, (uint64_t)e->stripe_nr * BBS_WL_STRIP + e->offset, e->len, e->ts_ns,
+		      e->full_stripe, e->dev);
+	if (err)
+		return err;
+	if (!w->nr_data) {
+		w->nr_data = e->nr_data;
+		w->real_stripes = e->real_stripes;
 	}
 	return 1;
 }
@@ -322,24 +362,17 @@ static void drop_mirrors(struct bbs_workload *w)
 	w->nr = keep;
 }
 
-int bbs_workload_finish_trace(struct bbs_workload *w)
+/* Order by time, times from the first, offsets less lowest; recompute span. */
+static void rebase(struct bbs_workload *w, uint64_t lowest)
 {
-	uint64_t t0, lowest = UINT64_MAX;
+	uint64_t t0;
 
-	if (w->src && w->nr)
-		drop_mirrors(w);
-	free(w->src);
-	w->src = NULL;
 	w->timed = true;
+	w->span = 0;
 	if (!w->nr)
-		return 0;
+		return;
 	qsort(w->bios, w->nr, sizeof(*w->bios), ts_cmp);
 	t0 = w->bios[0].ts_ns;
-	for (size_t i = 0; i < w->nr; i++)
-		if (w->bios[i].offset < lowest)
-			lowest = w->bios[i].offset;
-	lowest -= lowest % BBS_WL_BLOCK;
-	w->span = 0;
 	for (size_t i = 0; i < w->nr; i++) {
 		struct bbs_wbio *b = &w->bios[i];
 
@@ -347,6 +380,48 @@ int bbs_workload_finish_trace(struct bbs_workload *w)
 		b->offset -= lowest;
 		if (b->offset + b->len > w->span)
 			w->span = b->offset + b->len;
+	}
+}
+
+int bbs_workload_finish_trace(struct bbs_workload *w)
+{
+	uint64_t lowest = UINT64_MAX;
+
+	if (w->src && w->nr)
+		drop_mirrors(w);
+	free(w->src);
+	w->src = NULL;
+	for (size_t i = 0; i < w->nr; i++)
+		if (w->bios[i].offset < lowest)
+			lowest = w->bios[i].offset;
+	rebase(w, w->nr ? lowest - lowest % BBS_WL_BLOCK : 0);
+	return 0;
+}
+
+int bbs_workload_finish_strips(struct bbs_workload *w)
+{
+	uint64_t lowest = UINT64_MAX, stripe = (uint64_t)w->nr_data * BBS_WL_STRIP;
+
+	for (size_t i = 0; i < w->nr; i++)
+		if (w->src[i].logical < lowest)
+			lowest = w->src[i].logical;
+	/* src[i] is still bios[i]'s: nothing has been reordered yet. */
+	for (size_t i = 0; i < w->nr; i++)
+		w->bios[i].offset += (w->src[i].logical - lowest) / stripe * stripe;
+	free(w->src);
+	w->src = NULL;
+	rebase(w, 0);
+	return 0;
+}
+
+/* Open a trace for a loader; -1 after saying why. */
+static int open_trace(struct bbs_tf_reader **r, const char *path)
+{
+	char why[256];
+
+	if (bbs_tfr_open(r, path, why, sizeof(why))) {
+		bbs_err("--trace %s: %s", path, why);
+		return -1;
 	}
 	return 0;
 }
@@ -356,14 +431,10 @@ int bbs_workload_load_trace(struct bbs_workload *w, const char *path)
 	const struct bbs_tf_status *st;
 	struct bbs_tf_reader *r;
 	struct bbs_tf_event ev;
-	char why[256];
 	int err;
 
-	err = bbs_tfr_open(&r, path, why, sizeof(why));
-	if (err) {
-		bbs_err("--trace %s: %s", path, why);
+	if (open_trace(&r, path))
 		return -1;
-	}
 	while (bbs_tfr_next(r, &ev) == 1) {
 		if (ev.type != EV_BIO)
 			continue;
@@ -387,6 +458,56 @@ int bbs_workload_load_trace(struct bbs_workload *w, const char *path)
 	}
 	if (!w->nr) {
 		bbs_err("--trace %s: the recording has no data writes to replay", path);
+		goto err_close;
+	}
+	bbs_tfr_close(r);
+	return 0;
+
+err_close:
+	bbs_tfr_close(r);
+	return -1;
+}
+
+int bbs_workload_load_strips(struct bbs_workload *w, const char *path)
+{
+	const struct bbs_tf_status *st;
+	struct bbs_tf_reader *r;
+	struct bbs_tf_event ev;
+	int err;
+
+	if (open_trace(&r, path))
+		return -1;
+	while (bbs_tfr_next(r, &ev) == 1) {
+		const struct bbs_event_stripe *e = &ev.stripe;
+
+		if (ev.type != EV_STRIPE)
+			continue;
+		err = bbs_workload_add_strip(w, e);
+		if (err >= 0)
+			continue;
+		if (err == -EXDEV)
+			bbs_err("--trace %s: data strip writes of raid5/6 chunks with %u and with "
+				"%u data strips: replay parity lays out one chunk geometry",
+				path, w->nr_data, e->nr_data);
+		else
+			bbs_err("--trace %s: data strip write to full stripe %llu strip %u offset "
+				"%u, %u bytes: %s",
+				path, (unsigned long long)e->full_stripe, e->stripe_nr, e->offset,
+				e->len,
+				err == -EINVAL	? "not whole 4 KiB blocks inside its 64 KiB strip"
+				: err == -E2BIG ? "too many bios to replay"
+						: strerror(-err));
+		goto err_close;
+	}
+	st = bbs_tfr_status(r);
+	if (st->stopped)
+		bbs_warn("--trace %s: %s; replaying the %zu data strip writes before it", path,
+			 st->why, w->nr);
+	bbs_workload_finish_strips(w);
+	if (!w->nr) {
+		bbs_err("--trace %s: no raid5/raid6 data strip writes in this recording (record "
+			"on a raid5 or raid6 filesystem, or use --synthetic)",
+			path);
 		goto err_close;
 	}
 	bbs_tfr_close(r);

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The write bios a replay submits: {offset, length, time} triples, from a
- * synthetic spec or from the data writes of a recording.  `replay csum` and
- * `replay parity` both walk this one list; neither cares where it came from.
+ * synthetic spec or from the writes of a recording.  `replay csum` and
+ * `replay parity` both walk this one list.  What a recording gives differs:
+ * `replay csum` takes its data bios at device offsets (bbs_workload_load_trace),
+ * `replay parity` its raid5/6 data strip writes at offsets in the chunk's data
+ * address space (bbs_workload_load_strips), so that the full stripes and data
+ * strips of the replay are the recording's.
  */
 #ifndef BBS_WORKLOAD_H
 #define BBS_WORKLOAD_H
@@ -20,6 +24,7 @@
 #define BBS_WL_DEFAULT_BS (128U << 10)
 #define BBS_WL_DEFAULT_SEED 1
 #define BBS_WL_MIRROR_NS 1000000000ULL /* mirror copies are queued within 1 s */
+#define BBS_WL_STRIP (64U << 10) /* BTRFS_STRIPE_LEN: a raid56 strip */
 
 struct bbs_wbio {
 	uint64_t offset; /* bytes from the start of the target, BBS_WL_ALIGN aligned */
@@ -37,6 +42,8 @@ struct bbs_workload {
 	uint64_t span; /* max(offset + len): the target must hold this many bytes */
 	uint32_t max_len; /* longest bio */
 	bool timed; /* ts_ns are recorded times (a trace), not all zero */
+	unsigned int nr_data; /* strip writes: data strips per full stripe recorded, else 0 */
+	unsigned int real_stripes; /* strip writes: strips per full stripe (data, P, Q) */
 	struct bbs_wl_src *src; /* while importing a trace: where each bio came from */
 };
 
@@ -98,6 +105,48 @@ int bbs_workload_finish_trace(struct bbs_workload *w);
  * 0, or -1 after saying why (bbs_err).
  */
 int bbs_workload_load_trace(struct bbs_workload *w, const char *path);
+
+/*
+ * The raid5/6 path, for `replay parity`.  Feed every EV_STRIPE record of a
+ * trace; only data strip writes (op write, kind data, stripe_nr < nr_data:
+ * not P or Q, which the replay computes itself) are kept, with ts_ns = ts_ns.
+ * The data a record writes is at logical address full_stripe + stripe_nr *
+ * 64 KiB + offset; bbs_workload_finish_strips() gives it its offset in the
+ * replay.  The first record kept sets w->nr_data and w->real_stripes.
+ * Returns 1 if kept, 0 if filtered out, -EXDEV if its nr_data differs from
+ * the records kept before (data chunks of different widths: no one chunk
+ * geometry replays them), -EINVAL if it runs past its 64 KiB strip or is not
+ * whole 4 KiB blocks, or a negative errno as bbs_workload_add().  Do not mix
+ * with bbs_workload_add_event() in one workload.
+ */
+int bbs_workload_add_strip(struct bbs_workload *w, const struct bbs_event_stripe *e);
+
+/*
+ * After the last bbs_workload_add_strip(): place every strip write in the
+ * data address space of one chunk, relative to the lowest full stripe kept,
+ * L, keeping full stripes whole.  With D = nr_data * 64 KiB, a write at
+ * offset o of data strip j of full stripe F lands at
+ *
+ *	X = ((F - L) / D) * D + j * 64 KiB + o
+ *
+ * so that X / D is its full stripe and (X / 64 KiB) mod nr_data its data
+ * strip, as the recording wrote them.  Within one chunk full stripes are D
+ * apart, so F - L is a multiple of D and the gaps between them are kept;
+ * another chunk's start need not be D aligned, so the division rounds down
+ * (distinct full stripes stay distinct: chunks do not overlap).  Offsets are
+ * not rounded to 4 KiB blocks or shifted to start at 0 as the csum path's
+ * are: full-stripe alignment is what the replay needs.  Then order the bios
+ * by time, make times relative to the first and mark the workload timed.
+ * 0 (also when empty).
+ */
+int bbs_workload_finish_strips(struct bbs_workload *w);
+
+/*
+ * Load the raid5/6 data strip writes of a recording into w, through
+ * bbs_workload_add_strip() and bbs_workload_finish_strips().  0, or -1 after
+ * saying why (bbs_err): also when the recording has none.
+ */
+int bbs_workload_load_strips(struct bbs_workload *w, const char *path);
 
 /*
  * --timing: "fast" (scale 0: submit as fast as the pipeline allows),
