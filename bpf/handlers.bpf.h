@@ -92,16 +92,35 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int class, __u3
 	return !filter_fs || *fs == filter_fs;
 }
 
+/*
+ * The btrfs logical address of a data bio, where the kernel keeps it: a read
+ * saves its iterator before mapping; a mirrored write (dup, raid1*, raid10:
+ * the orig and clone bios) points at its stripe of the btrfs_io_context.  0
+ * for single-device writes, which have no copies to tell apart.
+ */
+static __always_inline __u64 H(logical_of)(struct bio *bio, __u64 end_io, __u8 op)
+{
+	struct btrfs_io_stripe *stripe;
+
+	if (op == BBS_OP_READ)
+		return RD(H(bbio_of_bio)(bio), saved_iter.bi_sector) << 9;
+	if (!fn_is(end_io, FN_ORIG_WRITE_END_IO) && !fn_is(end_io, FN_CLONE_WRITE_END_IO))
+		return 0;
+	stripe = CAST(RD(bio, bi_private), btrfs_io_stripe);
+	return RD(stripe, bioc, logical);
+}
+
 static __always_inline int H(on_bio_queue)(struct bio *bio)
 {
 	struct btrfs_raid_bio *rbio;
 	struct bbs_bio_state *st, tmp;
 	__u32 opf, dev, fs;
 	bool bio_based;
-	__u64 now;
+	__u64 now, end_io;
 	int class;
 
-	class = bio_class((__u64)RD(bio, bi_end_io));
+	end_io = (__u64)RD(bio, bi_end_io);
+	class = bio_class(end_io);
 	if (class < 0)
 		return 0;
 	dev = RD(bio, bi_bdev, bd_dev);
@@ -129,8 +148,9 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	switch (class) {
 	case CLASS_BBIO:
 		st->g.kind = kind_of_opf(opf);
-		if (st->g.op == BBS_OP_READ && st->g.kind == KIND_DATA)
-			st->logical = RD(H(bbio_of_bio)(bio), saved_iter.bi_sector) << 9;
+		/* Recordings only: what replay needs to tell mirror copies apart. */
+		if (emit_events && st->g.kind == KIND_DATA)
+			st->logical = H(logical_of)(bio, end_io, st->g.op);
 		break;
 	case CLASS_RAID:
 		rbio = CAST(RD(bio, bi_private), btrfs_raid_bio);
