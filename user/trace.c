@@ -205,7 +205,7 @@ static int64_t preempt_count_delta(const struct btf *vmlinux)
  * BBSCOPE_ATTACH=raw_tp forces the fallback (to test it on hosts that have
  * tp_btf).  Each flavour's private maps are created only for it.
  */
-static int choose_programs(struct bbs_tracer *t)
+static int choose_programs(struct bbs_tracer *t, bool raw_only)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	const char *force = getenv("BBSCOPE_ATTACH");
@@ -223,7 +223,8 @@ static int choose_programs(struct bbs_tracer *t)
 		btf__free(vmlinux);
 		return -EINVAL;
 	}
-	t->btf = tp_btf_loads(vmlinux, "block_bio_queue") && !(force && !strcmp(force, "raw_tp"));
+	t->btf = !raw_only && tp_btf_loads(vmlinux, "block_bio_queue") &&
+		 !(force && !strcmp(force, "raw_tp"));
 	/* BBSCOPE_CTX=tracepoints: contexts from the irq tracepoints (to compare). */
 	force = getenv("BBSCOPE_CTX");
 	if (t->btf && !(force && !strcmp(force, "tracepoints")))
@@ -387,11 +388,54 @@ static void table_unmap(struct table *tb)
 	tb->base = NULL;
 }
 
+/*
+ * Open the BPF object, set it up and load one flavour of it (raw_only: the
+ * raw_tp set).  0 or a negative errno; *refused when the kernel refused the
+ * programs at load (not reported yet: the caller may retry as raw_tp).
+ */
+static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, const uint64_t *addr,
+		bool raw_only, bool *refused)
+{
+	int err;
+
+	*refused = false;
+	t->skel = bbscope_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		bbs_err("cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	memcpy((void *)t->skel->rodata->fn, addr, sizeof(uint64_t) * NR_FNS);
+	t->skel->rodata->filter_fs = o->filter_fs;
+	t->skel->rodata->filter_dev = o->filter_dev;
+	t->skel->rodata->emit_events = o->emit_events;
+	/* Benchmarks: programs attached but empty, the cost of the events alone. */
+	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
+	if (o->emit_events)
+		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
+								       << 20);
+	err = choose_programs(t, raw_only);
+	if (err)
+		return err;
+	/*
+	 * Kernels before the end_io work items run btrfs end_io at completion;
+	 * without the work tracepoints we cannot see it either: end bios there.
+	 */
+	t->skel->rodata->endio_inline = !addr[FN_SIMPLE_WORK] ||
+					!bbs_tracer_attach_kind(t, "workqueue_execute_start") ||
+					!bbs_tracer_attach_kind(t, "workqueue_execute_end");
+	err = bbscope_bpf__load(t->skel);
+	*refused = err != 0;
+	return err;
+}
+
 int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 {
 	static struct bbs_tracer_opts opts_copy;
 	uint64_t addr[NR_FNS];
 	struct bbs_tracer *t;
+	bool refused;
+	const char *force;
 	int err, found;
 
 	if (geteuid() != 0) {
@@ -420,39 +464,26 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
 
-	t->skel = bbscope_bpf__open();
-	if (!t->skel) {
-		err = -errno;
-		bbs_err("cannot open the BPF object: %s", strerror(-err));
-		goto err_free;
+	err = load(t, o, addr, false, &refused);
+	force = getenv("BBSCOPE_ATTACH");
+	if (refused && t->btf && err != -EPERM && !(force && !strcmp(force, "tp_btf"))) {
+		/*
+		 * The tp_btf set needs more of the kernel than tp_btf itself
+		 * (bpf_rdonly_cast: 6.2, task storage: 5.11): fall back.
+		 */
+		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
+		bbscope_bpf__destroy(t->skel);
+		t->skel = NULL;
+		memset(t->kind, 0, sizeof(t->kind));
+		memset(t->why, 0, sizeof(t->why));
+		err = load(t, o, addr, true, &refused);
 	}
-	memcpy((void *)t->skel->rodata->fn, addr, sizeof(addr));
-	t->skel->rodata->filter_fs = o->filter_fs;
-	t->skel->rodata->filter_dev = o->filter_dev;
-	t->skel->rodata->emit_events = o->emit_events;
-	/* Benchmarks: programs attached but empty, the cost of the events alone. */
-	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
-	if (o->emit_events)
-		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
-								       << 20);
-
-	err = choose_programs(t);
-	if (err)
-		goto err_destroy;
-	/*
-	 * Kernels before the end_io work items run btrfs end_io at completion;
-	 * without the work tracepoints we cannot see it either: end bios there.
-	 */
-	t->skel->rodata->endio_inline = !addr[FN_SIMPLE_WORK] ||
-					!bbs_tracer_attach_kind(t, "workqueue_execute_start") ||
-					!bbs_tracer_attach_kind(t, "workqueue_execute_end");
-	err = bbscope_bpf__load(t->skel);
-	if (err) {
+	if (refused)
 		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
 			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)"
 				      : " (run with -v for the verifier log)");
+	if (err)
 		goto err_destroy;
-	}
 	err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
 			sizeof(struct bbs_bio_state));
 	if (!err)
@@ -487,7 +518,6 @@ err_destroy:
 	table_unmap(&t->bios);
 	table_unmap(&t->ordered);
 	bbscope_bpf__destroy(t->skel);
-err_free:
 	free(t);
 	return err;
 }
