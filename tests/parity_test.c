@@ -4,7 +4,9 @@
  * data strips (raid5 2..16 devices, raid6 3..17), lengths that are and are
  * not multiples of what ISA-L takes, aligned and unaligned strips, the step
  * and batched shapes; recovery of every single failure (raid5, raid6) and
- * every pair (raid6); hand-derived known answers; bad arguments.
+ * every pair (raid6); the degraded check (rebuild, then compare with the
+ * parity left) with and without a corrupted byte in every surviving strip;
+ * hand-derived known answers; bad arguments.
  *
  * The reference multiplies in GF(2^8) by shift-and-xor with 0x11d, the
  * definition in Linux lib/raid6 (mktables.c), sharing no code with ISA-L.
@@ -368,6 +370,138 @@ static void check_max(void)
 	report("raid6 nr_data=254 (256 devices): gen and two-failure recovery", checks, bad);
 }
 
+/*
+ * bbs_parity_check_degraded on one stripe shape, failed[] lost (their
+ * contents wiped first).  A byte of strip c (c == nr: none) at x is flipped
+ * beforehand; want is the bad[] bits of its step.  True when the return,
+ * bad[], the rebuilt strips and the regenerated parity are as expected.
+ */
+static bool degraded_one(enum bbs_raid raid, unsigned int nd, uint8_t **s, uint8_t **orig,
+			 size_t len, size_t step, const unsigned int *failed,
+			 unsigned int nr_failed, unsigned int c, size_t x, uint8_t want)
+{
+	unsigned int np = bbs_parity_nr(raid), nr = nd + np;
+	uint8_t *par[2] = { pool[nr], pool[nr + 1] }, bad[MAX_LEN];
+	size_t each = step ? step : len, nsteps = (len + each - 1) / each;
+	int ret;
+	bool ok = true;
+
+	for (unsigned int i = 0; i < nr; i++)
+		memcpy(s[i], orig[i], len);
+	for (unsigned int f = 0; f < nr_failed; f++)
+		fill(s[failed[f]], len);
+	if (c < nr)
+		s[c][x] ^= 0x5a;
+	memset(bad, 0xee, sizeof(bad));
+	ret = bbs_parity_check_degraded(raid, nd, (void *const *)s, len, failed, nr_failed,
+					(void *const *)par, step, bad);
+	if (ret != (c < nr))
+		return false;
+	for (size_t i = 0; i < nsteps; i++)
+		ok &= bad[i] == (c < nr && i == x / each ? want : 0);
+	ok &= bad[nsteps] == 0xee;
+	if (c < nr)
+		return ok;
+	/* Clean: every strip rebuilt, and the regenerated parity is the original. */
+	for (unsigned int i = 0; i < nr; i++)
+		ok &= !memcmp(s[i], orig[i], len);
+	for (unsigned int p = 0; p < np; p++)
+		ok &= !memcmp(par[p], orig[nd + p], len);
+	return ok && guards_ok(s, nr, len);
+}
+
+/* Every failure the check takes, clean and with each surviving strip corrupted. */
+static unsigned int degraded_all(enum bbs_raid raid, unsigned int nd, size_t len, size_t step,
+				 unsigned int *checks)
+{
+	static uint8_t obuf[BBS_PARITY_MAX_STRIPS][MAX_LEN];
+	unsigned int np = bbs_parity_nr(raid), nr = nd + np, bad = 0;
+	uint8_t *s[BBS_PARITY_MAX_STRIPS], *orig[BBS_PARITY_MAX_STRIPS];
+
+	place(s, nr, len, 0);
+	for (unsigned int i = 0; i < nd; i++)
+		fill(s[i], len);
+	ref_pq(nd, s, s[nd], np == 2 ? s[nd + 1] : NULL, len);
+	for (unsigned int i = 0; i < nr; i++) {
+		orig[i] = obuf[i];
+		memcpy(orig[i], s[i], len);
+	}
+	/* a == nr: no failure; else raid6 loses strip a (raid5: see check_degraded). */
+	for (unsigned int a = np == 2 ? 0 : nr; a <= nr; a++) {
+		unsigned int one[1] = { a }, nf = a < nr;
+		/* The witness: the parity strip the rebuild leaves alone (both when none failed). */
+		uint8_t want = nf ? (a == nd + 1 ? 1 : 2) : (np == 2 ? 3 : 1);
+
+		for (unsigned int c = 0; c <= nr; c++) {
+			size_t x = (c * 7919 + a * 104729) % len;
+			uint8_t w = want;
+
+			if (c == a)
+				continue;
+			/* No failure: only the parity strip corrupted disagrees. */
+			if (!nf && c >= nd && c < nr)
+				w = 1U << (c - nd);
+			(*checks)++;
+			if (degraded_one(raid, nd, s, orig, len, step, one, nf, c, x, w))
+				continue;
+			printf("     %s nr_data=%u len=%zu step=%zu lost %d, corrupt %d at %zu: "
+			       "wrong\n",
+			       raid_name(raid), nd, len, step, nf ? (int)a : -1,
+			       c < nr ? (int)c : -1, x);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static void check_degraded(enum bbs_raid raid)
+{
+	const size_t shapes[][2] = {
+		{ 16384, 4096 }, { 65536, 4096 }, { 4096 + 24, 1000 }, { 33, 0 }
+	};
+	unsigned int np = bbs_parity_nr(raid), checks = 0, bad = 0;
+	uint8_t *s[BBS_PARITY_MAX_STRIPS], *par[2], before[8][64], flags[2];
+	const unsigned int pair[2] = { 0, 1 }, one[1] = { 0 }, out[1] = { 9 };
+	char group[96];
+
+	for (unsigned int nd = 1; nd <= MAX_ND; nd++)
+		for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++)
+			bad += degraded_all(raid, nd, shapes[k][0], shapes[k][1], &checks);
+
+	/* As many failures as parity strips: -ENODATA, nothing written. */
+	place(s, 4 + np, 64, 0);
+	par[0] = pool[4 + np];
+	par[1] = pool[5 + np];
+	for (unsigned int i = 0; i < 4 + np; i++) {
+		fill(s[i], 64);
+		memcpy(before[i], s[i], 64);
+	}
+	memcpy(before[4 + np], par[0], 64);
+	checks++;
+	bad += bbs_parity_check_degraded(raid, 4, (void *const *)s, 64, np == 2 ? pair : one, np,
+					 (void *const *)par, 0, flags) != -ENODATA;
+	checks++;
+	bad += bbs_parity_check_degraded(raid, 4, (void *const *)s, 64, out, 1, NULL, 0, flags) !=
+	       -EINVAL;
+	checks++;
+	bad += bbs_parity_check_degraded(raid, 4, (void *const *)s, 64, out, 1, (void *const *)par,
+					 0, NULL) != -EINVAL;
+	if (np == 2) {
+		checks++;
+		bad += bbs_parity_check_degraded(raid, 4, (void *const *)s, 64, out, 1,
+						 (void *const *)par, 0, flags) != -EINVAL;
+	}
+	for (unsigned int i = 0; i < 4 + np; i++) {
+		checks++;
+		bad += memcmp(before[i], s[i], 64) != 0;
+	}
+	checks++;
+	bad += memcmp(before[4 + np], par[0], 64) != 0;
+	snprintf(group, sizeof(group), "%s degraded check: %s lost, any strip corrupted",
+		 raid_name(raid), np == 2 ? "0 or 1" : "0");
+	report(group, checks, bad);
+}
+
 static void check_einval(void)
 {
 	static uint8_t before[6][64];
@@ -424,6 +558,8 @@ int main(void)
 	check_gen(BBS_RAID6);
 	check_recover(BBS_RAID5);
 	check_recover(BBS_RAID6);
+	check_degraded(BBS_RAID5);
+	check_degraded(BBS_RAID6);
 	check_max();
 	check_einval();
 

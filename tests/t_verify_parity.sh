@@ -15,7 +15,16 @@
 #     bbscope's mapper; a P strip corrupted in a full stripe of a deleted
 #     file is not reported (unreferenced); the bad data block is also found by
 #     the checksum pass and by --recover; the unmounted members (DEVICES
-#     form) give the same report as the mount point.
+#     form) give the same report as the mount point;
+#   - degraded: --parity on the unmounted members with one left out, each
+#     in turn.  raid6: every referenced full stripe has a strip on every
+#     member and is checked with the parity left, all matching; a data
+#     sector corrupted on a present member is the one mismatch, at exactly
+#     its strip, whichever other member is missing.  raid5: nothing is left
+#     to check with but the data checksums; a stripe is matched through
+#     them or skipped as no_redundancy_left, never matched by parity, and
+#     the corrupted data sector is found through the checksum of the strip
+#     rebuilt from it.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -219,10 +228,11 @@ recover_all() {
 	ok "$p: all ${#sets[@]} rebuilds of $nf member(s) equal the disk"
 }
 
-# mm_json LOGICAL-ON-DISK KIND MAP: the expected mismatch for a corruption of
-# the KIND strip (data, p or q) of the block whose raid56_map output is MAP.
+# mm_json KIND MAP [DEGRADED]: the expected mismatch for a corruption of the
+# KIND strip (data, p or q) of the block whose raid56_map output is MAP,
+# found with (DEGRADED true) or without strips missing.
 mm_json() {
-	local kind=$1 fstart fslen nd i dd dp pd pp qd qp devid phys strip
+	local kind=$1 dg=${3:-false} fstart fslen nd i dd dp pd pp qd qp devid phys strip
 	read -r fstart fslen nd i dd dp pd pp qd qp <<<"$2"
 	case $kind in
 	data) devid=$dd phys=$dp strip=$i ;;
@@ -230,8 +240,133 @@ mm_json() {
 	q) devid=$qd phys=$qp strip=$((nd + 1)) ;;
 	esac
 	jq -nc --argjson l "$fstart" --argjson s "$strip" --arg k "$kind" --argjson d "$devid" \
-		--arg dev "$(dev_of "$devid")" --argjson ph "$phys" \
-		'{logical: $l, strip: $s, kind: $k, devid: $d, device: $dev, physical: $ph, sectors: 1}'
+		--arg dev "$(dev_of "$devid")" --argjson ph "$phys" --argjson dg "$dg" \
+		'{logical: $l, strip: $s, kind: $k, devid: $d, device: $dev, physical: $ph, sectors: 1,
+		  degraded: $dg}'
+}
+
+# without DEVID: the members but devid DEVID's device, in OTHERS.
+without() {
+	local gone d
+	gone=$(dev_of "$1")
+	OTHERS=()
+	for d in "${DEVS[@]}"; do [ "$d" = "$gone" ] || OTHERS+=("$d"); done
+	[ ${#OTHERS[@]} -eq $((${#DEVS[@]} - 1)) ] || fail "devid $1 is none of ${DEVS[*]}"
+}
+
+# save_block DEVID PHYS, restore_block: keep 4 KiB of an unmounted member
+# before corrupting it, and put it back.
+save_block() {
+	dd if="$(dev_of "$1")" of="$T_TMP/saved" bs=$BS skip=$(($2 / BS)) count=1 iflag=direct \
+		status=none || fail "saving devid $1 physical $2"
+	SAVED="$1 $2"
+}
+
+restore_block() {
+	local devid phys
+	read -r devid phys <<<"$SAVED"
+	dd if="$T_TMP/saved" of="$(dev_of "$devid")" bs=$BS seek=$((phys / BS)) count=1 \
+		oflag=direct conv=notrunc status=none || fail "restoring devid $devid physical $phys"
+}
+
+# degraded6 PROFILE NDEV: raid6 with each member missing in turn, clean and
+# with a data sector corrupted (restored afterwards).  Mounted at entry and exit.
+degraded6() {
+	local p=$1 n=$2 out=$T_TMP/deg.json x l map fstart fslen nd i dd dp rest want rc
+	l=$(where "$MNT/c" $((1536 * 1024 + 12288))) || fail "no extent at c:1.5M+12K"
+	fs_umount
+	for ((x = 1; x <= n; x++)); do
+		without $x
+		run_json "$out" 0 --parity "${OTHERS[@]}"
+		jq -e --argjson m "$MATCHED" --argjson u "$UNREF" \
+			'.matched == $m and .degraded_matched == $m and .mismatched == 0 and
+			 .degraded_mismatched == 0 and .degraded_by_csum == 0 and .unreferenced == $u and
+			 .skipped.missing_device == 0 and .skipped.no_redundancy_left == 0 and
+			 .skipped.read_error == 0 and .mismatches == []' "$out" >/dev/null ||
+			{ cat "$out"; fail "$p without devid $x: want $MATCHED stripes matching degraded"; }
+	done
+	ok "$p: with any one member missing, all $MATCHED referenced full stripes match degraded"
+	"$BBSCOPE" verify --parity "${OTHERS[@]}" >"$out" || fail "$p: plain degraded run failed"
+	grep -q "checked degraded $MATCHED: matched $MATCHED, mismatched 0" "$out" &&
+		grep -q "^skipped stripes: none" "$out" ||
+		{ cat "$out"; fail "$p: plain output does not count the degraded stripes"; }
+
+	map=$(raid56_map "$l") || fail "$p: c:1.5M+12K not in a raid56 chunk"
+	read -r fstart fslen nd i dd dp rest <<<"$map"
+	save_block "$dd" "$dp"
+	corrupt "$dd" "$dp"
+	want=$(mm_json data "$map" true)
+	for ((x = 1; x <= n; x++)); do
+		without $x
+		if [ "$x" = "$dd" ]; then
+			# The bad sector is the one missing: its rebuild from P is right.
+			run_json "$out" 0 --parity "${OTHERS[@]}"
+			jq -e --argjson m "$MATCHED" '.degraded_matched == $m and .mismatched == 0' \
+				"$out" >/dev/null || { cat "$out"; fail "$p without devid $x: want clean"; }
+			continue
+		fi
+		run_json "$out" 1 --parity "${OTHERS[@]}"
+		jq -e --argjson m $((MATCHED - 1)) --argjson want "[$want]" \
+			'.matched == $m and .degraded_matched == $m and .mismatched == 1 and
+			 .degraded_mismatched == 1 and .skipped.missing_device == 0 and
+			 [.mismatches[] | del(.profile)] == $want' "$out" >/dev/null ||
+			{ echo "want: $want"; cat "$out"; fail "$p without devid $x: want the bad data strip"; }
+	done
+	ok "$p: a data sector corrupted on devid $dd found degraded at its strip, any other member missing"
+	"$BBSCOPE" verify --parity "${OTHERS[@]}" >"$out"
+	rc=$?
+	want="^mismatch: full stripe logical $fstart (raid6, degraded): strip $i (data) devid $dd "
+	want+=".* physical $dp: 1 sector disagrees"
+	[ $rc -eq 1 ] && grep -q "$want" "$out" ||
+		{ cat "$out"; fail "$p: plain output does not report the degraded mismatch (exit $rc)"; }
+	restore_block
+	fs_remount
+}
+
+# degraded5 PROFILE NDEV: raid5 with each member missing in turn, then a
+# corrupted data sector (restored afterwards).  Mounted at entry and exit.
+degraded5() {
+	local p=$1 n=$2 out=$T_TMP/deg.json x l map fstart fslen nd i dd dp pd pp other
+	l=$(where "$MNT/c" $((1536 * 1024 + 12288))) || fail "no extent at c:1.5M+12K"
+	fs_umount
+	for ((x = 1; x <= n; x++)); do
+		without $x
+		run_json "$out" 0 --parity "${OTHERS[@]}"
+		jq -e --argjson m "$MATCHED" --argjson u "$UNREF" \
+			'.mismatched == 0 and .degraded_mismatched == 0 and .unreferenced == $u and
+			 .matched == .degraded_matched and .degraded_by_csum == .degraded_matched and
+			 .degraded_matched > 0 and .skipped.no_redundancy_left > 0 and
+			 .degraded_matched + .skipped.no_redundancy_left == $m and
+			 .skipped.missing_device == 0 and .skipped.read_error == 0' "$out" >/dev/null ||
+			{ cat "$out"; fail "$p without devid $x: want checksum matches, no_redundancy_left"; }
+	done
+	ok "$p: any one member missing: stripes match through data checksums or are skipped" \
+		"($(jq -c '{degraded_by_csum, skipped}' "$out"))"
+	"$BBSCOPE" verify --parity "${OTHERS[@]}" | grep -q "^skipped stripes: no_redundancy_left [1-9]" ||
+		fail "$p: plain output does not give the skip reason"
+
+	map=$(raid56_map "$l") || fail "$p: c:1.5M+12K not in a raid56 chunk"
+	read -r fstart fslen nd i dd dp pd pp <<<"$map"
+	other=$((n * (n + 1) / 2 - dd - pd))
+	save_block "$dd" "$dp"
+	corrupt "$dd" "$dp"
+	# The other data strip missing: rebuilt from P and the bad sector, it fails its checksum.
+	without $other
+	run_json "$out" 1 --parity "${OTHERS[@]}"
+	jq -e --argjson want "[$(mm_json data "$map" true)]" \
+		'.mismatched == 1 and .degraded_mismatched == 1 and .degraded_by_csum > 0 and
+		 [.mismatches[] | del(.profile)] == $want' "$out" >/dev/null ||
+		{ cat "$out"; fail "$p without devid $other: want the bad data strip, through checksums"; }
+	# P missing: nothing checks that full stripe; the bad sector missing: P rebuilds it right.
+	for x in "$pd" "$dd"; do
+		without "$x"
+		run_json "$out" 0 --parity "${OTHERS[@]}"
+		jq -e '.mismatched == 0 and .skipped.no_redundancy_left > 0' "$out" >/dev/null ||
+			{ cat "$out"; fail "$p without devid $x: want no mismatch"; }
+	done
+	ok "$p: a corrupted data sector found degraded, through the checksum of the strip rebuilt from it"
+	restore_block
+	fs_remount
 }
 
 # corrupted PROFILE: corrupt P, data (and Q) of three full stripes, and P
@@ -326,12 +461,14 @@ check "with a one-line error" [ "$(wc -l <"$out.err")" -eq 1 ]
 
 clean raid5
 recover_all raid5 3 1
+degraded5 raid5 3
 corrupted raid5 0
 fs_down
 
 fs_up raid6 4
 clean raid6
 recover_all raid6 4 2
+degraded6 raid6 4
 corrupted raid6 1
 fs_down
 

@@ -359,3 +359,46 @@ int bbs_parity_recover(enum bbs_raid raid, unsigned int nr_data, void *const *st
 	}
 	return 0;
 }
+
+int bbs_parity_check_degraded(enum bbs_raid raid, unsigned int nr_data, void *const *strips,
+			      size_t len, const unsigned int *failed, unsigned int nr_failed,
+			      void *const *parity, size_t step, uint8_t *bad)
+{
+	unsigned int i, k, np = bbs_parity_nr(raid);
+	void *v[BBS_PARITY_MAX_STRIPS];
+	bool lost[2] = { false, false };
+	size_t off, n;
+	int ret, nr_bad = 0;
+
+	if (!valid(raid, nr_data, strips) || !parity || !bad)
+		return -EINVAL;
+	for (k = 0; k < np; k++)
+		if (!parity[k])
+			return -EINVAL;
+	if (nr_failed == np)
+		return -ENODATA;
+	ret = bbs_parity_recover(raid, nr_data, strips, len, failed, nr_failed);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr_failed; i++)
+		if (failed[i] >= nr_data)
+			lost[failed[i] - nr_data] = true;
+	for (i = 0; i < nr_data; i++)
+		v[i] = strips[i];
+	for (k = 0; k < np; k++)
+		v[nr_data + k] = parity[k];
+	bbs_parity_gen(raid, nr_data, v, len, 0);
+
+	if (step == 0 || step > len)
+		step = len;
+	for (off = 0, i = 0; off < len; off += n, i++) {
+		n = len - off < step ? len - off : step;
+		bad[i] = 0;
+		for (k = 0; k < np; k++)
+			if (!lost[k] && memcmp((const uint8_t *)parity[k] + off,
+					       (const uint8_t *)strips[nr_data + k] + off, n))
+				bad[i] |= 1U << k;
+		nr_bad += bad[i] != 0;
+	}
+	return nr_bad;
+}

@@ -29,6 +29,7 @@
 #define BBS_PARITY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The value is the number of parity strips: P, or P and Q. */
 enum bbs_raid {
@@ -121,5 +122,36 @@ int bbs_parity_gen(enum bbs_raid raid, unsigned int nr_data, void *const *strips
  */
 int bbs_parity_recover(enum bbs_raid raid, unsigned int nr_data, void *const *strips, size_t len,
 		       const unsigned int *failed, unsigned int nr_failed);
+
+/*
+ * Check one full stripe that lost strips with the redundancy left over.
+ *
+ * Rebuilds the failed strips in place, as bbs_parity_recover() does, then
+ * generates the parity of the completed data into parity[] (P, and Q for
+ * raid6: bbs_parity_nr(raid) buffers of len bytes, distinct from strips)
+ * and compares it with every parity strip that did not fail, step bytes at
+ * a time: bad[i] gets bit 0 when P differs in [i * step, (i + 1) * step),
+ * bit 1 when Q does, 0 when they agree (ceil(len / step) entries; step 0
+ * means len, one entry).
+ *
+ * Only a parity strip the rebuild did not use is a witness: a data strip
+ * rebuilt from P makes P agree by construction.  So fewer strips may fail
+ * than there are parity strips:
+ *
+ *   no failure         P (and Q) of the data, as a plain check;
+ *   raid6, data strip  rebuilt from P and the other data, Q checks it;
+ *   raid6, P (or Q)    regenerated from the data, Q (or P) checks the data.
+ *
+ * With as many failures as parity strips (raid5 with one, raid6 with two)
+ * any rebuild agrees with what is left: there is nothing to check with.
+ *
+ * Preconditions: as for bbs_parity_recover(); bad holds ceil(len / step)
+ * bytes.  Returns how many steps disagree, -ENODATA when nr_failed equals
+ * bbs_parity_nr(raid) (nothing is written), -EINVAL when a precondition is
+ * not met (nothing is written).
+ */
+int bbs_parity_check_degraded(enum bbs_raid raid, unsigned int nr_data, void *const *strips,
+			      size_t len, const unsigned int *failed, unsigned int nr_failed,
+			      void *const *parity, size_t step, uint8_t *bad);
 
 #endif

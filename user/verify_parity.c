@@ -31,6 +31,31 @@
  *   raid5, P                 the data strip whose sector fails its data
  *                            checksum and is fixed by the rebuild from P, if
  *                            exactly one does; otherwise P.
+ *
+ * Degraded: strips on a missing member (not given, or not openable) are
+ * rebuilt from the others, and what redundancy is left checks the stripe
+ * (bbs_parity_check_degraded()):
+ *   raid6, one strip missing   a data strip is rebuilt from P and checked
+ *                              by Q; a missing P or Q is regenerated and
+ *                              the other one checks the data.  A column
+ *                              that disagrees blames the present strip
+ *                              whose rebuild, with the missing one's, from
+ *                              P and Q gives data sectors that match their
+ *                              stored checksums, if exactly one does;
+ *                              otherwise the parity strip that disagrees;
+ *   raid5, one missing;        no parity is left to check with (any
+ *   raid6, two missing         rebuild agrees with it), so the rebuilt data
+ *                              sectors are checked against their stored
+ *                              checksums.  The stripe counts as checked when
+ *                              every referenced column has a missing data
+ *                              sector with a checksum; it is skipped as
+ *                              no_redundancy_left otherwise (a missing P,
+ *                              metadata, free space), unless a rebuilt
+ *                              sector fails its checksum: that is a
+ *                              mismatch, of the one present data sector
+ *                              that fails its own checksum, else of the
+ *                              parity the rebuild used.
+ * More strips missing than parity strips: skipped as missing_device.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,12 +79,14 @@
 enum vp_skip {
 	VP_MISSING_DEVICE, /* a strip's device is missing or cannot be opened */
 	VP_READ_ERROR, /* reading a strip failed */
+	VP_NO_REDUNDANCY, /* --parity: strips missing, and nothing left to check the rest with */
 	NR_VP_SKIPS,
 };
 
 static const char *const vp_skip_name[NR_VP_SKIPS] = {
 	[VP_MISSING_DEVICE] = "missing_device",
 	[VP_READ_ERROR] = "read_error",
+	[VP_NO_REDUNDANCY] = "no_redundancy_left",
 };
 
 struct vp_mismatch {
@@ -71,6 +98,7 @@ struct vp_mismatch {
 	unsigned int strip; /* btrfs_raid_bio order: data 0 .. nr_data-1, P, Q */
 	const char *kind; /* "data", "p", "q" */
 	uint32_t sectors; /* disagreeing sectors in this strip */
+	bool degraded; /* found with strips of the full stripe missing */
 };
 
 struct vp {
@@ -78,6 +106,8 @@ struct vp {
 	const uint64_t *recover; /* --recover devids, none for --parity */
 	unsigned int nr_recover;
 	uint64_t block_groups, matched, mismatched, unreferenced;
+	/* Of matched and mismatched: checked with strips missing; of those, through data csums. */
+	uint64_t degraded_matched, degraded_mismatched, degraded_by_csum;
 	uint64_t skipped[NR_VP_SKIPS];
 	struct vp_mismatch *mm;
 	size_t nr_mm, cap_mm;
@@ -95,8 +125,9 @@ struct vp {
 	uint8_t *buf; /* chunk stripe k's strips at k * batch * stripe_len */
 	int *read_err; /* per chunk stripe: 0 or what reading it failed with */
 	uint8_t *colref; /* per full stripe of the batch, per column: referenced */
-	uint8_t *scratch; /* two strips: computed P and Q, or rebuilt strips */
-	uint8_t *sector; /* one sector, for the rebuild of a suspect data sector */
+	uint8_t *scratch; /* four strips: computed P and Q, or rebuilt strips and P and Q */
+	uint8_t *colbad; /* per column of one full stripe: which parity disagrees (degraded) */
+	uint8_t *sector; /* two sectors, for the rebuild of suspect sectors */
 	uint8_t *csums, *have; /* of one full stripe's data, for the raid5 blame */
 	bool csums_loaded;
 };
@@ -195,7 +226,7 @@ static int strip_err(const struct vp *v, uint64_t f, unsigned int j)
 }
 
 static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int first_col,
-			uint32_t sectors)
+			uint32_t sectors, bool degraded)
 {
 	struct vp_mismatch *m;
 	struct bbs_copy cp;
@@ -221,6 +252,7 @@ static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int f
 	m->strip = j;
 	m->kind = strip_kind(v, j);
 	m->sectors = sectors;
+	m->degraded = degraded;
 	v->nr_mm++;
 	return 0;
 }
@@ -254,6 +286,64 @@ static int syndrome_strip(const struct vp *v, uint64_t f, size_t off)
 }
 
 /*
+ * Data strip i's sector in column col of full stripe f, as in buffer data,
+ * against its stored checksum: 1 matches, 0 does not, -1 none is stored.
+ * The csums of the full stripe's data are looked up once per full stripe.
+ */
+static int sector_csum(struct vp *v, uint64_t f, unsigned int i, unsigned int col,
+		       const uint8_t *data)
+{
+	const struct bbs_fs *fs = &v->fs;
+	size_t s = (size_t)i * v->cols + col;
+	uint8_t sum[BBS_CSUM_MAX];
+
+	if (!v->csums_loaded) {
+		uint64_t logical = v->c->logical + f * v->nr_data * v->c->stripe_len;
+
+		for (unsigned int d = 0; d < v->nr_data; d++) {
+			size_t first = (size_t)d * v->cols;
+			int ret = bbs_csum_lookup(
+				fs, logical + d * v->c->stripe_len, v->c->stripe_len,
+				v->csums + first * fs->csum_size, v->have + first);
+
+			if (ret < 0)
+				memset(v->have + first, 0, v->cols);
+		}
+		v->csums_loaded = true;
+	}
+	if (!v->have[s])
+		return -1;
+	bbs_csum_block(fs->csum_type, data, fs->sectorsize, sum);
+	return !memcmp(sum, v->csums + s * fs->csum_size, fs->csum_size);
+}
+
+/*
+ * The one data strip of full stripe f, other than the strips in skip[],
+ * whose sector in column col fails its stored checksum; -1 when none or
+ * several do.  Strip i's sector is read from strips[i] when strips is given.
+ */
+static int csum_suspect(struct vp *v, uint64_t f, unsigned int col, void *const *strips,
+			const unsigned int *skip, unsigned int nr_skip)
+{
+	size_t off = (size_t)col * v->fs.sectorsize;
+	int bad = -1;
+
+	for (unsigned int i = 0; i < v->nr_data; i++) {
+		const uint8_t *d = strips ? strips[i] : strip_ptr(v, f, i);
+		bool skipped = false;
+
+		for (unsigned int k = 0; k < nr_skip; k++)
+			skipped |= skip[k] == i;
+		if (skipped || sector_csum(v, f, i, col, d + off))
+			continue;
+		if (bad >= 0)
+			return -1;
+		bad = (int)i;
+	}
+	return bad;
+}
+
+/*
  * raid5 with P off in a column: the data strip whose sector fails its stored
  * checksum while the sector rebuilt from P and the other data matches it,
  * if exactly one does.  -1 otherwise (no csums, none or several bad).
@@ -261,35 +351,9 @@ static int syndrome_strip(const struct vp *v, uint64_t f, size_t off)
 static int csum_strip(struct vp *v, uint64_t f, unsigned int col)
 {
 	const struct bbs_fs *fs = &v->fs;
-	uint64_t logical = v->c->logical + f * v->nr_data * v->c->stripe_len;
 	size_t off = (size_t)col * fs->sectorsize;
-	uint8_t sum[BBS_CSUM_MAX];
-	int bad = -1;
+	int bad = csum_suspect(v, f, col, NULL, NULL, 0);
 
-	if (!v->csums_loaded) {
-		for (unsigned int i = 0; i < v->nr_data; i++) {
-			size_t s = (size_t)i * v->cols;
-			int ret = bbs_csum_lookup(fs, logical + i * v->c->stripe_len,
-						  v->c->stripe_len, v->csums + s * fs->csum_size,
-						  v->have + s);
-
-			if (ret < 0)
-				memset(v->have + s, 0, v->cols);
-		}
-		v->csums_loaded = true;
-	}
-	for (unsigned int i = 0; i < v->nr_data; i++) {
-		size_t s = (size_t)i * v->cols + col;
-
-		if (!v->have[s])
-			continue;
-		bbs_csum_block(fs->csum_type, strip_ptr(v, f, i) + off, fs->sectorsize, sum);
-		if (!memcmp(sum, v->csums + s * fs->csum_size, fs->csum_size))
-			continue;
-		if (bad >= 0)
-			return -1;
-		bad = (int)i;
-	}
 	if (bad < 0)
 		return -1;
 	/* The rebuild: P ^ every other data sector. */
@@ -302,26 +366,41 @@ static int csum_strip(struct vp *v, uint64_t f, unsigned int col)
 		for (size_t b = 0; b < fs->sectorsize; b++)
 			v->sector[b] ^= d[b];
 	}
-	bbs_csum_block(fs->csum_type, v->sector, fs->sectorsize, sum);
-	if (memcmp(sum, v->csums + ((size_t)bad * v->cols + col) * fs->csum_size, fs->csum_size))
-		return -1;
-	return bad;
+	return sector_csum(v, f, bad, col, v->sector) == 1 ? bad : -1;
 }
 
-/* Is every strip of full stripe f readable?  Counts the stripe as skipped if not. */
-static bool stripe_readable(struct vp *v, uint64_t f, uint64_t weight)
+/*
+ * The strips of full stripe f on missing devices, into missing[] (room for
+ * v->n); returns how many, or -EIO when reading one of the others failed.
+ */
+static int stripe_missing(const struct vp *v, uint64_t f, unsigned int *missing)
 {
-	int worst = 0;
+	unsigned int nr = 0;
+	bool read_error = false;
 
 	for (unsigned int j = 0; j < v->n; j++) {
 		int err = strip_err(v, f, j);
 
-		if (err && worst != -ENODEV)
-			worst = err;
+		if (err == -ENODEV)
+			missing[nr++] = j;
+		else if (err)
+			read_error = true;
 	}
-	if (!worst)
+	return read_error ? -EIO : (int)nr;
+}
+
+/*
+ * Is every strip of full stripe f readable?  Counts the stripe as skipped if
+ * not: a read error first (it makes the exit status 2), then missing_device.
+ */
+static bool stripe_readable(struct vp *v, uint64_t f, uint64_t weight)
+{
+	unsigned int missing[BBS_PARITY_MAX_STRIPS];
+	int nr = stripe_missing(v, f, missing);
+
+	if (!nr)
 		return true;
-	v->skipped[worst == -ENODEV ? VP_MISSING_DEVICE : VP_READ_ERROR] += weight;
+	v->skipped[nr < 0 ? VP_READ_ERROR : VP_MISSING_DEVICE] += weight;
 	return false;
 }
 
@@ -337,18 +416,177 @@ static void mark_bad(struct strip_bad *bad, unsigned int j, unsigned int col)
 		bad[j].first = col;
 }
 
-static int report_bad(struct vp *v, uint64_t f, const struct strip_bad *bad, unsigned int nr)
+static int report_bad(struct vp *v, uint64_t f, const struct strip_bad *bad, unsigned int nr,
+		      bool degraded)
 {
 	for (unsigned int j = 0; j < nr; j++) {
 		int ret;
 
 		if (!bad[j].sectors)
 			continue;
-		ret = add_mismatch(v, f, j, bad[j].first, bad[j].sectors);
+		ret = add_mismatch(v, f, j, bad[j].first, bad[j].sectors, degraded);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * raid6, strip m of full stripe f missing, the parity left disagreeing in
+ * column col: the present strip c for which rebuilding m and c from P, Q
+ * and the rest gives data sectors that match their stored checksums (one
+ * at least is checked), if exactly one c does.  -1 otherwise.
+ */
+static int witness_suspect(struct vp *v, uint64_t f, void *const *strips, unsigned int m,
+			   unsigned int col)
+{
+	size_t ss = v->fs.sectorsize, off = (size_t)col * ss;
+	void *cs[BBS_PARITY_MAX_STRIPS];
+	int found = -1;
+
+	for (unsigned int c = 0; c < v->n; c++) {
+		unsigned int failed[2] = { m, c };
+		unsigned int checked = 0;
+		bool ok = true;
+
+		if (c == m)
+			continue;
+		for (unsigned int j = 0; j < v->n; j++)
+			cs[j] = (uint8_t *)strips[j] + off;
+		cs[m] = v->sector;
+		cs[c] = v->sector + 65536;
+		if (bbs_parity_recover(BBS_RAID6, v->nr_data, cs, ss, failed, 2))
+			return -1;
+		for (unsigned int k = 0; k < 2; k++) {
+			int r;
+
+			if (failed[k] >= v->nr_data)
+				continue;
+			r = sector_csum(v, f, failed[k], col, cs[failed[k]]);
+			if (r < 0)
+				continue;
+			checked++;
+			ok &= r == 1;
+		}
+		if (!checked || !ok)
+			continue;
+		if (found >= 0)
+			return -1;
+		found = (int)c;
+	}
+	return found;
+}
+
+/*
+ * No parity left to check with: the rebuilt data sectors of column col (in
+ * strips[]) against their stored checksums.  1 all match, 0 one does not,
+ * -1 nothing to check (no missing data sector, or one without a checksum).
+ */
+static int csum_witness(struct vp *v, uint64_t f, void *const *strips, const unsigned int *missing,
+			unsigned int nr_missing, unsigned int col)
+{
+	size_t off = (size_t)col * v->fs.sectorsize;
+	bool unknown = false;
+	int checked = 0;
+
+	for (unsigned int i = 0; i < nr_missing; i++) {
+		int r;
+
+		if (missing[i] >= v->nr_data)
+			continue;
+		r = sector_csum(v, f, missing[i], col, (const uint8_t *)strips[missing[i]] + off);
+		if (!r)
+			return 0;
+		if (r < 0)
+			unknown = true;
+		checked++;
+	}
+	return !checked || unknown ? -1 : 1;
+}
+
+/*
+ * --parity, full stripe f with strips missing[] (1 <= nr_missing <=
+ * nr_parity) on missing devices: rebuild them and check with what is left,
+ * the parity the rebuild did not use or else the data checksums.
+ */
+static int check_degraded(struct vp *v, uint64_t f, const uint8_t *colref,
+			  const unsigned int *missing, unsigned int nr_missing)
+{
+	enum bbs_raid raid = v->nr_parity == 2 ? BBS_RAID6 : BBS_RAID5;
+	size_t slen = v->c->stripe_len, ss = v->fs.sectorsize;
+	struct strip_bad bad[BBS_PARITY_MAX_STRIPS] = { { 0 } };
+	void *strips[BBS_PARITY_MAX_STRIPS], *parity[2];
+	bool any = false, unchecked = false, by_csum = false;
+	int ret;
+
+	for (unsigned int j = 0; j < v->n; j++)
+		strips[j] = strip_ptr(v, f, j);
+	for (unsigned int i = 0; i < nr_missing; i++)
+		strips[missing[i]] = v->scratch + i * slen;
+	parity[0] = v->scratch + 2 * slen;
+	parity[1] = v->scratch + 3 * slen;
+	ret = bbs_parity_check_degraded(raid, v->nr_data, strips, slen, missing, nr_missing, parity,
+					ss, v->colbad);
+	if (ret == -ENODATA) {
+		by_csum = true;
+		ret = bbs_parity_recover(raid, v->nr_data, strips, slen, missing, nr_missing);
+	}
+	if (ret < 0)
+		return ret;
+
+	for (unsigned int col = 0; col < v->cols; col++) {
+		int z;
+
+		if (!colref[col])
+			continue;
+		if (by_csum) {
+			int r = csum_witness(v, f, strips, missing, nr_missing, col);
+
+			unchecked |= r < 0;
+			if (r)
+				continue;
+			any = true;
+			/* Either a present data sector known bad, or the parity rebuilt from. */
+			z = csum_suspect(v, f, col, strips, missing, nr_missing);
+			if (z >= 0) {
+				mark_bad(bad, z, col);
+				continue;
+			}
+			for (unsigned int p = 0; p < v->nr_parity; p++) {
+				bool lost = false;
+
+				for (unsigned int i = 0; i < nr_missing; i++)
+					lost |= missing[i] == v->nr_data + p;
+				if (!lost)
+					mark_bad(bad, v->nr_data + p, col);
+			}
+			continue;
+		}
+		if (!v->colbad[col])
+			continue;
+		any = true;
+		z = witness_suspect(v, f, strips, missing[0], col);
+		if (z >= 0) {
+			mark_bad(bad, z, col);
+			continue;
+		}
+		for (unsigned int p = 0; p < v->nr_parity; p++)
+			if (v->colbad[col] & (1U << p))
+				mark_bad(bad, v->nr_data + p, col);
+	}
+	if (!any && unchecked) {
+		v->skipped[VP_NO_REDUNDANCY]++;
+		return 0;
+	}
+	v->degraded_by_csum += by_csum;
+	if (!any) {
+		v->matched++;
+		v->degraded_matched++;
+		return 0;
+	}
+	v->mismatched++;
+	v->degraded_mismatched++;
+	return report_bad(v, f, bad, v->n, true);
 }
 
 /* --parity: P (and Q) of full stripe f, in its referenced columns. */
@@ -357,17 +595,27 @@ static int check_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 	enum bbs_raid raid = v->nr_parity == 2 ? BBS_RAID6 : BBS_RAID5;
 	size_t slen = v->c->stripe_len, ss = v->fs.sectorsize;
 	struct strip_bad bad[BBS_PARITY_MAX_STRIPS] = { { 0 } };
+	unsigned int missing[BBS_PARITY_MAX_STRIPS];
 	void *strips[BBS_PARITY_MAX_STRIPS];
 	bool any = false;
+	int nr_missing = stripe_missing(v, f, missing);
 
-	if (!stripe_readable(v, f, 1))
+	v->csums_loaded = false;
+	if (nr_missing < 0) {
+		v->skipped[VP_READ_ERROR]++;
 		return 0;
+	}
+	if (nr_missing > (int)v->nr_parity) {
+		v->skipped[VP_MISSING_DEVICE]++;
+		return 0;
+	}
+	if (nr_missing)
+		return check_degraded(v, f, colref, missing, nr_missing);
 	for (unsigned int j = 0; j < v->nr_data; j++)
 		strips[j] = strip_ptr(v, f, j);
 	for (unsigned int p = 0; p < v->nr_parity; p++)
 		strips[v->nr_data + p] = v->scratch + p * slen;
 	bbs_parity_gen(raid, v->nr_data, strips, slen, 0);
-	v->csums_loaded = false;
 
 	for (unsigned int col = 0; col < v->cols; col++) {
 		size_t off = col * ss;
@@ -401,7 +649,7 @@ static int check_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 		return 0;
 	}
 	v->mismatched++;
-	return report_bad(v, f, bad, v->n);
+	return report_bad(v, f, bad, v->n, false);
 }
 
 /* --recover: the strips of full stripe f on the target devices, rebuilt from the others. */
@@ -436,7 +684,7 @@ static int recover_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 		else
 			v->matched++;
 	}
-	return report_bad(v, f, bad, v->n);
+	return report_bad(v, f, bad, v->n, false);
 }
 
 /* Read full stripes [first, last] of every chunk stripe into the batch buffer. */
@@ -484,14 +732,16 @@ static int chunk_buffers(struct vp *v)
 	free(v->colref);
 	free(v->csums);
 	free(v->have);
-	v->buf = v->scratch = v->colref = v->csums = v->have = NULL;
+	free(v->colbad);
+	v->buf = v->scratch = v->colref = v->csums = v->have = v->colbad = NULL;
 	v->read_err = calloc(v->n, sizeof(*v->read_err));
 	v->colref = malloc((size_t)v->batch * v->cols);
+	v->colbad = malloc(v->cols);
 	v->csums = malloc((size_t)v->nr_data * v->cols * v->fs.csum_size);
 	v->have = malloc((size_t)v->nr_data * v->cols);
-	if (!v->read_err || !v->colref || !v->csums || !v->have ||
+	if (!v->read_err || !v->colref || !v->colbad || !v->csums || !v->have ||
 	    posix_memalign((void **)&v->buf, 4096, (size_t)v->n * v->batch * slen) ||
-	    posix_memalign((void **)&v->scratch, 4096, 2 * slen))
+	    posix_memalign((void **)&v->scratch, 4096, 4 * slen))
 		return -ENOMEM;
 	return 0;
 }
@@ -619,11 +869,11 @@ static void print_plain(const struct vp *v)
 
 		bool one = m->sectors == 1;
 
-		printf("mismatch: full stripe logical %llu (%s): strip %u (%s) devid %llu %s "
+		printf("mismatch: full stripe logical %llu (%s%s): strip %u (%s) devid %llu %s "
 		       "physical %llu: %u sector%s %s\n",
-		       (unsigned long long)m->logical, m->profile, m->strip, m->kind,
-		       (unsigned long long)m->devid, m->device, (unsigned long long)m->physical,
-		       m->sectors, one ? "" : "s",
+		       (unsigned long long)m->logical, m->profile, m->degraded ? ", degraded" : "",
+		       m->strip, m->kind, (unsigned long long)m->devid, m->device,
+		       (unsigned long long)m->physical, m->sectors, one ? "" : "s",
 		       v->nr_recover
 			       ? (one ? "differs from its rebuild" : "differ from their rebuild")
 			       : (one ? "disagrees" : "disagree"));
@@ -641,6 +891,13 @@ static void print_plain(const struct vp *v)
 	printf(" %llu: matched %llu, mismatched %llu; unreferenced %llu\n",
 	       (unsigned long long)(v->matched + v->mismatched), (unsigned long long)v->matched,
 	       (unsigned long long)v->mismatched, (unsigned long long)v->unreferenced);
+	if (v->degraded_matched + v->degraded_mismatched)
+		printf("of those with strips missing, checked degraded %llu: matched %llu, "
+		       "mismatched %llu; through data checksums %llu\n",
+		       (unsigned long long)(v->degraded_matched + v->degraded_mismatched),
+		       (unsigned long long)v->degraded_matched,
+		       (unsigned long long)v->degraded_mismatched,
+		       (unsigned long long)v->degraded_by_csum);
 	printf("skipped %s:", unit(v));
 	for (int r = 0; r < NR_VP_SKIPS; r++) {
 		if (!v->skipped[r])
@@ -669,12 +926,13 @@ static int print_json(const struct vp *v)
 	for (size_t i = 0; i < v->nr_mm; i++) {
 		const struct vp_mismatch *m = &v->mm[i];
 
-		json_array_append_new(
-			mms, json_pack("{s:I, s:s, s:i, s:s, s:I, s:s, s:I, s:i}", "logical",
-				       (json_int_t)m->logical, "profile", m->profile, "strip",
-				       (int)m->strip, "kind", m->kind, "devid",
-				       (json_int_t)m->devid, "device", m->device, "physical",
-				       (json_int_t)m->physical, "sectors", (int)m->sectors));
+		json_array_append_new(mms,
+				      json_pack("{s:I, s:s, s:i, s:s, s:I, s:s, s:I, s:i, s:b}",
+						"logical", (json_int_t)m->logical, "profile",
+						m->profile, "strip", (int)m->strip, "kind", m->kind,
+						"devid", (json_int_t)m->devid, "device", m->device,
+						"physical", (json_int_t)m->physical, "sectors",
+						(int)m->sectors, "degraded", m->degraded));
 	}
 	json_object_set_new(o, "mode", json_string(v->nr_recover ? "recover" : "parity"));
 	if (v->nr_recover)
@@ -685,6 +943,9 @@ static int print_json(const struct vp *v)
 	json_object_set_new(o, "matched", json_integer(v->matched));
 	json_object_set_new(o, "mismatched", json_integer(v->mismatched));
 	json_object_set_new(o, "unreferenced", json_integer(v->unreferenced));
+	json_object_set_new(o, "degraded_matched", json_integer(v->degraded_matched));
+	json_object_set_new(o, "degraded_mismatched", json_integer(v->degraded_mismatched));
+	json_object_set_new(o, "degraded_by_csum", json_integer(v->degraded_by_csum));
 	json_object_set(o, "skipped", skipped);
 	json_object_set(o, "mismatches", mms);
 	if (json_dumpf(o, stdout, JSON_COMPACT) == 0) {
@@ -746,7 +1007,8 @@ int verify_stripes(char **targets, int nr_targets, const uint64_t *recover, unsi
 	int ret, status = 2;
 
 	gf_log_init();
-	if (posix_memalign((void **)&v.sector, 4096, 65536)) {
+	/* Two sectors; a sector is at most a node, at most 64 KiB. */
+	if (posix_memalign((void **)&v.sector, 4096, 2 * 65536)) {
 		bbs_err("cannot allocate read buffers: out of memory");
 		return 2;
 	}
@@ -788,6 +1050,7 @@ out_free:
 	free(v.colref);
 	free(v.csums);
 	free(v.have);
+	free(v.colbad);
 	free(v.sector);
 	return status;
 }
