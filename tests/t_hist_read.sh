@@ -28,7 +28,8 @@ check "no data writes in a read-only workload" jq -e '
 echo 3 >/proc/sys/vm/drop_caches
 "$BBSCOPE" hist --fs "$MNT" -i 1 -c 2 -s >"$T_TMP/plain" 2>"$T_TMP/plain.err" &
 pid=$!
-sleep 0.5
+# Read once it traces (attach takes about half a second), inside the first interval.
+for i in $(seq 100); do grep -q '^bbscope: tracing' "$T_TMP/plain.err" && break; sleep 0.05; done
 cat "$MNT/file" >/dev/null
 wait $pid || fail "hist -i 1 -c 2 exited non-zero"
 check "two intervals printed" [ "$(grep -c '^--- ' "$T_TMP/plain")" -eq 2 ]
