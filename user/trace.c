@@ -42,34 +42,45 @@ const char *const bbs_fn_names[NR_FNS] = {
  * Every tracepoint the BPF object has a btf_<tp> and a raw_<tp> program
  * for, what is lost without it, and the phases it feeds.
  */
+/* When a tracepoint is attached: always, or only once it is needed (want_tp). */
+enum tp_need {
+	NEED_ALWAYS,
+	NEED_BIO_BASED, /* a btrfs on a bio-based device (tp_btf; raw_tp always) */
+	NEED_IRQ_CTX, /* contexts not read from the preempt count */
+};
+
 static const struct tp_desc {
 	const char *name;
 	bool required;
 	const char *without;
 	uint32_t phases; /* bit per enum bbs_phase */
+	enum tp_need need;
 } tps[] = {
-	{ "block_bio_queue", true, NULL, 0 },
-	{ "block_rq_issue", false, "queue and device are not split", 1 << PHASE_QUEUE },
+	{ "block_bio_queue", true, NULL, 0, NEED_ALWAYS },
+	{ "block_rq_issue", false, "queue and device are not split", 1 << PHASE_QUEUE,
+	  NEED_ALWAYS },
 	{ "block_rq_complete", false, "no device latency on request-based devices",
-	  1 << PHASE_DEVICE },
-	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0 },
-	{ "workqueue_queue_work", false, "no completion on bio-based devices", 0 },
+	  1 << PHASE_DEVICE, NEED_ALWAYS },
+	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0, NEED_ALWAYS },
+	{ "workqueue_queue_work", false, "no completion on bio-based devices", 0, NEED_BIO_BASED },
 	{ "workqueue_execute_start", false, "no hop, endio, rmw or recover",
-	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER },
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER, NEED_ALWAYS },
 	{ "workqueue_execute_end", false, "no hop, endio, rmw or recover",
-	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER },
-	{ "btrfs_work_sched", false, "offloaded checksums not seen", 1 << PHASE_CSUM },
-	{ "btrfs_ordered_sched", false, "offloaded checksum end less precise", 0 },
-	{ "btrfs_ordered_extent_add", false, "no ordered extent latency", 1 << PHASE_ORDERED },
-	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency", 1 << PHASE_ORDERED },
-	{ "raid56_write", false, "raid56 stripe writes not counted", 0 },
-	{ "raid56_read", false, "raid56 stripe reads not counted", 0 },
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER, NEED_ALWAYS },
+	{ "btrfs_work_sched", false, "offloaded checksums not seen", 1 << PHASE_CSUM, NEED_ALWAYS },
+	{ "btrfs_ordered_sched", false, "offloaded checksum end less precise", 0, NEED_ALWAYS },
+	{ "btrfs_ordered_extent_add", false, "no ordered extent latency", 1 << PHASE_ORDERED,
+	  NEED_ALWAYS },
+	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency", 1 << PHASE_ORDERED,
+	  NEED_ALWAYS },
+	{ "raid56_write", false, "raid56 stripe writes not counted", 0, NEED_ALWAYS },
+	{ "raid56_read", false, "raid56 stripe reads not counted", 0, NEED_ALWAYS },
 	/* Exits before entries: an entry counted before its exit is attached
 	 * would leave the CPU in irq context for good. */
-	{ "irq_handler_exit", false, "hardirq context not told apart", 0 },
-	{ "irq_handler_entry", false, "hardirq context not told apart", 0 },
-	{ "softirq_exit", false, "softirq context not told apart", 0 },
-	{ "softirq_entry", false, "softirq context not told apart", 0 },
+	{ "irq_handler_exit", false, "hardirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "irq_handler_entry", false, "hardirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "softirq_exit", false, "softirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "softirq_entry", false, "softirq context not told apart", 0, NEED_IRQ_CTX },
 };
 #define NR_TPS (sizeof(tps) / sizeof(tps[0]))
 
@@ -297,61 +308,61 @@ static bool btrfs_on_bio_based(void)
 }
 
 /*
- * With tp_btf the end_io workqueue is read at execute_start, so
- * workqueue_queue_work (which fires for every work item on the system) is
- * only needed to see completions on bio-based devices: attach it when such
- * a device holds a btrfs, now or when BPF first sees one.
+ * Is tracepoint i needed now?  at_start: when the tracer starts, else at a
+ * tick.
+ *
+ * NEED_BIO_BASED: with tp_btf the end_io workqueue is read at execute_start,
+ * so workqueue_queue_work (which fires for every work item on the system) is
+ * only needed to see completions on bio-based devices: when such a device
+ * holds a btrfs at start, or once BPF has seen a bio go to one.
+ *
+ * NEED_IRQ_CTX: the irq/softirq tracepoints fire for every interrupt on the
+ * system; they are only needed where BPF cannot read the preempt count.
  */
-static bool want_queue_work(struct bbs_tracer *t)
+static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
 {
-	return !t->btf || t->skel->bss->seen_bio_based || btrfs_on_bio_based();
+	switch (tps[i].need) {
+	case NEED_BIO_BASED:
+		return !t->btf || t->skel->bss->seen_bio_based ||
+		       (at_start && btrfs_on_bio_based());
+	case NEED_IRQ_CTX:
+		return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
+	default:
+		return true;
+	}
 }
 
-/*
- * The irq/softirq tracepoints fire for every interrupt on the system; they
- * are only needed where BPF cannot read the preempt count.
- */
-static bool want_irq_tracepoints(struct bbs_tracer *t)
+/* Attach tracepoint i; if that fails, mark it and its phases unavailable. */
+static int attach_one(struct bbs_tracer *t, size_t i)
 {
-	return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
-}
+	int err;
 
-/* Is this tracepoint needed now?  Some are attached only on demand. */
-static bool want_tp(struct bbs_tracer *t, const char *tp)
-{
-	if (!strcmp(tp, "workqueue_queue_work"))
-		return want_queue_work(t);
-	if (!strncmp(tp, "irq_handler_", 12) || !strncmp(tp, "softirq_", 8))
-		return want_irq_tracepoints(t);
-	return true;
+	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", tps[i].name));
+	if (t->links[i])
+		return 0;
+	err = -errno;
+	snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s", strerror(-err));
+	t->kind[i] = NULL;
+	t->unavailable |= tps[i].phases;
+	return err;
 }
 
 static int attach_all(struct bbs_tracer *t)
 {
 	for (size_t i = 0; i < NR_TPS; i++) {
-		struct bpf_program *p;
 		int err;
 
-		if (!t->kind[i] || !want_tp(t, tps[i].name))
-			continue;
-		p = prog_of(t, strcmp(t->kind[i], "tp_btf") ? "raw" : "btf", tps[i].name);
-		t->links[i] = bpf_program__attach(p);
-		if (t->links[i])
-			continue;
-		err = -errno;
-		if (tps[i].required) {
+		if (!t->kind[i]) {
+			t->unavailable |= tps[i].phases;
+		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) && tps[i].required) {
 			bbs_err("cannot attach %s: %s%s", tps[i].name, strerror(-err),
 				err == -EPERM ? " (run as root)" : "");
 			return err;
 		}
-		snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s", strerror(-err));
-		t->kind[i] = NULL;
 	}
 	for (size_t i = 0; i < NR_TPS; i++)
-		if (!t->kind[i]) {
-			t->unavailable |= tps[i].phases;
+		if (!t->kind[i])
 			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
-		}
 	return 0;
 }
 
@@ -540,7 +551,7 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 	for (size_t i = 0; i < NR_TPS; i++)
 		fprintf(f, "  %-28s %s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
 			!t->kind[i] || t->links[i] ? ""
-			: !strcmp(tps[i].name, "workqueue_queue_work")
+			: tps[i].need == NEED_BIO_BASED
 				? " (attached when a bio-based device is seen)"
 				: " (not needed: contexts from the preempt count)");
 }
@@ -791,17 +802,9 @@ static uint64_t sweep_table(struct bbs_tracer *t, struct table *tb)
 /* Attach what became needed since the start (see want_tp). */
 static void attach_on_demand(struct bbs_tracer *t)
 {
-	for (size_t i = 0; i < NR_TPS; i++) {
-		if (t->links[i] || !t->kind[i] || !want_tp(t, tps[i].name))
-			continue;
-		t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", tps[i].name));
-		if (!t->links[i]) {
-			snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s",
-				 strerror(errno));
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!t->links[i] && t->kind[i] && want_tp(t, i, false) && attach_one(t, i))
 			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
-			t->kind[i] = NULL;
-		}
-	}
 }
 
 void bbs_tracer_tick(struct bbs_tracer *t)
