@@ -358,13 +358,14 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 	hist_add(h, v);
 }
 
-static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g)
+/* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
+static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level)
 {
 	struct bbs_group k = *g;
 	struct bbs_group_val *v;
 
 	k.epoch = epoch;
-	k.level = cur_ctx();
+	k.level = level;
 	v = bpf_map_lookup_elem(&groups, &k);
 	if (v)
 		return v;
@@ -582,9 +583,9 @@ static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
 }
 
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
-static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now)
+static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
 {
-	struct bbs_group_val *gv = group_of(&st->g);
+	struct bbs_group_val *gv = group_of(&st->g, level);
 	struct bbs_stats *s;
 
 	if (emit_events)
@@ -621,10 +622,10 @@ static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 no
  * account_bio as a global function, verified once rather than at every call
  * site: the request walk would otherwise unroll it 32 times.
  */
-__noinline int finish_bio(const struct bbs_bio_state *st, __u64 now)
+__noinline int finish_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
 {
 	if (st)
-		account_bio(st, now);
+		account_bio(st, now, level);
 	return 0;
 }
 
@@ -643,7 +644,7 @@ static __always_inline void complete_bio(struct bbs_bio_state *st, __u64 *slot, 
 	st->flags |= BIO_F_NO_ENDIO;
 	st->endio_ctx = st->complete_ctx;
 	st->cpu_endio = st->cpu_complete;
-	finish_bio(st, now);
+	finish_bio(st, now, st->complete_ctx);
 	bios_free(st, slot);
 }
 

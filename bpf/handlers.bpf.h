@@ -183,7 +183,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	/* Last: until queue_ns is set the user-space sweeper leaves the slot alone. */
 	st->queue_ns = now;
 	if (st == &tmp)
-		account_bio(st, now);
+		account_bio(st, now, cur_ctx());
 	return 0;
 }
 
@@ -300,16 +300,16 @@ static __always_inline void H(run_close)(struct running *r)
 
 /*
  * The workqueue of the work item this kworker runs: process_one_work sets
- * worker->current_pwq before execute_start.  Only in task context: a BH
- * work item runs on top of whatever task it interrupted.
+ * worker->current_pwq before execute_start.  Only in task context (ctx, the
+ * caller's): a BH work item runs on top of whatever task it interrupted.
  */
-static __always_inline __u64 H(cur_wq)(void)
+static __always_inline __u64 H(cur_wq)(__u8 ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct kthread *k;
 	struct worker *w;
 
-	if (!(task->flags & PF_WQ_WORKER) || cur_ctx() != CTX_TASK)
+	if (!(task->flags & PF_WQ_WORKER) || ctx != CTX_TASK)
 		return 0;
 	k = CAST(task->worker_private, kthread);
 	w = CAST(k->data, worker);
@@ -346,7 +346,7 @@ static __always_inline void H(run_close)(struct running *r)
 	bpf_map_delete_elem(&running, &tid);
 }
 
-static __always_inline __u64 H(cur_wq)(void)
+static __always_inline __u64 H(cur_wq)(__u8 ctx)
 {
 	return 0;
 }
@@ -402,7 +402,7 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		r->ts = r->st.start_ns = bpf_ktime_get_ns();
 		r->st.endio_ctx = cur_ctx();
 		r->st.cpu_endio = bpf_get_smp_processor_id();
-		wq = H(cur_wq)();
+		wq = H(cur_wq)(r->st.endio_ctx);
 		if (wq)
 			r->st.wq = wq;
 		H(run_commit)(r);
@@ -433,7 +433,7 @@ static __always_inline int H(on_execute_end)(void)
 	if (!r)
 		return 0;
 	if (r->what == RUN_ENDIO)
-		account_bio(&r->st, bpf_ktime_get_ns());
+		account_bio(&r->st, bpf_ktime_get_ns(), cur_ctx());
 	else
 		span_account(&r->sp, (__u32)bpf_get_current_pid_tgid());
 	H(run_close)(r);
@@ -521,7 +521,7 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 	r = H(run_cur)();
 	if (r && r->what == RUN_SPAN)
 		r->sp.stripe_io = 1;
-	gv = group_of(&g);
+	gv = group_of(&g, cur_ctx());
 	if (gv) {
 		if (op == BBS_OP_WRITE)
 			__sync_fetch_and_add(&gv->stats.stripe_writes, 1);
