@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* bbscope replay: dispatch to a replay subcommand; what the subcommands share. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,52 @@ int cmd_replay(int argc, char **argv)
 			bbs_json_errors = true;
 	return bbs_dispatch(replay_cmds, sizeof(replay_cmds) / sizeof(replay_cmds[0]), argc, argv,
 			    "bbscope replay", "subcommand");
+}
+
+int bbs_replay_opt(struct bbs_replay_common *co, int c, char **argv, const char *sub)
+{
+	switch (c) {
+	case 'T':
+		co->trace = optarg;
+		return 1;
+	case 'S':
+		co->synthetic = optarg;
+		return 1;
+	case 'f':
+		co->force = true;
+		return 1;
+	case 'm':
+		co->po.ms = true;
+		return 1;
+	case 's':
+		co->po.summary = true;
+		return 1;
+	case 'j':
+		return 1;
+	case ':':
+		bbs_err("%s needs an argument (see 'bbscope replay %s --help')", argv[optind - 1],
+			sub);
+		return 2;
+	case '?':
+		bbs_err("unknown option '%s' (see 'bbscope replay %s --help')", argv[optind - 1],
+			sub);
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+int bbs_replay_args_done(const struct bbs_replay_common *co, int argc, char **argv)
+{
+	if (optind < argc) {
+		bbs_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (!co->trace == !co->synthetic) {
+		bbs_err("give one workload: --synthetic SPEC or --trace FILE");
+		return 2;
+	}
+	return 0;
 }
 
 int bbs_replay_load(struct bbs_workload *w, const char *synthetic, const char *trace,

@@ -79,13 +79,13 @@ enum mode { MODE_NONE, MODE_SERIAL, MODE_ASYNC, MODE_OFFLOAD, NR_MODES };
 static const char *const mode_name[NR_MODES] = { "none", "serial", "async", "offload" };
 
 struct opts {
-	const char *trace, *synthetic, *target, *csum_out, *timing_str;
+	struct bbs_replay_common co;
+	const char *target, *csum_out, *timing_str;
 	enum mode mode;
 	enum bbs_csum_type type;
 	unsigned int qd, workers;
 	double scale;
-	bool force, json, have_mode;
-	struct bbs_print_opts po;
+	bool json, have_mode;
 };
 
 /* A bio in flight. */
@@ -736,7 +736,7 @@ static int print_result(struct replay *r)
 		       workers == 1 ? "" : "s", o->timing_str, r->t->path, r->t->name);
 		printf("%llu bytes in %zu bios, %.3f s: %.3f GB/s, cpu %.3f s\n\n",
 		       (unsigned long long)r->w->bytes, r->w->nr, elapsed, bps / 1e9, cpu);
-		bbs_report_print(stdout, &rep, &o->po);
+		bbs_report_print(stdout, &rep, &o->co.po);
 		bbs_report_free(&rep);
 		return 0;
 	}
@@ -768,8 +768,6 @@ static int print_result(struct replay *r)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option long_opts[] = {
-		{ "trace", required_argument, NULL, 'T' },
-		{ "synthetic", required_argument, NULL, 'S' },
 		{ "target", required_argument, NULL, 't' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "csum", required_argument, NULL, 'c' },
@@ -777,26 +775,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "timing", required_argument, NULL, 'i' },
 		{ "csum-out", required_argument, NULL, 'o' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "milliseconds", no_argument, NULL, 'm' },
-		{ "summary", no_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		BBS_REPLAY_COMMON_OPTS,
 		{},
 	};
 	unsigned long long v;
-	int c;
+	int c, ret;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":msjh", long_opts, NULL)) != -1) {
+		ret = bbs_replay_opt(&o->co, c, argv, "csum");
+		if (ret == 1)
+			continue;
+		if (ret)
+			return ret;
 		switch (c) {
-		case 'T':
-			o->trace = optarg;
-			break;
-		case 'S':
-			o->synthetic = optarg;
-			break;
 		case 't':
 			o->target = optarg;
 			break;
@@ -843,38 +836,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'o':
 			o->csum_out = optarg;
 			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'm':
-			o->po.ms = true;
-			break;
-		case 's':
-			o->po.summary = true;
-			break;
-		case 'j':
-			break;
 		case 'h':
 			usage(stdout);
 			return 0;
-		case ':':
-			bbs_err("%s needs an argument (see 'bbscope replay csum --help')",
-				argv[optind - 1]);
-			return 2;
-		default:
-			bbs_err("unknown option '%s' (see 'bbscope replay csum --help')",
-				argv[optind - 1]);
-			return 2;
 		}
 	}
-	if (optind < argc) {
-		bbs_err("unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	if (!o->trace == !o->synthetic) {
-		bbs_err("give one workload: --synthetic SPEC or --trace FILE");
-		return 2;
-	}
+	ret = bbs_replay_args_done(&o->co, argc, argv);
+	if (ret)
+		return ret;
 	if (!o->target) {
 		bbs_err("--target PATH is required (a block device or a file)");
 		return 2;
@@ -883,7 +852,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		bbs_err("--mode is required: none, serial, async or offload");
 		return 2;
 	}
-	if (o->synthetic && o->scale) {
+	if (o->co.synthetic && o->scale) {
 		bbs_err("--timing %s needs recorded times: use it with --trace", o->timing_str);
 		return 2;
 	}
@@ -929,14 +898,14 @@ int replay_csum(int argc, char **argv)
 
 	ret = 1;
 	bbs_workload_init(&w);
-	if (bbs_replay_load(&w, o.synthetic, o.trace, BBS_REPLAY_BIOS))
+	if (bbs_replay_load(&w, o.co.synthetic, o.co.trace, BBS_REPLAY_BIOS))
 		goto out_workload;
 	if (!w.nr) {
 		bbs_err("the workload has no data writes");
 		goto out_workload;
 	}
 	to.need = w.span;
-	to.force = o.force;
+	to.force = o.co.force;
 	if (bbs_target_open(&t, o.target, &to))
 		goto out_workload;
 	if (check_alignment(&w, &t))

@@ -111,14 +111,14 @@ enum mode { MODE_STEP, MODE_BATCHED, MODE_THREADS, NR_MODES };
 static const char *const mode_name[NR_MODES] = { "step", "batched", "threads" };
 
 struct opts {
-	const char *trace, *synthetic, *targets, *rebuilt_out;
+	struct bbs_replay_common co;
+	const char *targets, *rebuilt_out;
 	enum mode mode;
 	enum bbs_raid raid;
 	unsigned int devices, threads, qd, stripe_cache;
 	unsigned int degraded[2], nr_degraded;
 	uint64_t data_seed;
-	bool force, json, have_mode, no_plug, recover_stripe;
-	struct bbs_print_opts po;
+	bool json, have_mode, no_plug, recover_stripe;
 };
 
 enum rbio_kind {
@@ -1140,7 +1140,7 @@ static int print_result(struct replay *r)
 			       bbs_hist_percentile(&parity, 0.5) / 1e3,
 			       bbs_hist_percentile(&parity, 0.99) / 1e3);
 		putchar('\n');
-		bbs_report_print(stdout, &rep, &o->po);
+		bbs_report_print(stdout, &rep, &o->co.po);
 		bbs_report_free(&rep);
 		return 0;
 	}
@@ -1227,8 +1227,6 @@ static int parse_indexes(const char *s, unsigned int *out, unsigned int max, uns
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option long_opts[] = {
-		{ "trace", required_argument, NULL, 'T' },
-		{ "synthetic", required_argument, NULL, 'S' },
 		{ "profile", required_argument, NULL, 'p' },
 		{ "devices", required_argument, NULL, 'n' },
 		{ "targets", required_argument, NULL, 't' },
@@ -1241,27 +1239,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-plug", no_argument, NULL, 'P' },
 		{ "stripe-cache", required_argument, NULL, 'C' },
 		{ "recover-unit", required_argument, NULL, 'u' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "milliseconds", no_argument, NULL, 'm' },
-		{ "summary", no_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		BBS_REPLAY_COMMON_OPTS,
 		{},
 	};
 	const char *degraded = NULL;
 	unsigned long long v;
-	int c;
+	int c, ret;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":msjh", long_opts, NULL)) != -1) {
+		ret = bbs_replay_opt(&o->co, c, argv, "parity");
+		if (ret == 1)
+			continue;
+		if (ret)
+			return ret;
 		switch (c) {
-		case 'T':
-			o->trace = optarg;
-			break;
-		case 'S':
-			o->synthetic = optarg;
-			break;
 		case 'p':
 			if (!strcmp(optarg, "raid5")) {
 				o->raid = BBS_RAID5;
@@ -1337,38 +1330,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->recover_stripe = !strcmp(optarg, "stripe");
 			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'm':
-			o->po.ms = true;
-			break;
-		case 's':
-			o->po.summary = true;
-			break;
-		case 'j':
-			break;
 		case 'h':
 			usage(stdout);
 			return 0;
-		case ':':
-			bbs_err("%s needs an argument (see 'bbscope replay parity --help')",
-				argv[optind - 1]);
-			return 2;
-		default:
-			bbs_err("unknown option '%s' (see 'bbscope replay parity --help')",
-				argv[optind - 1]);
-			return 2;
 		}
 	}
-	if (optind < argc) {
-		bbs_err("unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	if (!o->trace == !o->synthetic) {
-		bbs_err("give one workload: --synthetic SPEC or --trace FILE");
-		return 2;
-	}
+	ret = bbs_replay_args_done(&o->co, argc, argv);
+	if (ret)
+		return ret;
 	if (!o->raid) {
 		bbs_err("--profile is required: raid5 or raid6");
 		return 2;
@@ -1554,14 +1523,14 @@ int replay_parity(int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < o.nr_degraded; i++)
 		r.missing[o.degraded[i]] = true;
-	if (bbs_replay_load(&w, o.synthetic, o.trace, BBS_REPLAY_STRIPS))
+	if (bbs_replay_load(&w, o.co.synthetic, o.co.trace, BBS_REPLAY_STRIPS))
 		goto out_paths;
-	if (o.trace && w.nr_data != r.nd) {
+	if (o.co.trace && w.nr_data != r.nd) {
 		/* Data offset X is in strip (X / 64 KiB) mod nr_data: another width moves it. */
 		bbs_err("--trace %s: recorded with %u data strips per full stripe (%s on %u "
 			"devices), --profile %s on %u targets has %u: its writes would land in "
 			"other strips (give %u targets)",
-			o.trace, w.nr_data, w.real_stripes - w.nr_data == 1 ? "raid5" : "raid6",
+			o.co.trace, w.nr_data, w.real_stripes - w.nr_data == 1 ? "raid5" : "raid6",
 			w.real_stripes, o.raid == BBS_RAID5 ? "raid5" : "raid6", r.n, r.nd,
 			w.nr_data + r.np);
 		goto out_paths;
@@ -1574,7 +1543,7 @@ int replay_parity(int argc, char **argv)
 		goto out_paths;
 	/* Every target holds one strip of every full stripe the workload spans. */
 	to.need = r.nr_stripes * STRIP_LEN;
-	to.force = o.force;
+	to.force = o.co.force;
 	for (; opened < n; opened++) {
 		if (bbs_target_open(&t[opened], paths[opened], &to))
 			goto out_targets;
