@@ -4,19 +4,24 @@
  * its btrfs end_io work item, using tracepoints only.
  *
  *   block_bio_queue      a bio whose bi_end_io is a btrfs one: start state
+ *                        (raid56 strips are counted as stripe I/O)
  *   block_rq_issue       walk the request's bios: issue time
- *   block_rq_complete    ... completion time and context
+ *   block_rq_complete    ... completion time and context; a bio whose
+ *                        btrfs end_io runs inline ends here
  *   block_bio_complete   completion of remapped bios (first completion wins)
  *   workqueue_queue_work the btrfs end_io work is queued: on bio-based
- *                        devices this is the completion (attached on demand
- *                        with tp_btf, which reads the workqueue at start)
+ *                        devices this is the completion (attached on demand)
  *   workqueue_execute_*  end_io work runs (hop, endio), rmw/recover runtimes,
  *                        async csum work (kernels with the async_csum series)
  *   btrfs_work_sched     offloaded checksum starts (run_one_async_start)
  *   btrfs_ordered_sched  ... and has ended when the ordered part runs
  *   btrfs_ordered_extent_add/remove   ordered extent lifetime
- *   raid56_write/read    per-device stripe I/O
- *   irq/softirq entry/exit   per-CPU context, to tell hardirq/softirq/task
+ *   raid56_write/read    per-device stripe I/O records (record mode)
+ *   irq/softirq entry/exit   per-CPU context, where the preempt count
+ *                        cannot be read
+ *
+ * What differs between kernel generations (which end_io runs where, struct
+ * layouts, tracepoint arguments) is all in kernel.bpf.h.
  *
  * The handlers live in handlers.bpf.h, compiled twice: once as tp_btf
  * programs that read kernel memory with direct (BTF-checked) loads and keep
@@ -44,14 +49,20 @@
 #define NMI_MASK 0x00f00000
 
 const volatile __u64 fn[NR_FNS] = {};
+/* Per end_io function (fn[0 .. FN_NR_END_IO)): enum bbs_bio_class, and the
+ * ops (bit per enum bbs_op) whose btrfs end_io runs as a work item. */
+const volatile __u8 fn_class[FN_NR_END_IO] = {};
+const volatile __u8 fn_work_ops[FN_NR_END_IO] = {};
 const volatile __u32 filter_fs = 0;
 const volatile __u32 filter_dev = 0;
 const volatile bool emit_events = false;
 /* Benchmarks only: every program returns at once, to measure what the
  * events cost by themselves (tools/bench_overhead.sh, mode "events"). */
 const volatile bool events_only = false;
-/* No end_io work on this kernel (or no workqueue tracepoints): end at bio completion. */
-const volatile bool endio_inline = false;
+/* The kernel has BPF_ATOMIC compare-and-swap (5.12): table slots are claimed with it. */
+const volatile bool have_cmpxchg = false;
+/* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
+const volatile bool pc_direct = false;
 
 /*
  * x86: the distance from runqueues to __preempt_count in .data..percpu (from
@@ -88,6 +99,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bbs_ordered_bucket);
 } ordered SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, RBIO_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct bbs_rbio_bucket);
+} rbios SEC(".maps");
 
 /* A span of work on one thread: csum, rmw, recover. */
 struct span {
@@ -172,17 +191,12 @@ struct {
 	__type(value, char[WQ_NAME_LEN]);
 } wq_names SEC(".maps");
 
-/* raw_tp: what a block device is, learned from its first btrfs bio. */
-struct dev_info {
-	__u32 fs;
-	__u8 bio_based;
-};
-
+/* raw_tp: what a block device is (bbscope.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, struct dev_info);
+	__type(value, struct bbs_dev_info);
 } devs SEC(".maps");
 
 struct {
@@ -217,6 +231,9 @@ struct {
 
 static const struct bbs_hist zero_hist;
 static const struct bbs_group_val zero_group;
+
+#define WRITE_ONCE_U64(x, v) (*(volatile __u64 *)&(x) = (v))
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 
 static __always_inline void lose(__u32 why)
 {
@@ -269,10 +286,13 @@ static __always_inline __u8 cur_ctx(void)
 			c->pc_addr = find_preempt_count();
 		if (c->pc_addr != PC_UNUSABLE) {
 			/* Any struct with an int first will do for a checked load. */
-			pc = ((struct refcount_struct *)bpf_rdonly_cast(
-				      (void *)c->pc_addr,
-				      bpf_core_type_id_kernel(struct refcount_struct)))
-				     ->refs.counter;
+			if (pc_direct)
+				pc = ((struct refcount_struct *)bpf_rdonly_cast(
+					      (void *)c->pc_addr,
+					      bpf_core_type_id_kernel(struct refcount_struct)))
+					     ->refs.counter;
+			else if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)c->pc_addr))
+				pc = 0;
 			if (pc & (HARDIRQ_MASK | NMI_MASK))
 				return CTX_HARDIRQ;
 			if (pc & SOFTIRQ_OFFSET)
@@ -381,23 +401,43 @@ static __always_inline int fn_is(__u64 addr, enum bbs_fn which)
 	return addr && addr == fn[which];
 }
 
-/* Which kind of btrfs bio this is, from its bi_end_io; -1 if not ours. */
-static __always_inline int bio_class(__u64 end_io)
+/*
+ * A pointer as a plain number.  A BTF pointer stays a pointer to the
+ * verifier through any move or cast, may not be shifted or multiplied, and
+ * cannot be passed to a global function: copy it through the stack.
+ */
+static __always_inline __u64 ptr_value(const void *p)
 {
-	if (fn_is(end_io, FN_SIMPLE_END_IO) || fn_is(end_io, FN_ORIG_WRITE_END_IO) ||
-	    fn_is(end_io, FN_CLONE_WRITE_END_IO))
-		return CLASS_BBIO;
-	if (fn_is(end_io, FN_RAID_WRITE_END_IO) || fn_is(end_io, FN_RAID_READ_END_IO))
-		return CLASS_RAID;
-	if (fn_is(end_io, FN_SUPER_END_IO))
-		return CLASS_SUPER;
-	return -1;
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
 }
 
-static __always_inline int is_endio_work(__u64 func)
+/* Is this a btrfs end_io function?  (One answer for all: the verifier prunes.) */
+static __always_inline bool is_end_io(__u64 end_io)
 {
-	return fn_is(func, FN_SIMPLE_WORK) || fn_is(func, FN_ORIG_WRITE_WORK) ||
-	       fn_is(func, FN_CLONE_WRITE_WORK);
+	bool yes = false;
+	int i;
+
+	if (!end_io)
+		return false;
+	for (i = 0; i < FN_NR_END_IO; i++)
+		yes |= end_io == fn[i];
+	return yes;
+}
+
+/* Which end_io function (enum bbs_fn below FN_NR_END_IO) this is; -1 if not btrfs's. */
+static __always_inline int end_io_of(__u64 end_io)
+{
+	int i;
+
+	if (!end_io)
+		return -1;
+	for (i = 0; i < FN_NR_END_IO; i++)
+		if (end_io == fn[i])
+			return i;
+	return -1;
 }
 
 static __always_inline __u8 kind_of_opf(__u32 opf)
@@ -449,8 +489,10 @@ static __always_inline __u32 ptr_hash(__u64 key)
  *                            reused takes its old way, else a free way, else
  *                            the oldest way is evicted (and counted lost)
  *   <name>_free(st, slot)    the way is free again
- * A way is claimed with a compare-and-swap on its key.  The caller fills
- * the state and sets its start time (first field) last.
+ * A way is claimed with a compare-and-swap on its key where the kernel has
+ * one (5.12); before that with a store checked by reading the key back, which
+ * catches all but a store from another CPU between the two.  The caller
+ * fills the state and sets its start time (first field) last.
  */
 #define TABLE_OPS(name, bucket, state, nbuckets, lost_why)                        \
 	static __always_inline struct bucket *name##_bucket(__u64 key)            \
@@ -510,10 +552,19 @@ static __always_inline __u32 ptr_hash(__u64 key)
 		}                                                                 \
 		way &= TABLE_WAYS - 1;                                            \
 		old = b->key[way];                                                \
-		if (__sync_val_compare_and_swap(&b->key[way], old, key) != old) { \
-			/* Another CPU took this way at the same moment. */       \
-			lose(lost_why);                                           \
-			return NULL;                                              \
+		if (have_cmpxchg) {                                               \
+			if (__sync_val_compare_and_swap(&b->key[way], old, key) !=   \
+			    old) {                                                \
+				/* Another CPU took this way at the same moment. */ \
+				lose(lost_why);                                   \
+				return NULL;                                      \
+			}                                                         \
+		} else {                                                          \
+			WRITE_ONCE_U64(b->key[way], key);                         \
+			if (READ_ONCE_U64(b->key[way]) != key) {                  \
+				lose(lost_why);                                   \
+				return NULL;                                      \
+			}                                                         \
 		}                                                                 \
 		*(__u64 *)&b->st[way] = 0;                                        \
 		return &b->st[way];                                               \
@@ -521,6 +572,7 @@ static __always_inline __u32 ptr_hash(__u64 key)
 
 TABLE_OPS(bios, bbs_bio_bucket, bbs_bio_state, BIO_BUCKETS, LOST_BIO_MAP_FULL)
 TABLE_OPS(ordered, bbs_ordered_bucket, bbs_ordered_state, ORDERED_BUCKETS, LOST_WORK_MAP_FULL)
+TABLE_OPS(rbios, bbs_rbio_bucket, bbs_rbio_state, RBIO_BUCKETS, LOST_WORK_MAP_FULL)
 
 static __always_inline void emit_bio(const struct bbs_bio_state *st, __u64 end_ns)
 {
@@ -616,36 +668,65 @@ static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 no
 		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns);
 	if (st->wq)
 		count_wq(gv, st->wq);
+	/* A raid56 strip is one device's part of a full stripe's I/O. */
+	if (st->class == CLASS_RAID) {
+		if (st->g.op == BBS_OP_WRITE)
+			s->stripe_writes++;
+		else
+			s->stripe_reads++;
+	}
 }
 
 /*
- * account_bio as a global function, verified once rather than at every call
- * site: the request walk would otherwise unroll it 32 times.
+ * Record a bio's completion.  True when the bio ends here (its end_io ran
+ * inline): the caller accounts and frees it.  A split child completing says
+ * nothing of its siblings (own false), and a bio whose end_io is a work
+ * item ends with that work.
  */
-__noinline int finish_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
-{
-	if (st)
-		account_bio(st, now, level);
-	return 0;
-}
-
-/* Record a bio's completion; bios without an end_io work item end here. */
-static __always_inline void complete_bio(struct bbs_bio_state *st, __u64 *slot, __u64 now, bool own)
+static __always_inline bool complete_mark(struct bbs_bio_state *st, __u64 now, bool own)
 {
 	st->complete_ns = now;
 	st->complete_ctx = cur_ctx();
 	st->cpu_complete = bpf_get_smp_processor_id();
-	/* A split child completing says nothing of its siblings: only the bio itself ends. */
-	if (!own || (st->class == CLASS_BBIO && !endio_inline))
-		return;
+	if (!own || (st->flags & BIO_F_ENDIO_WORK))
+		return false;
 	/* end_io runs right here, in the completion context. */
 	if (st->class == CLASS_BBIO)
 		st->start_ns = now;
 	st->flags |= BIO_F_NO_ENDIO;
 	st->endio_ctx = st->complete_ctx;
 	st->cpu_endio = st->cpu_complete;
-	finish_bio(st, now, st->complete_ctx);
-	bios_free(st, slot);
+	return true;
+}
+
+/*
+ * The request walk completes up to MAX_RQ_BIOS bios in a loop; what it does
+ * per bio is a global function, verified once rather than per iteration.
+ * 5.10's verifier takes only scalars (and the context) as arguments to a
+ * global function, and raw_tp has the bio as a number: complete_key.  The
+ * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
+ * pointer to the state: finish_bio.
+ */
+__noinline int complete_key(__u64 key, __u32 own, __u64 now)
+{
+	struct bbs_bio_state *st;
+	__u64 *slot;
+
+	st = bios_find(key, &slot);
+	if (!st || (own && st->complete_ns))
+		return 0;
+	if (complete_mark(st, now, own)) {
+		account_bio(st, now, st->complete_ctx);
+		bios_free(st, slot);
+	}
+	return 1;
+}
+
+__noinline int finish_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
+{
+	if (st)
+		account_bio(st, now, level);
+	return 0;
 }
 
 /* Closing a span: its runtime into the filesystem's histogram (and an event). */

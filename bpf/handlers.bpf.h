@@ -30,61 +30,42 @@
 #define PROG_SEC(tp) "raw_tp/" #tp
 #endif
 
-static __always_inline __u32 H(fs_of_inode)(const struct btrfs_inode *inode)
-{
-	return RD(inode, root, fs_info, sb, s_dev);
-}
+#include "kernel.bpf.h"
 
 static __always_inline __u8 H(kind_of_bioc)(const struct btrfs_io_context *bioc)
 {
 	return kind_of_map_type(RD(bioc, map_type));
 }
 
-static __always_inline struct btrfs_bio *H(bbio_of_bio)(const struct bio *bio)
-{
-	return CAST((void *)bio - bpf_core_field_offset(struct btrfs_bio, bio), btrfs_bio);
-}
-
-/* The filesystem a btrfs bio belongs to, by the way its class reaches it. */
-static __always_inline __u32 H(fs_of_bio)(const struct bio *bio, int class)
-{
-	struct btrfs_raid_bio *rbio;
-	struct btrfs_device *device;
-
-	switch (class) {
-	case CLASS_BBIO:
-		return H(fs_of_inode)(RD(H(bbio_of_bio)(bio), inode));
-	case CLASS_RAID:
-		rbio = CAST(RD(bio, bi_private), btrfs_raid_bio);
-		return RD(rbio, bioc, fs_info, sb, s_dev);
-	default:
-		device = CAST(RD(bio, bi_private), btrfs_device);
-		return RD(device, fs_info, sb, s_dev);
-	}
-}
-
-/* The filesystem and kind of device a bio goes to; false if filtered out. */
-static __always_inline bool H(bio_target)(const struct bio *bio, int class, __u32 dev, __u32 *fs,
+/*
+ * The filesystem and kind of device a bio goes to; false if filtered out.
+ * Without btrfs BTF (5.10) the filesystem comes from the devs map, which
+ * user space fills with every btrfs device; a device not there yet is
+ * traced as filesystem 0 until it is.
+ */
+static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u32 dev, __u32 *fs,
 					  bool *bio_based)
 {
 #if BBS_BTF
 	/* A handful of cached loads: cheaper than any map lookup. */
-	*fs = H(fs_of_bio)(bio, class);
-	*bio_based = !RD(bio, bi_bdev, bd_disk, queue, mq_ops);
+	*fs = H(fs_of_bio)(bio, fn_idx);
+	*bio_based = H(bio_is_bio_based)(bio);
 #else
 	/*
 	 * Probe reads cost: a device belongs to one filesystem and is request-
 	 * or bio-based for good, so learn both once.  User space empties this
-	 * cache every second, so a device reformatted meanwhile is seen afresh.
+	 * cache every second (refills it, without btrfs BTF), so a device
+	 * reformatted meanwhile is seen afresh.
 	 */
-	struct dev_info *di = bpf_map_lookup_elem(&devs, &dev), dinfo;
+	struct bbs_dev_info *di = bpf_map_lookup_elem(&devs, &dev), dinfo = {};
 
-	if (di) {
+	if (di && di->bio_based != DEV_UNKNOWN) {
 		dinfo = *di;
 	} else {
-		dinfo.fs = H(fs_of_bio)(bio, class);
-		dinfo.bio_based = !RD(bio, bi_bdev, bd_disk, queue, mq_ops);
-		bpf_map_update_elem(&devs, &dev, &dinfo, BPF_ANY);
+		dinfo.fs = HAVE_BTRFS_BTF ? H(fs_of_bio)(bio, fn_idx) : di ? di->fs : 0;
+		dinfo.bio_based = H(bio_is_bio_based)(bio);
+		if (di || HAVE_BTRFS_BTF)
+			bpf_map_update_elem(&devs, &dev, &dinfo, BPF_ANY);
 	}
 	*fs = dinfo.fs;
 	*bio_based = dinfo.bio_based;
@@ -92,41 +73,25 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int class, __u3
 	return !filter_fs || *fs == filter_fs;
 }
 
-/*
- * The btrfs logical address of a data bio, where the kernel keeps it: a read
- * saves its iterator before mapping; a mirrored write (dup, raid1*, raid10:
- * the orig and clone bios) points at its stripe of the btrfs_io_context.  0
- * for single-device writes, which have no copies to tell apart.
- */
-static __always_inline __u64 H(logical_of)(struct bio *bio, __u64 end_io, __u8 op)
-{
-	struct btrfs_io_stripe *stripe;
-
-	if (op == BBS_OP_READ)
-		return RD(H(bbio_of_bio)(bio), saved_iter.bi_sector) << 9;
-	if (!fn_is(end_io, FN_ORIG_WRITE_END_IO) && !fn_is(end_io, FN_CLONE_WRITE_END_IO))
-		return 0;
-	stripe = CAST(RD(bio, bi_private), btrfs_io_stripe);
-	return RD(stripe, bioc, logical);
-}
+/* Forward: an rmw/recover span open on this thread notes that it did I/O. */
+static __always_inline void H(span_stripe_io)(void);
 
 static __always_inline int H(on_bio_queue)(struct bio *bio)
 {
-	struct btrfs_raid_bio *rbio;
 	struct bbs_bio_state *st, tmp;
 	__u32 opf, dev, fs;
+	int fn_idx, class;
 	bool bio_based;
-	__u64 now, end_io;
-	int class;
+	__u64 now;
 
-	end_io = (__u64)RD(bio, bi_end_io);
-	class = bio_class(end_io);
-	if (class < 0)
+	fn_idx = end_io_of((__u64)RD(bio, bi_end_io));
+	if (fn_idx < 0)
 		return 0;
-	dev = RD(bio, bi_bdev, bd_dev);
+	class = fn_class[fn_idx];
+	dev = H(bio_dev)(bio);
 	if (filter_dev && dev != filter_dev)
 		return 0;
-	if (!H(bio_target)(bio, class, dev, &fs, &bio_based))
+	if (!H(bio_target)(bio, fn_idx, dev, &fs, &bio_based))
 		return 0;
 	now = bpf_ktime_get_ns();
 	/* Nothing marks its completion on a bio-based device: count it, no latency. */
@@ -144,28 +109,19 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	st->g.op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
 	st->g.epoch = 0;
 	st->g.level = 0;
+	st->g.kind = H(kind_of_bio)(bio, fn_idx, class, opf);
 	st->logical = 0;
-	switch (class) {
-	case CLASS_BBIO:
-		st->g.kind = kind_of_opf(opf);
-		/* Recordings only: what replay needs to tell mirror copies apart. */
-		if (emit_events && st->g.kind == KIND_DATA)
-			st->logical = H(logical_of)(bio, end_io, st->g.op);
-		break;
-	case CLASS_RAID:
-		rbio = CAST(RD(bio, bi_private), btrfs_raid_bio);
-		st->g.kind = kind_of_map_type(RD(rbio, bioc, map_type));
-		break;
-	default:
-		st->g.kind = KIND_SUPER;
-		break;
-	}
+	/* Recordings only: what replay needs to tell mirror copies apart. */
+	if (emit_events && class == CLASS_BBIO && st->g.kind == KIND_DATA)
+		st->logical = H(logical_of)(bio, fn_idx, st->g.op);
 	st->issue_ns = 0;
 	st->complete_ns = 0;
 	st->start_ns = 0;
 	st->wq = 0;
 	st->class = class;
 	st->flags = flags_of_opf(opf) | (bio_based ? BIO_F_BIO_BASED : 0);
+	if (class == CLASS_BBIO && (fn_work_ops[fn_idx] & (1U << st->g.op)))
+		st->flags |= BIO_F_ENDIO_WORK;
 	st->complete_ctx = 0;
 	st->endio_ctx = 0;
 	st->cpu_complete = 0;
@@ -180,6 +136,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	}
 	if (bio_based)
 		seen_bio_based = 1;
+	if (class == CLASS_RAID)
+		H(span_stripe_io)();
 	/* Last: until queue_ns is set the user-space sweeper leaves the slot alone. */
 	st->queue_ns = now;
 	if (st == &tmp)
@@ -187,41 +145,47 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	return 0;
 }
 
-/* Walk a request's bios (and split children's parents): issue or completion. */
+/*
+ * Walk a request's bios (and split children's parents): issue or completion.
+ * Bio addresses are read as numbers (bpf_core_read), so that the completion
+ * can go to complete_key, a global function verified once, whatever the
+ * flavour; each bio is then re-typed for its direct loads.
+ */
 static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 {
-	struct bio *bio = RD(rq, bio);
+	__u64 now = 0, key, end_io, addr = 0, *slot;
 	struct bbs_bio_state *st;
-	__u64 now = 0, key, end_io, *slot;
+	struct bio *bio;
 	bool own;
 	int i;
 
-	for (i = 0; i < MAX_RQ_BIOS && bio; i++) {
+	addr = ptr_value(RD(rq, bio));
+	for (i = 0; i < MAX_RQ_BIOS && addr; i++) {
+		bio = CAST(addr, bio);
 		end_io = (__u64)RD(bio, bi_end_io);
-		if (bio_class(end_io) >= 0) {
-			key = (__u64)bio;
+		key = 0;
+		own = false;
+		if (is_end_io(end_io)) {
+			key = addr;
 			own = true;
 		} else if (fn_is(end_io, FN_BIO_CHAIN_END_IO)) {
 			/* A block-layer split: the btrfs bio is the chain parent. */
-			key = (__u64)RD(bio, bi_private);
-			own = false;
-		} else {
-			key = 0;
+			key = ptr_value(RD(bio, bi_private));
 		}
-		bio = RD(bio, bi_next);
-		st = key ? bios_find(key, &slot) : NULL;
-		if (!st)
+		addr = ptr_value(RD(bio, bi_next));
+		if (!key)
 			continue;
 		if (!now)
 			now = bpf_ktime_get_ns();
-		if (!complete) {
-			if (!st->issue_ns)
-				st->issue_ns = now;
-		} else {
-			complete_bio(st, slot, now, own);
+		if (complete) {
+			complete_key(key, own, now);
+			continue;
 		}
+		st = bios_find(key, &slot);
+		if (st && !st->issue_ns)
+			st->issue_ns = now;
 	}
-	if (bio && now)
+	if (addr && now)
 		lose(LOST_RQ_WALK);
 	return 0;
 }
@@ -229,31 +193,21 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 /* Fires for remapped bios only on recent kernels; first completion wins. */
 static __always_inline int H(on_bio_complete)(struct bio *bio)
 {
-	struct bbs_bio_state *st;
-	__u64 *slot;
-
-	if (bio_class((__u64)RD(bio, bi_end_io)) < 0)
+	if (!is_end_io((__u64)RD(bio, bi_end_io)))
 		return 0;
-	st = bios_find((__u64)bio, &slot);
-	if (st && !st->complete_ns)
-		complete_bio(st, slot, bpf_ktime_get_ns(), true);
+	complete_key(ptr_value(bio), true, bpf_ktime_get_ns());
 	return 0;
-}
-
-static __always_inline __u64 H(bio_of_endio_work)(struct work_struct *work)
-{
-	return (__u64)((void *)work - bpf_core_field_offset(struct btrfs_bio, end_io_work) +
-		       bpf_core_field_offset(struct btrfs_bio, bio));
 }
 
 static __always_inline int H(on_queue_work)(struct pool_workqueue *pwq, struct work_struct *work)
 {
 	struct bbs_bio_state *st;
-	__u64 *slot;
+	__u64 bio, *slot;
 
-	if (!is_endio_work((__u64)RD(work, func)))
+	bio = H(endio_work_bio)(work, (__u64)RD(work, func));
+	if (!bio)
 		return 0;
-	st = bios_find(H(bio_of_endio_work)(work), &slot);
+	st = bios_find(bio, &slot);
 	if (!st)
 		return 0;
 	st->wq = (__u64)RD(pwq, wq);
@@ -298,23 +252,6 @@ static __always_inline void H(run_close)(struct running *r)
 	r->what = RUN_NONE;
 }
 
-/*
- * The workqueue of the work item this kworker runs: process_one_work sets
- * worker->current_pwq before execute_start.  Only in task context (ctx, the
- * caller's): a BH work item runs on top of whatever task it interrupted.
- */
-static __always_inline __u64 H(cur_wq)(__u8 ctx)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct kthread *k;
-	struct worker *w;
-
-	if (!(task->flags & PF_WQ_WORKER) || ctx != CTX_TASK)
-		return 0;
-	k = CAST(task->worker_private, kthread);
-	w = CAST(k->data, worker);
-	return (__u64)w->current_pwq->wq;
-}
 #else
 static __always_inline struct running *H(run_begin)(void)
 {
@@ -346,11 +283,30 @@ static __always_inline void H(run_close)(struct running *r)
 	bpf_map_delete_elem(&running, &tid);
 }
 
+#endif
+
+static __always_inline struct task_struct *H(cur_task)(void)
+{
+#if BBS_BTF
+	return bpf_get_current_task_btf();
+#else
+	return (struct task_struct *)bpf_get_current_task();
+#endif
+}
+
+/*
+ * The workqueue of the work item this kworker runs: process_one_work sets
+ * worker->current_pwq before execute_start.  Only in task context (ctx, the
+ * caller's): a BH work item runs on top of whatever task it interrupted.
+ */
 static __always_inline __u64 H(cur_wq)(__u8 ctx)
 {
-	return 0;
+	struct task_struct *task = H(cur_task)();
+
+	if (!(RD(task, flags) & PF_WQ_WORKER) || ctx != CTX_TASK)
+		return 0;
+	return (__u64)RD(H(cur_worker)(task), current_pwq, wq);
 }
-#endif
 
 static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u64 id)
 {
@@ -372,24 +328,128 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 	H(run_commit)(r);
 }
 
+static __always_inline void H(span_stripe_io)(void)
+{
+	struct running *r = H(run_cur)();
+
+	if (r && r->what == RUN_SPAN)
+		r->sp.stripe_io = 1;
+}
+
+static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *work, bool end_io_work)
+{
+	__u64 off = end_io_work
+			    ? bpf_core_field_offset(struct btrfs_raid_bio___end_io_work, end_io_work)
+			    : bpf_core_field_offset(struct btrfs_raid_bio, work);
+
+	return CAST((void *)work - off, btrfs_raid_bio);
+}
+
+/* An rmw or recover that is one work item (6.3+): a span on this thread. */
 static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
 {
-	struct btrfs_raid_bio *rbio = CAST(
-		(void *)work - bpf_core_field_offset(struct btrfs_raid_bio, work), btrfs_raid_bio);
+	struct btrfs_raid_bio *rbio = H(rbio_of)(work, false);
 	struct btrfs_io_context *bioc = RD(rbio, bioc);
 
 	H(span_begin)(phase, RD(bioc, fs_info, sb, s_dev), H(kind_of_bioc)(bioc), (__u64)rbio);
 }
 
+/*
+ * 6.1: rmw_work only submits the strip reads; raid56_rmw_end_io_work then
+ * generates parity and submits the writes (read_rebuild_work and
+ * raid_recover_end_io_work for a recover).  The first parks its start in
+ * the rbios table, the second resumes it as a span on its own thread, which
+ * closes at its end: the same extent as 6.3's one work item, but for the
+ * wait on the writes.
+ */
+static __always_inline void H(rbio_park)(struct work_struct *work, __u32 phase)
+{
+	struct btrfs_raid_bio *rbio = H(rbio_of)(work, false);
+	struct btrfs_io_context *bioc = RD(rbio, bioc);
+	struct bbs_rbio_state *rs;
+	__u32 fs = RD(bioc, fs_info, sb, s_dev);
+
+	if (filter_fs && fs != filter_fs)
+		return;
+	rs = rbios_claim((__u64)rbio);
+	if (!rs)
+		return;
+	rs->fs = fs;
+	rs->phase = phase;
+	rs->kind = H(kind_of_bioc)(bioc);
+	rs->start_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase)
+{
+	struct btrfs_raid_bio *rbio;
+	struct bbs_rbio_state *rs;
+	struct running *r;
+	__u64 *slot;
+
+	if (!bpf_core_field_exists(struct btrfs_raid_bio___end_io_work, end_io_work))
+		return;
+	rbio = H(rbio_of)(work, true);
+	rs = rbios_find((__u64)rbio, &slot);
+	if (!rs || !rs->start_ns)
+		return;
+	r = H(run_begin)();
+	if (r && rs->phase == phase) {
+		r->what = RUN_SPAN;
+		r->ts = r->sp.start_ns = rs->start_ns;
+		r->sp.id = (__u64)rbio;
+		r->sp.fs = rs->fs;
+		r->sp.phase = phase;
+		r->sp.kind = rs->kind;
+		r->sp.ctx = cur_ctx();
+		r->sp.stripe_io = 1; /* its reads were the first half */
+		H(run_commit)(r);
+	}
+	rbios_free(rs, slot);
+}
+
+static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func)
+{
+	bool split = fn[FN_RMW_END_WORK] != 0;
+
+	if (!HAVE_BTRFS_BTF)
+		return;
+	if (fn_is(func, FN_RMW_WORK) && split)
+		H(rbio_park)(work, PHASE_RMW);
+	else if (fn_is(func, FN_RECOVER_WORK) && split)
+		H(rbio_park)(work, PHASE_RECOVER);
+	else if (fn_is(func, FN_RMW_END_WORK))
+		H(rbio_resume)(work, PHASE_RMW);
+	else if (fn_is(func, FN_RECOVER_END_WORK))
+		H(rbio_resume)(work, PHASE_RECOVER);
+	else if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED))
+		H(rbio_begin)(work, PHASE_RMW);
+	else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED))
+		H(rbio_begin)(work, PHASE_RECOVER);
+}
+
+/* The async csum series: csum_one_bio_work computes a write bio's checksums. */
+static __always_inline void H(csum_work_begin)(struct work_struct *work)
+{
+	struct btrfs_bio *bbio;
+
+	if (!bpf_core_field_exists(struct btrfs_bio, csum_work))
+		return;
+	bbio = CAST((void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work), btrfs_bio);
+	H(span_begin)
+	(PHASE_CSUM, H(fs_of_inode)(RD(bbio, inode)), kind_of_opf(RD(bbio, bio.bi_opf)),
+	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio));
+}
+
 static __always_inline int H(on_execute_start)(struct work_struct *work)
 {
-	__u64 func = (__u64)RD(work, func), wq, *slot;
+	__u64 func = (__u64)RD(work, func), wq, bio, *slot;
 	struct bbs_bio_state *st;
-	struct btrfs_bio *bbio;
 	struct running *r;
 
-	if (is_endio_work(func)) {
-		st = bios_find(H(bio_of_endio_work)(work), &slot);
+	bio = H(endio_work_bio)(work, func);
+	if (bio) {
+		st = bios_find(bio, &slot);
 		if (!st)
 			return 0;
 		r = H(run_begin)();
@@ -406,16 +466,10 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		if (wq)
 			r->st.wq = wq;
 		H(run_commit)(r);
-	} else if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED)) {
-		H(rbio_begin)(work, PHASE_RMW);
-	} else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED)) {
-		H(rbio_begin)(work, PHASE_RECOVER);
 	} else if (fn_is(func, FN_CSUM_WORK)) {
-		bbio = CAST((void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work),
-			    btrfs_bio);
-		H(span_begin)
-		(PHASE_CSUM, H(fs_of_inode)(RD(bbio, inode)), kind_of_opf(RD(bbio, bio.bi_opf)),
-		 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio));
+		H(csum_work_begin)(work);
+	} else {
+		H(on_raid56_work)(work, func);
 	}
 	return 0;
 }
@@ -443,17 +497,14 @@ static __always_inline int H(on_execute_end)(void)
 /* Offloaded data/metadata checksum: run_one_async_start on a btrfs worker. */
 static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
 {
-	struct async_submit_bio *async;
-	struct btrfs_bio *bbio;
+	__u64 id = 0;
+	__u8 kind = 0;
+	__u32 fs;
 
 	if (!fn_is((__u64)RD(work, func), FN_ASYNC_CSUM_START))
 		return 0;
-	async = CAST((void *)work - bpf_core_field_offset(struct async_submit_bio, work),
-		     async_submit_bio);
-	bbio = RD(async, bbio);
-	H(span_begin)
-	(PHASE_CSUM, H(fs_of_inode)(RD(bbio, inode)), kind_of_opf(RD(bbio, bio.bi_opf)),
-	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio));
+	fs = H(async_csum_of)(work, &kind, &id);
+	H(span_begin)(PHASE_CSUM, fs, kind, id);
 	return 0;
 }
 
@@ -501,34 +552,19 @@ static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe)
 	return 0;
 }
 
+/* Record mode: each strip bio of a raid56 stripe, where in the stripe it goes. */
 static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct bio *bio,
 					   struct raid56_bio_trace_info *ti, __u8 op)
 {
 	struct btrfs_io_context *bioc = RD(rbio, bioc);
-	struct bbs_group g = { .op = op };
 	struct bbs_event_stripe *e;
-	struct bbs_group_val *gv;
-	struct running *r;
+	__u32 fs, dev;
 
-	g.fs = RD(bioc, fs_info, sb, s_dev);
-	if (filter_fs && g.fs != filter_fs)
+	fs = RD(bioc, fs_info, sb, s_dev);
+	if (filter_fs && fs != filter_fs)
 		return 0;
-	g.dev = RD(bio, bi_bdev, bd_dev);
-	if (filter_dev && g.dev != filter_dev)
-		return 0;
-	g.kind = H(kind_of_bioc)(bioc);
-	/* Mark the rmw/recover span running on this thread as one that did I/O. */
-	r = H(run_cur)();
-	if (r && r->what == RUN_SPAN)
-		r->sp.stripe_io = 1;
-	gv = group_of(&g, cur_ctx());
-	if (gv) {
-		if (op == BBS_OP_WRITE)
-			__sync_fetch_and_add(&gv->stats.stripe_writes, 1);
-		else
-			__sync_fetch_and_add(&gv->stats.stripe_reads, 1);
-	}
-	if (!emit_events)
+	dev = H(bio_dev)(bio);
+	if (filter_dev && dev != filter_dev)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -541,30 +577,39 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 	e->stripe_nr = RD(ti, stripe_nr);
 	e->nr_data = RD(rbio, nr_data);
 	e->real_stripes = RD(rbio, real_stripes);
-	e->kind = g.kind;
-	e->fs = g.fs;
-	e->dev = g.dev;
+	e->kind = H(kind_of_bioc)(bioc);
+	e->fs = fs;
+	e->dev = dev;
 	e->len = RD(bio, bi_iter.bi_size);
 	e->offset = RD(ti, offset);
 	e->devid = RD(ti, devid);
-	e->full_stripe = RD(bioc, full_stripe_logical);
+	e->full_stripe = H(full_stripe_of)(bioc);
 	e->ts_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
-/* One program per tracepoint in this flavour: btf_<tp> or raw_<tp>. */
+/*
+ * One program per tracepoint in this flavour: btf_<name> or raw_<name>.
+ * PROGRAM(name, tp, ...) attaches to tp under another name: a second form
+ * of a tracepoint whose arguments changed, or a tracepoint renamed.
+ */
+#undef PROGRAM
 #undef TRACEPOINT
-#define TRACEPOINT(tp, call, args...) \
-	SEC(PROG_SEC(tp))             \
-	int BBS_PROG(H(tp), ##args)   \
-	{                             \
-		if (events_only)      \
-			return 0;     \
-		return call;          \
+#define PROGRAM(name, tp, call, args...) \
+	SEC(PROG_SEC(tp))                \
+	int BBS_PROG(H(name), ##args)    \
+	{                                \
+		if (events_only)         \
+			return 0;        \
+		return call;             \
 	}
+#define TRACEPOINT(tp, call, args...) PROGRAM(tp, tp, call, ##args)
 
 TRACEPOINT(block_bio_queue, H(on_bio_queue)(bio), struct bio *bio)
+/* Before 5.11 block_bio_queue also passed the request_queue. */
+PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio), struct request_queue *q,
+	struct bio *bio)
 TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false), struct request *rq)
 TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true), struct request *rq, blk_status_t error,
 	   unsigned int nr_bytes)
@@ -583,6 +628,11 @@ TRACEPOINT(raid56_write, H(on_raid56_io)(rbio, bio, ti, BBS_OP_WRITE), struct bt
 	   struct bio *bio, struct raid56_bio_trace_info *ti)
 TRACEPOINT(raid56_read, H(on_raid56_io)(rbio, bio, ti, BBS_OP_READ), struct btrfs_raid_bio *rbio,
 	   struct bio *bio, struct raid56_bio_trace_info *ti)
+/* 6.1 named them raid56_write_stripe and raid56_read_partial. */
+TRACEPOINT(raid56_write_stripe, H(on_raid56_io)(rbio, bio, ti, BBS_OP_WRITE),
+	   struct btrfs_raid_bio *rbio, struct bio *bio, struct raid56_bio_trace_info *ti)
+TRACEPOINT(raid56_read_partial, H(on_raid56_io)(rbio, bio, ti, BBS_OP_READ),
+	   struct btrfs_raid_bio *rbio, struct bio *bio, struct raid56_bio_trace_info *ti)
 TRACEPOINT(irq_handler_entry, ctx_enter(1), int irq, struct irqaction *action)
 TRACEPOINT(irq_handler_exit, ctx_exit(1), int irq, struct irqaction *action, int ret)
 TRACEPOINT(softirq_entry, ctx_enter(0), unsigned int vec)

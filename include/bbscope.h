@@ -160,6 +160,7 @@ struct bbs_bio_state {
 #define TABLE_WAYS 4
 #define BIO_BUCKETS 16384
 #define ORDERED_BUCKETS 4096
+#define RBIO_BUCKETS 1024
 
 struct bbs_bio_bucket {
 	__u64 key[TABLE_WAYS];
@@ -178,6 +179,37 @@ struct bbs_ordered_bucket {
 	struct bbs_ordered_state st[TABLE_WAYS];
 };
 
+/*
+ * A raid56 rmw or recover between its two work items, keyed by struct
+ * btrfs_raid_bio *: kernels before 6.3 (6.1) submit the strip reads in one
+ * work item and generate parity (or rebuild) in a second one.
+ */
+struct bbs_rbio_state {
+	__u64 start_ns;
+	__u32 fs;
+	__u8 phase; /* PHASE_RMW or PHASE_RECOVER */
+	__u8 kind;
+	__u8 pad[2];
+};
+
+struct bbs_rbio_bucket {
+	__u64 key[TABLE_WAYS];
+	struct bbs_rbio_state st[TABLE_WAYS];
+};
+
+/*
+ * raw_tp: what a block device is, in the `devs` map (key: bd_dev), learned
+ * from its first btrfs bio and forgotten every second.  On kernels without
+ * btrfs BTF (5.10) user space fills in each btrfs device's filesystem, with
+ * bio_based DEV_UNKNOWN for BPF to learn.
+ */
+#define DEV_UNKNOWN 2
+struct bbs_dev_info {
+	__u32 fs;
+	__u8 bio_based; /* 0, 1, or DEV_UNKNOWN */
+	__u8 pad[3];
+};
+
 /* Why an observation was lost; counted per CPU in the `lost` map. */
 enum bbs_lost {
 	LOST_BIO_MAP_FULL, /* bios table: all ways of a bucket in flight */
@@ -189,33 +221,48 @@ enum bbs_lost {
 };
 
 /*
- * Kernel functions resolved from /proc/kallsyms at start and handed to BPF
- * as read-only data.  A missing one is 0 and its path is simply not seen.
+ * Kernel functions resolved from /proc/kallsyms (btrfs's carry a " [btrfs]"
+ * suffix where it is a module) at start and handed to BPF as read-only
+ * data.  Each is a role; user/kernel.c names the function that plays it on
+ * each kernel generation.  A missing one is 0 and its path is not seen.
+ *
+ * The first FN_NR_END_IO are bi_end_io functions: a bio queued with one of
+ * them is a btrfs bio, and user space says per function what class of bio
+ * it is (fn_class) and for which ops its btrfs end_io runs as a work item
+ * rather than inline at completion (fn_work_ops).
  */
 enum bbs_fn {
-	FN_SIMPLE_END_IO, /* btrfs_simple_end_io: single-device bios */
-	FN_ORIG_WRITE_END_IO, /* btrfs_orig_write_end_io: last mirror */
-	FN_CLONE_WRITE_END_IO, /* btrfs_clone_write_end_io: other mirrors */
-	FN_RAID_WRITE_END_IO, /* raid_wait_write_end_io: raid56 strips */
-	FN_RAID_READ_END_IO, /* raid_wait_read_end_io */
+	FN_SIMPLE_END_IO, /* btrfs_simple_end_io: single-device bios (6.1+) */
+	FN_ORIG_WRITE_END_IO, /* btrfs_orig_write_end_io: last copy of a mirrored write */
+	FN_CLONE_WRITE_END_IO, /* btrfs_clone_write_end_io: the other copies */
+	FN_END_BIO, /* btrfs_end_bio: every mapped data/metadata bio (5.10) */
+	FN_RAID_WRITE_END_IO, /* raid56 strip writes: raid_wait_write_end_io, raid_write_end_io */
+	FN_RAID_READ_END_IO, /* raid56 strip reads: raid_wait_read_end_io, raid56_bio_end_io */
+	FN_RAID_WQ_END_IO, /* end_workqueue_bio: raid56 strip reads, wrapped (5.10) */
 	FN_SUPER_END_IO, /* btrfs_end_super_write */
-	FN_BIO_CHAIN_END_IO, /* bio_chain_endio: block layer split child */
-	FN_SIMPLE_WORK, /* simple_end_io_work */
-	FN_ORIG_WRITE_WORK, /* orig_write_end_io_work */
-	FN_CLONE_WRITE_WORK, /* clone_write_end_io_work */
+	FN_NR_END_IO, /* the end_io functions end here */
+	FN_BIO_CHAIN_END_IO = FN_NR_END_IO, /* bio_chain_endio: block layer split child */
+	FN_SIMPLE_WORK, /* simple_end_io_work (async csum series) */
+	FN_ORIG_WRITE_WORK, /* orig_write_end_io_work (async csum series) */
+	FN_CLONE_WRITE_WORK, /* clone_write_end_io_work (async csum series) */
+	FN_END_BIO_WORK, /* btrfs_end_bio_work: read end_io work (6.1 until the series) */
+	FN_BTRFS_WORK_HELPER, /* btrfs_work_helper: runs every struct btrfs_work */
+	FN_END_WORKQUEUE_FN, /* end_workqueue_fn: read end_io as a btrfs_work (5.10) */
 	FN_CSUM_WORK, /* csum_one_bio_work (async csum series) */
 	FN_ASYNC_CSUM_START, /* run_one_async_start (offloaded csum) */
-	FN_BTRFS_WORK_HELPER, /* btrfs_work_helper (btrfs workqueues) */
-	FN_RMW_WORK, /* rmw_rbio_work */
-	FN_RECOVER_WORK, /* recover_rbio_work */
+	FN_RMW_WORK, /* rmw_rbio_work (6.3+), rmw_work (6.1) */
+	FN_RECOVER_WORK, /* recover_rbio_work (6.3+), read_rebuild_work (6.1) */
 	FN_RMW_WORK_LOCKED, /* rmw_rbio_work_locked: after waiting for the stripe lock */
 	FN_RECOVER_WORK_LOCKED, /* recover_rbio_work_locked */
+	FN_RMW_END_WORK, /* raid56_rmw_end_io_work: parity and writes of an rmw (6.1) */
+	FN_RECOVER_END_WORK, /* raid_recover_end_io_work: the rebuild of a recover (6.1) */
 	NR_FNS,
 };
 
-/* How a tracked bio ends: through a btrfs end_io work item, or inline. */
+/* What a tracked bio is, by its bi_end_io (fn_class). */
 enum bbs_bio_class {
-	CLASS_BBIO, /* struct btrfs_bio, end_io runs as a work item */
+	CLASS_NONE, /* not a btrfs end_io */
+	CLASS_BBIO, /* btrfs data/metadata bio: end_io inline or as a work item */
 	CLASS_RAID, /* raid56 strip bio, completes inline */
 	CLASS_SUPER, /* superblock write, completes inline */
 };
@@ -235,6 +282,7 @@ enum bbs_event_type {
 #define BIO_F_PREFLUSH (1 << 3)
 #define BIO_F_BIO_BASED (1 << 4) /* no request: queue/issue not seen */
 #define BIO_F_NO_ENDIO (1 << 5) /* end_io ran inline at completion, no work item */
+#define BIO_F_ENDIO_WORK (1 << 6) /* end_io is to run as a work item (fn_work_ops) */
 
 struct bbs_event_bio {
 	__u8 type; /* EV_BIO */

@@ -27,6 +27,7 @@
 
 #include "cmd.h"
 #include "hist.h"
+#include "kernel.h"
 #include "trace.h"
 #include "tracefile.h"
 #include "util.h"
@@ -70,12 +71,13 @@ static void usage(FILE *f)
 /* The header's symbol table: each name and its address (0 when absent). */
 static void header_syms(struct bbs_tf_header *h, const struct bbs_tracer *t)
 {
-	const uint64_t *addr = bbs_tracer_fn_addrs(t);
+	const struct bbs_kernel *k = bbs_tracer_kernel(t);
 
 	h->nr_syms = NR_FNS;
 	for (int i = 0; i < NR_FNS; i++) {
-		snprintf(h->syms[i].name, sizeof(h->syms[i].name), "%s", bbs_fn_names[i]);
-		h->syms[i].addr = addr[i];
+		snprintf(h->syms[i].name, sizeof(h->syms[i].name), "%s",
+			 k->fn_name[i] ? k->fn_name[i] : bbs_fn_candidates(i)[0]);
+		h->syms[i].addr = k->fn[i];
 	}
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,84 +15,101 @@
 #include <bpf/libbpf.h>
 
 #include "bbscope.skel.h"
+#include "kernel.h"
 #include "trace.h"
 #include "util.h"
 
-/* Kernel functions by enum bbs_fn; resolved from /proc/kallsyms. */
-const char *const bbs_fn_names[NR_FNS] = {
-	[FN_SIMPLE_END_IO] = "btrfs_simple_end_io",
-	[FN_ORIG_WRITE_END_IO] = "btrfs_orig_write_end_io",
-	[FN_CLONE_WRITE_END_IO] = "btrfs_clone_write_end_io",
-	[FN_RAID_WRITE_END_IO] = "raid_wait_write_end_io",
-	[FN_RAID_READ_END_IO] = "raid_wait_read_end_io",
-	[FN_SUPER_END_IO] = "btrfs_end_super_write",
-	[FN_BIO_CHAIN_END_IO] = "bio_chain_endio",
-	[FN_SIMPLE_WORK] = "simple_end_io_work",
-	[FN_ORIG_WRITE_WORK] = "orig_write_end_io_work",
-	[FN_CLONE_WRITE_WORK] = "clone_write_end_io_work",
-	[FN_CSUM_WORK] = "csum_one_bio_work",
-	[FN_ASYNC_CSUM_START] = "run_one_async_start",
-	[FN_BTRFS_WORK_HELPER] = "btrfs_work_helper",
-	[FN_RMW_WORK] = "rmw_rbio_work",
-	[FN_RECOVER_WORK] = "recover_rbio_work",
-	[FN_RMW_WORK_LOCKED] = "rmw_rbio_work_locked",
-	[FN_RECOVER_WORK_LOCKED] = "recover_rbio_work_locked",
-};
-
 /*
- * Every tracepoint the BPF object has a btf_<tp> and a raw_<tp> program
- * for, what is lost without it, and the phases it feeds.
+ * Every tracepoint the BPF object has programs for (btf_<prog> and
+ * raw_<prog>), what is lost without it, and the phases it feeds.  A role
+ * may have several programs: the first whose tracepoint this kernel has,
+ * with the argument count it has, is used.
  */
 /* When a tracepoint is attached: always, or only once it is needed (want_tp). */
 enum tp_need {
 	NEED_ALWAYS,
-	NEED_BIO_BASED, /* a btrfs on a bio-based device (tp_btf; raw_tp always) */
+	NEED_BIO_BASED, /* a btrfs on a bio-based device */
 	NEED_IRQ_CTX, /* contexts not read from the preempt count */
+	NEED_RECORD, /* record mode only: per-strip events for replay */
 };
+
+struct tp_prog {
+	const char *prog; /* program name without the flavour prefix */
+	const char *tp; /* the tracepoint it attaches to */
+	int nargs; /* its argument count where forms differ, else 0 */
+};
+
+#define TP(name) { name, name, 0 }
 
 static const struct tp_desc {
 	const char *name;
+	struct tp_prog alt[3];
 	bool required;
+	bool btrfs; /* its programs read btrfs structs: needs btrfs BTF */
 	const char *without;
 	uint32_t phases; /* bit per enum bbs_phase */
 	enum tp_need need;
 } tps[] = {
-	{ "block_bio_queue", true, NULL, 0, NEED_ALWAYS },
-	{ "block_rq_issue", false, "queue and device are not split", 1 << PHASE_QUEUE,
-	  NEED_ALWAYS },
-	{ "block_rq_complete", false, "no device latency on request-based devices",
-	  1 << PHASE_DEVICE, NEED_ALWAYS },
-	{ "block_bio_complete", false, "remapped bios complete at their end_io", 0, NEED_ALWAYS },
-	{ "workqueue_queue_work", false, "no completion on bio-based devices", 0, NEED_BIO_BASED },
-	{ "workqueue_execute_start", false, "no hop, endio, rmw or recover",
+	{ "block_bio_queue",
+	  { { "block_bio_queue", "block_bio_queue", 1 },
+	    /* Before 5.11 the request_queue came first. */
+	    { "block_bio_queue_q", "block_bio_queue", 2 } },
+	  true, false, NULL, 0, NEED_ALWAYS },
+	{ "block_rq_issue", { TP("block_rq_issue") }, false, false,
+	  "queue and device are not split", 1 << PHASE_QUEUE, NEED_ALWAYS },
+	{ "block_rq_complete", { TP("block_rq_complete") }, false, false,
+	  "no device latency on request-based devices", 1 << PHASE_DEVICE, NEED_ALWAYS },
+	{ "block_bio_complete", { TP("block_bio_complete") }, false, false,
+	  "remapped bios complete at their end_io", 0, NEED_ALWAYS },
+	{ "workqueue_queue_work", { TP("workqueue_queue_work") }, false,
+	  false, "no completion on bio-based devices", 0, NEED_BIO_BASED },
+	{ "workqueue_execute_start", { TP("workqueue_execute_start") },
+	  false, false, "no hop, endio, rmw or recover",
 	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER, NEED_ALWAYS },
-	{ "workqueue_execute_end", false, "no hop, endio, rmw or recover",
+	{ "workqueue_execute_end", { TP("workqueue_execute_end") }, false,
+	  false, "no hop, endio, rmw or recover",
 	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER, NEED_ALWAYS },
-	{ "btrfs_work_sched", false, "offloaded checksums not seen", 1 << PHASE_CSUM, NEED_ALWAYS },
-	{ "btrfs_ordered_sched", false, "offloaded checksum end less precise", 0, NEED_ALWAYS },
-	{ "btrfs_ordered_extent_add", false, "no ordered extent latency", 1 << PHASE_ORDERED,
-	  NEED_ALWAYS },
-	{ "btrfs_ordered_extent_remove", false, "no ordered extent latency", 1 << PHASE_ORDERED,
-	  NEED_ALWAYS },
-	{ "raid56_write", false, "raid56 stripe writes not counted", 0, NEED_ALWAYS },
-	{ "raid56_read", false, "raid56 stripe reads not counted", 0, NEED_ALWAYS },
+	{ "btrfs_work_sched", { TP("btrfs_work_sched") }, false, true,
+	  "offloaded checksums not seen", 1 << PHASE_CSUM, NEED_ALWAYS },
+	{ "btrfs_ordered_sched", { TP("btrfs_ordered_sched") }, false, true,
+	  "offloaded checksum end less precise", 0, NEED_ALWAYS },
+	{ "btrfs_ordered_extent_add",
+	  { TP("btrfs_ordered_extent_add") }, false, true,
+	  "no ordered extent latency", 1 << PHASE_ORDERED, NEED_ALWAYS },
+	{ "btrfs_ordered_extent_remove",
+	  { TP("btrfs_ordered_extent_remove") }, false, true,
+	  "no ordered extent latency", 1 << PHASE_ORDERED, NEED_ALWAYS },
+	/* 6.1 named them raid56_write_stripe and raid56_read_partial. */
+	{ "raid56_write",
+	  { TP("raid56_write"), TP("raid56_write_stripe") },
+	  false, true, "no raid56 strip records", 0, NEED_RECORD },
+	{ "raid56_read",
+	  { TP("raid56_read"), TP("raid56_read_partial") },
+	  false, true, "no raid56 strip records", 0, NEED_RECORD },
 	/* Exits before entries: an entry counted before its exit is attached
 	 * would leave the CPU in irq context for good. */
-	{ "irq_handler_exit", false, "hardirq context not told apart", 0, NEED_IRQ_CTX },
-	{ "irq_handler_entry", false, "hardirq context not told apart", 0, NEED_IRQ_CTX },
-	{ "softirq_exit", false, "softirq context not told apart", 0, NEED_IRQ_CTX },
-	{ "softirq_entry", false, "softirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "irq_handler_exit", { TP("irq_handler_exit") }, false, false,
+	  "hardirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "irq_handler_entry", { TP("irq_handler_entry") }, false, false,
+	  "hardirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "softirq_exit", { TP("softirq_exit") }, false, false,
+	  "softirq context not told apart", 0, NEED_IRQ_CTX },
+	{ "softirq_entry", { TP("softirq_entry") }, false, false,
+	  "softirq context not told apart", 0, NEED_IRQ_CTX },
 };
 #define NR_TPS (sizeof(tps) / sizeof(tps[0]))
 
 struct bbs_tracer {
 	struct bbscope_bpf *skel;
+	struct bbs_kernel k;
 	bool btf; /* the tp_btf flavour is loaded (else raw_tp) */
+	const char *flavour_why; /* why raw_tp, when it is */
 	struct table {
 		void *base; /* the map, mmapped for the sweeper */
 		size_t len, bucket_size, state_size;
-	} bios, ordered;
+	} bios, ordered, rbios;
 	struct bpf_link *links[NR_TPS];
+	const struct tp_prog *prog[NR_TPS]; /* the program chosen, NULL when none */
 	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
 	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
 	struct ring_buffer *rb;
@@ -101,9 +119,9 @@ struct bbs_tracer {
 	uint64_t evict_after_ns;
 	uint64_t evicted; /* since the last drain */
 	uint64_t lost_prev[NR_LOST_BPF];
-	uint64_t fn_addr[NR_FNS];
 	int ncpus;
 	bool verbose;
+	bool record; /* record mode: emit_events */
 };
 
 static bool libbpf_verbose;
@@ -113,60 +131,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (!libbpf_verbose || level == LIBBPF_DEBUG)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-/* Resolve fn_names[] from /proc/kallsyms ("name" or "name.suffix"). */
-static int resolve_symbols(uint64_t *addr)
-{
-	char line[512], sym[256], type;
-	unsigned long long a;
-	int found = 0;
-	FILE *f;
-
-	memset(addr, 0, sizeof(*addr) * NR_FNS);
-	f = fopen("/proc/kallsyms", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx %c %255s", &a, &type, sym) != 3)
-			continue;
-		if (type != 't' && type != 'T')
-			continue;
-		for (int i = 0; i < NR_FNS; i++) {
-			size_t n = strlen(bbs_fn_names[i]);
-
-			if (addr[i] || strncmp(sym, bbs_fn_names[i], n) ||
-			    (sym[n] && sym[n] != '.'))
-				continue;
-			addr[i] = a;
-			found++;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-/* Can a tp_btf program attach to this tracepoint here?  Load a 2-insn one. */
-static bool tp_btf_loads(const struct btf *vmlinux, const char *tp)
-{
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	char name[128];
-	int id, fd;
-
-	snprintf(name, sizeof(name), "btf_trace_%s", tp);
-	id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF);
-	if (id < 0)
-		return false;
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
-		    .attach_btf_id = id);
-	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
 }
 
 static struct bpf_program *prog_of(struct bbs_tracer *t, const char *prefix, const char *tp)
@@ -212,16 +176,85 @@ static int64_t preempt_count_delta(const struct btf *vmlinux)
 }
 
 /*
- * Pick tp_btf or raw_tp for each tracepoint, or neither when it is absent.
+ * Does this kernel have tracepoint tp, with nargs arguments when nargs is
+ * given?  Its btf_trace_<tp> type in vmlinux or btrfs's BTF says, else its
+ * tracefs directory (5.10's btrfs has no BTF).  Unknown (no BTF type, no
+ * tracefs mounted) counts as present: attaching will tell.
+ */
+static bool tp_exists(const struct btf *vmlinux, const struct btf *btrfs, const char *tp,
+		      int nargs)
+{
+	const char *roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
+	char name[128], path[PATH_MAX];
+	glob_t g;
+	int found;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0)
+		return !nargs || bbs_btf_tp_nargs(vmlinux, tp) == nargs;
+	if (btrfs && btf__find_by_name_kind(btrfs, name, BTF_KIND_TYPEDEF) >= 0)
+		return !nargs || bbs_btf_tp_nargs(btrfs, tp) == nargs;
+	for (size_t r = 0; r < 2; r++) {
+		if (access(roots[r], F_OK))
+			continue;
+		snprintf(path, sizeof(path), "%s/*/%s", roots[r], tp);
+		found = !glob(path, GLOB_NOSORT, NULL, &g);
+		if (found)
+			globfree(&g);
+		return found;
+	}
+	return true;
+}
+
+/* Pick the program of tracepoint role i for this kernel, or say why there is none. */
+static const struct tp_prog *pick_prog(struct bbs_tracer *t, size_t i, const struct btf *vmlinux,
+				       const struct btf *btrfs)
+{
+	const struct tp_desc *d = &tps[i];
+
+	if (d->need == NEED_RECORD && !t->record) {
+		snprintf(t->why[i], sizeof(t->why[i]), "record mode only");
+		return NULL;
+	}
+	if (d->btrfs && !t->k.btrfs_btf) {
+		snprintf(t->why[i], sizeof(t->why[i]), "btrfs has no BTF on this kernel");
+		return NULL;
+	}
+	for (size_t a = 0; a < 3 && d->alt[a].prog; a++)
+		if (tp_exists(vmlinux, btrfs, d->alt[a].tp, d->alt[a].nargs))
+			return &d->alt[a];
+	snprintf(t->why[i], sizeof(t->why[i]), "not in this kernel");
+	return NULL;
+}
+
+/*
+ * The tp_btf flavour reads btrfs structs with bpf_rdonly_cast (6.2), which
+ * takes vmlinux types only, and keeps per-thread state in task storage
+ * (5.11): it needs those and btrfs built in.  Otherwise raw_tp, and why.
+ */
+static const char *flavour_refused(const struct bbs_kernel *k)
+{
+	if (!k->tp_btf)
+		return "tp_btf programs do not load here";
+	if (!k->rdonly_cast)
+		return "no bpf_rdonly_cast kfunc (6.2)";
+	if (!k->task_storage)
+		return "no task storage maps (5.11)";
+	if (k->btrfs != BTRFS_BUILTIN)
+		return "btrfs is a module: bpf_rdonly_cast takes vmlinux types only";
+	return NULL;
+}
+
+/*
+ * Pick tp_btf or raw_tp, and each tracepoint's program or none.
  * BBSCOPE_ATTACH=raw_tp forces the fallback (to test it on hosts that have
  * tp_btf).  Each flavour's private maps are created only for it.
  */
 static int choose_programs(struct bbs_tracer *t, bool raw_only)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *btrfs = NULL;
 	const char *force = getenv("BBSCOPE_ATTACH");
 	struct bbscope_bpf *skel = t->skel;
-	char name[128];
 
 	if (!vmlinux) {
 		bbs_err("cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
@@ -234,35 +267,42 @@ static int choose_programs(struct bbs_tracer *t, bool raw_only)
 		btf__free(vmlinux);
 		return -EINVAL;
 	}
-	t->btf = !raw_only && tp_btf_loads(vmlinux, "block_bio_queue") &&
-		 !(force && !strcmp(force, "raw_tp"));
+	if (t->k.btrfs == BTRFS_MODULE && t->k.btrfs_btf)
+		btrfs = btf__load_module_btf("btrfs", vmlinux);
+	t->flavour_why = flavour_refused(&t->k);
+	if (force && !strcmp(force, "raw_tp"))
+		t->flavour_why = "BBSCOPE_ATTACH=raw_tp";
+	else if (raw_only)
+		t->flavour_why = "the tp_btf set was refused at load";
+	t->btf = !t->flavour_why;
 	/* BBSCOPE_CTX=tracepoints: contexts from the irq tracepoints (to compare). */
 	force = getenv("BBSCOPE_CTX");
-	if (t->btf && !(force && !strcmp(force, "tracepoints")))
+	if (!(force && !strcmp(force, "tracepoints")))
 		skel->rodata->pc_delta = preempt_count_delta(vmlinux);
+	skel->rodata->pc_direct = t->btf;
 	bpf_map__set_autocreate(skel->maps.task_running, t->btf);
 	bpf_map__set_autocreate(skel->maps.running, !t->btf);
 	bpf_map__set_autocreate(skel->maps.scratch, !t->btf);
 	bpf_map__set_autocreate(skel->maps.devs, !t->btf);
 	for (size_t i = 0; i < NR_TPS; i++) {
-		struct bpf_program *btf = prog_of(t, "btf", tps[i].name);
-		struct bpf_program *raw = prog_of(t, "raw", tps[i].name);
-		bool exists;
+		t->prog[i] = pick_prog(t, i, vmlinux, btrfs);
+		for (size_t a = 0; a < 3 && tps[i].alt[a].prog; a++) {
+			bool on = &tps[i].alt[a] == t->prog[i];
 
-		snprintf(name, sizeof(name), "btf_trace_%s", tps[i].name);
-		exists = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
-		bpf_program__set_autoload(btf, exists && t->btf);
-		bpf_program__set_autoload(raw, exists && !t->btf);
-		t->kind[i] = exists ? (t->btf ? "tp_btf" : "raw_tp") : NULL;
-		if (!exists) {
-			snprintf(t->why[i], sizeof(t->why[i]), "not in this kernel");
-			if (tps[i].required) {
-				bbs_err("tracepoint %s is missing from this kernel", tps[i].name);
-				btf__free(vmlinux);
-				return -ENOENT;
-			}
+			bpf_program__set_autoload(prog_of(t, "btf", tps[i].alt[a].prog),
+						  on && t->btf);
+			bpf_program__set_autoload(prog_of(t, "raw", tps[i].alt[a].prog),
+						  on && !t->btf);
+		}
+		t->kind[i] = t->prog[i] ? (t->btf ? "tp_btf" : "raw_tp") : NULL;
+		if (!t->prog[i] && tps[i].required) {
+			bbs_err("tracepoint %s is missing from this kernel", tps[i].name);
+			btf__free(btrfs);
+			btf__free(vmlinux);
+			return -ENOENT;
 		}
 	}
+	btf__free(btrfs);
 	btf__free(vmlinux);
 	return 0;
 }
@@ -311,10 +351,10 @@ static bool btrfs_on_bio_based(void)
  * Is tracepoint i needed now?  at_start: when the tracer starts, else at a
  * tick.
  *
- * NEED_BIO_BASED: with tp_btf the end_io workqueue is read at execute_start,
- * so workqueue_queue_work (which fires for every work item on the system) is
- * only needed to see completions on bio-based devices: when such a device
- * holds a btrfs at start, or once BPF has seen a bio go to one.
+ * NEED_BIO_BASED: the end_io workqueue is read off the kworker at
+ * execute_start, so workqueue_queue_work (which fires for every work item on
+ * the system) is only needed to see completions on bio-based devices: when
+ * such a device holds a btrfs at start, or once BPF has seen a bio go to one.
  *
  * NEED_IRQ_CTX: the irq/softirq tracepoints fire for every interrupt on the
  * system; they are only needed where BPF cannot read the preempt count.
@@ -323,8 +363,7 @@ static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
 {
 	switch (tps[i].need) {
 	case NEED_BIO_BASED:
-		return !t->btf || t->skel->bss->seen_bio_based ||
-		       (at_start && btrfs_on_bio_based());
+		return t->skel->bss->seen_bio_based || (at_start && btrfs_on_bio_based());
 	case NEED_IRQ_CTX:
 		return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
 	default:
@@ -337,7 +376,7 @@ static int attach_one(struct bbs_tracer *t, size_t i)
 {
 	int err;
 
-	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", tps[i].name));
+	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
 	if (t->links[i])
 		return 0;
 	err = -errno;
@@ -361,7 +400,7 @@ static int attach_all(struct bbs_tracer *t)
 		}
 	}
 	for (size_t i = 0; i < NR_TPS; i++)
-		if (!t->kind[i])
+		if (!t->kind[i] && !(tps[i].need == NEED_RECORD && !t->record))
 			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
 	return 0;
 }
@@ -399,14 +438,35 @@ static void table_unmap(struct table *tb)
 	tb->base = NULL;
 }
 
+/* Without btrfs BTF, BPF learns a bio's filesystem from its device: tell it each one's. */
+static void put_dev(uint32_t fs, uint32_t dev, void *arg)
+{
+	struct bbs_tracer *t = arg;
+	struct bbs_dev_info di = { .fs = fs, .bio_based = DEV_UNKNOWN };
+	struct bbs_dev_info old;
+	int fd = bpf_map__fd(t->skel->maps.devs);
+
+	if (!bpf_map_lookup_elem(fd, &dev, &old) && old.fs == fs)
+		return;
+	bpf_map_update_elem(fd, &dev, &di, BPF_ANY);
+}
+
+static void fill_devs(struct bbs_tracer *t)
+{
+	if (!t->k.btrfs_btf && !t->btf)
+		bbs_btrfs_devices(put_dev, t);
+}
+
 /*
  * Open the BPF object, set it up and load one flavour of it (raw_only: the
  * raw_tp set).  0 or a negative errno; *refused when the kernel refused the
  * programs at load (not reported yet: the caller may retry as raw_tp).
  */
-static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, const uint64_t *addr,
-		bool raw_only, bool *refused)
+static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_only,
+		bool *refused)
 {
+	const struct bbs_kernel *k = &t->k;
+	bool work_seen;
 	int err;
 
 	*refused = false;
@@ -416,10 +476,12 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, const uin
 		bbs_err("cannot open the BPF object: %s", strerror(-err));
 		return err;
 	}
-	memcpy((void *)t->skel->rodata->fn, addr, sizeof(uint64_t) * NR_FNS);
+	memcpy((void *)t->skel->rodata->fn, k->fn, sizeof(k->fn));
+	memcpy((void *)t->skel->rodata->fn_class, k->fn_class, sizeof(k->fn_class));
 	t->skel->rodata->filter_fs = o->filter_fs;
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
+	t->skel->rodata->have_cmpxchg = k->cmpxchg;
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
 	if (o->emit_events)
@@ -428,26 +490,75 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, const uin
 	err = choose_programs(t, raw_only);
 	if (err)
 		return err;
-	/*
-	 * Kernels before the end_io work items run btrfs end_io at completion;
-	 * without the work tracepoints we cannot see it either: end bios there.
-	 */
-	t->skel->rodata->endio_inline = !addr[FN_SIMPLE_WORK] ||
-					!bbs_tracer_attach_kind(t, "workqueue_execute_start") ||
-					!bbs_tracer_attach_kind(t, "workqueue_execute_end");
+	/* Without the work tracepoints no end_io work is seen: end bios at completion. */
+	work_seen = bbs_tracer_attach_kind(t, "workqueue_execute_start") &&
+		    bbs_tracer_attach_kind(t, "workqueue_execute_end");
+	if (work_seen)
+		memcpy((void *)t->skel->rodata->fn_work_ops, k->fn_work_ops,
+		       sizeof(k->fn_work_ops));
 	err = bbscope_bpf__load(t->skel);
 	*refused = err != 0;
 	return err;
 }
 
+/* One line that names why this host cannot be traced, or 0. */
+static int check_kernel(const struct bbs_kernel *k)
+{
+	if (!k->btf) {
+		bbs_err("this kernel has no BTF (/sys/kernel/btf/vmlinux): bbscope needs "
+			"CONFIG_DEBUG_INFO_BTF");
+		return -ENOENT;
+	}
+	switch (k->btrfs) {
+	case BTRFS_ABSENT:
+		bbs_err("this kernel has no btrfs (not built in, no module)");
+		return -ENOENT;
+	case BTRFS_NOT_LOADED:
+		bbs_err("the btrfs module is not loaded (modprobe btrfs, or mount a btrfs)");
+		return -ENOENT;
+	default:
+		break;
+	}
+	if (!bbs_kernel_has_btrfs_bios(k)) {
+		bbs_err("no btrfs end_io function of any known kernel generation is in "
+			"/proc/kallsyms (%s btrfs on %s)",
+			k->btrfs == BTRFS_MODULE ? "module" : "built-in", k->release);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int map_tables(struct bbs_tracer *t)
+{
+	int err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
+			    sizeof(struct bbs_bio_state));
+
+	if (!err)
+		err = table_map(&t->ordered, t->skel->maps.ordered,
+				sizeof(struct bbs_ordered_bucket),
+				sizeof(struct bbs_ordered_state));
+	if (!err)
+		err = table_map(&t->rbios, t->skel->maps.rbios, sizeof(struct bbs_rbio_bucket),
+				sizeof(struct bbs_rbio_state));
+	if (err)
+		bbs_err("cannot map the BPF tables: %s", strerror(-err));
+	return err;
+}
+
+static void unmap_tables(struct bbs_tracer *t)
+{
+	table_unmap(&t->bios);
+	table_unmap(&t->ordered);
+	table_unmap(&t->rbios);
+}
+
 int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 {
 	static struct bbs_tracer_opts opts_copy;
-	uint64_t addr[NR_FNS];
 	struct bbs_tracer *t;
-	bool refused;
 	const char *force;
-	int err, found;
+	bool refused;
+	int err;
 
 	if (geteuid() != 0) {
 		bbs_err("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)");
@@ -456,38 +567,35 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	libbpf_verbose = o->verbose;
 	libbpf_set_print(libbpf_print);
 
-	found = resolve_symbols(addr);
-	if (found < 0) {
-		bbs_err("cannot read /proc/kallsyms: %s", strerror(-found));
-		return found;
-	}
-	if (!addr[FN_SIMPLE_END_IO] && !addr[FN_ORIG_WRITE_END_IO]) {
-		bbs_err("btrfs end_io functions not found in /proc/kallsyms "
-			"(is btrfs loaded? are addresses hidden by kptr_restrict?)");
-		return -ENOENT;
-	}
-
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	err = bbs_kernel_probe(&t->k);
+	if (err == -EPERM)
+		bbs_err("/proc/kallsyms shows no addresses (kptr_restrict; run as root)");
+	else if (err)
+		bbs_err("cannot read /proc/kallsyms: %s", strerror(-err));
+	if (!err)
+		err = check_kernel(&t->k);
+	if (err) {
+		free(t);
+		return err;
+	}
 	t->verbose = o->verbose;
-	memcpy(t->fn_addr, addr, sizeof(addr));
+	t->record = o->emit_events;
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
 
-	err = load(t, o, addr, false, &refused);
+	err = load(t, o, false, &refused);
 	force = getenv("BBSCOPE_ATTACH");
 	if (refused && t->btf && err != -EPERM && !(force && !strcmp(force, "tp_btf"))) {
-		/*
-		 * The tp_btf set needs more of the kernel than tp_btf itself
-		 * (bpf_rdonly_cast: 6.2, task storage: 5.11): fall back.
-		 */
+		/* The probes said yes but the verifier said no: fall back, and say so. */
 		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
 		bbscope_bpf__destroy(t->skel);
 		t->skel = NULL;
 		memset(t->kind, 0, sizeof(t->kind));
 		memset(t->why, 0, sizeof(t->why));
-		err = load(t, o, addr, true, &refused);
+		err = load(t, o, true, &refused);
 	}
 	if (refused)
 		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
@@ -495,16 +603,10 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 				      : " (run with -v for the verifier log)");
 	if (err)
 		goto err_destroy;
-	err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
-			sizeof(struct bbs_bio_state));
-	if (!err)
-		err = table_map(&t->ordered, t->skel->maps.ordered,
-				sizeof(struct bbs_ordered_bucket),
-				sizeof(struct bbs_ordered_state));
-	if (err) {
-		bbs_err("cannot map the BPF tables: %s", strerror(-err));
+	err = map_tables(t);
+	if (err)
 		goto err_destroy;
-	}
+	fill_devs(t);
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
@@ -526,8 +628,7 @@ err_detach:
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
 err_destroy:
-	table_unmap(&t->bios);
-	table_unmap(&t->ordered);
+	unmap_tables(t);
 	bbscope_bpf__destroy(t->skel);
 	free(t);
 	return err;
@@ -540,25 +641,51 @@ void bbs_tracer_close(struct bbs_tracer *t)
 	ring_buffer__free(t->rb);
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
-	table_unmap(&t->bios);
-	table_unmap(&t->ordered);
+	unmap_tables(t);
 	bbscope_bpf__destroy(t->skel);
 	free(t);
 }
 
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 {
+	const struct bbs_kernel *k = &t->k;
+
+	fprintf(f, "bbscope: kernel %s, btrfs %s%s, %s programs%s%s%s\n", k->release,
+		k->btrfs == BTRFS_MODULE ? "module" : "built in",
+		k->btrfs_btf ? "" : " without BTF", t->btf ? "tp_btf" : "raw_tp",
+		t->flavour_why ? " (" : "", t->flavour_why ? t->flavour_why : "",
+		t->flavour_why ? ")" : "");
+	fprintf(f, "  contexts from %s\n",
+		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
+			? "the preempt count"
+			: "the irq and softirq tracepoints");
+	for (int i = 0; i < FN_NR_END_IO; i++) {
+		static const char *const where[] = { "inline at completion", "a work item" };
+		uint8_t w = t->skel->rodata->fn_work_ops[i];
+
+		if (!k->fn[i])
+			continue;
+		if (k->fn_class[i] == CLASS_BBIO)
+			fprintf(f, "  %-26s end_io of reads: %s, of writes: %s\n", k->fn_name[i],
+				where[!!(w & (1U << BBS_OP_READ))],
+				where[!!(w & (1U << BBS_OP_WRITE))]);
+		else
+			fprintf(f, "  %-26s %s: ends at its completion\n", k->fn_name[i],
+				k->fn_class[i] == CLASS_RAID ? "raid56 strip" : "superblock write");
+	}
 	for (size_t i = 0; i < NR_TPS; i++)
-		fprintf(f, "  %-28s %s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
-			!t->kind[i] || t->links[i] ? ""
+		fprintf(f, "  %-28s %s%s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
+			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? " as " : "",
+			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? t->prog[i]->tp
+			: !t->kind[i] || t->links[i]			   ? ""
 			: tps[i].need == NEED_BIO_BASED
 				? " (attached when a bio-based device is seen)"
 				: " (not needed: contexts from the preempt count)");
 }
 
-const uint64_t *bbs_tracer_fn_addrs(const struct bbs_tracer *t)
+const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t)
 {
-	return t->fn_addr;
+	return &t->k;
 }
 
 const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp)
@@ -812,7 +939,8 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 	uint32_t key;
 	int fd;
 
-	t->evicted += sweep_table(t, &t->bios) + sweep_table(t, &t->ordered);
+	t->evicted += sweep_table(t, &t->bios) + sweep_table(t, &t->ordered) +
+		      sweep_table(t, &t->rbios);
 	attach_on_demand(t);
 	if (t->btf)
 		return;
@@ -822,6 +950,7 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 	while (!bpf_map_get_next_key(fd, NULL, &key))
 		if (bpf_map_delete_elem(fd, &key))
 			break;
+	fill_devs(t);
 }
 
 int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)

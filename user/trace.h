@@ -13,9 +13,8 @@
 #include "hist.h"
 
 struct bbs_tracer;
+struct bbs_kernel;
 
-/* The kernel functions the tracer recognises bios and work items by (enum bbs_fn). */
-extern const char *const bbs_fn_names[NR_FNS];
 
 struct bbs_tracer_opts {
 	uint32_t filter_fs; /* btrfs s_dev (kernel encoding), 0 = all */
@@ -35,8 +34,8 @@ void bbs_tracer_close(struct bbs_tracer *t);
 
 /* Names of the tracepoints attached, and why the missing ones are missing. */
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f);
-/* Their addresses as resolved at open (0: not in this kernel), by enum bbs_fn. */
-const uint64_t *bbs_tracer_fn_addrs(const struct bbs_tracer *t);
+/* What the kernel is and allows (the btrfs functions found, by enum bbs_fn: kernel.h). */
+const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t);
 /* How each tracepoint was attached ("tp_btf", "raw_tp", or NULL). */
 const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp);
 

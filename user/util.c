@@ -192,8 +192,7 @@ int bbs_dev_lookup(const char *name, uint32_t *kdev)
 	return 0;
 }
 
-/* Walk btrfs entries of mountinfo; cb returns non-zero to stop. */
-static int for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg)
+int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg)
 {
 	char *line = NULL, mnt[PATH_MAX], *sep;
 	unsigned int ma, mi;
@@ -251,7 +250,7 @@ const char *bbs_fs_name(uint32_t kdev, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return buf;
 	}
-	if (for_each_btrfs_mount(fs_name_cb, &a) != 1)
+	if (bbs_for_each_btrfs_mount(fs_name_cb, &a) != 1)
 		snprintf(buf, len, "%u:%u", bbs_kdev_major(kdev), bbs_kdev_minor(kdev));
 	return buf;
 }
@@ -290,7 +289,7 @@ int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen)
 	if (!realpath(path, real) || stat(real, &st))
 		return -1;
 	a.path = real;
-	if (for_each_btrfs_mount(fs_lookup_cb, &a) < 0 || !a.best)
+	if (bbs_for_each_btrfs_mount(fs_lookup_cb, &a) < 0 || !a.best)
 		return -1;
 	*kdev = a.kdev;
 	return 0;

@@ -51,6 +51,8 @@ int bbs_dev_arg(const char *name, uint32_t *kdev);
  * bbs_fs_lookup takes a path on (or the mount point of) a btrfs filesystem.
  */
 const char *bbs_fs_name(uint32_t kdev, char *buf, size_t len);
+/* Walk the btrfs entries of mountinfo (s_dev, mount point); cb returns non-zero to stop. */
+int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg);
 int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen);
 /* --fs PATH of hist and record: the s_dev of the btrfs PATH is on, or one error line and -1. */
 int bbs_fs_arg(const char *path, uint32_t *kdev);
