@@ -42,8 +42,10 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(
 	      -Wall -Wno-unused-function
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
-SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+# The tracer is also built without BPF_ATOMIC compare-and-swap, which
+# kernels before 5.12 refuse anywhere in an object (user/trace.c picks one).
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS)) $(OUT)/bbscope_nocas.bpf.o
+SKELS     := $(patsubst %.bpf.o,%.skel.h,$(BPF_OBJS))
 LIB_SRCS  := $(filter-out user/bbscope.c,$(wildcard user/*.c))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/*.c)
@@ -67,6 +69,12 @@ $(OUT)/vmlinux.h: | $(OUT)
 $(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) $(VMLINUX_H) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -include $(VMLINUX_H) -c $< -o $@.tmp && \
+		$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUT)/bbscope_nocas.bpf.o: bpf/bbscope.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) \
+			    $(VMLINUX_H) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DBBS_NO_CMPXCHG -include $(VMLINUX_H) -c $< -o $@.tmp && \
 		$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o

@@ -59,8 +59,6 @@ const volatile bool emit_events = false;
 /* Benchmarks only: every program returns at once, to measure what the
  * events cost by themselves (tools/bench_overhead.sh, mode "events"). */
 const volatile bool events_only = false;
-/* The kernel has BPF_ATOMIC compare-and-swap (5.12): table slots are claimed with it. */
-const volatile bool have_cmpxchg = false;
 /* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
@@ -232,8 +230,23 @@ struct {
 static const struct bbs_hist zero_hist;
 static const struct bbs_group_val zero_group;
 
-#define WRITE_ONCE_U64(x, v) (*(volatile __u64 *)&(x) = (v))
-#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+/*
+ * Take a table way: its key from old to key.  With a compare-and-swap where
+ * the kernel has BPF_ATOMIC (5.12).  Before that (5.10) the verifier refuses
+ * the instruction anywhere in the object, so a second object is built
+ * without it (BBS_NO_CMPXCHG, user/trace.c loads it there): a store checked
+ * by reading the key back, which misses only another CPU's store between
+ * the two.
+ */
+static __always_inline bool claim_way(__u64 *slot, __u64 old, __u64 key)
+{
+#ifdef BBS_NO_CMPXCHG
+	*(volatile __u64 *)slot = key;
+	return *(volatile __u64 *)slot == key;
+#else
+	return __sync_val_compare_and_swap(slot, old, key) == old;
+#endif
+}
 
 static __always_inline void lose(__u32 why)
 {
@@ -489,10 +502,8 @@ static __always_inline __u32 ptr_hash(__u64 key)
  *                            reused takes its old way, else a free way, else
  *                            the oldest way is evicted (and counted lost)
  *   <name>_free(st, slot)    the way is free again
- * A way is claimed with a compare-and-swap on its key where the kernel has
- * one (5.12); before that with a store checked by reading the key back, which
- * catches all but a store from another CPU between the two.  The caller
- * fills the state and sets its start time (first field) last.
+ * A way is claimed with claim_way() on its key.  The caller fills the
+ * state and sets its start time (first field) last.
  */
 #define TABLE_OPS(name, bucket, state, nbuckets, lost_why)                        \
 	static __always_inline struct bucket *name##_bucket(__u64 key)            \
@@ -552,19 +563,10 @@ static __always_inline __u32 ptr_hash(__u64 key)
 		}                                                                 \
 		way &= TABLE_WAYS - 1;                                            \
 		old = b->key[way];                                                \
-		if (have_cmpxchg) {                                               \
-			if (__sync_val_compare_and_swap(&b->key[way], old, key) !=   \
-			    old) {                                                \
-				/* Another CPU took this way at the same moment. */ \
-				lose(lost_why);                                   \
-				return NULL;                                      \
-			}                                                         \
-		} else {                                                          \
-			WRITE_ONCE_U64(b->key[way], key);                         \
-			if (READ_ONCE_U64(b->key[way]) != key) {                  \
-				lose(lost_why);                                   \
-				return NULL;                                      \
-			}                                                         \
+		if (!claim_way(&b->key[way], old, key)) {                         \
+			/* Another CPU took this way at the same moment. */       \
+			lose(lost_why);                                           \
+			return NULL;                                              \
 		}                                                                 \
 		*(__u64 *)&b->st[way] = 0;                                        \
 		return &b->st[way];                                               \
@@ -699,6 +701,9 @@ static __always_inline bool complete_mark(struct bbs_bio_state *st, __u64 now, b
 	return true;
 }
 
+/* How complete_key completes: a split child, the bio, the bio unless completed. */
+enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
+
 /*
  * The request walk completes up to MAX_RQ_BIOS bios in a loop; what it does
  * per bio is a global function, verified once rather than per iteration.
@@ -707,13 +712,14 @@ static __always_inline bool complete_mark(struct bbs_bio_state *st, __u64 now, b
  * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
  * pointer to the state: finish_bio.
  */
-__noinline int complete_key(__u64 key, __u32 own, __u64 now)
+__noinline int complete_key(__u64 key, __u32 how, __u64 now)
 {
 	struct bbs_bio_state *st;
 	__u64 *slot;
+	bool own = how != COMPLETE_CHILD;
 
 	st = bios_find(key, &slot);
-	if (!st || (own && st->complete_ns))
+	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
 		return 0;
 	if (complete_mark(st, now, own)) {
 		account_bio(st, now, st->complete_ctx);

@@ -178,7 +178,7 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 		if (!now)
 			now = bpf_ktime_get_ns();
 		if (complete) {
-			complete_key(key, own, now);
+			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, now);
 			continue;
 		}
 		st = bios_find(key, &slot);
@@ -195,7 +195,7 @@ static __always_inline int H(on_bio_complete)(struct bio *bio)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)))
 		return 0;
-	complete_key(ptr_value(bio), true, bpf_ktime_get_ns());
+	complete_key(ptr_value(bio), COMPLETE_FIRST, bpf_ktime_get_ns());
 	return 0;
 }
 

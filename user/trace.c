@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "bbscope.skel.h"
+#include "bbscope_nocas.skel.h"
 #include "kernel.h"
 #include "trace.h"
 #include "util.h"
@@ -458,6 +459,36 @@ static void fill_devs(struct bbs_tracer *t)
 }
 
 /*
+ * The BPF object, through its skeleton.  Kernels without BPF_ATOMIC
+ * compare-and-swap (before 5.12) get the same object built without it
+ * (Makefile: bbscope_nocas): same maps, programs and data, so the one
+ * skeleton serves both once its ELF bytes are swapped, as
+ * bbscope_bpf__open() would do with its own.
+ */
+static struct bbscope_bpf *open_object(bool cmpxchg)
+{
+	struct bbscope_bpf *obj;
+	int err;
+
+	if (cmpxchg)
+		return bbscope_bpf__open();
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return NULL;
+	err = bbscope_bpf__create_skeleton(obj);
+	if (!err) {
+		obj->skeleton->data = bbscope_nocas_bpf__elf_bytes(&obj->skeleton->data_sz);
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	}
+	if (err) {
+		bbscope_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
+/*
  * Open the BPF object, set it up and load one flavour of it (raw_only: the
  * raw_tp set).  0 or a negative errno; *refused when the kernel refused the
  * programs at load (not reported yet: the caller may retry as raw_tp).
@@ -470,7 +501,7 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	int err;
 
 	*refused = false;
-	t->skel = bbscope_bpf__open();
+	t->skel = open_object(k->cmpxchg);
 	if (!t->skel) {
 		err = -errno;
 		bbs_err("cannot open the BPF object: %s", strerror(-err));
@@ -481,7 +512,6 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	t->skel->rodata->filter_fs = o->filter_fs;
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
-	t->skel->rodata->have_cmpxchg = k->cmpxchg;
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
 	if (o->emit_events)
