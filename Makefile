@@ -44,8 +44,13 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
-LIB_SRCS  := $(filter-out user/bbscope.c,$(wildcard user/*.c))
+# user/<role>/*.c: cli/ (commands), trace/, replay/, verify/, bench/ (engines),
+# out/ (output formats), host/, btrfs/ (below them all); docs/design.md maps them.
+USER_DIRS := cli trace replay verify bench out host btrfs
+MAIN_SRC  := user/cli/main.c
+LIB_SRCS  := $(filter-out $(MAIN_SRC),$(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
+USER_HDRS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.h))
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -57,7 +62,7 @@ all: $(OUT)/bbscope $(TEST_BINS) $(TOOL_BINS)
 deps:
 	$(Q)tools/deps.sh
 
-$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/tools:
+$(OUT) $(OUT)/tests $(OUT)/tools $(addprefix $(OUT)/user/,$(USER_DIRS)):
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
@@ -73,7 +78,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS) | $(OUT)/user
+$(OUT)/user/%.o: user/%.c $(USER_HDRS) $(wildcard include/*.h) $(SKELS) \
+		 | $(addprefix $(OUT)/user/,$(USER_DIRS))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -81,15 +87,15 @@ $(OUT)/libbbscope.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUT)/bbscope: $(OUT)/user/bbscope.o $(OUT)/libbbscope.a
+$(OUT)/bbscope: $(OUT)/user/cli/main.o $(OUT)/libbbscope.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libbbscope.a | $(OUT)/tests
+$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
-$(OUT)/tools/%: tools/%.c $(OUT)/libbbscope.a | $(OUT)/tools
+$(OUT)/tools/%: tools/%.c $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
@@ -109,7 +115,8 @@ install: $(OUT)/bbscope
 	$(Q)install -D -m 0755 $(OUT)/bbscope $(DESTDIR)$(PREFIX)/sbin/bbscope
 	$(Q)install -D -m 0644 docs/bbscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/bbscope.8 2>/dev/null || true
 
-FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/*.c tests/*.h tools/*.c)
+FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h tests/*.c tests/*.h tools/*.c) $(LIB_SRCS) \
+	   $(MAIN_SRC) $(USER_HDRS)
 fmt:
 	$(Q)clang-format -i $(FMT_SRCS)
 
@@ -124,7 +131,7 @@ CPPCHECK_DEFS = -D_GNU_SOURCE -D'LIBBPF_OPTS(t,n,...)=struct t n = {0}' \
 lint: check-fmt
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Iuser \
-		$(CPPCHECK_DEFS) $(LIB_SRCS) user/bbscope.c $(TEST_SRCS) $(TOOL_SRCS)
+		$(CPPCHECK_DEFS) $(LIB_SRCS) $(MAIN_SRC) $(TEST_SRCS) $(TOOL_SRCS)
 
 clean:
 	$(Q)rm -rf $(OUT)
@@ -132,7 +139,7 @@ clean:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 .DELETE_ON_ERROR:
 
-# make fuzz: the trace file reader (user/tracefile.c) under libFuzzer, ASan and
+# make fuzz: the trace file reader (user/trace/tracefile.c) under libFuzzer, ASan and
 # UBSan (clang), for FUZZ_SECS seconds, seeded from tests/fuzz/.  New inputs
 # go to $(OUT)/fuzz-corpus/, a crashing input to $(OUT)/crash-*; replay one
 # with the plain build: $(OUT)/tools/fuzz_tracefile FILE.
@@ -141,10 +148,10 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -DBBS_LIBFUZZER 
 	       -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/tracefile.c user/tracefile.h \
+$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/trace/tracefile.c user/trace/tracefile.h \
 		       include/bbscope.h | $(OUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/tracefile.c -lisal -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/trace/tracefile.c -lisal -o $@
 
 fuzz: $(OUT)/fuzz_tracefile
 	$(Q)mkdir -p $(OUT)/fuzz-corpus

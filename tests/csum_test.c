@@ -19,7 +19,7 @@
 #include <isa-l/crc.h>
 #include <sodium.h>
 
-#include "csum.h"
+#include "btrfs/csum.h"
 
 static int failures;
 

@@ -22,7 +22,7 @@
 
 #include <isa-l/erasure_code.h>
 
-#include "parity.h"
+#include "btrfs/parity.h"
 
 #define MAX_ND 15 /* 16 devices for raid5, 17 for raid6 */
 #define MAX_LEN 65536 /* BTRFS_STRIPE_LEN */

@@ -46,9 +46,9 @@
 
 #include <isa-l/crc.h>
 
-#include "csum.h"
-#include "machine.h"
-#include "util.h"
+#include "btrfs/csum.h"
+#include "host/machine.h"
+#include "host/util.h"
 
 #define BLOCK 4096 /* btrfs sector size on x86 */
 #define BIO_BYTES 65536 /* bytes per bbs_csum_blocks() call */

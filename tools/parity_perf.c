@@ -31,9 +31,9 @@
 #include <unistd.h>
 #include <jansson.h>
 
-#include "parity.h"
-#include "machine.h"
-#include "util.h"
+#include "btrfs/parity.h"
+#include "host/machine.h"
+#include "host/util.h"
 
 #define STRIP_LEN 65536 /* BTRFS_STRIPE_LEN */
 #define STEP 4096 /* sector size: the kernel's step */

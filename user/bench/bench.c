@@ -66,14 +66,14 @@
 #include <linux/btrfs.h>
 #include <linux/magic.h>
 
-#include "cmd.h"
-#include "csum.h"
-#include "simd.h"
-#include "hist.h"
-#include "html.h"
-#include "machine.h"
-#include "tracefile.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "btrfs/csum.h"
+#include "btrfs/simd.h"
+#include "out/hist.h"
+#include "out/html.h"
+#include "host/machine.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
 
 #define MAX_ROUNDS 99
 #define DEF_SIZE (256ULL << 20)

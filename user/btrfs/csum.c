@@ -34,8 +34,8 @@
 #include <sodium.h>
 #include <xxhash.h>
 
-#include "csum.h"
-#include "simd.h"
+#include "btrfs/csum.h"
+#include "btrfs/simd.h"
 
 static const struct {
 	const char *name;

@@ -19,7 +19,7 @@
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
 
-#include "btrfs_fs.h"
+#include "btrfs/fs.h"
 
 /* Big enough for any item (items are smaller than a 64K node) plus headers. */
 #define SEARCH_BUF_SIZE (256 * 1024)

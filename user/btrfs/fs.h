@@ -29,7 +29,7 @@
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 
-#include "csum.h"
+#include "btrfs/csum.h"
 
 /*
  * Most copies one logical block has: raid1c4.  A raid56 block has one copy

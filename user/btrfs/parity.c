@@ -12,7 +12,7 @@
 #include <isa-l/erasure_code.h>
 #include <isa-l/raid.h>
 
-#include "parity.h"
+#include "btrfs/parity.h"
 
 /* ISA-L takes int lengths; longer strips are done in calls of this size. */
 #define MAX_CALL (1U << 30)

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "host/util.h"
 
 static void usage(FILE *f, const struct bbs_cmd *cmds, size_t nr, const char *prog,
 		  const char *what)

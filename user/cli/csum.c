@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "csum.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "btrfs/csum.h"
+#include "host/util.h"
 
 #define CSUM_MIN_BLOCK 512
 #define CSUM_MAX_BLOCK 65536

@@ -10,11 +10,11 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
-#include "cmd.h"
-#include "hist.h"
-#include "prom.h"
-#include "trace.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "out/hist.h"
+#include "out/prom.h"
+#include "trace/tracer.h"
+#include "host/util.h"
 
 static volatile sig_atomic_t stop;
 

@@ -3,7 +3,7 @@
  * bbscope: show what btrfs does with every bio, and reproduce its checksum
  * and RAID parity paths in userspace.  This file only dispatches.
  */
-#include "cmd.h"
+#include "cli/cmd.h"
 
 static const struct bbs_cmd cmds[] = {
 	{ "hist", cmd_hist, "live per-phase latency histograms of btrfs bios" },

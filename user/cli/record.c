@@ -25,11 +25,11 @@
 #include <linux/magic.h>
 #include <bpf/libbpf.h>
 
-#include "cmd.h"
-#include "hist.h"
-#include "trace.h"
-#include "tracefile.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "out/hist.h"
+#include "trace/tracer.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
 
 #define TICK_NS 1000000000ULL
 #define BATCH_NS 20000000L

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "replay.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "replay/replay.h"
+#include "host/util.h"
 
 static const struct bbs_cmd replay_cmds[] = {
 	{ "csum", replay_csum, "data writes with btrfs checksums: serial, async, offload, none" },

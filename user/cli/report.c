@@ -15,11 +15,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmd.h"
-#include "hist.h"
-#include "html.h"
-#include "tracefile.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "out/hist.h"
+#include "out/html.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
 
 enum by_dim {
 	BY_FS = 1 << 0,

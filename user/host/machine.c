@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <sys/utsname.h>
 
-#include "machine.h"
+#include "host/machine.h"
 
 void bbs_cpu_model(char *buf, size_t len)
 {

@@ -31,8 +31,8 @@
 #include <linux/btrfs.h>
 #include <linux/loop.h>
 
-#include "cmd.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "host/util.h"
 
 #define SB_DEF_STATE_DIR "/run/bbscope"
 #define SB_DEF_BACKING_DIR "/var/tmp/bbscope-sandbox"

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
-#include "util.h"
+#include "host/util.h"
 
 bool bbs_json_errors;
 

@@ -25,10 +25,10 @@
 #include <unistd.h>
 #include <linux/blktrace_api.h>
 
-#include "cmd.h"
-#include "hist.h"
-#include "tracefile.h"
-#include "util.h"
+#include "cli/cmd.h"
+#include "out/hist.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
 
 static void usage(FILE *f)
 {

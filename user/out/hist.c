@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hist.h"
-#include "util.h"
+#include "out/hist.h"
+#include "host/util.h"
 
 const char *const bbs_phase_name[NR_PHASES] = {
 	[PHASE_QUEUE] = "queue",     [PHASE_DEVICE] = "device", [PHASE_HOP] = "hop",

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hist.h"
-#include "html.h"
-#include "tracefile.h"
-#include "util.h"
+#include "out/hist.h"
+#include "out/html.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
 
 #define MAX_IDS 4096
 #define HM_MAX_COLS 120 /* heatmap time columns, at most */

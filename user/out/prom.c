@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "prom.h"
-#include "util.h"
+#include "out/prom.h"
+#include "host/util.h"
 
 struct bbs_prom {
 	int fd;

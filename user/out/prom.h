@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "hist.h"
+#include "out/hist.h"
 
 struct bbs_prom;
 

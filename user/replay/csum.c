@@ -61,13 +61,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "csum.h"
-#include "hist.h"
-#include "replay.h"
-#include "target.h"
-#include "uring.h"
-#include "util.h"
-#include "workload.h"
+#include "btrfs/csum.h"
+#include "out/hist.h"
+#include "replay/replay.h"
+#include "replay/target.h"
+#include "replay/uring.h"
+#include "host/util.h"
+#include "replay/workload.h"
 
 #define DEFAULT_QD 16U
 #define MAX_QD 4096U

@@ -87,13 +87,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hist.h"
-#include "parity.h"
-#include "replay.h"
-#include "target.h"
-#include "uring.h"
-#include "util.h"
-#include "workload.h"
+#include "out/hist.h"
+#include "btrfs/parity.h"
+#include "replay/replay.h"
+#include "replay/target.h"
+#include "replay/uring.h"
+#include "host/util.h"
+#include "replay/workload.h"
 
 #define STRIP_LEN (64U << 10) /* BTRFS_STRIPE_LEN */
 #define SECTOR 4096U /* btrfs sector: generate_pq_vertical()'s step */

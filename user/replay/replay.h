@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 
-#include "hist.h"
-#include "workload.h"
+#include "out/hist.h"
+#include "replay/workload.h"
 
 int replay_csum(int argc, char **argv);
 int replay_parity(int argc, char **argv);

@@ -13,8 +13,8 @@
 #include <linux/fs.h>
 #include <blkid/blkid.h>
 
-#include "target.h"
-#include "util.h"
+#include "replay/target.h"
+#include "host/util.h"
 
 /* Block sizes of regular files: O_DIRECT on any filesystem accepts 4K alignment. */
 #define FILE_LBS 4096U

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "uring.h"
+#include "replay/uring.h"
 
 #define POOL_ALIGN 4096U
 

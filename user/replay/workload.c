@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tracefile.h"
-#include "util.h"
-#include "workload.h"
+#include "trace/tracefile.h"
+#include "host/util.h"
+#include "replay/workload.h"
 
 const char bbs_synth_help[] =
 	"SPEC is KEY=VALUE[,KEY=VALUE]...:\n"

@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <isa-l/crc.h>
 
-#include "simd.h"
-#include "tracefile.h"
+#include "btrfs/simd.h"
+#include "trace/tracefile.h"
 
 #define ABSENT32 0xffffffffU
 #define ABSENT64 0xffffffffffffffffULL

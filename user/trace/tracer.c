@@ -14,8 +14,8 @@
 #include <bpf/libbpf.h>
 
 #include "bbscope.skel.h"
-#include "trace.h"
-#include "util.h"
+#include "trace/tracer.h"
+#include "host/util.h"
 
 /* Kernel functions by enum bbs_fn; resolved from /proc/kallsyms. */
 const char *const bbs_fn_names[NR_FNS] = {

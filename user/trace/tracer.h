@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hist.h"
+#include "out/hist.h"
 
 struct bbs_tracer;
 

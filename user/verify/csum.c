@@ -28,11 +28,11 @@
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
 
-#include "btrfs_fs.h"
-#include "cmd.h"
-#include "csum.h"
-#include "util.h"
-#include "verify.h"
+#include "btrfs/fs.h"
+#include "cli/cmd.h"
+#include "btrfs/csum.h"
+#include "host/util.h"
+#include "verify/verify.h"
 
 /* Bytes checksummed per csum tree lookup (and largest single device read). */
 #define WINDOW (1024 * 1024)

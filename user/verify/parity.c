@@ -64,11 +64,11 @@
 #include <unistd.h>
 #include <jansson.h>
 
-#include "btrfs_fs.h"
-#include "csum.h"
-#include "parity.h"
-#include "util.h"
-#include "verify.h"
+#include "btrfs/fs.h"
+#include "btrfs/csum.h"
+#include "btrfs/parity.h"
+#include "host/util.h"
+#include "verify/verify.h"
 
 /* Bytes read per device per batch of full stripes; stripe_len is at most this. */
 #define BATCH_BYTES (1024 * 1024)
