@@ -11,7 +11,9 @@
 #include <linux/magic.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "out/hist.h"
+#include "out/print.h"
 #include "out/prom.h"
 #include "trace/tracer.h"
 #include "host/util.h"
@@ -50,7 +52,8 @@ static void usage(FILE *f)
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }
 
-static void print_interval(const struct bbs_report *r, bool json, const struct bbs_print_opts *po)
+/* false when stdout cannot take it any more (a full disk, a closed pipe) */
+static bool print_interval(const struct bbs_report *r, bool json, const struct bbs_print_opts *po)
 {
 	char ts[32];
 	time_t now;
@@ -58,8 +61,7 @@ static void print_interval(const struct bbs_report *r, bool json, const struct b
 	if (json) {
 		json_t *o = bbs_report_json(r);
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		bbs_json_print(o, 0);
 		json_decref(o);
 	} else {
 		now = time(NULL);
@@ -67,7 +69,7 @@ static void print_interval(const struct bbs_report *r, bool json, const struct b
 		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
 		bbs_report_print(stdout, r, po);
 	}
-	fflush(stdout);
+	return bbs_stdout_ok();
 }
 
 int cmd_hist(int argc, char **argv)
@@ -102,9 +104,7 @@ int cmd_hist(int argc, char **argv)
 	int c, err, n = 0;
 
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = json = true;
+	json = bbs_opt_json(argc, argv);
 
 	while ((c = getopt_long(argc, argv, "i:c:d:f:D:msjvh", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -227,9 +227,10 @@ int cmd_hist(int argc, char **argv)
 			/* The last interval is printed as the whole run's total. */
 			bbs_report_merge(&total, &r);
 			bbs_report_sort(&total);
-			print_interval(&total, json, &po);
-		} else {
-			print_interval(&r, json, &po);
+		}
+		if (!print_interval(prom ? &total : &r, json, &po)) {
+			err = 1; /* bbs_exit() says why */
+			break;
 		}
 		n++;
 		if (stop || now >= deadline || (count && (unsigned long long)n >= count))

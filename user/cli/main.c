@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bbscope: show what btrfs does with every bio, and reproduce its checksum
- * and RAID parity paths in userspace.  This file only dispatches.
+ * and RAID parity paths in userspace.  This file only dispatches, and
+ * makes output that could not be written an error (bbs_exit()).
  */
 #include "cli/cmd.h"
+#include "cli/options.h"
 
 static const struct bbs_cmd cmds[] = {
 	{ "hist", cmd_hist, "live per-phase latency histograms of btrfs bios" },
@@ -19,5 +21,6 @@ static const struct bbs_cmd cmds[] = {
 
 int main(int argc, char **argv)
 {
-	return bbs_dispatch(cmds, sizeof(cmds) / sizeof(cmds[0]), argc, argv, "bbscope", "command");
+	return bbs_exit(bbs_dispatch(cmds, sizeof(cmds) / sizeof(cmds[0]), argc, argv, "bbscope",
+				     "command"));
 }

@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "out/hist.h"
 #include "trace/tracer.h"
 #include "trace/tracefile.h"
@@ -235,9 +236,7 @@ int cmd_record(int argc, char **argv)
 	struct utsname uts;
 	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
 
-	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = json = true;
+	json = bbs_opt_json(argc, argv);
 
 	/* '+': the first non-option begins the command, as with -- */
 	while ((c = getopt_long(argc, argv, "+o:Ff:D:d:b:jvh", long_opts, NULL)) != -1) {

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Printing to stdout that knows when it failed.  A command's last word on
+ * its output is bbs_exit() (cli/options.h), which flushes and turns a failed
+ * write into exit status 1; these are for the places that must stop sooner
+ * (a live loop printing every interval) or print one JSON document.
+ */
+#ifndef BBS_OUT_PRINT_H
+#define BBS_OUT_PRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+/*
+ * One JSON document on one line of stdout (json_dumpf() flags, JSON_COMPACT
+ * added).  0, or -1 when it could not be written.
+ */
+int bbs_json_print(const json_t *o, size_t flags);
+
+/* Flush stdout: true when everything written so far reached it. */
+bool bbs_stdout_ok(void);
+
+#endif
