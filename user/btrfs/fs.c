@@ -20,6 +20,7 @@
 #include <linux/magic.h>
 
 #include "btrfs/fs.h"
+#include "btrfs/stripe.h"
 
 /* Big enough for any item (items are smaller than a 64K node) plus headers. */
 #define SEARCH_BUF_SIZE (256 * 1024)
@@ -438,11 +439,7 @@ int bbs_map_logical(const struct bbs_fs *fs, uint64_t logical, struct bbs_map *m
 	}
 	case BTRFS_BLOCK_GROUP_RAID5:
 	case BTRFS_BLOCK_GROUP_RAID6: {
-		/*
-		 * Data stripe only.  A full stripe is nr_data elements of data
-		 * plus P (and Q); parity rotates by one device per full stripe,
-		 * so element idx of full stripe f sits on device (f + idx) % n.
-		 */
+		/* Data stripe only; the geometry is btrfs/stripe.h's. */
 		unsigned int nr_parity = type == BTRFS_BLOCK_GROUP_RAID5 ? 1 : 2;
 		unsigned int nr_data = n > nr_parity ? n - nr_parity : 0;
 		uint64_t full;
@@ -450,7 +447,7 @@ int bbs_map_logical(const struct bbs_fs *fs, uint64_t logical, struct bbs_map *m
 		if (!nr_data)
 			return -EUCLEAN;
 		full = stripe_nr / nr_data;
-		idx = (full + stripe_nr % nr_data) % n;
+		idx = bbs_strip_dev(full, stripe_nr % nr_data, n);
 		dev_off = full * c->stripe_len + stripe_off;
 		set_copy(map, &c->stripes[idx], dev_off);
 		map->nr_parity = nr_parity;
@@ -477,7 +474,7 @@ uint64_t bbs_chunk_nr_full_stripes(const struct bbs_chunk *c)
 void bbs_full_stripe_strip(const struct bbs_chunk *c, uint64_t f, unsigned int j,
 			   struct bbs_copy *cp)
 {
-	const struct bbs_stripe *s = &c->stripes[(f + j) % c->num_stripes];
+	const struct bbs_stripe *s = &c->stripes[bbs_strip_dev(f, j, c->num_stripes)];
 
 	cp->devid = s->devid;
 	cp->physical = s->physical + f * c->stripe_len;

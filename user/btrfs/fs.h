@@ -162,13 +162,8 @@ static inline bool bbs_profile_raid56(uint64_t type)
 const struct bbs_chunk *bbs_chunk_find(const struct bbs_fs *fs, uint64_t logical);
 
 /*
- * raid5/6 full stripes.  A raid56 chunk is a row of full stripes, each
- * nr_data stripe_len elements of data and nr_parity of parity.  Full stripe
- * f starts at logical chunk->logical + f * nr_data * stripe_len; its strip j,
- * in struct btrfs_raid_bio order (data 0 .. nr_data-1, then P, then Q, as
- * parity.h wants them), lies on chunk stripe (f + j) % num_stripes at
- * physical stripes[].physical + f * stripe_len: parity rotates by one
- * device per full stripe, as in btrfs_map_block().
+ * raid5/6 full stripes, laid out as btrfs/stripe.h says: full stripe f
+ * starts at logical chunk->logical + f * nr_data * stripe_len.
  */
 static inline unsigned int bbs_chunk_nr_parity(const struct bbs_chunk *c)
 {

@@ -3,13 +3,13 @@
  * bbscope replay parity: btrfs's RAID5/6 write and degraded-read paths in
  * userspace, on N targets laid out as one btrfs raid56 chunk.
  *
- * Geometry, as btrfs_map_block() lays out a raid56 chunk (and as
- * bbs_full_stripe_strip() reads one back): nr_data = N - 1 (raid5) or N - 2
- * (raid6) data strips of BTRFS_STRIPE_LEN (64 KiB) make a full stripe; data
- * offset X of the workload lies in full stripe f = X / (nr_data * 64 KiB),
- * data strip j = (X mod (nr_data * 64 KiB)) / 64 KiB.  Strip j of full stripe
- * f (data 0 .. nr_data-1, then P, then Q) is on target (f + j) mod N at
- * offset f * 64 KiB, so parity rotates by one target per full stripe.
+ * Geometry: btrfs/stripe.h's, the one btrfs/fs.c maps a real chunk with.
+ * nr_data = N - 1 (raid5) or N - 2 (raid6) data strips of BBS_STRIPE_LEN
+ * (64 KiB) make a full stripe; data offset X of the workload lies in full
+ * stripe f = X / (nr_data * 64 KiB), data strip j = (X mod (nr_data * 64
+ * KiB)) / 64 KiB.  Strip j of full stripe f (data 0 .. nr_data-1, then P,
+ * then Q) is on target bbs_strip_dev(f, j, N) at offset f * 64 KiB, so
+ * parity rotates by one target per full stripe.
  *
  * The workload's offsets are in that data address space: --synthetic makes
  * them there; --trace takes a recording's raid5/6 data strip writes (its
@@ -89,15 +89,15 @@
 
 #include "out/hist.h"
 #include "btrfs/parity.h"
+#include "btrfs/stripe.h"
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
 #include "host/util.h"
 #include "replay/workload.h"
 
-#define STRIP_LEN (64U << 10) /* BTRFS_STRIPE_LEN */
 #define SECTOR 4096U /* btrfs sector: generate_pq_vertical()'s step */
-#define NR_SECTORS (STRIP_LEN / SECTOR)
+#define NR_SECTORS (BBS_STRIPE_LEN / SECTOR)
 #define MAX_TARGETS 32U
 #define MAX_IOS (MAX_TARGETS + 2) /* per rbio: nr_data data writes + 2 runs per parity */
 #define DEFAULT_QD 4U /* rmw_workers: min(nr_cpus + 2, 8) active on a 2-core machine */
@@ -152,7 +152,7 @@ struct io {
 struct slot {
 	size_t rbio;
 	uint64_t start_ns;
-	uint8_t *buf; /* N strips of STRIP_LEN, in rbio order: data, P, Q */
+	uint8_t *buf; /* N strips of BBS_STRIPE_LEN, in rbio order: data, P, Q */
 	unsigned int nios, pending;
 	bool busy, reading;
 	struct io ios[MAX_IOS];
@@ -276,13 +276,13 @@ static void usage(FILE *f)
 /* The target strip j (rbio order) of full stripe f lives on. */
 static inline unsigned int strip_target(const struct replay *r, uint64_t f, unsigned int j)
 {
-	return (f + j) % r->n;
+	return bbs_strip_dev(f, j, r->n);
 }
 
 /* The strip (rbio order) of full stripe f that lives on target i. */
 static inline unsigned int target_strip(const struct replay *r, uint64_t f, unsigned int i)
 {
-	return (i + r->n - f % r->n) % r->n;
+	return bbs_dev_strip(f, i, r->n);
 }
 
 static int add_rbio(struct replay *r, uint64_t stripe, uint32_t off, uint32_t len,
@@ -324,9 +324,9 @@ static int add_read(struct replay *r, uint64_t f, uint32_t off, uint32_t len)
 {
 	uint32_t end = off + len;
 
-	for (unsigned int j = off / STRIP_LEN; j < r->nd && j * STRIP_LEN < end; j++) {
-		uint32_t lo = j * STRIP_LEN > off ? j * STRIP_LEN : off;
-		uint32_t hi = (j + 1) * STRIP_LEN < end ? (j + 1) * STRIP_LEN : end;
+	for (unsigned int j = off / BBS_STRIPE_LEN; j < r->nd && j * BBS_STRIPE_LEN < end; j++) {
+		uint32_t lo = j * BBS_STRIPE_LEN > off ? j * BBS_STRIPE_LEN : off;
+		uint32_t hi = (j + 1) * BBS_STRIPE_LEN < end ? (j + 1) * BBS_STRIPE_LEN : end;
 
 		if (!r->missing[strip_target(r, f, j)]) {
 			if (add_rbio(r, f, lo, hi - lo, RB_READ))
@@ -394,7 +394,8 @@ static int build_rbios(struct replay *r)
 /* Does the rbio's range touch data strip j? */
 static inline bool touches(const struct replay *r, const struct rbio *b, unsigned int j)
 {
-	return j < r->nd && b->off < (j + 1) * STRIP_LEN && b->off + b->len > j * STRIP_LEN;
+	return j < r->nd && b->off < (j + 1) * BBS_STRIPE_LEN &&
+	       b->off + b->len > j * BBS_STRIPE_LEN;
 }
 
 /* ---- I/O ---- */
@@ -463,7 +464,7 @@ static void queue_io(struct lane *l, uint32_t si, unsigned int target, int op, u
 static void slot_strips(const struct replay *r, const struct slot *s, void **strips)
 {
 	for (unsigned int j = 0; j < r->n; j++)
-		strips[j] = s->buf + (size_t)j * STRIP_LEN;
+		strips[j] = s->buf + (size_t)j * BBS_STRIPE_LEN;
 }
 
 /* P/Q of the strips, timed: what generate_pq_vertical() does for the stripe. */
@@ -475,7 +476,7 @@ static void gen_parity(struct lane *l, void *const *strips)
 	/* What is queued goes to the devices before the CPU work starts. */
 	flush(l);
 	t0 = bbs_now_ns();
-	bbs_parity_gen(r->o->raid, r->nd, strips, STRIP_LEN, r->step);
+	bbs_parity_gen(r->o->raid, r->nd, strips, BBS_STRIPE_LEN, r->step);
 	bbs_hist_add(&l->parity, bbs_now_ns() - t0);
 }
 
@@ -501,7 +502,7 @@ static void rebuild(struct lane *l, struct slot *s, uint64_t f)
 			bbs_parity_recover(r->o->raid, r->nd, step, SECTOR, failed, nr_failed);
 		}
 	} else {
-		bbs_parity_recover(r->o->raid, r->nd, strips, STRIP_LEN, failed, nr_failed);
+		bbs_parity_recover(r->o->raid, r->nd, strips, BBS_STRIPE_LEN, failed, nr_failed);
 	}
 	bbs_hist_add(&l->parity, bbs_now_ns() - t0);
 }
@@ -514,11 +515,11 @@ static void queue_writes(struct lane *l, uint32_t si, bool full)
 	const struct replay *r = l->r;
 	struct slot *s = &l->slots[si];
 	const struct rbio *b = &r->rbios[s->rbio];
-	uint64_t base = b->stripe * r->stripe_data, phys = b->stripe * STRIP_LEN;
+	uint64_t base = b->stripe * r->stripe_data, phys = b->stripe * BBS_STRIPE_LEN;
 	uint32_t dirty = 0, end = b->off + b->len;
 
 	for (unsigned int j = 0; j < r->nd; j++) {
-		uint32_t lo = j * STRIP_LEN, hi = lo + STRIP_LEN;
+		uint32_t lo = j * BBS_STRIPE_LEN, hi = lo + BBS_STRIPE_LEN;
 
 		if (!touches(r, b, j))
 			continue;
@@ -526,9 +527,10 @@ static void queue_writes(struct lane *l, uint32_t si, bool full)
 			lo = b->off;
 		if (hi > end)
 			hi = end;
-		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_WRITE, phys + lo % STRIP_LEN,
-			 bbs_pool_at(&r->pool, base + lo), hi - lo);
-		for (uint32_t k = lo % STRIP_LEN / SECTOR; k <= (hi - 1) % STRIP_LEN / SECTOR; k++)
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_WRITE,
+			 phys + lo % BBS_STRIPE_LEN, bbs_pool_at(&r->pool, base + lo), hi - lo);
+		for (uint32_t k = lo % BBS_STRIPE_LEN / SECTOR;
+		     k <= (hi - 1) % BBS_STRIPE_LEN / SECTOR; k++)
 			dirty |= 1U << k;
 	}
 	if (full)
@@ -536,7 +538,7 @@ static void queue_writes(struct lane *l, uint32_t si, bool full)
 	/* Parity: one write per run of dirty vertical sectors, as bios merge. */
 	for (unsigned int p = 0; p < r->np; p++) {
 		unsigned int j = r->nd + p, target = strip_target(r, b->stripe, j);
-		uint8_t *strip = s->buf + (size_t)j * STRIP_LEN;
+		uint8_t *strip = s->buf + (size_t)j * BBS_STRIPE_LEN;
 
 		for (unsigned int k = 0; k < NR_SECTORS;) {
 			unsigned int e;
@@ -618,7 +620,7 @@ static void start_read(struct lane *l, uint32_t si, const struct rbio *b)
 {
 	struct replay *r = l->r;
 	struct slot *s = &l->slots[si];
-	uint64_t phys = b->stripe * STRIP_LEN;
+	uint64_t phys = b->stripe * BBS_STRIPE_LEN;
 
 	s->reading = true;
 	if (b->kind == RB_RECOVER) {
@@ -626,20 +628,21 @@ static void start_read(struct lane *l, uint32_t si, const struct rbio *b)
 		for (unsigned int i = 0; i < r->n; i++)
 			if (!r->missing[i])
 				queue_io(l, si, i, BBS_OP_READ, phys,
-					 s->buf + (size_t)target_strip(r, b->stripe, i) * STRIP_LEN,
-					 STRIP_LEN);
+					 s->buf + (size_t)target_strip(r, b->stripe, i) *
+							  BBS_STRIPE_LEN,
+					 BBS_STRIPE_LEN);
 		return;
 	}
 	/* Plain: the range, strip by strip (all on surviving targets). */
 	for (unsigned int j = 0; j < r->nd; j++) {
-		uint32_t lo = j * STRIP_LEN, hi = lo + STRIP_LEN;
+		uint32_t lo = j * BBS_STRIPE_LEN, hi = lo + BBS_STRIPE_LEN;
 
 		if (!touches(r, b, j))
 			continue;
 		lo = lo < b->off ? b->off : lo;
 		hi = hi > b->off + b->len ? b->off + b->len : hi;
-		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ, phys + lo % STRIP_LEN,
-			 s->buf + lo, hi - lo);
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ,
+			 phys + lo % BBS_STRIPE_LEN, s->buf + lo, hi - lo);
 	}
 }
 
@@ -684,9 +687,9 @@ static void start_rbio(struct lane *l, size_t idx)
 		/* Full stripe: parity straight from the data, as from the bio pages. */
 		cache_drop(l, b->stripe);
 		for (unsigned int j = 0; j < r->nd; j++)
-			strips[j] = bbs_pool_at(&r->pool, base + (uint64_t)j * STRIP_LEN);
+			strips[j] = bbs_pool_at(&r->pool, base + (uint64_t)j * BBS_STRIPE_LEN);
 		for (unsigned int j = r->nd; j < r->n; j++)
-			strips[j] = s->buf + (size_t)j * STRIP_LEN;
+			strips[j] = s->buf + (size_t)j * BBS_STRIPE_LEN;
 		gen_parity(l, strips);
 		queue_writes(l, si, true);
 		return;
@@ -698,8 +701,9 @@ static void start_rbio(struct lane *l, size_t idx)
 	/* Sub-stripe: rmw_read_wait_recover() reads the whole full stripe first. */
 	s->reading = true;
 	for (unsigned int j = 0; j < r->n; j++)
-		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ, b->stripe * STRIP_LEN,
-			 s->buf + (size_t)j * STRIP_LEN, STRIP_LEN);
+		queue_io(l, si, strip_target(r, b->stripe, j), BBS_OP_READ,
+			 b->stripe * BBS_STRIPE_LEN, s->buf + (size_t)j * BBS_STRIPE_LEN,
+			 BBS_STRIPE_LEN);
 }
 
 /* Not timed (the rbio is done): the rebuilt strips of the missing targets. */
@@ -708,10 +712,10 @@ static void write_rebuilt(struct lane *l, const struct slot *s, uint64_t f)
 	struct replay *r = l->r;
 
 	for (unsigned int i = 0; i < r->n; i++) {
-		const uint8_t *strip = s->buf + (size_t)target_strip(r, f, i) * STRIP_LEN;
+		const uint8_t *strip = s->buf + (size_t)target_strip(r, f, i) * BBS_STRIPE_LEN;
 
-		if (!r->missing[i] ||
-		    pwrite(r->rebuilt_fd[i], strip, STRIP_LEN, f * STRIP_LEN) == STRIP_LEN)
+		if (!r->missing[i] || pwrite(r->rebuilt_fd[i], strip, BBS_STRIPE_LEN,
+					     f * BBS_STRIPE_LEN) == BBS_STRIPE_LEN)
 			continue;
 		if (!l->err) {
 			l->err = errno ?: EIO;
@@ -852,7 +856,7 @@ static int lane_setup(struct lane *l)
 	l->cache = calloc(l->nr_cache ?: 1, sizeof(*l->cache));
 	if (!l->cache)
 		goto err_nomem;
-	l->bufs_len = (size_t)(qd + l->nr_cache) * r->n * STRIP_LEN;
+	l->bufs_len = (size_t)(qd + l->nr_cache) * r->n * BBS_STRIPE_LEN;
 	l->bufs = mmap(NULL, l->bufs_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (l->bufs == MAP_FAILED) {
@@ -860,11 +864,11 @@ static int lane_setup(struct lane *l)
 		goto err_nomem;
 	}
 	for (uint32_t i = 0; i < qd; i++) {
-		l->slots[i].buf = l->bufs + (size_t)i * r->n * STRIP_LEN;
+		l->slots[i].buf = l->bufs + (size_t)i * r->n * BBS_STRIPE_LEN;
 		l->free[l->nfree++] = qd - 1 - i;
 	}
 	for (unsigned int i = 0; i < l->nr_cache; i++)
-		l->cache[i].buf = l->bufs + (size_t)(qd + i) * r->n * STRIP_LEN;
+		l->cache[i].buf = l->bufs + (size_t)(qd + i) * r->n * BBS_STRIPE_LEN;
 	for (unsigned int i = 0; i < r->n; i++)
 		fds[i] = r->t[i].fd;
 	iov[0] = (struct iovec){ r->pool.buf, r->pool.map_len };
@@ -1164,8 +1168,8 @@ static int print_result(struct replay *r)
 	json_object_set_new(j, "profile", json_string(profile));
 	json_object_set_new(j, "devices", json_integer(r->n));
 	json_object_set_new(j, "nr_data", json_integer(r->nd));
-	json_object_set_new(j, "strip_len", json_integer(STRIP_LEN));
-	json_object_set_new(j, "step_bytes", json_integer(r->step ?: STRIP_LEN));
+	json_object_set_new(j, "strip_len", json_integer(BBS_STRIPE_LEN));
+	json_object_set_new(j, "step_bytes", json_integer(r->step ?: BBS_STRIPE_LEN));
 	json_object_set_new(j, "threads", json_integer(r->nr_lanes));
 	json_object_set_new(j, "qd", json_integer(o->qd));
 	arr = json_null();
@@ -1475,7 +1479,7 @@ static int open_rebuilt(struct replay *r)
 		snprintf(path, sizeof(path), "%s.%u", r->o->rebuilt_out, i);
 		r->rebuilt_fd[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (r->rebuilt_fd[i] < 0 ||
-		    ftruncate(r->rebuilt_fd[i], r->nr_stripes * STRIP_LEN)) {
+		    ftruncate(r->rebuilt_fd[i], r->nr_stripes * BBS_STRIPE_LEN)) {
 			bbs_err("--rebuilt-out %s: %s", path, strerror(errno));
 			return -1;
 		}
@@ -1514,7 +1518,7 @@ int replay_parity(int argc, char **argv)
 	r.n = n;
 	r.np = bbs_parity_nr(o.raid);
 	r.nd = n - r.np;
-	r.stripe_data = (uint64_t)r.nd * STRIP_LEN;
+	r.stripe_data = (uint64_t)r.nd * BBS_STRIPE_LEN;
 	r.step = o.mode == MODE_STEP ? SECTOR : 0;
 	if (o.mode == MODE_THREADS && !o.threads) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1542,7 +1546,7 @@ int replay_parity(int argc, char **argv)
 	if (build_rbios(&r))
 		goto out_paths;
 	/* Every target holds one strip of every full stripe the workload spans. */
-	to.need = r.nr_stripes * STRIP_LEN;
+	to.need = r.nr_stripes * BBS_STRIPE_LEN;
 	to.force = o.co.force;
 	for (; opened < n; opened++) {
 		if (bbs_target_open(&t[opened], paths[opened], &to))

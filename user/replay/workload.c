@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "btrfs/stripe.h"
 #include "trace/tracefile.h"
 #include "host/util.h"
 #include "replay/workload.h"
@@ -288,10 +289,10 @@ int bbs_workload_add_strip(struct bbs_workload *w, const struct bbs_event_stripe
 		return 0;
 	if (w->nr_data && e->nr_data != w->nr_data)
 		return -EXDEV;
-	if (e->len > BBS_WL_STRIP || e->offset > BBS_WL_STRIP - e->len)
+	if (e->len > BBS_STRIPE_LEN || e->offset > BBS_STRIPE_LEN - e->len)
 		return -EINVAL;
 	/* Until bbs_workload_finish_strips(): the offset in the full stripe. */
-	err = add_src(w, (uint64_t)e->stripe_nr * BBS_WL_STRIP + e->offset, e->len, e->ts_ns,
+	err = add_src(w, (uint64_t)e->stripe_nr * BBS_STRIPE_LEN + e->offset, e->len, e->ts_ns,
 		      e->full_stripe, e->dev);
 	if (err)
 		return err;
@@ -400,7 +401,7 @@ int bbs_workload_finish_trace(struct bbs_workload *w)
 
 int bbs_workload_finish_strips(struct bbs_workload *w)
 {
-	uint64_t lowest = UINT64_MAX, stripe = (uint64_t)w->nr_data * BBS_WL_STRIP;
+	uint64_t lowest = UINT64_MAX, stripe = (uint64_t)w->nr_data * BBS_STRIPE_LEN;
 
 	for (size_t i = 0; i < w->nr; i++)
 		if (w->src[i].logical < lowest)

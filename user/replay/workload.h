@@ -24,7 +24,6 @@
 #define BBS_WL_DEFAULT_BS (128U << 10)
 #define BBS_WL_DEFAULT_SEED 1
 #define BBS_WL_MIRROR_NS 1000000000ULL /* mirror copies are queued within 1 s */
-#define BBS_WL_STRIP (64U << 10) /* BTRFS_STRIPE_LEN: a raid56 strip */
 
 struct bbs_wbio {
 	uint64_t offset; /* bytes from the start of the target, BBS_WL_ALIGN aligned */
