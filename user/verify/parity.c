@@ -67,6 +67,7 @@
 #include "btrfs/fs.h"
 #include "btrfs/csum.h"
 #include "btrfs/parity.h"
+#include "btrfs/stripe.h"
 #include "host/util.h"
 #include "verify/verify.h"
 
@@ -215,14 +216,14 @@ static unsigned int stripe_cols(const struct vp *v, uint64_t f, uint8_t *colref)
 
 static uint8_t *strip_ptr(const struct vp *v, uint64_t f, unsigned int j)
 {
-	unsigned int k = (f + j) % v->n;
+	unsigned int k = bbs_strip_dev(f, j, v->n);
 
 	return v->buf + ((size_t)k * v->batch + (f - v->f0)) * v->c->stripe_len;
 }
 
 static int strip_err(const struct vp *v, uint64_t f, unsigned int j)
 {
-	return v->read_err[(f + j) % v->n];
+	return v->read_err[bbs_strip_dev(f, j, v->n)];
 }
 
 static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int first_col,
@@ -663,7 +664,7 @@ static int recover_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 
 	for (unsigned int t = 0; t < v->nr_recover; t++)
 		if (v->target[t] >= 0)
-			failed[nr_failed++] = (v->target[t] + v->n - f % v->n) % v->n;
+			failed[nr_failed++] = bbs_dev_strip(f, v->target[t], v->n);
 	if (!nr_failed || !stripe_readable(v, f, nr_failed))
 		return 0;
 	for (unsigned int j = 0; j < v->n; j++)
