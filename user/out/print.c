@@ -14,3 +14,16 @@ bool bbs_stdout_ok(void)
 {
 	return !fflush(stdout) && !ferror(stdout);
 }
+
+size_t bbs_csum_line(char *buf, uint64_t offset, const uint8_t *csum, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = snprintf(buf, 24, "%llu ", (unsigned long long)offset);
+
+	for (size_t i = 0; i < size && i < BBS_CSUM_MAX; i++) {
+		buf[n++] = hex[csum[i] >> 4];
+		buf[n++] = hex[csum[i] & 15];
+	}
+	buf[n++] = '\n';
+	return n;
+}

@@ -10,7 +10,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
+
+#include "btrfs/csum.h"
 
 /*
  * One JSON document on one line of stdout (json_dumpf() flags, JSON_COMPACT
@@ -20,5 +23,14 @@ int bbs_json_print(const json_t *o, size_t flags);
 
 /* Flush stdout: true when everything written so far reached it. */
 bool bbs_stdout_ok(void);
+
+/*
+ * One line of a checksum listing, '<offset> <checksum in hex>\n', the bytes
+ * in on-disk order (as 'btrfs inspect-internal dump-tree --csum-items'
+ * prints them): what `bbscope csum` prints and `replay csum --csum-out`
+ * writes.  buf holds BBS_CSUM_LINE_MAX; returns the length (no NUL).
+ */
+#define BBS_CSUM_LINE_MAX (24 + 2 * BBS_CSUM_MAX)
+size_t bbs_csum_line(char *buf, uint64_t offset, const uint8_t *csum, size_t size);
 
 #endif

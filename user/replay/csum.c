@@ -40,16 +40,11 @@
  * makes them: the target's device (a file's: its filesystem's device) with
  * device and total, and a dev-less one with csum.
  *
- * --json adds to the report's keys (docs/json.md): mode, csum, bytes, bios,
- * elapsed_s (first bio start -> last bio done), throughput_bps, cpu_s (user
- * + system time of every thread of the process during the run, io-wq
- * workers included, a loop device's kthread not), csum_busy_s (checksum
- * time summed over bios), csum_wait_mean_ns (bio start -> its checksum
- * starts: in async and offload, mostly a worker's wake-up), qd, workers,
- * timing and target; each group's fs is the target path.
+ * Entry point: bbs_replay_csum() (replay/csum.h), given a loaded workload;
+ * `bbscope replay csum` (cli/replay.c) parses the options and prints the
+ * result, tests/replay_test.c calls it directly.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -63,30 +58,18 @@
 
 #include "btrfs/csum.h"
 #include "out/hist.h"
+#include "out/print.h"
+#include "replay/csum.h"
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
 #include "host/util.h"
 #include "replay/workload.h"
 
-#define DEFAULT_QD 16U
-#define MAX_QD 4096U
-#define MAX_WORKERS 64U
 #define EFD_TAG UINT64_MAX /* user_data of the eventfd read */
 
-enum mode { MODE_NONE, MODE_SERIAL, MODE_ASYNC, MODE_OFFLOAD, NR_MODES };
-
-static const char *const mode_name[NR_MODES] = { "none", "serial", "async", "offload" };
-
-struct opts {
-	struct bbs_replay_common co;
-	const char *target, *csum_out, *timing_str;
-	enum mode mode;
-	enum bbs_csum_type type;
-	unsigned int qd, workers;
-	double scale;
-	bool json, have_mode;
-};
+const char *const bbs_replay_mode_name[BBS_NR_REPLAY_MODES] = { "none", "serial", "async",
+								"offload" };
 
 /* A bio in flight. */
 struct slot {
@@ -106,7 +89,7 @@ struct fifo {
 };
 
 struct replay {
-	const struct opts *o;
+	const struct bbs_replay_csum_opts *o;
 	const struct bbs_workload *w;
 	const struct bbs_target *t;
 
@@ -139,46 +122,6 @@ struct replay {
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bbscope replay csum (--synthetic SPEC | --trace FILE) --target PATH\n"
-		"                           --mode none|serial|async|offload [--csum ALGO]\n"
-		"                           [--qd N] [--workers N] [--timing "
-		"fast|recorded|scale=X]\n"
-		"                           [--csum-out FILE] [--force] [-m] [-s] [--json]\n"
-		"\n"
-		"Write a workload to PATH with io_uring (O_DIRECT, registered buffers) and\n"
-		"checksum every 4 KiB block as btrfs does, in one of btrfs's pipelines:\n"
-		"  none     no checksums: the device baseline\n"
-		"  serial   checksum a bio, then submit it (btrfs before async_csum)\n"
-		"  async    submit at once, a worker checksums meanwhile; done when both are\n"
-		"  offload  --workers threads checksum, a bio is submitted when its sum is done\n"
-		"Prints the tracer's histograms (phases csum, device, total) and throughput.\n"
-		"\n"
-		"  --synthetic SPEC   a generated workload (grammar below)\n"
-		"  --trace FILE       the data writes of a recording ('bbscope record')\n"
-		"  --target PATH      block device or file to write: a device that is mounted\n"
-		"                     or held is always refused; one with a filesystem, RAID or\n"
-		"                     partition signature, or an existing file, needs --force;\n"
-		"                     a new file is created and preallocated\n"
-		"  --mode MODE        none, serial, async or offload\n"
-		"  --csum ALGO        crc32c (default), xxhash, sha256 or blake2\n"
-		"  --qd N             bios in flight (default %u)\n"
-		"  --workers N        checksum threads for async and offload (default 1)\n"
-		"  --timing T         fast (default): as fast as the pipeline goes; recorded:\n"
-		"                     honour a trace's inter-arrival times; scale=X: times * X\n"
-		"  --csum-out FILE    write '<offset> <checksum>' of every block written,\n"
-		"                     sorted by offset, as 'bbscope csum' prints them\n"
-		"  --force            overwrite a signature or an existing file\n"
-		"  -m, --milliseconds millisecond histograms\n"
-		"  -s, --summary      the per-phase table only, no star histograms\n"
-		"  -j, --json         one JSON object (docs/json.md, plus the run's keys)\n"
-		"\n"
-		"%s",
-		DEFAULT_QD, bbs_synth_help);
-}
 
 /* ---- FIFO ---- */
 
@@ -270,7 +213,7 @@ static inline void csum_bio(struct replay *r, size_t i)
 {
 	const struct bbs_wbio *b = &r->w->bios[i];
 
-	bbs_csum_blocks(r->o->type, bio_data(r, b), b->len, BBS_WL_BLOCK,
+	bbs_csum_blocks(r->o->algo, bio_data(r, b), b->len, BBS_WL_BLOCK,
 			r->csums + r->csum_idx[i] * r->csum_size);
 }
 
@@ -281,7 +224,7 @@ static int pool_setup(struct replay *r)
 
 	if (bbs_pool_init(&r->pool, w->span, w->max_len, BBS_POOL_SEED))
 		return -1;
-	r->csum_size = bbs_csum_size(r->o->type);
+	r->csum_size = bbs_csum_size(r->o->algo);
 	r->csums = malloc((nblocks ?: 1) * r->csum_size);
 	r->csum_idx = malloc((w->nr ?: 1) * sizeof(*r->csum_idx));
 	if (!r->csums || !r->csum_idx)
@@ -304,7 +247,7 @@ static void *csum_worker(void *arg)
 	uint32_t si;
 
 	/* The first sha256/blake2 call sets up libraries and contexts: not timed. */
-	bbs_csum_block(r->o->type, r->pool.buf, BBS_WL_BLOCK, warm);
+	bbs_csum_block(r->o->algo, r->pool.buf, BBS_WL_BLOCK, warm);
 	atomic_fetch_add(&r->warmed, 1);
 	while (!fifo_pop(&r->work, &si)) {
 		struct slot *s = &r->slots[si];
@@ -372,7 +315,7 @@ static void finish(struct replay *r, uint32_t si)
 	uint64_t end = s->complete_ns;
 
 	bbs_hist_add(&r->device, s->complete_ns - s->submit_ns);
-	if (r->o->mode != MODE_NONE) {
+	if (r->o->mode != BBS_REPLAY_NONE) {
 		bbs_hist_add(&r->csum, s->csum_end_ns - s->csum_start_ns);
 		r->csum_wait_ns += s->csum_start_ns - s->start_ns;
 		if (s->csum_end_ns > end)
@@ -394,10 +337,10 @@ static void start_bio(struct replay *r, size_t i, uint64_t now)
 	s->start_ns = now;
 	s->dev_done = s->csum_done = false;
 	switch (r->o->mode) {
-	case MODE_NONE:
+	case BBS_REPLAY_NONE:
 		queue_write(r, si);
 		break;
-	case MODE_SERIAL:
+	case BBS_REPLAY_SERIAL:
 		/* What is queued goes to the device before this checksum starts. */
 		r->err = -flush(r);
 		s->csum_start_ns = bbs_now_ns();
@@ -406,11 +349,11 @@ static void start_bio(struct replay *r, size_t i, uint64_t now)
 		s->csum_done = true;
 		queue_write(r, si);
 		break;
-	case MODE_ASYNC:
+	case BBS_REPLAY_ASYNC:
 		r->started[r->nstarted++] = si;
 		queue_write(r, si);
 		break;
-	case MODE_OFFLOAD:
+	case BBS_REPLAY_OFFLOAD:
 		r->started[r->nstarted++] = si;
 		break;
 	default:
@@ -434,7 +377,7 @@ static void on_notify(struct replay *r, int res)
 		uint32_t si = r->drained[k];
 
 		r->slots[si].csum_done = true;
-		if (r->o->mode == MODE_OFFLOAD)
+		if (r->o->mode == BBS_REPLAY_OFFLOAD)
 			queue_write(r, si);
 		else if (r->slots[si].dev_done)
 			finish(r, si);
@@ -455,7 +398,7 @@ static void on_write(struct replay *r, uint32_t si, int res, uint64_t now)
 	}
 	s->complete_ns = now;
 	s->dev_done = true;
-	if (r->o->mode == MODE_NONE || s->csum_done)
+	if (r->o->mode == BBS_REPLAY_NONE || s->csum_done)
 		finish(r, si);
 }
 
@@ -547,7 +490,7 @@ static int ring_setup(struct replay *r)
 
 static int threads_setup(struct replay *r)
 {
-	unsigned int n = r->o->mode >= MODE_ASYNC ? r->o->workers : 0, qd = r->o->qd;
+	unsigned int n = r->o->mode >= BBS_REPLAY_ASYNC ? r->o->workers : 0, qd = r->o->qd;
 	uint8_t warm[BBS_CSUM_MAX];
 	int ret;
 
@@ -560,7 +503,7 @@ static int threads_setup(struct replay *r)
 		goto err_nomem;
 	for (uint32_t i = 0; i < qd; i++)
 		r->free[r->nfree++] = qd - 1 - i;
-	bbs_csum_block(r->o->type, r->pool.buf, BBS_WL_BLOCK, warm);
+	bbs_csum_block(r->o->algo, r->pool.buf, BBS_WL_BLOCK, warm);
 	if (!n)
 		return 0;
 	r->efd = eventfd(0, EFD_CLOEXEC);
@@ -634,20 +577,19 @@ static int by_offset(const void *a, const void *b)
 /* '<offset> <hex>' per block, by offset, into path (atomically: tmp + rename). */
 static int write_csums(struct replay *r, const char *path)
 {
-	static const char hex[] = "0123456789abcdef";
 	const struct bbs_workload *w = r->w;
 	char tmp[4096];
 	size_t *order;
 	int ret = -1;
 	FILE *f;
 
-	if (r->o->mode == MODE_NONE)
+	if (r->o->mode == BBS_REPLAY_NONE)
 		for (size_t i = 0; i < w->nr; i++)
 			csum_bio(r, i); /* not timed: the run is over */
 	order = malloc((w->nr ?: 1) * sizeof(*order));
 	if (!order) {
 		bbs_err("--csum-out %s: out of memory", path);
-		return -1;
+		return -ENOMEM;
 	}
 	for (size_t i = 0; i < w->nr; i++)
 		order[i] = i;
@@ -656,35 +598,21 @@ static int write_csums(struct replay *r, const char *path)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f) {
+		ret = -errno;
 		bbs_err("--csum-out %s: %s", path, strerror(errno));
 		goto out;
 	}
 	for (size_t k = 0; k < w->nr; k++) {
 		const struct bbs_wbio *b = &w->bios[order[k]];
 		const uint8_t *c = r->csums + r->csum_idx[order[k]] * r->csum_size;
+		char line[BBS_CSUM_LINE_MAX];
 
-		for (uint32_t off = 0; off < b->len; off += BBS_WL_BLOCK) {
-			char line[32 + 2 * BBS_CSUM_MAX];
-			int n = snprintf(line, sizeof(line), "%llu ",
-					 (unsigned long long)(b->offset + off));
-
-			for (size_t j = 0; j < r->csum_size; j++, c++) {
-				line[n++] = hex[*c >> 4];
-				line[n++] = hex[*c & 15];
-			}
-			line[n++] = '\n';
-			fwrite(line, 1, n, f);
-		}
+		for (uint32_t off = 0; off < b->len; off += BBS_WL_BLOCK, c += r->csum_size)
+			fwrite(line, 1, bbs_csum_line(line, b->offset + off, c, r->csum_size), f);
 	}
-	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
-		bbs_err("--csum-out %s: %s", path, strerror(errno ?: EIO));
-		fclose(f);
-		unlink(tmp);
-		goto out;
-	}
-	fclose(f);
-	if (rename(tmp, path)) {
-		bbs_err("--csum-out %s: %s", path, strerror(errno));
+	if (fflush(f) || ferror(f) || fsync(fileno(f)) | fclose(f) || rename(tmp, path)) {
+		ret = -(errno ?: EIO);
+		bbs_err("--csum-out %s: %s", path, strerror(-ret));
 		unlink(tmp);
 		goto out;
 	}
@@ -694,169 +622,42 @@ out:
 	return ret;
 }
 
-static int print_result(struct replay *r)
+/*
+ * The run as the tracer would have seen it: two groups, the target's
+ * device (device, total) and the filesystem's (dev 0: csum).  fs is 0: no
+ * btrfs is involved; the report names every group after the target.
+ */
+static int build_result(struct replay *r, struct bbs_replay_csum_result *res)
 {
-	const struct opts *o = r->o;
 	struct bbs_group g = { .op = BBS_OP_WRITE, .kind = KIND_DATA };
 	struct bbs_group_data *dev, *fs;
-	struct bbs_report rep;
-	double elapsed = (r->t_last - r->t0) / 1e9, bps, cpu;
-	unsigned int workers = o->mode >= MODE_ASYNC ? o->workers : 0;
-	json_t *j;
+	struct bbs_report *rep = &res->report;
 
-	cpu = bbs_replay_cpu_s(&r->ru0, &r->ru1);
-	bps = elapsed > 0 ? r->w->bytes / elapsed : 0;
-	bbs_report_init(&rep);
-	rep.interval_s = elapsed;
-	rep.fs_label = r->t->path; /* what was written: the target */
-	/*
-	 * Two groups, as the tracer makes them: the device's (device, total)
-	 * and the filesystem's (dev 0: csum).  fs is 0: no btrfs is involved.
-	 */
+	bbs_report_init(rep);
+	rep->interval_s = (r->t_last - r->t0) / 1e9;
+	rep->fs_label = r->o->target;
 	g.dev = r->t->kdev;
-	dev = bbs_report_group(&rep, &g);
+	dev = bbs_report_group(rep, &g);
 	g.dev = 0;
-	fs = dev ? bbs_report_group(&rep, &g) : NULL;
+	fs = dev ? bbs_report_group(rep, &g) : NULL;
 	if (!fs) {
-		bbs_report_free(&rep);
+		bbs_report_free(rep);
 		bbs_err("cannot build the report: out of memory");
-		return -1;
+		return -ENOMEM;
 	}
-	dev = &rep.groups[0]; /* the second group may have moved the array */
+	dev = &rep->groups[0]; /* the second group may have moved the array */
 	dev->stats.bios = r->w->nr;
 	dev->stats.bytes = r->w->bytes;
 	dev->phases[PHASE_DEVICE] = r->device;
 	dev->phases[PHASE_TOTAL] = r->total;
 	fs->phases[PHASE_CSUM] = r->csum;
-	bbs_report_sort(&rep);
-
-	if (!o->json) {
-		printf("replay csum: mode %s, %s, qd %u, %u worker%s, timing %s, target %s (%s)\n",
-		       mode_name[o->mode], bbs_csum_name(o->type), o->qd, workers,
-		       workers == 1 ? "" : "s", o->timing_str, r->t->path, r->t->name);
-		printf("%llu bytes in %zu bios, %.3f s: %.3f GB/s, cpu %.3f s\n\n",
-		       (unsigned long long)r->w->bytes, r->w->nr, elapsed, bps / 1e9, cpu);
-		bbs_report_print(stdout, &rep, &o->co.po);
-		bbs_report_free(&rep);
-		return 0;
-	}
-	j = bbs_report_json(&rep);
-	json_object_set_new(j, "mode", json_string(mode_name[o->mode]));
-	json_object_set_new(j, "csum", json_string(bbs_csum_name(o->type)));
-	json_object_set_new(j, "bytes", json_integer(r->w->bytes));
-	json_object_set_new(j, "bios", json_integer(r->w->nr));
-	json_object_set_new(j, "elapsed_s", json_real(elapsed));
-	json_object_set_new(j, "throughput_bps", json_real(bps));
-	json_object_set_new(j, "cpu_s", json_real(cpu));
-	json_object_set_new(j, "csum_busy_s", json_real(r->csum.sum_ns / 1e9));
-	json_object_set_new(j, "csum_wait_mean_ns",
-			    o->mode == MODE_NONE ? json_null()
-						 : json_integer(r->csum_wait_ns / r->w->nr));
-	json_object_set_new(j, "qd", json_integer(o->qd));
-	json_object_set_new(j, "workers", json_integer(workers));
-	json_object_set_new(j, "timing", json_string(o->timing_str));
-	json_object_set_new(j, "target", json_string(r->t->path));
-	json_dumpf(j, stdout, JSON_COMPACT);
-	fputc('\n', stdout);
-	json_decref(j);
-	bbs_report_free(&rep);
+	bbs_report_sort(rep);
+	res->elapsed_s = rep->interval_s;
+	res->cpu_s = bbs_replay_cpu_s(&r->ru0, &r->ru1);
+	res->csum_wait_ns = r->csum_wait_ns;
+	res->csum = r->csum;
+	snprintf(res->target_name, sizeof(res->target_name), "%s", r->t->name);
 	return 0;
-}
-
-/* ---- the command ---- */
-
-static int parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option long_opts[] = {
-		{ "target", required_argument, NULL, 't' },
-		{ "mode", required_argument, NULL, 'M' },
-		{ "csum", required_argument, NULL, 'c' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "timing", required_argument, NULL, 'i' },
-		{ "csum-out", required_argument, NULL, 'o' },
-		BBS_REPLAY_COMMON_OPTS,
-		{},
-	};
-	unsigned long long v;
-	int c, ret;
-
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":msjh", long_opts, NULL)) != -1) {
-		ret = bbs_replay_opt(&o->co, c, argv, "csum");
-		if (ret == 1)
-			continue;
-		if (ret)
-			return ret;
-		switch (c) {
-		case 't':
-			o->target = optarg;
-			break;
-		case 'M':
-			for (c = 0; c < NR_MODES && strcmp(optarg, mode_name[c]); c++)
-				;
-			if (c == NR_MODES) {
-				bbs_err("--mode %s: want none, serial, async or offload", optarg);
-				return 2;
-			}
-			o->mode = c;
-			o->have_mode = true;
-			break;
-		case 'c':
-			c = bbs_csum_parse(optarg);
-			if (c < 0) {
-				bbs_err("--csum %s: want crc32c, xxhash, sha256 or blake2", optarg);
-				return 2;
-			}
-			o->type = c;
-			break;
-		case 'q':
-			if (bbs_parse_uint(optarg, MAX_QD, &v) || !v) {
-				bbs_err("--qd %s: want 1 to %u", optarg, MAX_QD);
-				return 2;
-			}
-			o->qd = v;
-			break;
-		case 'w':
-			if (bbs_parse_uint(optarg, MAX_WORKERS, &v) || !v) {
-				bbs_err("--workers %s: want 1 to %u", optarg, MAX_WORKERS);
-				return 2;
-			}
-			o->workers = v;
-			break;
-		case 'i':
-			if (bbs_timing_parse(optarg, &o->scale)) {
-				bbs_err("--timing %s: want fast, recorded or scale=X (X > 0)",
-					optarg);
-				return 2;
-			}
-			o->timing_str = optarg;
-			break;
-		case 'o':
-			o->csum_out = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		}
-	}
-	ret = bbs_replay_args_done(&o->co, argc, argv);
-	if (ret)
-		return ret;
-	if (!o->target) {
-		bbs_err("--target PATH is required (a block device or a file)");
-		return 2;
-	}
-	if (!o->have_mode) {
-		bbs_err("--mode is required: none, serial, async or offload");
-		return 2;
-	}
-	if (o->co.synthetic && o->scale) {
-		bbs_err("--timing %s needs recorded times: use it with --trace", o->timing_str);
-		return 2;
-	}
-	return -1;
 }
 
 /* Every offset and length a multiple of the target's logical block size? */
@@ -865,8 +666,7 @@ static int check_alignment(const struct bbs_workload *w, const struct bbs_target
 	for (size_t i = 0; i < w->nr; i++) {
 		if (w->bios[i].offset % t->lbs || w->bios[i].len % t->lbs) {
 			bbs_err("--target %s: bio %zu (offset %llu, %u bytes) is not aligned to "
-				"its "
-				"%u-byte blocks",
+				"its %u-byte blocks",
 				t->path, i, (unsigned long long)w->bios[i].offset, w->bios[i].len,
 				t->lbs);
 			return -1;
@@ -875,68 +675,61 @@ static int check_alignment(const struct bbs_workload *w, const struct bbs_target
 	return 0;
 }
 
-int replay_csum(int argc, char **argv)
+/* Set up, run, and say what failed: 0 or a negative errno. */
+static int replay_run(struct replay *r)
 {
-	struct opts o = {
-		.type = BBS_CSUM_CRC32C,
-		.qd = DEFAULT_QD,
-		.workers = 1,
-		.timing_str = "fast",
-	};
-	struct bbs_target_opts to = { 0 };
-	struct bbs_workload w;
+	const struct bbs_workload *w = r->w;
+
+	if (pool_setup(r)) {
+		bbs_err("cannot allocate %llu MiB of data buffers: %s",
+			(unsigned long long)(r->pool.map_len >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	if (threads_setup(r) || ring_setup(r))
+		return -EIO;
+	if (run(r)) {
+		if (r->err_bio < w->nr)
+			bbs_err("write of %u bytes at offset %llu to %s failed: %s",
+				w->bios[r->err_bio].len,
+				(unsigned long long)w->bios[r->err_bio].offset, r->t->path,
+				r->err == EIO ? "short write or I/O error" : strerror(r->err));
+		else
+			bbs_err("io_uring failed during the replay: %s", strerror(r->err));
+		return -r->err;
+	}
+	return 0;
+}
+
+int bbs_replay_csum(const struct bbs_replay_csum_opts *o, const struct bbs_workload *w,
+		    struct bbs_replay_csum_result *res)
+{
+	struct bbs_target_opts to = { .need = w->span, .force = o->force };
 	struct bbs_target t = { .fd = -1 };
-	struct replay r = { .o = &o, .w = &w, .t = &t, .efd = -1, .err_bio = SIZE_MAX };
+	struct replay r = { .o = o, .w = w, .t = &t, .efd = -1, .err_bio = SIZE_MAX };
 	int ret;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = o.json = true;
-	ret = parse_opts(argc, argv, &o);
-	if (ret >= 0)
-		return ret;
-
-	ret = 1;
-	bbs_workload_init(&w);
-	if (bbs_replay_load(&w, o.co.synthetic, o.co.trace, BBS_REPLAY_BIOS))
-		goto out_workload;
-	if (!w.nr) {
+	memset(res, 0, sizeof(*res));
+	if (!w->nr) {
 		bbs_err("the workload has no data writes");
-		goto out_workload;
+		return -EINVAL;
 	}
-	to.need = w.span;
-	to.force = o.co.force;
-	if (bbs_target_open(&t, o.target, &to))
-		goto out_workload;
-	if (check_alignment(&w, &t))
-		goto out_target;
-	if (pool_setup(&r)) {
-		bbs_err("cannot allocate %llu MiB of data buffers: %s",
-			(unsigned long long)(r.pool.map_len >> 20), strerror(errno));
-		goto out_replay;
+	if (bbs_target_open(&t, o->target, &to))
+		return -EINVAL;
+	if (check_alignment(w, &t)) {
+		bbs_target_close(&t, false);
+		return -EINVAL;
 	}
-	if (threads_setup(&r) || ring_setup(&r))
-		goto out_replay;
-	if (run(&r)) {
-		if (r.err_bio < w.nr)
-			bbs_err("write of %u bytes at offset %llu to %s failed: %s",
-				w.bios[r.err_bio].len, (unsigned long long)w.bios[r.err_bio].offset,
-				t.path,
-				r.err == EIO ? "short write or I/O error" : strerror(r.err));
-		else
-			bbs_err("io_uring failed during the replay: %s", strerror(r.err));
-		goto out_replay;
-	}
-	if (o.csum_out && write_csums(&r, o.csum_out))
-		goto out_replay;
-	if (print_result(&r))
-		goto out_replay;
-	ret = 0;
-out_replay:
+	ret = replay_run(&r);
+	if (!ret && o->csum_out)
+		ret = write_csums(&r, o->csum_out);
+	if (!ret)
+		ret = build_result(&r, res);
 	teardown(&r);
-out_target:
 	bbs_target_close(&t, ret == 0);
-out_workload:
-	bbs_workload_free(&w);
 	return ret;
+}
+
+void bbs_replay_csum_free(struct bbs_replay_csum_result *res)
+{
+	bbs_report_free(&res->report);
 }

@@ -75,7 +75,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -90,6 +89,7 @@
 #include "out/hist.h"
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
+#include "replay/raid56.h"
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
@@ -98,28 +98,10 @@
 
 #define SECTOR 4096U /* btrfs sector: generate_pq_vertical()'s step */
 #define NR_SECTORS (BBS_STRIPE_LEN / SECTOR)
-#define MAX_TARGETS 32U
+#define MAX_TARGETS BBS_RAID56_MAX_TARGETS
 #define MAX_IOS (MAX_TARGETS + 2) /* per rbio: nr_data data writes + 2 runs per parity */
-#define DEFAULT_QD 4U /* rmw_workers: min(nr_cpus + 2, 8) active on a 2-core machine */
-#define MAX_QD 256U
-#define MAX_THREADS 64U
-#define DEFAULT_CACHE 1024U /* RBIO_CACHE_SIZE */
-#define MAX_CACHE 65536U
 
-enum mode { MODE_STEP, MODE_BATCHED, MODE_THREADS, NR_MODES };
-
-static const char *const mode_name[NR_MODES] = { "step", "batched", "threads" };
-
-struct opts {
-	struct bbs_replay_common co;
-	const char *targets, *rebuilt_out;
-	enum mode mode;
-	enum bbs_raid raid;
-	unsigned int devices, threads, qd, stripe_cache;
-	unsigned int degraded[2], nr_degraded;
-	uint64_t data_seed;
-	bool json, have_mode, no_plug, recover_stripe;
-};
+const char *const bbs_raid56_mode_name[BBS_NR_RAID56_MODES] = { "step", "batched", "threads" };
 
 enum rbio_kind {
 	RB_WRITE, /* rmw */
@@ -187,7 +169,7 @@ struct lane {
 };
 
 struct replay {
-	const struct opts *o;
+	const struct bbs_raid56_opts *o;
 	const struct bbs_workload *w;
 	struct bbs_target *t;
 	unsigned int n, nd, np; /* targets, data strips, parity strips */
@@ -203,73 +185,11 @@ struct replay {
 	unsigned int nr_lanes;
 	pthread_barrier_t ready;
 	atomic_bool abort;
+	unsigned int threads; /* lanes: 1, or --threads (the online CPUs) */
 	bool missing[MAX_TARGETS];
 	int rebuilt_fd[MAX_TARGETS];
 	struct rusage ru0, ru1;
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bbscope replay parity (--synthetic SPEC | --trace FILE)\n"
-		"                             --profile raid5|raid6 --targets PATH,PATH,...\n"
-		"                             --mode step|batched|threads\n"
-		"                             [--devices N] [--threads N] [--qd N]\n"
-		"                             [--no-plug] [--stripe-cache N] [--data-seed N]\n"
-		"                             [--degraded IDX[,IDX]] [--recover-unit U]\n"
-		"                             [--rebuilt-out PREFIX] [--force] [-m] [-s] [--json]\n"
-		"\n"
-		"Lay the targets out as one btrfs raid5/6 chunk (64 KiB strips, parity rotating\n"
-		"by one target per full stripe) and replay a workload on them with io_uring\n"
-		"(O_DIRECT, registered buffers): writes go through btrfs's rmw path (full\n"
-		"stripes: generate P/Q and write; sub-stripe writes: read the full stripe,\n"
-		"regenerate P/Q, write the new data and parity), or with --degraded the\n"
-		"workload is read back with targets missing (recover: read the surviving\n"
-		"strips, rebuild the missing ones).  Prints the tracer's histograms: rmw or\n"
-		"recover per rbio, device and total per target I/O.\n"
-		"\n"
-		"  --synthetic SPEC   a generated workload (grammar below); offsets are in the\n"
-		"                     data address space of the chunk\n"
-		"  --trace FILE       the raid5/raid6 data strip writes of a recording ('bbscope\n"
-		"                     record' on a raid5 or raid6 btrfs), in the full stripe\n"
-		"                     and data strip they wrote, counted from the lowest full\n"
-		"                     stripe written; P and Q are computed, not replayed.  The\n"
-		"                     recording's data strips per full stripe must be the\n"
-		"                     replay's (targets less 1 for raid5, less 2 for raid6),\n"
-		"                     the profile may differ (raid6/4 replays as raid5/3)\n"
-		"  --profile P        raid5 (N-1 data strips + P) or raid6 (N-2 + P + Q)\n"
-		"  --targets LIST     N distinct block devices or files, strip order of the\n"
-		"                     chunk (at least 2 for raid5, 3 for raid6, at most %u);\n"
-		"                     each is checked as 'replay csum --target' checks: a\n"
-		"                     mounted or held device is always refused, a signature\n"
-		"                     or an existing file needs --force\n"
-		"  --devices N        the number of targets, checked against --targets\n"
-		"  --mode MODE        step: parity one 4 KiB vertical sector per call (the\n"
-		"                     kernel's generate_pq_vertical); batched: one 64 KiB strip\n"
-		"                     per call; threads: batched, full stripes spread over\n"
-		"                     --threads threads\n"
-		"  --threads N        threads for --mode threads (default: online CPUs)\n"
-		"  --qd N             rbios in flight per thread (default %u)\n"
-		"  --no-plug          every bio is its own rbio (default: the next piece of the\n"
-		"                     same full stripe is merged, as btrfs's plug does)\n"
-		"  --stripe-cache N   full stripes kept after a sub-stripe write, so that the\n"
-		"                     next one skips the read (default %u, btrfs's; 0: off)\n"
-		"  --degraded LIST    replay the workload as reads with these targets (0-based\n"
-		"                     indexes into --targets; raid6 takes two) missing\n"
-		"  --recover-unit U   sector (default): one recover per 4 KiB sector on a\n"
-		"                     missing strip, as btrfs's read repair; stripe: one per\n"
-		"                     range in a full stripe\n"
-		"  --rebuilt-out P    with --degraded: write the strips rebuilt for missing\n"
-		"                     target N to file P.N, at their offsets on the target\n"
-		"  --data-seed N      seed of the data written (default: as replay csum)\n"
-		"  --force            overwrite a signature or an existing file\n"
-		"  -m, --milliseconds millisecond histograms\n"
-		"  -s, --summary      the per-phase table only, no star histograms\n"
-		"  -j, --json         one JSON object (docs/json.md, plus the run's keys)\n"
-		"\n"
-		"%s",
-		MAX_TARGETS, DEFAULT_QD, DEFAULT_CACHE, bbs_synth_help);
-}
 
 /* ---- geometry ---- */
 
@@ -984,7 +904,7 @@ static int lanes_init(struct replay *r)
 {
 	size_t *count, *partial;
 
-	r->nr_lanes = r->o->mode == MODE_THREADS ? r->o->threads : 1;
+	r->nr_lanes = r->threads;
 	r->lanes = calloc(r->nr_lanes, sizeof(*r->lanes));
 	count = calloc(r->nr_lanes, sizeof(*count));
 	partial = calloc(r->nr_lanes, sizeof(*partial));
@@ -1084,345 +1004,7 @@ err_nomem:
 	return -1;
 }
 
-static json_t *phase_stats(const struct bbs_hist *h)
-{
-	return bbs_phase_json(h, false);
-}
-
-static int print_result(struct replay *r)
-{
-	const struct opts *o = r->o;
-	uint64_t t0 = UINT64_MAX, t1 = 0, hits = 0;
-	double elapsed, bps, cpu;
-	struct bbs_report rep;
-	struct bbs_hist parity;
-	const char *profile = o->raid == BBS_RAID5 ? "raid5" : "raid6";
-	json_t *j, *groups, *arr, *all;
-
-	for (unsigned int k = 0; k < r->nr_lanes; k++) {
-		const struct lane *l = &r->lanes[k];
-
-		if (l->t_first && l->t_first < t0)
-			t0 = l->t_first;
-		if (l->t_last > t1)
-			t1 = l->t_last;
-		hits += l->cache_hits;
-	}
-	elapsed = t1 > t0 ? (t1 - t0) / 1e9 : 0;
-	bps = elapsed > 0 ? r->w->bytes / elapsed : 0;
-	cpu = bbs_replay_cpu_s(&r->ru0, &r->ru1);
-	if (build_report(r, &rep, &parity))
-		return -1;
-	rep.interval_s = elapsed;
-
-	if (!o->json) {
-		printf("replay parity: %s on %u targets (%u data + %s, 64 KiB strips), mode %s "
-		       "(%s per parity call), %u thread%s, qd %u\n",
-		       profile, r->n, r->nd, r->np == 1 ? "P" : "P + Q", mode_name[o->mode],
-		       r->step ? "4 KiB" : "64 KiB", r->nr_lanes, r->nr_lanes == 1 ? "" : "s",
-		       o->qd);
-		for (unsigned int i = 0; i < r->n; i++)
-			printf("  target %u (fs 0:%u below): %s (%s)%s\n", i, i + 1, r->t[i].path,
-			       r->t[i].name, r->missing[i] ? ", missing" : "");
-		printf("%llu bytes %s in %zu full + %zu partial stripe rbios (%llu full stripes), "
-		       "%.3f s: %.3f GB/s, cpu %.3f s\n",
-		       (unsigned long long)r->w->bytes, o->nr_degraded ? "read" : "written",
-		       r->nr_full, r->nr_partial, (unsigned long long)r->nr_stripes, elapsed,
-		       bps / 1e9, cpu);
-		if (o->nr_degraded)
-			printf("%zu recover rbios (one per %s), %zu plain reads\n", r->nr_recover,
-			       o->recover_stripe ? "range in a full stripe" : "sector",
-			       r->nr_plain);
-		else
-			printf("rbios %s, stripe cache %u entries: %llu hits\n",
-			       o->no_plug ? "as the bios (no plug)" : "merged as by btrfs's plug",
-			       o->stripe_cache, (unsigned long long)hits);
-		if (parity.count)
-			printf("parity %s per rbio: %llu, mean %.1f us, p50 %.1f us, p99 %.1f us\n",
-			       o->nr_degraded ? "rebuild" : "generation",
-			       (unsigned long long)parity.count, parity.sum_ns / 1e3 / parity.count,
-			       bbs_hist_percentile(&parity, 0.5) / 1e3,
-			       bbs_hist_percentile(&parity, 0.99) / 1e3);
-		putchar('\n');
-		bbs_report_print(stdout, &rep, &o->co.po);
-		bbs_report_free(&rep);
-		return 0;
-	}
-	j = bbs_report_json(&rep);
-	/* The filesystem group's fs: every target, as --targets named them. */
-	all = json_string(o->targets);
-	groups = json_object_get(j, "groups");
-	for (size_t i = 0; i < json_array_size(groups); i++) {
-		json_t *g = json_array_get(groups, i);
-		const struct bbs_group_data *gd = &rep.groups[i];
-
-		if (gd->g.fs) {
-			json_object_set_new(g, "fs", json_string(r->t[gd->g.fs - 1].path));
-			json_object_set_new(g, "target_index", json_integer(gd->g.fs - 1));
-		} else {
-			json_object_set(g, "fs", all);
-		}
-	}
-	json_decref(all);
-	json_object_set_new(j, "mode", json_string(mode_name[o->mode]));
-	json_object_set_new(j, "profile", json_string(profile));
-	json_object_set_new(j, "devices", json_integer(r->n));
-	json_object_set_new(j, "nr_data", json_integer(r->nd));
-	json_object_set_new(j, "strip_len", json_integer(BBS_STRIPE_LEN));
-	json_object_set_new(j, "step_bytes", json_integer(r->step ?: BBS_STRIPE_LEN));
-	json_object_set_new(j, "threads", json_integer(r->nr_lanes));
-	json_object_set_new(j, "qd", json_integer(o->qd));
-	arr = json_null();
-	if (o->nr_degraded) {
-		arr = json_array();
-		for (unsigned int i = 0; i < o->nr_degraded; i++)
-			json_array_append_new(arr, json_integer(o->degraded[i]));
-	}
-	json_object_set_new(j, "degraded", arr);
-	json_object_set_new(j, "bytes", json_integer(r->w->bytes));
-	json_object_set_new(j, "elapsed_s", json_real(elapsed));
-	json_object_set_new(j, "throughput_bps", json_real(bps));
-	json_object_set_new(j, "cpu_s", json_real(cpu));
-	json_object_set_new(j, "full_stripes", json_integer(r->nr_full));
-	json_object_set_new(j, "partial_stripes", json_integer(r->nr_partial));
-	json_object_set_new(j, "stripes_spanned", json_integer(r->nr_stripes));
-	json_object_set_new(j, "recovered_stripes", json_integer(r->nr_recover));
-	json_object_set_new(j, "plain_reads", json_integer(r->nr_plain));
-	json_object_set_new(j, "recover_unit",
-			    json_string(o->recover_stripe ? "stripe" : "sector"));
-	json_object_set_new(j, "plug", json_boolean(!o->no_plug));
-	json_object_set_new(j, "stripe_cache", json_integer(o->stripe_cache));
-	json_object_set_new(j, "stripe_cache_hits", json_integer(hits));
-	json_object_set_new(j, "parity", phase_stats(&parity));
-	json_object_set_new(j, "parity_busy_s", json_real(parity.sum_ns / 1e9));
-	arr = json_array();
-	for (unsigned int i = 0; i < r->n; i++)
-		json_array_append_new(arr, json_string(r->t[i].path));
-	json_object_set_new(j, "targets", arr);
-	json_dumpf(j, stdout, JSON_COMPACT);
-	fputc('\n', stdout);
-	json_decref(j);
-	bbs_report_free(&rep);
-	return 0;
-}
-
-/* ---- the command ---- */
-
-/* "1" or "0,2": at most max distinct indexes below n. */
-static int parse_indexes(const char *s, unsigned int *out, unsigned int max, unsigned int *nr)
-{
-	char buf[64], *tok, *rest;
-	unsigned long long v;
-
-	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
-		return -1;
-	*nr = 0;
-	for (rest = buf; (tok = strsep(&rest, ","));) {
-		if (*nr == max || bbs_parse_uint(tok, MAX_TARGETS - 1, &v))
-			return -1;
-		for (unsigned int i = 0; i < *nr; i++)
-			if (out[i] == v)
-				return -1;
-		out[(*nr)++] = v;
-	}
-	return 0;
-}
-
-static int parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option long_opts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "devices", required_argument, NULL, 'n' },
-		{ "targets", required_argument, NULL, 't' },
-		{ "mode", required_argument, NULL, 'M' },
-		{ "threads", required_argument, NULL, 'w' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "degraded", required_argument, NULL, 'd' },
-		{ "rebuilt-out", required_argument, NULL, 'o' },
-		{ "data-seed", required_argument, NULL, 'e' },
-		{ "no-plug", no_argument, NULL, 'P' },
-		{ "stripe-cache", required_argument, NULL, 'C' },
-		{ "recover-unit", required_argument, NULL, 'u' },
-		BBS_REPLAY_COMMON_OPTS,
-		{},
-	};
-	const char *degraded = NULL;
-	unsigned long long v;
-	int c, ret;
-
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":msjh", long_opts, NULL)) != -1) {
-		ret = bbs_replay_opt(&o->co, c, argv, "parity");
-		if (ret == 1)
-			continue;
-		if (ret)
-			return ret;
-		switch (c) {
-		case 'p':
-			if (!strcmp(optarg, "raid5")) {
-				o->raid = BBS_RAID5;
-			} else if (!strcmp(optarg, "raid6")) {
-				o->raid = BBS_RAID6;
-			} else {
-				bbs_err("--profile %s: want raid5 or raid6", optarg);
-				return 2;
-			}
-			break;
-		case 'n':
-			if (bbs_parse_uint(optarg, MAX_TARGETS, &v) || !v) {
-				bbs_err("--devices %s: want 2 to %u", optarg, MAX_TARGETS);
-				return 2;
-			}
-			o->devices = v;
-			break;
-		case 't':
-			o->targets = optarg;
-			break;
-		case 'M':
-			for (c = 0; c < NR_MODES && strcmp(optarg, mode_name[c]); c++)
-				;
-			if (c == NR_MODES) {
-				bbs_err("--mode %s: want step, batched or threads", optarg);
-				return 2;
-			}
-			o->mode = c;
-			o->have_mode = true;
-			break;
-		case 'w':
-			if (bbs_parse_uint(optarg, MAX_THREADS, &v) || !v) {
-				bbs_err("--threads %s: want 1 to %u", optarg, MAX_THREADS);
-				return 2;
-			}
-			o->threads = v;
-			break;
-		case 'q':
-			if (bbs_parse_uint(optarg, MAX_QD, &v) || !v) {
-				bbs_err("--qd %s: want 1 to %u", optarg, MAX_QD);
-				return 2;
-			}
-			o->qd = v;
-			break;
-		case 'd':
-			degraded = optarg;
-			break;
-		case 'o':
-			o->rebuilt_out = optarg;
-			break;
-		case 'e':
-			if (bbs_parse_uint(optarg, UINT64_MAX, &v)) {
-				bbs_err("--data-seed %s: want an unsigned integer", optarg);
-				return 2;
-			}
-			o->data_seed = v;
-			break;
-		case 'P':
-			o->no_plug = true;
-			break;
-		case 'C':
-			if (bbs_parse_uint(optarg, MAX_CACHE, &v)) {
-				bbs_err("--stripe-cache %s: want 0 to %u entries", optarg,
-					MAX_CACHE);
-				return 2;
-			}
-			o->stripe_cache = v;
-			break;
-		case 'u':
-			if (strcmp(optarg, "sector") && strcmp(optarg, "stripe")) {
-				bbs_err("--recover-unit %s: want sector or stripe", optarg);
-				return 2;
-			}
-			o->recover_stripe = !strcmp(optarg, "stripe");
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		}
-	}
-	ret = bbs_replay_args_done(&o->co, argc, argv);
-	if (ret)
-		return ret;
-	if (!o->raid) {
-		bbs_err("--profile is required: raid5 or raid6");
-		return 2;
-	}
-	if (!o->targets) {
-		bbs_err("--targets PATH,PATH,... is required (block devices or files)");
-		return 2;
-	}
-	if (!o->have_mode) {
-		bbs_err("--mode is required: step, batched or threads");
-		return 2;
-	}
-	if (o->threads && o->mode != MODE_THREADS) {
-		bbs_err("--threads goes with --mode threads");
-		return 2;
-	}
-	if (degraded &&
-	    parse_indexes(degraded, o->degraded, bbs_parity_nr(o->raid), &o->nr_degraded)) {
-		bbs_err("--degraded %s: want %s (0-based, into --targets)", degraded,
-			o->raid == BBS_RAID5 ? "one target index: raid5 survives one missing"
-					     : "one or two distinct target indexes");
-		return 2;
-	}
-	if (o->rebuilt_out && !o->nr_degraded) {
-		bbs_err("--rebuilt-out goes with --degraded");
-		return 2;
-	}
-	return -1;
-}
-
-/* Split --targets; -1 after saying why. */
-static int split_targets(const struct opts *o, char ***paths, unsigned int *n)
-{
-	char *copy = strdup(o->targets), *rest, *tok;
-	unsigned int min = bbs_parity_nr(o->raid) + 1;
-
-	*paths = calloc(MAX_TARGETS, sizeof(**paths));
-	*n = 0;
-	if (!copy || !*paths) {
-		free(copy);
-		bbs_err("out of memory");
-		return -1;
-	}
-	for (rest = copy; (tok = strsep(&rest, ","));) {
-		if (!*tok) {
-			bbs_err("--targets %s: empty path", o->targets);
-			goto err;
-		}
-		if (*n == MAX_TARGETS) {
-			bbs_err("--targets: more than %u targets", MAX_TARGETS);
-			goto err;
-		}
-		(*paths)[(*n)++] = strdup(tok);
-		if (!(*paths)[*n - 1]) {
-			bbs_err("out of memory");
-			goto err;
-		}
-	}
-	free(copy);
-	if (o->devices && o->devices != *n) {
-		bbs_err("--devices %u but --targets names %u", o->devices, *n);
-		return -1;
-	}
-	if (*n < min) {
-		bbs_err("--targets: %s needs at least %u targets, got %u",
-			o->raid == BBS_RAID5 ? "raid5" : "raid6", min, *n);
-		return -1;
-	}
-	for (unsigned int i = 0; i < o->nr_degraded; i++) {
-		if (o->degraded[i] >= *n) {
-			bbs_err("--degraded %u: there are only %u targets (0 to %u)",
-				o->degraded[i], *n, *n - 1);
-			return -1;
-		}
-	}
-	return 0;
-
-err:
-	free(copy);
-	return -1;
-}
+/* ---- the run ---- */
 
 /*
  * What identifies a target: the device number of a block device, the inode
@@ -1450,7 +1032,7 @@ static void target_id(const char *path, char *id, size_t len)
 	snprintf(id, len, "p%s/%s", real, slash ? slash + 1 : path);
 }
 
-static int check_distinct(char **paths, unsigned int n)
+static int check_distinct(char *const *paths, unsigned int n)
 {
 	char a[PATH_MAX + 64], b[PATH_MAX + 64];
 
@@ -1487,104 +1069,175 @@ static int open_rebuilt(struct replay *r)
 	return 0;
 }
 
-int replay_parity(int argc, char **argv)
+/* What the options say that no target or workload needs to be seen for. */
+static int check_opts(const struct bbs_raid56_opts *o)
 {
-	struct opts o = { .qd = DEFAULT_QD,
-			  .data_seed = BBS_POOL_SEED,
-			  .stripe_cache = DEFAULT_CACHE };
-	struct bbs_target_opts to = { 0 };
+	unsigned int min = bbs_parity_nr(o->raid) + 1;
+
+	if (o->nr_targets < min) {
+		bbs_err("--targets: %s needs at least %u targets, got %u",
+			o->raid == BBS_RAID5 ? "raid5" : "raid6", min, o->nr_targets);
+		return -EINVAL;
+	}
+	if (o->nr_targets > MAX_TARGETS) {
+		bbs_err("--targets: more than %u targets", MAX_TARGETS);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < o->nr_degraded; i++) {
+		if (o->degraded[i] >= o->nr_targets) {
+			bbs_err("--degraded %u: there are only %u targets (0 to %u)",
+				o->degraded[i], o->nr_targets, o->nr_targets - 1);
+			return -EINVAL;
+		}
+	}
+	return check_distinct(o->targets, o->nr_targets) ? -EINVAL : 0;
+}
+
+/* The geometry of the targets, and the workload in rbios on it. */
+static int plan(struct replay *r)
+{
+	const struct bbs_raid56_opts *o = r->o;
+	const struct bbs_workload *w = r->w;
+
+	r->n = o->nr_targets;
+	r->np = bbs_parity_nr(o->raid);
+	r->nd = r->n - r->np;
+	r->stripe_data = (uint64_t)r->nd * BBS_STRIPE_LEN;
+	r->step = o->mode == BBS_RAID56_STEP ? SECTOR : 0;
+	r->threads = 1;
+	if (o->mode == BBS_RAID56_THREADS) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		r->threads = o->threads
+				     ?: cpus < 1		      ? 1
+				: cpus > (long)BBS_RAID56_MAX_THREADS ? BBS_RAID56_MAX_THREADS
+								      : cpus;
+	}
+	for (unsigned int i = 0; i < o->nr_degraded; i++)
+		r->missing[o->degraded[i]] = true;
+	if (w->nr_data && w->nr_data != r->nd) {
+		/* Data offset X is in strip (X / 64 KiB) mod nr_data: another width moves it. */
+		bbs_err("--trace: recorded with %u data strips per full stripe (%s on %u devices), "
+			"%s on %u targets has %u: its writes would land in other strips (give %u "
+			"targets)",
+			w->nr_data, w->real_stripes - w->nr_data == 1 ? "raid5" : "raid6",
+			w->real_stripes, o->raid == BBS_RAID5 ? "raid5" : "raid6", r->n, r->nd,
+			w->nr_data + r->np);
+		return -EINVAL;
+	}
+	if (!w->nr) {
+		bbs_err("the workload has no data writes");
+		return -EINVAL;
+	}
+	return build_rbios(r) ? -ENOMEM : 0;
+}
+
+/* Open every target (after its checks) for a strip of every full stripe spanned. */
+static int open_targets(struct replay *r, unsigned int *opened)
+{
+	struct bbs_target_opts to = { .need = r->nr_stripes * BBS_STRIPE_LEN,
+				      .force = r->o->force };
+
+	for (; *opened < r->n; (*opened)++) {
+		struct bbs_target *t = &r->t[*opened];
+
+		if (bbs_target_open(t, r->o->targets[*opened], &to))
+			return -EINVAL;
+		if (t->lbs > SECTOR) {
+			bbs_err("--targets %s: %u-byte blocks; strips are written in 4 KiB sectors",
+				t->path, t->lbs);
+			(*opened)++;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The lanes merged into res. */
+static int build_result(struct replay *r, struct bbs_raid56_result *res)
+{
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+
+	for (unsigned int k = 0; k < r->nr_lanes; k++) {
+		const struct lane *l = &r->lanes[k];
+
+		if (l->t_first && l->t_first < t0)
+			t0 = l->t_first;
+		if (l->t_last > t1)
+			t1 = l->t_last;
+		res->cache_hits += l->cache_hits;
+	}
+	if (build_report(r, &res->report, &res->parity))
+		return -ENOMEM;
+	res->elapsed_s = t1 > t0 ? (t1 - t0) / 1e9 : 0;
+	res->report.interval_s = res->elapsed_s;
+	res->cpu_s = bbs_replay_cpu_s(&r->ru0, &r->ru1);
+	res->nr_data = r->nd;
+	res->nr_parity = r->np;
+	res->threads = r->nr_lanes;
+	res->step_bytes = r->step ?: BBS_STRIPE_LEN;
+	res->full = r->nr_full;
+	res->partial = r->nr_partial;
+	res->plain = r->nr_plain;
+	res->recovered = r->nr_recover;
+	res->stripes = r->nr_stripes;
+	for (unsigned int i = 0; i < r->n; i++)
+		snprintf(res->target_name[i], sizeof(res->target_name[i]), "%s", r->t[i].name);
+	return 0;
+}
+
+/* Buffers, lanes, the run, and what it measured. */
+static int replay_run(struct replay *r, struct bbs_raid56_result *res)
+{
+	if (r->o->rebuilt_out && open_rebuilt(r))
+		return -EIO;
+	if (bbs_pool_init(&r->pool, r->w->span, r->stripe_data, r->o->data_seed)) {
+		bbs_err("cannot allocate %llu MiB of data buffers: %s",
+			(unsigned long long)(r->pool.map_len >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	if (lanes_init(r))
+		return -ENOMEM;
+	if (run(r))
+		return -EIO;
+	return build_result(r, res);
+}
+
+int bbs_raid56_replay(const struct bbs_raid56_opts *o, const struct bbs_workload *w,
+		      struct bbs_raid56_result *res)
+{
 	struct bbs_target t[MAX_TARGETS];
-	struct bbs_workload w;
-	struct replay r = { .o = &o, .w = &w, .t = t };
-	char **paths = NULL;
-	unsigned int n = 0, opened = 0;
+	struct replay r = { .o = o, .w = w, .t = t };
+	unsigned int opened = 0;
 	int ret;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = o.json = true;
-	ret = parse_opts(argc, argv, &o);
-	if (ret >= 0)
-		return ret;
-
-	ret = 1;
+	memset(res, 0, sizeof(*res));
 	for (unsigned int i = 0; i < MAX_TARGETS; i++) {
 		t[i].fd = -1;
 		r.rebuilt_fd[i] = -1;
 	}
-	bbs_workload_init(&w);
-	if (split_targets(&o, &paths, &n) || check_distinct(paths, n))
-		goto out_paths;
-	r.n = n;
-	r.np = bbs_parity_nr(o.raid);
-	r.nd = n - r.np;
-	r.stripe_data = (uint64_t)r.nd * BBS_STRIPE_LEN;
-	r.step = o.mode == MODE_STEP ? SECTOR : 0;
-	if (o.mode == MODE_THREADS && !o.threads) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		o.threads = cpus < 1 ? 1 : cpus > (long)MAX_THREADS ? MAX_THREADS : cpus;
-	}
-	for (unsigned int i = 0; i < o.nr_degraded; i++)
-		r.missing[o.degraded[i]] = true;
-	if (bbs_replay_load(&w, o.co.synthetic, o.co.trace, BBS_REPLAY_STRIPS))
-		goto out_paths;
-	if (o.co.trace && w.nr_data != r.nd) {
-		/* Data offset X is in strip (X / 64 KiB) mod nr_data: another width moves it. */
-		bbs_err("--trace %s: recorded with %u data strips per full stripe (%s on %u "
-			"devices), --profile %s on %u targets has %u: its writes would land in "
-			"other strips (give %u targets)",
-			o.co.trace, w.nr_data, w.real_stripes - w.nr_data == 1 ? "raid5" : "raid6",
-			w.real_stripes, o.raid == BBS_RAID5 ? "raid5" : "raid6", r.n, r.nd,
-			w.nr_data + r.np);
-		goto out_paths;
-	}
-	if (!w.nr) {
-		bbs_err("the workload has no data writes");
-		goto out_paths;
-	}
-	if (build_rbios(&r))
-		goto out_paths;
-	/* Every target holds one strip of every full stripe the workload spans. */
-	to.need = r.nr_stripes * BBS_STRIPE_LEN;
-	to.force = o.co.force;
-	for (; opened < n; opened++) {
-		if (bbs_target_open(&t[opened], paths[opened], &to))
-			goto out_targets;
-		if (t[opened].lbs > SECTOR) {
-			bbs_err("--targets %s: %u-byte blocks; strips are written in 4 KiB sectors",
-				t[opened].path, t[opened].lbs);
-			opened++;
-			goto out_targets;
-		}
-	}
-	if (o.rebuilt_out && open_rebuilt(&r))
-		goto out_targets;
-	if (bbs_pool_init(&r.pool, w.span, r.stripe_data, o.data_seed)) {
-		bbs_err("cannot allocate %llu MiB of data buffers: %s",
-			(unsigned long long)(r.pool.map_len >> 20), strerror(errno));
-		goto out_targets;
-	}
-	if (lanes_init(&r) || run(&r) || print_result(&r))
-		goto out_lanes;
-	ret = 0;
-out_lanes:
+	ret = check_opts(o);
+	if (!ret)
+		ret = plan(&r);
+	if (!ret)
+		ret = open_targets(&r, &opened);
+	if (!ret)
+		ret = replay_run(&r, res);
 	for (unsigned int i = 0; r.lanes && i < r.nr_lanes; i++)
 		lane_teardown(&r.lanes[i]);
 	free(r.lanes);
 	bbs_pool_free(&r.pool);
-out_targets:
 	for (unsigned int i = 0; i < MAX_TARGETS; i++)
 		if (r.rebuilt_fd[i] >= 0)
 			close(r.rebuilt_fd[i]);
 	/* Keep what was written (or a file another target's refusal left untouched). */
 	for (unsigned int i = 0; i < opened; i++)
 		bbs_target_close(&t[i], ret == 0);
-out_paths:
-	for (unsigned int i = 0; paths && i < n; i++)
-		free(paths[i]);
-	free(paths);
 	free(r.rbios);
-	bbs_workload_free(&w);
 	return ret;
+}
+
+void bbs_raid56_free(struct bbs_raid56_result *res)
+{
+	bbs_report_free(&res->report);
 }
