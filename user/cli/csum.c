@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "btrfs/csum.h"
 #include "host/util.h"
+#include "out/print.h"
 
 #define CSUM_MIN_BLOCK 512
 #define CSUM_MAX_BLOCK 65536
@@ -37,7 +39,7 @@ static void usage(FILE *f)
 		   "follow a line '==> FILE <==' (as head(1) does).  FILE '-' is stdin.\n"
 		   "\n"
 		   "  -a, --algo ALGO       crc32c (the default), xxhash, sha256 or blake2:\n"
-		   "                        the filesystem's 'mkfs.btrfs --csum'\n"
+		   "                        the filesystem's 'mkfs.btrfs --csum' (also --csum)\n"
 		   "  -b, --block-size N    the filesystem's sector size, a power of two from\n"
 		   "                        512 to 64K (default 4096)\n"
 		   "  -h, --help            show this text\n");
@@ -66,20 +68,10 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 static void print_csums(uint64_t offset, const uint8_t *csums, size_t n, size_t block,
 			size_t csum_size)
 {
-	static const char hex[] = "0123456789abcdef";
-	char line[32 + 2 * BBS_CSUM_MAX];
+	char line[BBS_CSUM_LINE_MAX];
 
-	for (size_t i = 0; i < n; i++, offset += block) {
-		int k = snprintf(line, sizeof(line), "%llu ", (unsigned long long)offset);
-
-		for (size_t j = 0; j < csum_size; j++) {
-			line[k++] = hex[csums[j] >> 4];
-			line[k++] = hex[csums[j] & 15];
-		}
-		line[k++] = '\n';
-		fwrite(line, 1, k, stdout);
-		csums += csum_size;
-	}
+	for (size_t i = 0; i < n; i++, offset += block, csums += csum_size)
+		fwrite(line, 1, bbs_csum_line(line, offset, csums, csum_size), stdout);
 }
 
 /* Checksum one open file.  0, or -1 after saying why. */
@@ -104,6 +96,8 @@ static int csum_fd(int fd, const char *name, enum bbs_csum_type type, size_t blo
 		n = (got + block - 1) / block;
 		bbs_csum_blocks(type, buf, n * block, block, csums);
 		print_csums(offset, csums, n, block, csum_size);
+		if (ferror(stdout))
+			return -1; /* bbs_exit() says why */
 		offset += got;
 		if ((size_t)got < CSUM_READ_SIZE)
 			return 0;
@@ -114,6 +108,7 @@ int cmd_csum(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "algo", required_argument, NULL, 'a' },
+		{ "csum", required_argument, NULL, 'c' },
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -124,54 +119,39 @@ int cmd_csum(int argc, char **argv)
 	uint8_t *buf = NULL, *csums = NULL;
 	int c, ret = 0;
 
-	opterr = 0;
-	optind = 1;
+	bbs_opt_start();
 	while ((c = getopt_long(argc, argv, ":a:b:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			c = bbs_csum_parse(optarg);
-			if (c < 0) {
-				bbs_err("unknown checksum '%s' (crc32c, xxhash, sha256, blake2)",
-					optarg);
-				return 2;
-			}
-			type = c;
+		case 'c':
+			if (bbs_opt_algo(c == 'a' ? "--algo" : "--csum", optarg, &type))
+				return BBS_EXIT_USAGE;
 			break;
 		case 'b':
 			if (bbs_parse_size(optarg, &block) || block < CSUM_MIN_BLOCK ||
 			    block > CSUM_MAX_BLOCK || (block & (block - 1))) {
 				bbs_err("bad block size '%s': a power of two from 512 to 64K",
 					optarg);
-				return 2;
+				return BBS_EXIT_USAGE;
 			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
-		case ':':
-			bbs_err("csum: %s needs an argument (see 'bbscope csum --help')",
-				argv[optind - 1]);
-			return 2;
+			return BBS_EXIT_OK;
 		default:
-			if (optopt)
-				bbs_err("csum: unknown option '-%c' (see 'bbscope csum --help')",
-					optopt);
-			else
-				bbs_err("csum: unknown option '%s' (see 'bbscope csum --help')",
-					argv[optind - 1]);
-			return 2;
+			return bbs_opt_error(c, argv, "csum");
 		}
 	}
 	if (optind >= argc) {
 		bbs_err("csum: no FILE given (see 'bbscope csum --help')");
-		return 2;
+		return BBS_EXIT_USAGE;
 	}
 
 	buf = aligned_alloc(CSUM_MAX_BLOCK, CSUM_READ_SIZE);
 	csums = malloc(CSUM_READ_SIZE / CSUM_MIN_BLOCK * BBS_CSUM_MAX);
 	if (!buf || !csums) {
 		bbs_err("out of memory");
-		ret = 1;
+		ret = BBS_EXIT_FAIL;
 		goto out_free;
 	}
 
@@ -182,7 +162,7 @@ int cmd_csum(int argc, char **argv)
 
 		if (fd < 0) {
 			bbs_err("cannot open %s: %s", name, strerror(errno));
-			ret = 1;
+			ret = BBS_EXIT_FAIL;
 			continue;
 		}
 		if (argc - optind > 1) {
@@ -191,13 +171,9 @@ int cmd_csum(int argc, char **argv)
 			first = false;
 		}
 		if (csum_fd(fd, is_stdin ? "standard input" : name, type, block, buf, csums))
-			ret = 1;
+			ret = BBS_EXIT_FAIL;
 		if (!is_stdin)
 			close(fd);
-	}
-	if (fflush(stdout) || ferror(stdout)) {
-		bbs_err("cannot write the checksums: %s", strerror(errno));
-		ret = 1;
 	}
 out_free:
 	free(csums);

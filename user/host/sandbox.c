@@ -1,20 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bbscope sandbox: a throwaway btrfs on loop devices, bbscope's default target.
- *
- *   up      sparse backing files -> loop devices -> mkfs.btrfs -> mount
- *   down    undo exactly that, as recorded in the state file
- *   status  show the state file (and check the filesystem is still mounted)
- *
- * `up` records everything it made in <state dir>/sandbox.json and `down`
- * touches nothing that is not recorded there and still provably ours: a loop
- * device is detached only while it has the device number we attached and
- * sysfs says it is backed by our file.  `up` and `down` hold an flock on the
- * state dir, so two of them never interleave.
+ * The sandbox mechanism (host/sandbox.h): sparse backing files, loop
+ * devices, mkfs.btrfs, mount, the state file, and undoing each.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,37 +21,19 @@
 #include <linux/btrfs.h>
 #include <linux/loop.h>
 
-#include "cli/cmd.h"
+#include "host/sandbox.h"
+#include "host/sys.h"
 #include "host/util.h"
 
-#define SB_DEF_STATE_DIR "/run/bbscope"
-#define SB_DEF_BACKING_DIR "/var/tmp/bbscope-sandbox"
 #define SB_STATE_FILE "sandbox.json"
-#define SB_MAX_DEVS 16
-#define SB_DEF_SIZE (1ULL << 30)
-/*
- * mkfs.btrfs 6.2 refuses devices under 109M (more with dup data, which it then
- * says itself); 128M leaves some room for data.
- */
-#define SB_MIN_SIZE (128ULL << 20)
 /* LOOP_CTL_GET_FREE answers can be taken by others before we bind them. */
 #define LOOP_TRIES 32
-/* umount retries on EBUSY, 100ms apart: a finished process may linger briefly. */
-#define UMOUNT_TRIES 20
-#define FSID_LEN 37
 
 /*
- * Block group profiles and the fewest devices mkfs.btrfs 6.2 accepts for each
- * (checked: raid0 takes 1, raid10 2, raid5 2, raid6 3, raid1c3 3, raid1c4
- * 4).  def_devs and meta are the defaults when the profile is the data
- * profile; an entry without them would be valid only as --metadata.
+ * The fewest devices mkfs.btrfs 6.2 accepts (checked: raid0 takes 1,
+ * raid10 2, raid5 2, raid6 3, raid1c3 3, raid1c4 4).
  */
-static const struct profile {
-	const char *name;
-	unsigned int min_devs;
-	unsigned int def_devs;
-	const char *meta;
-} profiles[] = {
+static const struct bbs_sb_profile profiles[] = {
 	{ "single", 1, 1, "dup" },
 	{ "dup", 1, 1, "dup" },
 	{ "raid0", 1, 2, "raid0" },
@@ -74,8 +46,6 @@ static const struct profile {
 	{ "raid1c3", 3, 3, "raid1c3" },
 	{ "raid1c4", 4, 4, "raid1c4" },
 };
-
-static const char *const csums[] = { "crc32c", "xxhash", "sha256", "blake2" };
 
 /* mount(8)'s generic options are mount(2) flags; btrfs would reject them as data. */
 static const struct mnt_flag {
@@ -95,66 +65,9 @@ static const struct mnt_flag {
 	{ "dirsync", MS_DIRSYNC },
 };
 
-struct up_opts {
-	const struct profile *data, *meta;
-	unsigned int ndevs;
-	uint64_t size;
-	const char *csum;
-	const char *backing_dir;
-	unsigned long mnt_flags;
-	char mnt_data[1024]; /* --mount-opts without the flags above */
-};
-
-/* One loop device of the sandbox, as attached. */
-struct sb_member {
-	char dev[32]; /* /dev/loopN */
-	char backing[PATH_MAX]; /* canonical path: what sysfs shows */
-	unsigned int major, minor;
-};
-
-/* What `up` made; the state file holds exactly this. */
-struct sb_state {
-	char mnt[PATH_MAX];
-	char backing_dir[PATH_MAX];
-	bool backing_dir_created;
-	char fsid[FSID_LEN];
-	char profile[16], metadata[16], csum[16];
-	uint64_t size;
-	unsigned int ndevs;
-	struct sb_member devs[SB_MAX_DEVS];
-};
-
 static volatile sig_atomic_t interrupted;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bbscope sandbox up [OPTIONS]\n"
-		"       bbscope sandbox down [--json]\n"
-		"       bbscope sandbox status [--json]\n"
-		"\n"
-		"Make or remove a throwaway btrfs on loop devices backed by sparse files.\n"
-		"'up' prints the mount point, 'down' removes exactly what 'up' made.  The state\n"
-		"is kept in $BBSCOPE_STATE_DIR (default " SB_DEF_STATE_DIR ").\n"
-		"\n"
-		"up options:\n"
-		"  --profile P       data profile: single dup raid0 raid1 raid1c3 raid1c4 raid10\n"
-		"                    raid5 raid6 (default single)\n"
-		"  --devices N       loop devices, at most %d (default by profile: single/dup 1,\n"
-		"                    raid0/raid1 2, raid1c3/raid5 3, raid1c4/raid6/raid10 4)\n"
-		"  --size SIZE       size of each device, at least 128M (default 1G)\n"
-		"  --csum C          crc32c xxhash sha256 blake2 (default crc32c)\n"
-		"  --metadata P      metadata profile (default: as data, but single->dup,\n"
-		"                    raid5->raid1, raid6->raid1c3)\n"
-		"  --mount-opts O    extra mount options, e.g. noatime,compress=zstd\n"
-		"  --backing-dir D   where devN.img go (default " SB_DEF_BACKING_DIR ")\n"
-		"  --json            print a JSON object (errors too)\n"
-		"\n"
-		"Exit status: 0 done, 1 failed (or, for status, no sandbox is up), 2 bad usage.\n",
-		SB_MAX_DEVS);
-}
-
-static const struct profile *profile_find(const char *name, bool data_only)
+const struct bbs_sb_profile *bbs_sb_profile(const char *name, bool data_only)
 {
 	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
 		if (!strcmp(name, profiles[i].name) && (!data_only || profiles[i].def_devs))
@@ -162,16 +75,7 @@ static const struct profile *profile_find(const char *name, bool data_only)
 	return NULL;
 }
 
-static const char *csum_find(const char *name)
-{
-	for (size_t i = 0; i < sizeof(csums) / sizeof(csums[0]); i++)
-		if (!strcmp(name, csums[i]))
-			return csums[i];
-	return NULL;
-}
-
-/* Split --mount-opts into mount(2) flags and the data string btrfs parses. */
-static int parse_mount_opts(const char *s, struct up_opts *o)
+int bbs_sb_mount_opts(const char *s, struct bbs_sb_opts *o)
 {
 	char *copy = strdup(s), *save, *tok;
 	size_t used = 0;
@@ -224,13 +128,6 @@ static bool stop_requested(void)
 	return true;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static int copy_str(char *dst, size_t len, const char *src)
 {
 	return snprintf(dst, len, "%s", src) >= (int)len ? -1 : 0;
@@ -241,7 +138,7 @@ static int state_paths(char *dir, char *file)
 {
 	const char *env = getenv("BBSCOPE_STATE_DIR");
 
-	snprintf(dir, PATH_MAX, "%s", env && *env ? env : SB_DEF_STATE_DIR);
+	snprintf(dir, PATH_MAX, "%s", env && *env ? env : BBS_SB_DEF_STATE_DIR);
 	if (snprintf(file, PATH_MAX, "%s/" SB_STATE_FILE, dir) >= PATH_MAX) {
 		bbs_err("state dir %s: %s", dir, strerror(ENAMETOOLONG));
 		return -1;
@@ -284,7 +181,7 @@ static int state_lock(const char *dir, bool create)
  * The sandbox as JSON.  The state file adds what `down` needs to check
  * before it touches anything (members) and whether the backing dir is ours.
  */
-static json_t *state_json(const struct sb_state *st, bool for_state_file)
+static json_t *state_json(const struct bbs_sandbox *st, bool for_state_file)
 {
 	json_t *o, *devs = json_array(), *members;
 
@@ -292,13 +189,13 @@ static json_t *state_json(const struct sb_state *st, bool for_state_file)
 		json_array_append_new(devs, json_string(st->devs[i].dev));
 	o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "mountpoint", st->mnt, "devices",
 		      devs, "fsid", st->fsid, "profile", st->profile, "metadata_profile",
-		      st->metadata, "csum", st->csum, "size_bytes", (json_int_t)st->size,
+		      st->metadata, "algo", st->algo, "size_bytes", (json_int_t)st->size,
 		      "backing_dir", st->backing_dir);
 	if (!o || !for_state_file)
 		return o;
 	members = json_array();
 	for (unsigned int i = 0; i < st->ndevs; i++) {
-		const struct sb_member *m = &st->devs[i];
+		const struct bbs_sb_member *m = &st->devs[i];
 
 		json_array_append_new(members, json_pack("{s:s, s:s, s:i, s:i}", "device", m->dev,
 							 "backing_file", m->backing, "major",
@@ -309,7 +206,7 @@ static json_t *state_json(const struct sb_state *st, bool for_state_file)
 	return o;
 }
 
-static int state_write(const char *file, const struct sb_state *st)
+static int state_write(const char *file, const struct bbs_sandbox *st)
 {
 	json_t *o = state_json(st, true);
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL, *line = NULL;
@@ -329,7 +226,7 @@ static int state_write(const char *file, const struct sb_state *st)
 	return ret;
 }
 
-static int member_from_json(json_t *j, struct sb_member *m)
+static int member_from_json(json_t *j, struct bbs_sb_member *m)
 {
 	const char *dev, *backing;
 	int ma, mi;
@@ -345,10 +242,18 @@ static int member_from_json(json_t *j, struct sb_member *m)
 	return 0;
 }
 
-/* 0 with st filled, 1 when there is no state file, -1 after an error message. */
-static int state_read(const char *file, struct sb_state *st)
+/* A state file's algorithm: "algo", or "csum" as schema version 1 named it. */
+static const char *state_algo(json_t *o)
 {
-	const char *mnt, *fsid, *profile, *meta, *csum, *bdir;
+	json_t *v = json_object_get(o, "algo");
+
+	return json_string_value(v ? v : json_object_get(o, "csum"));
+}
+
+/* 0 with st filled, 1 when there is no state file, -1 after an error message. */
+static int state_read(const char *file, struct bbs_sandbox *st)
+{
+	const char *mnt, *fsid, *profile, *meta, *bdir, *algo;
 	json_t *o, *members;
 	json_error_t jerr;
 	json_int_t size;
@@ -363,16 +268,17 @@ static int state_read(const char *file, struct sb_state *st)
 		return -1;
 	}
 	memset(st, 0, sizeof(*st));
-	if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:o}", "mountpoint", &mnt,
-			"fsid", &fsid, "profile", &profile, "metadata_profile", &meta, "csum",
-			&csum, "size_bytes", &size, "backing_dir", &bdir, "backing_dir_created",
-			&created, "members", &members) ||
-	    !json_is_array(members) || json_array_size(members) < 1 ||
-	    json_array_size(members) > SB_MAX_DEVS || copy_str(st->mnt, sizeof(st->mnt), mnt) ||
+	algo = state_algo(o);
+	if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:o}", "mountpoint", &mnt, "fsid",
+			&fsid, "profile", &profile, "metadata_profile", &meta, "size_bytes", &size,
+			"backing_dir", &bdir, "backing_dir_created", &created, "members",
+			&members) ||
+	    !algo || !json_is_array(members) || json_array_size(members) < 1 ||
+	    json_array_size(members) > BBS_SB_MAX_DEVS || copy_str(st->mnt, sizeof(st->mnt), mnt) ||
 	    copy_str(st->fsid, sizeof(st->fsid), fsid) ||
 	    copy_str(st->profile, sizeof(st->profile), profile) ||
 	    copy_str(st->metadata, sizeof(st->metadata), meta) ||
-	    copy_str(st->csum, sizeof(st->csum), csum) ||
+	    copy_str(st->algo, sizeof(st->algo), algo) ||
 	    copy_str(st->backing_dir, sizeof(st->backing_dir), bdir))
 		goto bad;
 	st->size = size;
@@ -418,9 +324,9 @@ static int read_fsid(const char *mnt, char *fsid)
  * something else is (message given).  A mount point has another st_dev than
  * its parent; the fsid tells our btrfs from anything mounted over it.
  */
-static int sandbox_mounted(const struct sb_state *st)
+static int sandbox_mounted(const struct bbs_sandbox *st)
 {
-	char parent[PATH_MAX], fsid[FSID_LEN];
+	char parent[PATH_MAX], fsid[BBS_SB_FSID_LEN];
 	struct stat mst, pst;
 
 	snprintf(parent, sizeof(parent), "%s", st->mnt);
@@ -462,7 +368,7 @@ static int loop_configure(int lfd, const struct loop_config *cfg)
  * m (whose backing path is already set).  No autoclear: the device stays
  * bound after we close it, until `down` clears it.
  */
-static int loop_attach(int ctl, int fd, struct sb_member *m)
+static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
 {
 	struct loop_config cfg = { .fd = fd };
 	size_t len = strlen(m->backing);
@@ -501,7 +407,7 @@ static int loop_attach(int ctl, int fd, struct sb_member *m)
 }
 
 /* Detach a loop device `up` attached a moment ago (unwinding). */
-static void loop_detach_new(const struct sb_member *m)
+static void loop_detach_new(const struct bbs_sb_member *m)
 {
 	int lfd = open(m->dev, O_RDWR | O_CLOEXEC);
 
@@ -534,33 +440,16 @@ static void btrfs_forget(const char *dev)
 	close(fd);
 }
 
-/* First line of a sysfs attribute, without the newline.  -1 with errno. */
-static int read_sysfs(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, len, f)) {
-		fclose(f);
-		errno = EIO;
-		return -1;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
 /*
  * Is the loop device numbered like m bound to m's backing file?  cur gets
  * what it is bound to ("" when it is not bound).
  */
-static bool loop_backed_by(const struct sb_member *m, char *cur, size_t len)
+static bool loop_backed_by(const struct bbs_sb_member *m, char *cur, size_t len)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", m->major, m->minor);
-	if (read_sysfs(path, cur, len))
+	if (bbs_sys_read(path, cur, len))
 		cur[0] = 0;
 	return !strcmp(cur, m->backing);
 }
@@ -572,7 +461,7 @@ static bool loop_backed_by(const struct sb_member *m, char *cur, size_t len)
  * what we detach.  0 when done or left alone (with a warning), -1 when it
  * is ours and could not be detached (its backing file must stay).
  */
-static int loop_release(const struct sb_member *m)
+static int loop_release(const struct bbs_sb_member *m)
 {
 	char cur[PATH_MAX];
 	struct stat st;
@@ -629,10 +518,10 @@ static bool last_line(const char *text, const char *prefix, char *line, size_t l
 	return found;
 }
 
-static int run_mkfs(const struct up_opts *o, const struct sb_state *st)
+static int run_mkfs(const struct bbs_sb_opts *o, const struct bbs_sandbox *st)
 {
 	static char out[16384], err[16384];
-	char *argv[11 + SB_MAX_DEVS], line[512];
+	char *argv[11 + BBS_SB_MAX_DEVS], line[512];
 	int n = 0, rc;
 
 	argv[n++] = "mkfs.btrfs";
@@ -641,7 +530,7 @@ static int run_mkfs(const struct up_opts *o, const struct sb_state *st)
 	argv[n++] = "-L";
 	argv[n++] = "bbscope-sandbox";
 	argv[n++] = "--csum";
-	argv[n++] = (char *)o->csum;
+	argv[n++] = (char *)bbs_csum_name(o->algo);
 	argv[n++] = "-d";
 	argv[n++] = (char *)o->data->name;
 	argv[n++] = "-m";
@@ -667,9 +556,9 @@ static int run_mkfs(const struct up_opts *o, const struct sb_state *st)
 	return rc ? -1 : 0;
 }
 
-static int do_mount(const struct up_opts *o, const struct sb_state *st)
+static int do_mount(const struct bbs_sb_opts *o, const struct bbs_sandbox *st)
 {
-	char data[sizeof(o->mnt_data) + SB_MAX_DEVS * 32];
+	char data[sizeof(o->mnt_data) + BBS_SB_MAX_DEVS * 32];
 	size_t used = 0;
 
 	/* device= for every member: the kernel may not have scanned them all. */
@@ -689,7 +578,7 @@ static int do_mount(const struct up_opts *o, const struct sb_state *st)
 }
 
 /* Backing dir: use it if it exists, else make it (and remember to remove it). */
-static int backing_dir_open(const char *dir, struct sb_state *st)
+static int backing_dir_open(const char *dir, struct bbs_sandbox *st)
 {
 	struct stat sb;
 	int err = 0;
@@ -715,9 +604,9 @@ static int backing_dir_open(const char *dir, struct sb_state *st)
 }
 
 /* Create devN.img sparse, refusing to reuse a file that is already there. */
-static int backing_create(struct sb_state *st, unsigned int i)
+static int backing_create(struct bbs_sandbox *st, unsigned int i)
 {
-	struct sb_member *m = &st->devs[i];
+	struct bbs_sb_member *m = &st->devs[i];
 	int fd;
 
 	if (snprintf(m->backing, sizeof(m->backing), "%s/dev%u.img", st->backing_dir, i) >=
@@ -743,52 +632,19 @@ static int backing_create(struct sb_state *st, unsigned int i)
 	return fd;
 }
 
-static void print_state(const struct sb_state *st, bool json)
-{
-	json_t *o;
-
-	if (!json) {
-		/* The JSON keys as labels: one name for one thing. */
-		printf("%-17s %s\n", "mountpoint", st->mnt);
-		printf("%-17s %s\n", "fsid", st->fsid);
-		printf("%-17s %s\n", "profile", st->profile);
-		printf("%-17s %s\n", "metadata_profile", st->metadata);
-		printf("%-17s %s\n", "csum", st->csum);
-		printf("%-17s %llu\n", "size_bytes", (unsigned long long)st->size);
-		printf("%-17s %s\n", "backing_dir", st->backing_dir);
-		printf("%-17s", "devices");
-		for (unsigned int i = 0; i < st->ndevs; i++)
-			printf(" %s", st->devs[i].dev);
-		putchar('\n');
-		return;
-	}
-	o = state_json(st, false);
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
-}
-
-static int need_root(void)
-{
-	if (geteuid() == 0)
-		return 0;
-	bbs_err("sandbox needs root (loop devices, mkfs and mount)");
-	return -1;
-}
-
-static int sandbox_up(const struct up_opts *o, bool json)
+int bbs_sandbox_up(const struct bbs_sb_opts *o, struct bbs_sandbox *sb)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	int lock, ctl, fds[SB_MAX_DEVS];
+	int lock, ctl, fds[BBS_SB_MAX_DEVS];
 	unsigned int made = 0, attached = 0, i;
-	struct sb_state st = { 0 };
-	int ret = 1;
+	struct bbs_sandbox st = { 0 };
+	int ret = -1;
 
 	if (state_paths(dir, file))
-		return 1;
+		return -1;
 	lock = state_lock(dir, true);
 	if (lock < 0)
-		return 1;
+		return -1;
 	if (!access(file, F_OK)) {
 		bbs_err("a sandbox is already up (see 'bbscope sandbox status')");
 		goto out_unlock;
@@ -800,7 +656,7 @@ static int sandbox_up(const struct up_opts *o, bool json)
 	strcat(st.mnt, "/mnt");
 	snprintf(st.profile, sizeof(st.profile), "%s", o->data->name);
 	snprintf(st.metadata, sizeof(st.metadata), "%s", o->meta->name);
-	snprintf(st.csum, sizeof(st.csum), "%s", o->csum);
+	snprintf(st.algo, sizeof(st.algo), "%s", bbs_csum_name(o->algo));
 	st.size = o->size;
 	st.ndevs = o->ndevs;
 
@@ -845,11 +701,7 @@ static int sandbox_up(const struct up_opts *o, bool json)
 		goto undo_mount;
 	if (stop_requested())
 		goto undo_state;
-
-	if (json)
-		print_state(&st, true);
-	else
-		printf("%s\n", st.mnt);
+	*sb = st;
 	ret = 0;
 	goto out_files;
 
@@ -889,27 +741,28 @@ out_unlock:
 	return ret;
 }
 
-static int sandbox_down(bool json)
+int bbs_sandbox_down(struct bbs_sandbox *sb)
 {
+	struct bbs_sandbox st;
 	char dir[PATH_MAX], file[PATH_MAX];
-	struct sb_state st;
 	bool kept = false;
-	int lock, r, ret = 1;
+	int lock, r, ret = -1;
 	unsigned int i;
 
 	if (state_paths(dir, file))
-		return 1;
+		return -1;
 	lock = state_lock(dir, false);
 	if (lock == -2) {
 		bbs_err("no sandbox is up");
 		return 1;
 	}
 	if (lock < 0)
-		return 1;
+		return -1;
 	r = state_read(file, &st);
 	if (r) {
 		if (r > 0)
 			bbs_err("no sandbox is up");
+		ret = r;
 		goto out;
 	}
 
@@ -919,17 +772,10 @@ static int sandbox_down(bool json)
 		goto out;
 	if (r == 0) {
 		bbs_warn("%s was not mounted; removing the rest", st.mnt);
-	} else {
-		for (i = 0; umount2(st.mnt, UMOUNT_NOFOLLOW); i++) {
-			int err = errno;
-
-			if (err != EBUSY || i == UMOUNT_TRIES) {
-				bbs_err("cannot unmount %s: %s%s", st.mnt, strerror(err),
-					err == EBUSY ? " (a process is using it)" : "");
-				goto out;
-			}
-			sleep_ms(100);
-		}
+	} else if (bbs_umount(st.mnt, UMOUNT_NOFOLLOW)) {
+		bbs_err("cannot unmount %s: %s%s", st.mnt, strerror(errno),
+			errno == EBUSY ? " (a process is using it)" : "");
+		goto out;
 	}
 
 	for (i = 0; i < st.ndevs; i++) {
@@ -953,257 +799,33 @@ static int sandbox_down(bool json)
 		bbs_err("cannot remove %s: %s", file, strerror(errno));
 		goto out;
 	}
-	if (json)
-		print_state(&st, true);
+	*sb = st;
 	ret = 0;
 out:
 	close(lock);
 	return ret;
 }
 
-static int sandbox_status(bool json)
+int bbs_sandbox_status(struct bbs_sandbox *sb)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	struct sb_state st;
 	int r;
 
 	if (state_paths(dir, file))
-		return 1;
-	r = state_read(file, &st);
+		return -1;
+	r = state_read(file, sb);
 	if (r > 0)
 		bbs_err("no sandbox is up");
 	if (r)
-		return 1;
-	r = sandbox_mounted(&st);
+		return -1;
+	r = sandbox_mounted(sb);
 	if (r == 0)
 		bbs_err("sandbox is not mounted at %s any more (run 'bbscope sandbox down')",
-			st.mnt);
-	if (r <= 0)
-		return 1;
-	print_state(&st, json);
-	return 0;
+			sb->mnt);
+	return r > 0 ? 0 : -1;
 }
 
-/* Options of `up`; returns 0, or the exit status after a message. */
-static int parse_up(int argc, char **argv, struct up_opts *o, bool *json)
+json_t *bbs_sandbox_json(const struct bbs_sandbox *sb)
 {
-	static const struct option opts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "devices", required_argument, NULL, 'n' },
-		{ "size", required_argument, NULL, 's' },
-		{ "csum", required_argument, NULL, 'c' },
-		{ "mount-opts", required_argument, NULL, 'o' },
-		{ "metadata", required_argument, NULL, 'm' },
-		{ "backing-dir", required_argument, NULL, 'b' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	const char *meta = NULL, *mount_opts = NULL;
-	unsigned long long n = 0;
-	int c;
-
-	o->data = profile_find("single", true);
-	o->size = SB_DEF_SIZE;
-	o->csum = "crc32c";
-	o->backing_dir = SB_DEF_BACKING_DIR;
-	/* --json anywhere on the line makes every error JSON, even an earlier one. */
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json"))
-			*json = bbs_json_errors = true;
-
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			o->data = profile_find(optarg, true);
-			if (!o->data) {
-				bbs_err("bad --profile '%s': single, dup, raid0, raid1, raid1c3, "
-					"raid1c4, raid10, raid5 or raid6",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'n':
-			if (bbs_parse_uint(optarg, SB_MAX_DEVS, &n) || !n) {
-				bbs_err("bad --devices '%s': a number from 1 to %d", optarg,
-					SB_MAX_DEVS);
-				return 2;
-			}
-			break;
-		case 's':
-			if (bbs_parse_size(optarg, &o->size)) {
-				bbs_err("bad --size '%s': a size like 512M or 2G", optarg);
-				return 2;
-			}
-			if (o->size < SB_MIN_SIZE) {
-				bbs_err("--size %s is too small: btrfs needs at least 128M per "
-					"device",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'c':
-			o->csum = csum_find(optarg);
-			if (!o->csum) {
-				bbs_err("bad --csum '%s': crc32c, xxhash, sha256 or blake2",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'o':
-			mount_opts = optarg;
-			break;
-		case 'm':
-			meta = optarg;
-			break;
-		case 'b':
-			if (!*optarg) {
-				bbs_err("bad --backing-dir '': give a directory");
-				return 2;
-			}
-			o->backing_dir = optarg;
-			break;
-		case 'j':
-			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case ':':
-			bbs_err("sandbox up: %s needs a value (see 'bbscope sandbox --help')",
-				argv[optind - 1]);
-			return 2;
-		default:
-			bbs_err("sandbox up: unknown option '%s' (see 'bbscope sandbox --help')",
-				argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		bbs_err("sandbox up: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	o->ndevs = n ? n : o->data->def_devs;
-	if (o->ndevs < o->data->min_devs) {
-		bbs_err("--devices %u is too few for --profile %s: it needs at least %u", o->ndevs,
-			o->data->name, o->data->min_devs);
-		return 2;
-	}
-	o->meta = profile_find(meta ? meta : o->data->meta, false);
-	if (!o->meta) {
-		bbs_err("bad --metadata '%s': single, dup, raid0, raid1, raid1c3, raid1c4, raid10, "
-			"raid5 or raid6",
-			meta);
-		return 2;
-	}
-	if (o->ndevs < o->meta->min_devs) {
-		bbs_err("--metadata %s needs at least %u devices, not %u", o->meta->name,
-			o->meta->min_devs, o->ndevs);
-		return 2;
-	}
-	if (mount_opts && parse_mount_opts(mount_opts, o)) {
-		bbs_err("bad --mount-opts: longer than %zu bytes", sizeof(o->mnt_data) - 1);
-		return 2;
-	}
-	return 0;
-}
-
-/* Options of `down` and `status`: only --json. */
-static int parse_json_only(int argc, char **argv, bool *json)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	int c;
-
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json"))
-			*json = bbs_json_errors = true;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		default:
-			bbs_err("sandbox %s: unknown option '%s' (see 'bbscope sandbox --help')",
-				argv[0], argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		bbs_err("sandbox %s: unexpected argument '%s'", argv[0], argv[optind]);
-		return 2;
-	}
-	return 0;
-}
-
-static int do_up(int argc, char **argv)
-{
-	struct up_opts o = { 0 };
-	bool json = false;
-	int r = parse_up(argc, argv, &o, &json);
-
-	if (r)
-		return r < 0 ? 0 : r;
-	if (need_root())
-		return 1;
-	return sandbox_up(&o, json);
-}
-
-static int do_down(int argc, char **argv)
-{
-	bool json = false;
-	int r = parse_json_only(argc, argv, &json);
-
-	if (r)
-		return r < 0 ? 0 : r;
-	if (need_root())
-		return 1;
-	return sandbox_down(json);
-}
-
-static int do_status(int argc, char **argv)
-{
-	bool json = false;
-	int r = parse_json_only(argc, argv, &json);
-
-	if (r)
-		return r < 0 ? 0 : r;
-	return sandbox_status(json);
-}
-
-int cmd_sandbox(int argc, char **argv)
-{
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} subs[] = {
-		{ "up", do_up },
-		{ "down", do_down },
-		{ "status", do_status },
-	};
-	size_t n;
-
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	/* A prefix will do, as for the commands; no two subcommands share one. */
-	n = strlen(argv[1]);
-	for (size_t i = 0; n && i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strncmp(argv[1], subs[i].name, n))
-			return subs[i].fn(argc - 1, argv + 1);
-	bbs_err("sandbox: unknown subcommand '%s' (up, down or status)", argv[1]);
-	return 2;
+	return state_json(sb, false);
 }
