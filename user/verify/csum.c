@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <limits.h>
 #include <search.h>
 #include <stdlib.h>
@@ -24,12 +23,10 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
-#include <jansson.h>
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
 
 #include "btrfs/fs.h"
-#include "cli/cmd.h"
 #include "btrfs/csum.h"
 #include "host/util.h"
 #include "verify/verify.h"
@@ -39,28 +36,15 @@
 /* btrfs_inode_item.flags bits; the kernel's BTRFS_INODE_* are not UAPI. */
 #define INODE_NODATASUM (1ULL << 0)
 
-/* Why blocks were not checked; the names are the JSON keys of "skipped". */
-enum skip_reason {
-	SKIP_HOLE, /* no extent, or an explicit hole extent */
-	SKIP_INLINE, /* data inside the fs tree leaf, covered by its node csum */
-	SKIP_PREALLOC, /* fallocated, never written: no checksums */
-	SKIP_NODATASUM, /* inode flag (chattr +C, mount -o nodatasum) */
-	SKIP_RAID56, /* never counted now that raid5/6 data is checked; the key stays for scripts */
-	SKIP_NO_CSUM, /* a data extent sector without a csum tree item */
-	SKIP_MISSING_DEVICE, /* the copy's device is missing or cannot be opened */
-	SKIP_READ_ERROR, /* reading the copy failed */
-	NR_SKIPS,
-};
-
-static const char *const skip_name[NR_SKIPS] = {
-	[SKIP_HOLE] = "hole",
-	[SKIP_INLINE] = "inline",
-	[SKIP_PREALLOC] = "prealloc",
-	[SKIP_NODATASUM] = "nodatasum",
-	[SKIP_RAID56] = "raid56",
-	[SKIP_NO_CSUM] = "no_csum",
-	[SKIP_MISSING_DEVICE] = "missing_device",
-	[SKIP_READ_ERROR] = "read_error",
+const char *const bbs_verify_skip_name[BBS_NR_VERIFY_SKIPS] = {
+	[BBS_SKIP_HOLE] = "hole",
+	[BBS_SKIP_INLINE] = "inline",
+	[BBS_SKIP_PREALLOC] = "prealloc",
+	[BBS_SKIP_NODATASUM] = "nodatasum",
+	[BBS_SKIP_RAID56] = "raid56",
+	[BBS_SKIP_NO_CSUM] = "no_csum",
+	[BBS_SKIP_MISSING_DEVICE] = "missing_device",
+	[BBS_SKIP_READ_ERROR] = "read_error",
 };
 
 /* An on-disk range of one file to check, and the file offset it starts at. */
@@ -71,29 +55,13 @@ struct range {
 	bool compressed; /* csums cover the compressed bytes: file_offset is the extent's */
 };
 
-struct mismatch {
-	char *path;
-	char *device;
-	uint64_t file_offset;
-	uint64_t logical;
-	uint64_t devid;
-	uint64_t physical;
-	int mirror;
-	bool compressed;
-	uint8_t expected[BBS_CSUM_MAX];
-	uint8_t found[BBS_CSUM_MAX];
-};
-
 struct verify {
 	struct bbs_fs fs;
 	bool fs_open;
 	dev_t *devs; /* st_dev values seen on fs (one per subvolume) */
 	size_t nr_devs;
 	void *seen; /* tsearch tree of struct inode_id: hard links are verified once */
-	uint64_t files, checked, matched, mismatched;
-	uint64_t skipped[NR_SKIPS];
-	struct mismatch *mm;
-	size_t nr_mm, cap_mm;
+	struct bbs_verify_csum r;
 	uint8_t *buf; /* WINDOW bytes, aligned for O_DIRECT */
 	uint8_t *csums; /* stored checksums of one window */
 	uint8_t *have; /* per sector of the window: has a stored checksum */
@@ -113,72 +81,6 @@ struct file_walk {
 	uint64_t next; /* file offset the next extent should start at */
 	bool nodatasum;
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: bbscope verify [--json] PATH...\n"
-		   "       bbscope verify --parity [--json] MOUNTPOINT|DEVICE...\n"
-		   "       bbscope verify --recover DEVID [--recover DEVID] [--json] "
-		   "MOUNTPOINT|DEVICE...\n"
-		   "\n"
-		   "Recompute the btrfs checksum of every data block of each regular file\n"
-		   "(of every regular file below a directory, not crossing into other\n"
-		   "filesystems; a file with several names once) from the bytes on the\n"
-		   "member devices, read with O_DIRECT, and compare it with the csum tree.\n"
-		   "Every copy of dup, raid1, raid1c3, raid1c4 and raid10 is checked on its\n"
-		   "own; a raid5/raid6 block once, in its data strip (its other 'copies' are\n"
-		   "rebuilds from parity: --parity and --recover check those).  Needs root.\n"
-		   "Read-only, except that each filesystem is synced first (syncfs: a\n"
-		   "transaction commit) so that data still in the page cache is on disk with\n"
-		   "its checksums; nothing is written that the kernel would not write at its\n"
-		   "next commit anyway.\n"
-		   "\n"
-		   "Not checked, counted in blocks under 'skipped': hole, inline, prealloc,\n"
-		   "nodatasum, no_csum, and per copy missing_device and read_error (raid56 is\n"
-		   "always 0 now and kept for scripts).  A compressed extent is checked as\n"
-		   "stored (compressed); its mismatches give the file offset where the\n"
-		   "extent's data starts.\n"
-		   "\n"
-		   "--parity reads every full stripe of every raid5/raid6 block group from\n"
-		   "the members and compares P (and Q) with the parity of the data, in the\n"
-		   "columns (same sector of each strip) that hold a referenced extent (extent\n"
-		   "tree): btrfs writes parity there and nowhere else.  Full stripes with no\n"
-		   "referenced sector are counted as unreferenced, never as mismatches.  A\n"
-		   "mismatch names the strip that disagrees: P or Q, or the data strip when\n"
-		   "the raid6 syndrome or (raid5) a data checksum points at one.\n"
-		   "--recover DEVID rebuilds every strip of that member (two members for\n"
-		   "raid6) from the other strips and compares the rebuild with the disk.\n"
-		   "Both take the mount point of a mounted filesystem (synced first; stripes\n"
-		   "written meanwhile may disagree) or the member devices of an unmounted one\n"
-		   "(opened exclusively; members not given count as missing).\n"
-		   "--parity on a degraded array (members missing, or left out of DEVICE...)\n"
-		   "rebuilds the missing strips and checks with what is left: raid6 with one\n"
-		   "strip missing by the other parity; raid5 with one, raid6 with two, by the\n"
-		   "stored checksums of the rebuilt data sectors, and where those do not cover\n"
-		   "every referenced column (a missing P, metadata, free space) the stripe is\n"
-		   "skipped as no_redundancy_left; more strips missing than parity strips:\n"
-		   "missing_device.\n"
-		   "\n"
-		   "  -p, --parity         check raid5/raid6 parity, counting full stripes\n"
-		   "  -r, --recover DEVID  rebuild a member's strips, counting strips\n"
-		   "  -j, --json           one JSON object: files, checked, matched,\n"
-		   "                       mismatched, skipped {reason: blocks}, mismatches\n"
-		   "                       [{path, file_offset, logical, devid, device,\n"
-		   "                       physical, mirror, ...}]; with --parity/--recover:\n"
-		   "                       mode, unit, block_groups, checked, matched,\n"
-		   "                       mismatched, unreferenced, degraded_matched,\n"
-		   "                       degraded_mismatched (of matched, mismatched: with\n"
-		   "                       strips missing), degraded_by_csum (of those: through\n"
-		   "                       data checksums), skipped {missing_device,\n"
-		   "                       read_error, no_redundancy_left}, mismatches\n"
-		   "                       [{logical (of the full stripe), profile, strip, kind\n"
-		   "                       (data|p|q), devid, device, physical (of the first\n"
-		   "                       bad sector), sectors, degraded}]\n"
-		   "  -h, --help           this text\n"
-		   "\n"
-		   "Exit status: 0 every checked block (stripe, strip) matches, 1 a mismatch,\n"
-		   "2 an error (including read errors on a member device).\n");
-}
 
 static uint64_t blocks(const struct verify *v, uint64_t bytes)
 {
@@ -214,11 +116,11 @@ static int extent_item(const struct bbs_key *key, const void *item, uint32_t len
 		return -EUCLEAN;
 	/* No extent item between two (the NO_HOLES feature): a hole. */
 	if (key->offset > w->next)
-		v->skipped[SKIP_HOLE] += (key->offset - w->next) / v->fs.sectorsize;
+		v->r.skipped[BBS_SKIP_HOLE] += (key->offset - w->next) / v->fs.sectorsize;
 	if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 		uint64_t end = key->offset + le64toh(fe->ram_bytes);
 
-		v->skipped[SKIP_INLINE] += blocks(v, le64toh(fe->ram_bytes));
+		v->r.skipped[BBS_SKIP_INLINE] += blocks(v, le64toh(fe->ram_bytes));
 		end = (end + v->fs.sectorsize - 1) & ~((uint64_t)v->fs.sectorsize - 1);
 		if (end > w->next)
 			w->next = end;
@@ -232,11 +134,11 @@ static int extent_item(const struct bbs_key *key, const void *item, uint32_t len
 	offset = le64toh(fe->offset);
 	w->next = key->offset + num_bytes;
 	if (!bytenr)
-		v->skipped[SKIP_HOLE] += blocks(v, num_bytes);
+		v->r.skipped[BBS_SKIP_HOLE] += blocks(v, num_bytes);
 	else if (fe->type == BTRFS_FILE_EXTENT_PREALLOC)
-		v->skipped[SKIP_PREALLOC] += blocks(v, num_bytes);
+		v->r.skipped[BBS_SKIP_PREALLOC] += blocks(v, num_bytes);
 	else if (w->nodatasum)
-		v->skipped[SKIP_NODATASUM] += blocks(v, num_bytes);
+		v->r.skipped[BBS_SKIP_NODATASUM] += blocks(v, num_bytes);
 	else if (fe->compression)
 		/* The csums cover the whole compressed extent as it lies on disk. */
 		return add_range(v, bytenr, disk_bytes, key->offset, true);
@@ -296,18 +198,18 @@ static int add_mismatch(struct verify *v, const char *path, const struct range *
 			const struct bbs_copy *cp, int mirror, uint64_t logical, uint64_t dev_off,
 			const uint8_t *expected, const uint8_t *found)
 {
-	struct mismatch *p;
+	struct bbs_verify_mismatch *p;
 
-	if (v->nr_mm == v->cap_mm) {
-		size_t cap = v->cap_mm ? v->cap_mm * 2 : 16;
+	if (v->r.nr_mm == v->r.cap_mm) {
+		size_t cap = v->r.cap_mm ? v->r.cap_mm * 2 : 16;
 
-		p = realloc(v->mm, cap * sizeof(*p));
+		p = realloc(v->r.mm, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
-		v->mm = p;
-		v->cap_mm = cap;
+		v->r.mm = p;
+		v->r.cap_mm = cap;
 	}
-	p = &v->mm[v->nr_mm];
+	p = &v->r.mm[v->r.nr_mm];
 	memset(p, 0, sizeof(*p));
 	p->path = strdup(path);
 	p->device = strdup(cp->dev ? cp->dev->path : "");
@@ -324,7 +226,7 @@ static int add_mismatch(struct verify *v, const char *path, const struct range *
 	p->compressed = r->compressed;
 	memcpy(p->expected, expected, v->fs.csum_size);
 	memcpy(p->found, found, v->fs.csum_size);
-	v->nr_mm++;
+	v->r.nr_mm++;
 	return 0;
 }
 
@@ -354,14 +256,14 @@ static int check_copy(struct verify *v, const char *path, const struct range *r,
 		return 0;
 	ret = bbs_dev_read(cp->dev, cp->physical, v->buf, len);
 	if (ret == -ENODEV) {
-		v->skipped[SKIP_MISSING_DEVICE] += want;
+		v->r.skipped[BBS_SKIP_MISSING_DEVICE] += want;
 		return 0;
 	}
 	if (ret) {
 		bbs_warn("cannot read %zu bytes at physical %llu of devid %llu (%s): %s", len,
 			 (unsigned long long)cp->physical, (unsigned long long)cp->devid,
 			 cp->dev->path, strerror(-ret));
-		v->skipped[SKIP_READ_ERROR] += want;
+		v->r.skipped[BBS_SKIP_READ_ERROR] += want;
 		return 0;
 	}
 	for (size_t off = 0; off < len; off += fs->sectorsize) {
@@ -371,12 +273,12 @@ static int check_copy(struct verify *v, const char *path, const struct range *r,
 		if (!v->have[s])
 			continue;
 		bbs_csum_block(fs->csum_type, v->buf + off, fs->sectorsize, found);
-		v->checked++;
+		v->r.checked++;
 		if (!memcmp(found, expected, fs->csum_size)) {
-			v->matched++;
+			v->r.matched++;
 			continue;
 		}
-		v->mismatched++;
+		v->r.mismatched++;
 		ret = add_mismatch(v, path, r, cp, mirror, win_logical + pos + off, off, expected,
 				   found);
 		if (ret)
@@ -401,7 +303,7 @@ static int check_range(struct verify *v, const char *path, const struct range *r
 				(unsigned long long)logical, strerror(-found));
 			return found;
 		}
-		v->skipped[SKIP_NO_CSUM] += win / fs->sectorsize - found;
+		v->r.skipped[BBS_SKIP_NO_CSUM] += win / fs->sectorsize - found;
 		for (size_t pos = 0; pos < win;) {
 			struct bbs_map map;
 			size_t n;
@@ -490,7 +392,7 @@ static int verify_file(struct verify *v, const char *path)
 			bbs_err("cannot track visited files: out of memory");
 		goto out_close;
 	}
-	v->files++;
+	v->r.files++;
 	min.objectid = max.objectid = st.st_ino;
 	max.offset = UINT64_MAX;
 	ret = bbs_tree_search(fd, 0, &min, &max, inode_item, &flags);
@@ -509,7 +411,7 @@ static int verify_file(struct verify *v, const char *path)
 	}
 	tail = ((uint64_t)st.st_size + v->fs.sectorsize - 1) & ~((uint64_t)v->fs.sectorsize - 1);
 	if (tail > w.next)
-		v->skipped[SKIP_HOLE] += (tail - w.next) / v->fs.sectorsize;
+		v->r.skipped[BBS_SKIP_HOLE] += (tail - w.next) / v->fs.sectorsize;
 
 	dedup_ranges(v);
 	for (size_t i = 0; i < v->nr_ranges; i++) {
@@ -647,8 +549,7 @@ out_free:
 	return ret;
 }
 
-/* Every path first, so that a typo fails before minutes of reading. */
-static int check_paths(char **paths, int n)
+int bbs_verify_csum_paths(char *const *paths, int n)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -656,214 +557,68 @@ static int check_paths(char **paths, int n)
 	for (int i = 0; i < n; i++) {
 		if (stat(paths[i], &st) || statfs(paths[i], &sfs)) {
 			bbs_err("cannot access %s: %s (check the path)", paths[i], strerror(errno));
-			return -1;
+			return -EINVAL;
 		}
 		if (sfs.f_type != BTRFS_SUPER_MAGIC) {
 			bbs_err("%s is not on a btrfs filesystem (verify reads btrfs only)",
 				paths[i]);
-			return -1;
+			return -EINVAL;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 			bbs_err("%s is neither a regular file nor a directory", paths[i]);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-static void hex(char *out, const uint8_t *p, size_t n)
+static void free_mismatches(struct bbs_verify_csum *r)
 {
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
+	for (size_t i = 0; i < r->nr_mm; i++) {
+		free(r->mm[i].path);
+		free(r->mm[i].device);
+	}
+	free(r->mm);
+	r->mm = NULL;
+	r->nr_mm = r->cap_mm = 0;
 }
 
-static void print_plain(const struct verify *v)
+int bbs_verify_csum(char *const *paths, int n, struct bbs_verify_csum *res)
 {
-	char exp[2 * BBS_CSUM_MAX + 1], got[2 * BBS_CSUM_MAX + 1];
-	const char *sep = "";
-
-	for (size_t i = 0; i < v->nr_mm; i++) {
-		const struct mismatch *m = &v->mm[i];
-
-		hex(exp, m->expected, v->fs.csum_size);
-		hex(got, m->found, v->fs.csum_size);
-		printf("mismatch: %s file_offset %llu%s logical %llu: devid %llu %s physical %llu "
-		       "(mirror %d): csum %s, stored %s\n",
-		       m->path, (unsigned long long)m->file_offset,
-		       m->compressed ? " (compressed extent)" : "", (unsigned long long)m->logical,
-		       (unsigned long long)m->devid, m->device, (unsigned long long)m->physical,
-		       m->mirror, got, exp);
-	}
-	printf("files %llu, blocks checked %llu: matched %llu, mismatched %llu\n",
-	       (unsigned long long)v->files, (unsigned long long)v->checked,
-	       (unsigned long long)v->matched, (unsigned long long)v->mismatched);
-	printf("skipped blocks:");
-	for (int r = 0; r < NR_SKIPS; r++) {
-		if (!v->skipped[r])
-			continue;
-		printf("%s %s %llu", sep, skip_name[r], (unsigned long long)v->skipped[r]);
-		sep = ",";
-	}
-	printf("%s\n", *sep ? "" : " none");
-}
-
-static int print_json(const struct verify *v)
-{
-	char exp[2 * BBS_CSUM_MAX + 1], got[2 * BBS_CSUM_MAX + 1];
-	json_t *o, *skipped, *mms;
+	struct verify v = { .fs.fd = -1 };
 	int ret = -ENOMEM;
 
-	o = json_object();
-	skipped = json_object();
-	mms = json_array();
-	if (!o || !skipped || !mms)
-		goto out_put;
-	for (int r = 0; r < NR_SKIPS; r++)
-		json_object_set_new(skipped, skip_name[r], json_integer(v->skipped[r]));
-	for (size_t i = 0; i < v->nr_mm; i++) {
-		const struct mismatch *m = &v->mm[i];
-
-		hex(exp, m->expected, v->fs.csum_size);
-		hex(got, m->found, v->fs.csum_size);
-		json_array_append_new(
-			mms, json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:i, s:b, s:s, s:s}", "path",
-				       m->path, "file_offset", (json_int_t)m->file_offset,
-				       "logical", (json_int_t)m->logical, "devid",
-				       (json_int_t)m->devid, "device", m->device, "physical",
-				       (json_int_t)m->physical, "mirror", m->mirror, "compressed",
-				       m->compressed, "csum", got, "stored", exp));
-	}
-	json_object_set_new(o, "files", json_integer(v->files));
-	json_object_set_new(o, "checked", json_integer(v->checked));
-	json_object_set_new(o, "matched", json_integer(v->matched));
-	json_object_set_new(o, "mismatched", json_integer(v->mismatched));
-	json_object_set(o, "skipped", skipped);
-	json_object_set(o, "mismatches", mms);
-	if (json_dumpf(o, stdout, JSON_COMPACT) == 0) {
-		fputc('\n', stdout);
-		ret = 0;
-	}
-out_put:
-	json_decref(mms);
-	json_decref(skipped);
-	json_decref(o);
-	return ret;
-}
-
-int cmd_verify(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "parity", no_argument, NULL, 'p' },
-		{ "recover", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct verify v = { .fs.fd = -1 };
-	bool json = false, parity = false;
-	unsigned long long devid;
-	uint64_t recover[2];
-	unsigned int nr_recover = 0;
-	int c, ret, status = 2;
-
-	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = json = true;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":jpr:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			break;
-		case 'p':
-			parity = true;
-			break;
-		case 'r':
-			if (bbs_parse_uint(optarg, UINT64_MAX, &devid) || !devid) {
-				bbs_err("bad --recover '%s': a devid, as 'btrfs filesystem show' "
-					"lists them",
-					optarg);
-				return 2;
-			}
-			if (nr_recover == 2) {
-				bbs_err("--recover at most twice: raid6 rebuilds two members");
-				return 2;
-			}
-			if (nr_recover && recover[0] == devid) {
-				bbs_err("--recover %llu given twice", devid);
-				return 2;
-			}
-			recover[nr_recover++] = devid;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case ':':
-			bbs_err("%s needs an argument (see 'bbscope verify --help')",
-				argv[optind - 1]);
-			return 2;
-		default:
-			bbs_err("unknown option '%s' (see 'bbscope verify --help')",
-				argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (parity && nr_recover) {
-		bbs_err("--parity and --recover are separate runs (see 'bbscope verify --help')");
-		return 2;
-	}
-	if (optind >= argc) {
-		bbs_err("verify needs %s (see 'bbscope verify --help')",
-			parity || nr_recover ? "a mount point or the member devices"
-					     : "a file or directory");
-		return 2;
-	}
-	if (geteuid() != 0) {
-		bbs_err("verify needs root: tree search and device reads need CAP_SYS_ADMIN "
-			"(run as root)");
-		return 2;
-	}
-	if (parity || nr_recover)
-		return verify_stripes(argv + optind, argc - optind, recover, nr_recover, json);
-	if (check_paths(argv + optind, argc - optind))
-		return 2;
-
+	memset(res, 0, sizeof(*res));
 	v.csums = malloc((WINDOW / 4096) * BBS_CSUM_MAX);
 	v.have = malloc(WINDOW / 4096);
 	if (!v.csums || !v.have || posix_memalign((void **)&v.buf, 4096, WINDOW)) {
+		v.buf = NULL;
 		bbs_err("cannot allocate read buffers: out of memory");
-		goto out_free;
+		goto out;
 	}
-	for (int i = optind; i < argc; i++) {
-		ret = verify_path(&v, argv[i]);
+	for (int i = 0; i < n; i++) {
+		ret = verify_path(&v, paths[i]);
 		if (ret)
-			goto out_free;
+			goto out;
 	}
-	if (!json)
-		print_plain(&v);
-	else if (print_json(&v)) {
-		bbs_err("cannot write the report: out of memory");
-		goto out_free;
-	}
-	if (v.mismatched)
-		status = 1;
-	else if (v.skipped[SKIP_READ_ERROR])
-		status = 2;
-	else
-		status = 0;
-out_free:
+	v.r.csum_size = v.fs.csum_size;
+	*res = v.r;
+	v.r.mm = NULL;
+	v.r.nr_mm = 0;
+out:
 	if (v.fs_open)
 		bbs_fs_close(&v.fs);
-	for (size_t i = 0; i < v.nr_mm; i++) {
-		free(v.mm[i].path);
-		free(v.mm[i].device);
-	}
-	free(v.mm);
+	free_mismatches(&v.r);
 	tdestroy(v.seen, free);
 	free(v.ranges);
 	free(v.devs);
 	free(v.buf);
 	free(v.have);
 	free(v.csums);
-	return status;
+	return ret;
+}
+
+void bbs_verify_csum_free(struct bbs_verify_csum *res)
+{
+	free_mismatches(res);
 }

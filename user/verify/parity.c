@@ -62,7 +62,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <jansson.h>
 
 #include "btrfs/fs.h"
 #include "btrfs/csum.h"
@@ -76,42 +75,15 @@
 /* All devices together read at most this much per batch. */
 #define BATCH_TOTAL (16 * 1024 * 1024)
 
-/* Why stripes (strips with --recover) were not compared; the JSON keys of "skipped". */
-enum vp_skip {
-	VP_MISSING_DEVICE, /* a strip's device is missing or cannot be opened */
-	VP_READ_ERROR, /* reading a strip failed */
-	VP_NO_REDUNDANCY, /* --parity: strips missing, and nothing left to check the rest with */
-	NR_VP_SKIPS,
-};
-
-static const char *const vp_skip_name[NR_VP_SKIPS] = {
-	[VP_MISSING_DEVICE] = "missing_device",
-	[VP_READ_ERROR] = "read_error",
-	[VP_NO_REDUNDANCY] = "no_redundancy_left",
-};
-
-struct vp_mismatch {
-	uint64_t logical; /* start of the full stripe */
-	uint64_t devid;
-	uint64_t physical; /* of the first disagreeing sector of the strip */
-	char *device;
-	const char *profile;
-	unsigned int strip; /* btrfs_raid_bio order: data 0 .. nr_data-1, P, Q */
-	const char *kind; /* "data", "p", "q" */
-	uint32_t sectors; /* disagreeing sectors in this strip */
-	bool degraded; /* found with strips of the full stripe missing */
+const char *const bbs_vp_skip_name[BBS_NR_VP_SKIPS] = {
+	[BBS_VP_MISSING_DEVICE] = "missing_device",
+	[BBS_VP_READ_ERROR] = "read_error",
+	[BBS_VP_NO_REDUNDANCY] = "no_redundancy_left",
 };
 
 struct vp {
 	struct bbs_fs fs;
-	const uint64_t *recover; /* --recover devids, none for --parity */
-	unsigned int nr_recover;
-	uint64_t block_groups, matched, mismatched, unreferenced;
-	/* Of matched and mismatched: checked with strips missing; of those, through data csums. */
-	uint64_t degraded_matched, degraded_mismatched, degraded_by_csum;
-	uint64_t skipped[NR_VP_SKIPS];
-	struct vp_mismatch *mm;
-	size_t nr_mm, cap_mm;
+	struct bbs_verify_parity r;
 
 	/* The chunk being checked. */
 	const struct bbs_chunk *c;
@@ -229,20 +201,20 @@ static int strip_err(const struct vp *v, uint64_t f, unsigned int j)
 static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int first_col,
 			uint32_t sectors, bool degraded)
 {
-	struct vp_mismatch *m;
+	struct bbs_vp_mismatch *m;
 	struct bbs_copy cp;
 
-	if (v->nr_mm == v->cap_mm) {
-		size_t cap = v->cap_mm ? v->cap_mm * 2 : 16;
+	if (v->r.nr_mm == v->r.cap_mm) {
+		size_t cap = v->r.cap_mm ? v->r.cap_mm * 2 : 16;
 
-		m = realloc(v->mm, cap * sizeof(*m));
+		m = realloc(v->r.mm, cap * sizeof(*m));
 		if (!m)
 			return -ENOMEM;
-		v->mm = m;
-		v->cap_mm = cap;
+		v->r.mm = m;
+		v->r.cap_mm = cap;
 	}
 	bbs_full_stripe_strip(v->c, f, j, &cp);
-	m = &v->mm[v->nr_mm];
+	m = &v->r.mm[v->r.nr_mm];
 	m->device = strdup(cp.dev ? cp.dev->path : "");
 	if (!m->device)
 		return -ENOMEM;
@@ -254,7 +226,7 @@ static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int f
 	m->kind = strip_kind(v, j);
 	m->sectors = sectors;
 	m->degraded = degraded;
-	v->nr_mm++;
+	v->r.nr_mm++;
 	return 0;
 }
 
@@ -401,7 +373,7 @@ static bool stripe_readable(struct vp *v, uint64_t f, uint64_t weight)
 
 	if (!nr)
 		return true;
-	v->skipped[nr < 0 ? VP_READ_ERROR : VP_MISSING_DEVICE] += weight;
+	v->r.skipped[nr < 0 ? BBS_VP_READ_ERROR : BBS_VP_MISSING_DEVICE] += weight;
 	return false;
 }
 
@@ -576,17 +548,17 @@ static int check_degraded(struct vp *v, uint64_t f, const uint8_t *colref,
 				mark_bad(bad, v->nr_data + p, col);
 	}
 	if (!any && unchecked) {
-		v->skipped[VP_NO_REDUNDANCY]++;
+		v->r.skipped[BBS_VP_NO_REDUNDANCY]++;
 		return 0;
 	}
-	v->degraded_by_csum += by_csum;
+	v->r.degraded_by_csum += by_csum;
 	if (!any) {
-		v->matched++;
-		v->degraded_matched++;
+		v->r.matched++;
+		v->r.degraded_matched++;
 		return 0;
 	}
-	v->mismatched++;
-	v->degraded_mismatched++;
+	v->r.mismatched++;
+	v->r.degraded_mismatched++;
 	return report_bad(v, f, bad, v->n, true);
 }
 
@@ -603,11 +575,11 @@ static int check_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 
 	v->csums_loaded = false;
 	if (nr_missing < 0) {
-		v->skipped[VP_READ_ERROR]++;
+		v->r.skipped[BBS_VP_READ_ERROR]++;
 		return 0;
 	}
 	if (nr_missing > (int)v->nr_parity) {
-		v->skipped[VP_MISSING_DEVICE]++;
+		v->r.skipped[BBS_VP_MISSING_DEVICE]++;
 		return 0;
 	}
 	if (nr_missing)
@@ -646,10 +618,10 @@ static int check_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 			mark_bad(bad, v->nr_data + 1, col);
 	}
 	if (!any) {
-		v->matched++;
+		v->r.matched++;
 		return 0;
 	}
-	v->mismatched++;
+	v->r.mismatched++;
 	return report_bad(v, f, bad, v->n, false);
 }
 
@@ -662,7 +634,7 @@ static int recover_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 	void *strips[BBS_PARITY_MAX_STRIPS];
 	unsigned int failed[2], nr_failed = 0;
 
-	for (unsigned int t = 0; t < v->nr_recover; t++)
+	for (unsigned int t = 0; t < v->r.nr_recover; t++)
 		if (v->target[t] >= 0)
 			failed[nr_failed++] = bbs_dev_strip(f, v->target[t], v->n);
 	if (!nr_failed || !stripe_readable(v, f, nr_failed))
@@ -681,9 +653,9 @@ static int recover_stripe(struct vp *v, uint64_t f, const uint8_t *colref)
 			    memcmp(v->scratch + i * slen + col * ss, disk + col * ss, ss))
 				mark_bad(bad, failed[i], col);
 		if (bad[failed[i]].sectors)
-			v->mismatched++;
+			v->r.mismatched++;
 		else
-			v->matched++;
+			v->r.matched++;
 	}
 	return report_bad(v, f, bad, v->n, false);
 }
@@ -713,7 +685,7 @@ static unsigned int nr_targets(const struct vp *v)
 {
 	unsigned int nr = 0;
 
-	for (unsigned int t = 0; t < v->nr_recover; t++)
+	for (unsigned int t = 0; t < v->r.nr_recover; t++)
 		nr += v->target[t] >= 0;
 	return nr;
 }
@@ -767,14 +739,14 @@ static int check_chunk(struct vp *v, const struct bbs_chunk *c)
 	v->cols = c->stripe_len / v->fs.sectorsize;
 	for (unsigned int t = 0; t < 2; t++) {
 		v->target[t] = -1;
-		for (unsigned int k = 0; t < v->nr_recover && k < v->n; k++)
-			if (c->stripes[k].devid == v->recover[t])
+		for (unsigned int k = 0; t < v->r.nr_recover && k < v->n; k++)
+			if (c->stripes[k].devid == v->r.recover[t])
 				v->target[t] = (int)k;
 	}
-	weight = v->nr_recover ? nr_targets(v) : 1;
+	weight = v->r.nr_recover ? nr_targets(v) : 1;
 	if (!weight)
 		return 0;
-	v->block_groups++;
+	v->r.block_groups++;
 	ret = chunk_buffers(v);
 	if (ret) {
 		bbs_err("cannot allocate read buffers: out of memory");
@@ -790,7 +762,7 @@ static int check_chunk(struct vp *v, const struct bbs_chunk *c)
 
 		for (uint64_t f = f0; f < end; f++) {
 			if (!stripe_cols(v, f, v->colref + (f - f0) * v->cols)) {
-				v->unreferenced += weight;
+				v->r.unreferenced += weight;
 				continue;
 			}
 			if (first == UINT64_MAX)
@@ -805,8 +777,8 @@ static int check_chunk(struct vp *v, const struct bbs_chunk *c)
 
 			if (!memchr(colref, 1, v->cols))
 				continue;
-			ret = v->nr_recover ? recover_stripe(v, f, colref)
-					    : check_stripe(v, f, colref);
+			ret = v->r.nr_recover ? recover_stripe(v, f, colref)
+					      : check_stripe(v, f, colref);
 			if (ret) {
 				bbs_err("cannot check the full stripe at logical %llu: %s",
 					(unsigned long long)(c->logical +
@@ -822,19 +794,19 @@ static int check_chunk(struct vp *v, const struct bbs_chunk *c)
 /* Every --recover devid is a member; raid5 block groups rebuild one of them at most. */
 static int check_targets(const struct vp *v)
 {
-	for (unsigned int t = 0; t < v->nr_recover; t++) {
+	for (unsigned int t = 0; t < v->r.nr_recover; t++) {
 		bool found = false;
 
 		for (size_t i = 0; i < v->fs.nr_devs; i++)
-			found |= v->fs.devs[i].devid == v->recover[t];
+			found |= v->fs.devs[i].devid == v->r.recover[t];
 		if (!found) {
 			bbs_err("--recover %llu: the filesystem has no member devid %llu",
-				(unsigned long long)v->recover[t],
-				(unsigned long long)v->recover[t]);
+				(unsigned long long)v->r.recover[t],
+				(unsigned long long)v->r.recover[t]);
 			return -ENODEV;
 		}
 	}
-	if (v->nr_recover < 2)
+	if (v->r.nr_recover < 2)
 		return 0;
 	for (size_t i = 0; i < v->fs.nr_chunks; i++) {
 		const struct bbs_chunk *c = &v->fs.chunks[i];
@@ -843,126 +815,22 @@ static int check_targets(const struct vp *v)
 		if (bbs_chunk_nr_parity(c) != 1)
 			continue;
 		for (unsigned int k = 0; k < c->num_stripes; k++)
-			hits += c->stripes[k].devid == v->recover[0] ||
-				c->stripes[k].devid == v->recover[1];
+			hits += c->stripes[k].devid == v->r.recover[0] ||
+				c->stripes[k].devid == v->r.recover[1];
 		if (hits > 1) {
 			bbs_err("--recover %llu --recover %llu: raid5 rebuilds one member, and the "
 				"raid5 block group at logical %llu has strips on both",
-				(unsigned long long)v->recover[0],
-				(unsigned long long)v->recover[1], (unsigned long long)c->logical);
+				(unsigned long long)v->r.recover[0],
+				(unsigned long long)v->r.recover[1],
+				(unsigned long long)c->logical);
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-static const char *unit(const struct vp *v)
-{
-	return v->nr_recover ? "strips" : "stripes";
-}
-
-static void print_plain(const struct vp *v)
-{
-	const char *sep = "";
-
-	for (size_t i = 0; i < v->nr_mm; i++) {
-		const struct vp_mismatch *m = &v->mm[i];
-
-		bool one = m->sectors == 1;
-
-		printf("mismatch: full stripe logical %llu (%s%s): strip %u (%s) devid %llu %s "
-		       "physical %llu: %u sector%s %s\n",
-		       (unsigned long long)m->logical, m->profile, m->degraded ? ", degraded" : "",
-		       m->strip, m->kind, (unsigned long long)m->devid, m->device,
-		       (unsigned long long)m->physical, m->sectors, one ? "" : "s",
-		       v->nr_recover
-			       ? (one ? "differs from its rebuild" : "differ from their rebuild")
-			       : (one ? "disagrees" : "disagree"));
-	}
-	if (v->nr_recover) {
-		printf("raid56 block groups %llu, strips of devid %llu",
-		       (unsigned long long)v->block_groups, (unsigned long long)v->recover[0]);
-		if (v->nr_recover > 1)
-			printf(" and %llu", (unsigned long long)v->recover[1]);
-		printf(" rebuilt");
-	} else {
-		printf("raid56 block groups %llu, full stripes checked",
-		       (unsigned long long)v->block_groups);
-	}
-	printf(" %llu: matched %llu, mismatched %llu; unreferenced %llu\n",
-	       (unsigned long long)(v->matched + v->mismatched), (unsigned long long)v->matched,
-	       (unsigned long long)v->mismatched, (unsigned long long)v->unreferenced);
-	if (v->degraded_matched + v->degraded_mismatched)
-		printf("of those with strips missing, checked degraded %llu: matched %llu, "
-		       "mismatched %llu; through data checksums %llu\n",
-		       (unsigned long long)(v->degraded_matched + v->degraded_mismatched),
-		       (unsigned long long)v->degraded_matched,
-		       (unsigned long long)v->degraded_mismatched,
-		       (unsigned long long)v->degraded_by_csum);
-	printf("skipped %s:", unit(v));
-	for (int r = 0; r < NR_VP_SKIPS; r++) {
-		if (!v->skipped[r])
-			continue;
-		printf("%s %s %llu", sep, vp_skip_name[r], (unsigned long long)v->skipped[r]);
-		sep = ",";
-	}
-	printf("%s\n", *sep ? "" : " none");
-}
-
-static int print_json(const struct vp *v)
-{
-	json_t *o, *skipped, *mms, *rec;
-	int ret = -ENOMEM;
-
-	o = json_object();
-	skipped = json_object();
-	mms = json_array();
-	rec = json_array();
-	if (!o || !skipped || !mms || !rec)
-		goto out_put;
-	for (int r = 0; r < NR_VP_SKIPS; r++)
-		json_object_set_new(skipped, vp_skip_name[r], json_integer(v->skipped[r]));
-	for (unsigned int t = 0; t < v->nr_recover; t++)
-		json_array_append_new(rec, json_integer(v->recover[t]));
-	for (size_t i = 0; i < v->nr_mm; i++) {
-		const struct vp_mismatch *m = &v->mm[i];
-
-		json_array_append_new(mms,
-				      json_pack("{s:I, s:s, s:i, s:s, s:I, s:s, s:I, s:i, s:b}",
-						"logical", (json_int_t)m->logical, "profile",
-						m->profile, "strip", (int)m->strip, "kind", m->kind,
-						"devid", (json_int_t)m->devid, "device", m->device,
-						"physical", (json_int_t)m->physical, "sectors",
-						(int)m->sectors, "degraded", m->degraded));
-	}
-	json_object_set_new(o, "mode", json_string(v->nr_recover ? "recover" : "parity"));
-	if (v->nr_recover)
-		json_object_set(o, "recover", rec);
-	json_object_set_new(o, "unit", json_string(unit(v)));
-	json_object_set_new(o, "block_groups", json_integer(v->block_groups));
-	json_object_set_new(o, "checked", json_integer(v->matched + v->mismatched));
-	json_object_set_new(o, "matched", json_integer(v->matched));
-	json_object_set_new(o, "mismatched", json_integer(v->mismatched));
-	json_object_set_new(o, "unreferenced", json_integer(v->unreferenced));
-	json_object_set_new(o, "degraded_matched", json_integer(v->degraded_matched));
-	json_object_set_new(o, "degraded_mismatched", json_integer(v->degraded_mismatched));
-	json_object_set_new(o, "degraded_by_csum", json_integer(v->degraded_by_csum));
-	json_object_set(o, "skipped", skipped);
-	json_object_set(o, "mismatches", mms);
-	if (json_dumpf(o, stdout, JSON_COMPACT) == 0) {
-		fputc('\n', stdout);
-		ret = 0;
-	}
-out_put:
-	json_decref(rec);
-	json_decref(mms);
-	json_decref(skipped);
-	json_decref(o);
-	return ret;
-}
-
 /* A mount point (any path on the filesystem), or block devices that are members. */
-static int open_target(struct vp *v, char **targets, int nr_targets)
+static int open_target(struct vp *v, char *const *targets, int nr_targets)
 {
 	struct stat st;
 	int ret;
@@ -1001,49 +869,56 @@ static int open_target(struct vp *v, char **targets, int nr_targets)
 	return ret;
 }
 
-int verify_stripes(char **targets, int nr_targets, const uint64_t *recover, unsigned int nr_recover,
-		   bool json)
+static void free_mismatches(struct bbs_verify_parity *r)
 {
-	struct vp v = { .recover = recover, .nr_recover = nr_recover };
-	int ret, status = 2;
+	for (size_t i = 0; i < r->nr_mm; i++)
+		free(r->mm[i].device);
+	free(r->mm);
+	r->mm = NULL;
+	r->nr_mm = r->cap_mm = 0;
+}
 
+static int check_chunks(struct vp *v)
+{
+	int ret;
+
+	for (size_t i = 0; i < v->fs.nr_chunks; i++) {
+		if (!bbs_chunk_nr_parity(&v->fs.chunks[i]))
+			continue;
+		ret = check_chunk(v, &v->fs.chunks[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int bbs_verify_parity(char *const *targets, int nr_targets, const uint64_t *recover,
+		      unsigned int nr_recover, struct bbs_verify_parity *res)
+{
+	struct vp v = { .r = { .recover = recover, .nr_recover = nr_recover } };
+	int ret;
+
+	memset(res, 0, sizeof(*res));
 	gf_log_init();
 	/* Two sectors; a sector is at most a node, at most 64 KiB. */
 	if (posix_memalign((void **)&v.sector, 4096, 2 * 65536)) {
 		bbs_err("cannot allocate read buffers: out of memory");
-		return 2;
+		return -ENOMEM;
 	}
-	ret = open_target(&v, targets, nr_targets);
+	ret = open_target(&v, targets, nr_targets) ? -EINVAL : 0;
 	if (ret)
 		goto out_free;
-	ret = check_targets(&v);
-	if (ret)
-		goto out_close;
-	for (size_t i = 0; i < v.fs.nr_chunks; i++) {
-		if (!bbs_chunk_nr_parity(&v.fs.chunks[i]))
-			continue;
-		ret = check_chunk(&v, &v.fs.chunks[i]);
-		if (ret)
-			goto out_close;
+	ret = check_targets(&v) ? -EINVAL : 0;
+	if (!ret)
+		ret = check_chunks(&v);
+	if (!ret) {
+		*res = v.r;
+		v.r.mm = NULL;
+		v.r.nr_mm = 0;
 	}
-	if (!json)
-		print_plain(&v);
-	else if (print_json(&v)) {
-		bbs_err("cannot write the report: out of memory");
-		goto out_close;
-	}
-	if (v.mismatched)
-		status = 1;
-	else if (v.skipped[VP_READ_ERROR])
-		status = 2;
-	else
-		status = 0;
-out_close:
 	bbs_fs_close(&v.fs);
 out_free:
-	for (size_t i = 0; i < v.nr_mm; i++)
-		free(v.mm[i].device);
-	free(v.mm);
+	free_mismatches(&v.r);
 	free(v.ref);
 	free(v.buf);
 	free(v.scratch);
@@ -1053,5 +928,10 @@ out_free:
 	free(v.have);
 	free(v.colbad);
 	free(v.sector);
-	return status;
+	return ret;
+}
+
+void bbs_verify_parity_free(struct bbs_verify_parity *res)
+{
+	free_mismatches(res);
 }
