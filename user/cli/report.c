@@ -16,23 +16,13 @@
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "out/hist.h"
 #include "out/html.h"
+#include "out/print.h"
+#include "trace/report.h"
 #include "trace/tracefile.h"
 #include "host/util.h"
-
-enum by_dim {
-	BY_FS = 1 << 0,
-	BY_DEV = 1 << 1,
-	BY_OP = 1 << 2,
-	BY_KIND = 1 << 3,
-	BY_COMM = 1 << 4,
-};
-#define BY_DEFAULT (BY_FS | BY_DEV | BY_OP | BY_KIND)
-/* A device group whose device --by leaves out: non-zero, so hist.c keeps its device phases. */
-#define DEV_ANY 0xffffffffU
-
-static const char *const dim_name[] = { "fs", "dev", "op", "kind", "comm" };
 
 static void usage(FILE *f)
 {
@@ -54,167 +44,8 @@ static void usage(FILE *f)
 		   "                       as one self-contained HTML page (no text report;\n"
 		   "                       with --json the JSON is still printed)\n"
 		   "\n"
-		   "Exit status: 0 read (perhaps with warnings), 1 failed, 2 bad usage or not a\n"
-		   "readable trace.\n");
-}
-
-static int parse_by(const char *s, unsigned *by)
-{
-	char *copy = strdup(s), *tok, *save = NULL;
-	int ret = 0;
-
-	if (!copy)
-		return -1;
-	*by = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		size_t i;
-
-		for (i = 0; i < sizeof(dim_name) / sizeof(dim_name[0]); i++)
-			if (!strcmp(tok, dim_name[i]))
-				break;
-		if (i == sizeof(dim_name) / sizeof(dim_name[0])) {
-			ret = -1;
-			break;
-		}
-		*by |= 1U << i;
-	}
-	free(copy);
-	return ret || !*by ? -1 : 0;
-}
-
-/* One report per submitting comm when --by has comm, else one for all. */
-struct slice {
-	char comm[16];
-	struct bbs_report r;
-};
-
-struct model {
-	unsigned by;
-	struct bbs_report all; /* every record: the top-level keys, and the groups without comm */
-	struct slice *slices;
-	size_t nr, cap, last;
-};
-
-static struct bbs_report *slice_of(struct model *m, const char *comm)
-{
-	struct slice *s;
-
-	if (m->last < m->nr && !strcmp(m->slices[m->last].comm, comm))
-		return &m->slices[m->last].r;
-	for (size_t i = 0; i < m->nr; i++)
-		if (!strcmp(m->slices[i].comm, comm)) {
-			m->last = i;
-			return &m->slices[i].r;
-		}
-	if (m->nr == m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 16;
-
-		s = realloc(m->slices, cap * sizeof(*s));
-		if (!s)
-			return NULL;
-		m->slices = s;
-		m->cap = cap;
-	}
-	s = &m->slices[m->nr];
-	snprintf(s->comm, sizeof(s->comm), "%s", comm);
-	bbs_report_init(&s->r);
-	m->last = m->nr++;
-	return &s->r;
-}
-
-/* The group a record counts in, with the dimensions --by leaves out merged. */
-static struct bbs_group_data *group_of(struct model *m, struct bbs_report *r, struct bbs_group g)
-{
-	if (!(m->by & BY_FS))
-		g.fs = 0;
-	if (!(m->by & BY_DEV) && g.dev)
-		g.dev = DEV_ANY;
-	if (!(m->by & BY_OP))
-		g.op = 0;
-	if (!(m->by & BY_KIND))
-		g.kind = 0;
-	return bbs_report_group(r, &g);
-}
-
-/* What finish_bio() accounts for one bio, from bbs_bio_phases(). */
-static int add_bio(struct model *m, struct bbs_report *r, const struct bbs_event_bio *e,
-		   const struct bbs_bio_phases *p)
-{
-	struct bbs_group g = { .fs = e->fs, .dev = e->dev, .op = e->op, .kind = e->kind };
-	struct bbs_group_data *gd = group_of(m, r, g);
-
-	if (!gd)
-		return -ENOMEM;
-	gd->stats.bios++;
-	gd->stats.bytes += e->bytes;
-	if (p->complete_ctx)
-		gd->stats.complete_ctx[e->complete_ctx]++;
-	if (p->endio_ctx)
-		gd->stats.endio_ctx[e->endio_ctx]++;
-	for (int ph = 0; ph < NR_PHASES; ph++)
-		if (p->have & (1U << ph))
-			bbs_hist_add(&gd->phases[ph], p->ns[ph]);
-	if (e->wq[0])
-		bbs_group_add_wq(gd, e->wq, 1);
-	return 0;
-}
-
-static int add_record(struct model *m, struct bbs_report *r, const struct bbs_tf_event *ev)
-{
-	struct bbs_group_data *gd;
-	struct bbs_bio_phases p;
-	struct bbs_group g;
-
-	switch (ev->type) {
-	case EV_BIO:
-		bbs_bio_phases(&ev->bio, &p);
-		return add_bio(m, r, &ev->bio, &p);
-	case EV_STRIPE:
-		g = (struct bbs_group){ .fs = ev->stripe.fs,
-					.dev = ev->stripe.dev,
-					.op = ev->stripe.op,
-					.kind = ev->stripe.kind };
-		gd = group_of(m, r, g);
-		if (!gd)
-			return -ENOMEM;
-		if (ev->stripe.op == BBS_OP_WRITE)
-			gd->stats.stripe_writes++;
-		else
-			gd->stats.stripe_reads++;
-		return 0;
-	default:
-		bbs_span_group(&ev->span, &g);
-		gd = group_of(m, r, g);
-		if (!gd)
-			return -ENOMEM;
-		bbs_hist_add(&gd->phases[ev->span.phase], ev->span.end_ns - ev->span.start_ns);
-		return 0;
-	}
-}
-
-static const char *record_comm(const struct bbs_tf_event *ev)
-{
-	return ev->type == EV_BIO ? ev->bio.comm : "";
-}
-
-/* What every report of the trace shares: the interval, losses, unavailable phases. */
-static void set_common(struct bbs_report *r, const struct bbs_tf_reader *rd, bool with_lost)
-{
-	const struct bbs_tf_header *h = bbs_tfr_header(rd);
-	const struct bbs_tf_lost *l = bbs_tfr_lost(rd);
-
-	r->interval_s = (bbs_tfr_status(rd)->end_ns - h->mono_ns) / 1e9;
-	for (int p = 0; p < NR_PHASES; p++)
-		r->phase_unavailable[p] = !!(h->phase_unavailable & (1U << p));
-	if (!with_lost)
-		return;
-	memcpy(r->lost, l->total, sizeof(r->lost));
-	r->evicted = l->user[TF_LOST_EVICTED];
-}
-
-static int slice_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct slice *)a)->comm, ((const struct slice *)b)->comm);
+		   "Exit status: 0 read (perhaps with warnings), 1 failed (or the output could\n"
+		   "not be written), 2 bad usage or not a readable trace.\n");
 }
 
 /* ---- names: recorded ones, '*' for dimensions left out ---- */
@@ -224,7 +55,7 @@ static const char *fs_name(const struct bbs_tf_reader *rd, unsigned by, uint32_t
 {
 	const char *n;
 
-	if (!(by & BY_FS))
+	if (!(by & BBS_BY_FS))
 		return "*";
 	n = bbs_tfr_name(rd, TF_FS, fs);
 	return n ? n : bbs_fs_name(fs, buf, len);
@@ -235,7 +66,7 @@ static const char *dev_name(const struct bbs_tf_reader *rd, unsigned by, uint32_
 {
 	const char *n;
 
-	if (!(by & BY_DEV))
+	if (!(by & BBS_BY_DEV))
 		return "*";
 	n = bbs_tfr_name(rd, TF_DEV, dev);
 	return n ? n : bbs_dev_name(dev, buf, len);
@@ -249,19 +80,19 @@ static void titles(const struct bbs_tf_reader *rd, unsigned by, const char *comm
 	const char *op = bbs_op_name[gd->g.op], *kind = bbs_kind_name[gd->g.kind];
 
 	bbs_fs_name(gd->g.fs, fs, sizeof(fs));
-	if (by & BY_COMM)
+	if (by & BBS_BY_COMM)
 		snprintf(c, sizeof(c), " comm=%s", comm[0] ? comm : "-");
 	if (gd->g.dev) {
 		snprintf(live, len, "%s %s %s %s:", fs, bbs_dev_name(gd->g.dev, dev, sizeof(dev)),
 			 op, kind);
 		snprintf(mine, len, "%s %s %s %s%s:", fs_name(rd, by, gd->g.fs, fs2, sizeof(fs2)),
-			 dev_name(rd, by, gd->g.dev, dev2, sizeof(dev2)), by & BY_OP ? op : "*",
-			 by & BY_KIND ? kind : "*", c);
+			 dev_name(rd, by, gd->g.dev, dev2, sizeof(dev2)), by & BBS_BY_OP ? op : "*",
+			 by & BBS_BY_KIND ? kind : "*", c);
 	} else {
 		snprintf(live, len, "%s (filesystem) %s %s:", fs, op, kind);
 		snprintf(mine, len,
 			 "%s (filesystem) %s %s%s:", fs_name(rd, by, gd->g.fs, fs2, sizeof(fs2)),
-			 by & BY_OP ? op : "*", by & BY_KIND ? kind : "*", c);
+			 by & BBS_BY_OP ? op : "*", by & BBS_BY_KIND ? kind : "*", c);
 	}
 }
 
@@ -308,11 +139,11 @@ static void patch_group(json_t *o, const struct bbs_tf_reader *rd, unsigned by, 
 	if (gd->g.dev)
 		json_object_set_new(o, "dev",
 				    json_string(dev_name(rd, by, gd->g.dev, buf, sizeof(buf))));
-	if (!(by & BY_OP))
+	if (!(by & BBS_BY_OP))
 		json_object_set_new(o, "op", json_string("*"));
-	if (!(by & BY_KIND))
+	if (!(by & BBS_BY_KIND))
 		json_object_set_new(o, "kind", json_string("*"));
-	if (by & BY_COMM)
+	if (by & BBS_BY_COMM)
 		json_object_set_new(o, "comm", comm[0] ? json_string(comm) : json_null());
 }
 
@@ -386,8 +217,9 @@ static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs
 		o = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?,s:i,s:i,s:s?,"
 			      "s:i}",
 			      "time_ns", (json_int_t)(e->queue_ns - base), "comm", e->comm, "pid",
-			      (json_int_t)e->pid, "fs", fs_name(rd, BY_FS, e->fs, fs, sizeof(fs)),
-			      "dev", dev_name(rd, BY_DEV, e->dev, dev, sizeof(dev)), "op",
+			      (json_int_t)e->pid, "fs",
+			      fs_name(rd, BBS_BY_FS, e->fs, fs, sizeof(fs)), "dev",
+			      dev_name(rd, BBS_BY_DEV, e->dev, dev, sizeof(dev)), "op",
 			      bbs_op_name[e->op], "kind", bbs_kind_name[e->kind], "sector",
 			      (json_int_t)e->sector, "bytes", (json_int_t)e->bytes, "phases", ph,
 			      "complete_ctx", cctx, "endio_ctx", ectx, "cpu_complete",
@@ -401,9 +233,9 @@ static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs
 		return;
 	}
 	fprintf(f, "%-12.6f %-16s %-7u %-8s %-5s %-8s %-12llu %-8u", (e->queue_ns - base) / 1e9,
-		e->comm[0] ? e->comm : "-", e->pid, dev_name(rd, BY_DEV, e->dev, dev, sizeof(dev)),
-		bbs_op_name[e->op], bbs_kind_name[e->kind], (unsigned long long)e->sector,
-		e->bytes);
+		e->comm[0] ? e->comm : "-", e->pid,
+		dev_name(rd, BBS_BY_DEV, e->dev, dev, sizeof(dev)), bbs_op_name[e->op],
+		bbs_kind_name[e->kind], (unsigned long long)e->sector, e->bytes);
 	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
 		if (p.have & (1U << shown[i]))
 			fprintf(f, " %9.1f", p.ns[shown[i]] / (ms ? 1e6 : 1e3));
@@ -422,44 +254,20 @@ static int print_events(struct bbs_tf_reader *rd, bool json, bool ms)
 		       "%s\n",
 		       "TIME(s)", "COMM", "PID", "DEV", "OP", "KIND", "SECTOR", "BYTES", "QUEUE",
 		       "DEVICE", "HOP", "ENDIO", "TOTAL", "COMPLETE", "END_IO", "WQ");
-	while (bbs_tfr_next(rd, &ev) == 1)
+	/* Stop at the first line stdout refuses: bbs_exit() says why. */
+	while (!ferror(stdout) && bbs_tfr_next(rd, &ev) == 1)
 		if (ev.type == EV_BIO)
 			event_line(stdout, rd, &ev, json, ms);
 	if (!json)
 		printf("(latencies in %s; COMPLETE and END_IO: the context each ran in)\n",
 		       ms ? "ms" : "us");
-	return 0;
+	return ferror(stdout) ? BBS_EXIT_FAIL : BBS_EXIT_OK;
 }
 
 /* ---- histograms ---- */
 
-static int build(struct model *m, struct bbs_tf_reader *rd)
-{
-	struct bbs_tf_event ev;
-	struct bbs_report *r;
-
-	while (bbs_tfr_next(rd, &ev) == 1) {
-		if (add_record(m, &m->all, &ev))
-			return -ENOMEM;
-		if (!(m->by & BY_COMM))
-			continue;
-		r = slice_of(m, record_comm(&ev));
-		if (!r || add_record(m, r, &ev))
-			return -ENOMEM;
-	}
-	set_common(&m->all, rd, true);
-	bbs_report_sort(&m->all);
-	qsort(m->slices, m->nr, sizeof(*m->slices), slice_cmp);
-	for (size_t i = 0; i < m->nr; i++) {
-		/* The losses belong to the whole trace: printed once, after the last slice. */
-		set_common(&m->slices[i].r, rd, i == m->nr - 1);
-		bbs_report_sort(&m->slices[i].r);
-	}
-	return 0;
-}
-
-static void print_plain(const char *path, const struct model *m, const struct bbs_tf_reader *rd,
-			const struct bbs_print_opts *po)
+static void print_plain(const char *path, const struct bbs_trace_report *m,
+			const struct bbs_tf_reader *rd, const struct bbs_print_opts *po)
 {
 	const struct bbs_tf_header *h = bbs_tfr_header(rd);
 	time_t t = h->real_ns / 1000000000ULL;
@@ -468,7 +276,7 @@ static void print_plain(const char *path, const struct model *m, const struct bb
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
 	printf("--- %s: recorded %s on %s (Linux %s), %.2f s, %llu bios ---\n", path, when, h->host,
 	       h->kernel, m->all.interval_s, (unsigned long long)bbs_tfr_status(rd)->bios);
-	if (!(m->by & BY_COMM)) {
+	if (!(m->by & BBS_BY_COMM)) {
 		retitle(stdout, rd, m->by, "", &m->all, po);
 		return;
 	}
@@ -478,11 +286,12 @@ static void print_plain(const char *path, const struct model *m, const struct bb
 		retitle(stdout, rd, m->by, m->slices[i].comm, &m->slices[i].r, po);
 }
 
-static json_t *report_json(const char *path, const struct model *m, const struct bbs_tf_reader *rd)
+static json_t *report_json(const char *path, const struct bbs_trace_report *m,
+			   const struct bbs_tf_reader *rd)
 {
 	json_t *o = bbs_report_json(&m->all), *groups = json_array();
 
-	if (m->by & BY_COMM) {
+	if (m->by & BBS_BY_COMM) {
 		for (size_t i = 0; i < m->nr; i++)
 			json_groups(groups, rd, m->by, m->slices[i].comm, &m->slices[i].r);
 	} else {
@@ -493,17 +302,18 @@ static json_t *report_json(const char *path, const struct model *m, const struct
 	return o;
 }
 
-static void print_json(const char *path, const struct model *m, const struct bbs_tf_reader *rd)
+static int print_json(const char *path, const struct bbs_trace_report *m,
+		      const struct bbs_tf_reader *rd)
 {
 	json_t *o = report_json(path, m, rd);
+	int ret = bbs_json_print(o, 0);
 
-	json_dumpf(o, stdout, JSON_COMPACT);
-	fputc('\n', stdout);
 	json_decref(o);
+	return ret;
 }
 
 /* --html: the same report as one page (user/html.h), with the trace's heatmaps. */
-static int write_html(const char *out, const char *path, const struct model *m,
+static int write_html(const char *out, const char *path, const struct bbs_trace_report *m,
 		      const struct bbs_tf_reader *rd)
 {
 	json_t *o = report_json(path, m, rd);
@@ -528,7 +338,47 @@ out:
 	return ret;
 }
 
-int cmd_report(int argc, char **argv)
+struct report_cmd {
+	struct bbs_trace_report m;
+	struct bbs_print_opts po;
+	bool json, events;
+	const char *path, *html;
+};
+
+static int report_opt(struct report_cmd *c, int opt, char **argv)
+{
+	switch (opt) {
+	case 'b':
+		if (bbs_by_parse(optarg, &c->m.by)) {
+			bbs_err("--by %s: want a comma separated list of fs, dev, op, kind, comm",
+				optarg);
+			return BBS_EXIT_USAGE;
+		}
+		break;
+	case 'e':
+		c->events = true;
+		break;
+	case 'm':
+		c->po.ms = true;
+		break;
+	case 's':
+		c->po.summary = true;
+		break;
+	case 'j':
+		break;
+	case 'H':
+		c->html = optarg;
+		break;
+	case 'h':
+		usage(stdout);
+		return BBS_EXIT_OK;
+	default:
+		return bbs_opt_error(opt, argv, "report");
+	}
+	return BBS_PARSE_GO;
+}
+
+static int parse_opts(int argc, char **argv, struct report_cmd *c)
 {
 	static const struct option long_opts[] = {
 		{ "by", required_argument, NULL, 'b' },
@@ -540,90 +390,70 @@ int cmd_report(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct model m = { .by = BY_DEFAULT };
-	struct bbs_print_opts po = { 0 };
-	struct bbs_tf_reader *rd;
-	bool json = false, events = false;
-	const char *path, *html = NULL;
-	char err[256];
-	int c, ret;
+	int opt, ret;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = json = true;
-
-	while ((c = getopt_long(argc, argv, "b:emsjH:h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			if (parse_by(optarg, &m.by)) {
-				bbs_err("--by %s: want a comma separated list of fs, dev, op, "
-					"kind, "
-					"comm",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'e':
-			events = true;
-			break;
-		case 'm':
-			po.ms = true;
-			break;
-		case 's':
-			po.summary = true;
-			break;
-		case 'j':
-			break;
-		case 'H':
-			html = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	bbs_opt_start();
+	while ((opt = getopt_long(argc, argv, ":b:emsjH:h", long_opts, NULL)) != -1) {
+		ret = report_opt(c, opt, argv);
+		if (ret != BBS_PARSE_GO)
+			return ret;
 	}
-	if (html && events) {
+	if (c->html && c->events) {
 		bbs_err("--html draws the histograms; it does not go with --events");
-		return 2;
+		return BBS_EXIT_USAGE;
 	}
 	if (optind != argc - 1) {
 		bbs_err(optind < argc ? "report reads one trace file"
 				      : "report needs a trace FILE");
-		return 2;
+		return BBS_EXIT_USAGE;
 	}
-	path = argv[optind];
-	ret = bbs_tfr_open(&rd, path, err, sizeof(err));
-	if (ret) {
-		bbs_err("cannot read %s: %s", path, err);
-		return ret == -ENOMEM ? 1 : 2;
+	c->path = argv[optind];
+	return BBS_PARSE_GO;
+}
+
+/* The histograms: text, JSON, or the page. */
+static int report_hists(struct report_cmd *c, struct bbs_tf_reader *rd)
+{
+	int ret = 0;
+
+	if (bbs_trace_report_build(&c->m, rd)) {
+		bbs_err("cannot report %s: out of memory", c->path);
+		return BBS_EXIT_FAIL;
 	}
-	if (events) {
-		ret = print_events(rd, json, po.ms);
-		bbs_tfr_warn(rd, path, stderr);
-		bbs_tfr_close(rd);
+	if (c->json)
+		ret = print_json(c->path, &c->m, rd);
+	else if (!c->html)
+		print_plain(c->path, &c->m, rd, &c->po);
+	fflush(stdout);
+	bbs_tfr_warn(rd, c->path, stderr);
+	if (!ret && c->html)
+		ret = write_html(c->html, c->path, &c->m, rd);
+	bbs_trace_report_free(&c->m);
+	return ret ? BBS_EXIT_FAIL : BBS_EXIT_OK;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	struct report_cmd c = { .m.by = BBS_BY_DEFAULT };
+	struct bbs_tf_reader *rd;
+	char err[256];
+	int ret;
+
+	c.json = bbs_opt_json(argc, argv);
+	ret = parse_opts(argc, argv, &c);
+	if (ret != BBS_PARSE_GO)
 		return ret;
-	}
-	bbs_report_init(&m.all);
-	ret = build(&m, rd);
+	ret = bbs_tfr_open(&rd, c.path, err, sizeof(err));
 	if (ret) {
-		bbs_err("cannot report %s: out of memory", path);
-	} else {
-		if (json)
-			print_json(path, &m, rd);
-		else if (!html)
-			print_plain(path, &m, rd, &po);
-		fflush(stdout);
-		bbs_tfr_warn(rd, path, stderr);
-		if (html)
-			ret = write_html(html, path, &m, rd);
+		bbs_err("cannot read %s: %s", c.path, err);
+		return ret == -ENOMEM ? BBS_EXIT_FAIL : BBS_EXIT_USAGE;
 	}
-	for (size_t i = 0; i < m.nr; i++)
-		bbs_report_free(&m.slices[i].r);
-	free(m.slices);
-	bbs_report_free(&m.all);
+	if (c.events) {
+		ret = print_events(rd, c.json, c.po.ms);
+		bbs_tfr_warn(rd, c.path, stderr);
+	} else {
+		ret = report_hists(&c, rd);
+	}
 	bbs_tfr_close(rd);
-	return ret ? 1 : 0;
+	return ret;
 }

@@ -18,33 +18,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/blktrace_api.h>
 
-#include "cli/cmd.h"
+#include "out/export.h"
 #include "out/hist.h"
 #include "trace/tracefile.h"
 #include "host/util.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: bbscope export --blktrace -o DIR TRACE [--force] [--json]\n"
-		   "       bbscope export --fio-iolog -o FILE TRACE [--all] [--force] [--json]\n"
-		   "\n"
-		   "  --blktrace         blktrace files DIR/<dev>.blktrace.<cpu>, for\n"
-		   "                     'blkparse -i <dev> -D DIR' and btt (Q, I, D, C per bio)\n"
-		   "  --fio-iolog        a fio iolog (version 3) of the data bios, for\n"
-		   "                     'fio --read_iolog=FILE' (--replay_redirect to replay it\n"
-		   "                     elsewhere)\n"
-		   "  -o, --output PATH  the directory or file to write\n"
-		   "  -a, --all          fio iolog: metadata and superblock I/O too\n"
-		   "  -F, --force        overwrite existing output\n"
-		   "  -j, --json         summary and errors as JSON on stdout\n");
-}
 
 /* ---- blktrace ---- */
 
@@ -60,17 +43,10 @@ struct bt_ev {
 	uint16_t cpu;
 };
 
-struct bt_dev {
-	uint32_t kdev;
-	char name[64];
-	uint64_t bios;
-	uint64_t events;
-};
-
 struct bt {
 	struct bt_ev *ev;
 	size_t nr, cap;
-	struct bt_dev *devs;
+	struct bbs_export_dev *devs;
 	uint32_t nr_devs;
 	char (*comms)[16];
 	uint32_t nr_comms, cap_comms, last_comm;
@@ -81,7 +57,7 @@ struct bt {
 static int bt_dev_index(struct bt *b, const struct bbs_tf_reader *rd, uint32_t kdev)
 {
 	const char *name;
-	struct bt_dev *d;
+	struct bbs_export_dev *d;
 
 	for (uint32_t i = 0; i < b->nr_devs; i++)
 		if (b->devs[i].kdev == kdev)
@@ -218,7 +194,8 @@ static int bt_cmp(const void *pa, const void *pb)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static void bt_path(char *buf, size_t len, const char *dir, const struct bt_dev *d, uint32_t cpu)
+static void bt_path(char *buf, size_t len, const char *dir, const struct bbs_export_dev *d,
+		    uint32_t cpu)
 {
 	snprintf(buf, len, "%s/%s.blktrace.%u", dir, d->name, cpu);
 }
@@ -303,7 +280,8 @@ static int bt_write_file(struct bt *b, const struct bbs_tf_reader *rd, const cha
 	return ret;
 }
 
-static int export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force, bool json)
+int bbs_export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force,
+			struct bbs_export_result *res)
 {
 	const struct bbs_tf_header *h = bbs_tfr_header(rd);
 	struct bt b = { 0 };
@@ -313,6 +291,7 @@ static int export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force
 	size_t i = 0;
 	int err = 0;
 
+	memset(res, 0, sizeof(*res));
 	while (!err && bbs_tfr_next(rd, &ev) == 1)
 		if (ev.type == EV_BIO)
 			err = bt_add_bio(&b, rd, &ev.bio);
@@ -353,37 +332,17 @@ static int export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force
 	}
 	if (err)
 		goto out;
-	if (json) {
-		json_t *devs = json_array(), *o;
-
-		for (uint32_t d = 0; d < b.nr_devs; d++)
-			json_array_append_new(
-				devs, json_pack("{s:s,s:I,s:I,s:i}", "name", b.devs[d].name, "bios",
-						(json_int_t)b.devs[d].bios, "events",
-						(json_int_t)b.devs[d].events, "cpus", (int)ncpus));
-		o = json_pack("{s:s,s:s,s:o,s:I,s:I}", "format", "blktrace", "output", dir,
-			      "devices", devs, "skipped_no_completion", (json_int_t)b.no_complete,
-			      "skipped_no_issue", (json_int_t)b.no_issue);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
-	} else {
-		for (uint32_t d = 0; d < b.nr_devs; d++)
-			fprintf(stderr,
-				"bbscope: %s: %llu bios, %llu events in %s/%s.blktrace.0-%u\n",
-				b.devs[d].name, (unsigned long long)b.devs[d].bios,
-				(unsigned long long)b.devs[d].events, dir, b.devs[d].name,
-				ncpus - 1);
-	}
-	if (b.no_complete || b.no_issue)
-		bbs_warn("not exported: %llu bios never seen completing (counted at queue), "
-			 "%llu request-based bios without an issue time",
-			 (unsigned long long)b.no_complete, (unsigned long long)b.no_issue);
+	res->cpus = ncpus;
+	res->no_complete = b.no_complete;
+	res->no_issue = b.no_issue;
+	res->devs = b.devs;
+	res->nr_devs = b.nr_devs;
+	b.devs = NULL;
 out:
 	free(b.ev);
 	free(b.devs);
 	free(b.comms);
-	return err == -EEXIST ? 2 : err ? 1 : 0;
+	return err;
 }
 
 /* ---- fio iolog ---- */
@@ -406,7 +365,8 @@ static int io_cmp(const void *pa, const void *pb)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static int export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool force, bool json)
+int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool force,
+		     struct bbs_export_result *res)
 {
 	struct bt b = { 0 }; /* its device table */
 	struct io *io = NULL;
@@ -417,6 +377,7 @@ static int export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, boo
 	FILE *f = NULL;
 	int err = 0, dev;
 
+	memset(res, 0, sizeof(*res));
 	while (bbs_tfr_next(rd, &ev) == 1) {
 		if (ev.type != EV_BIO)
 			continue;
@@ -485,96 +446,19 @@ static int export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, boo
 		unlink(tmp);
 		goto out;
 	}
-	if (json) {
-		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:i}", "format", "fio-iolog", "output", out,
-				      "ios", (json_int_t)nr, "skipped", (json_int_t)skipped,
-				      "devices", (int)b.nr_devs);
-
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
-	} else {
-		fprintf(stderr, "bbscope: %zu I/Os on %u devices in %s (%llu %s bios left out)\n",
-			nr, b.nr_devs, out, (unsigned long long)skipped,
-			all ? "empty" : "metadata, superblock or empty");
-	}
+	res->ios = nr;
+	res->skipped = skipped;
+	res->devs = b.devs;
+	res->nr_devs = b.nr_devs;
+	b.devs = NULL;
 out:
 	free(io);
 	free(b.devs);
-	return err == -EEXIST ? 2 : err ? 1 : 0;
+	return err;
 }
 
-int cmd_export(int argc, char **argv)
+void bbs_export_free(struct bbs_export_result *res)
 {
-	static const struct option long_opts[] = {
-		{ "blktrace", no_argument, NULL, 'B' },	    { "fio-iolog", no_argument, NULL, 'I' },
-		{ "output", required_argument, NULL, 'o' }, { "all", no_argument, NULL, 'a' },
-		{ "force", no_argument, NULL, 'F' },	    { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },	    {},
-	};
-	struct bbs_tf_reader *rd;
-	const char *out = NULL, *path;
-	bool json = false, force = false, all = false;
-	int c, ret, format = 0;
-	char err[256];
-
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-			bbs_json_errors = json = true;
-
-	while ((c = getopt_long(argc, argv, "o:aFjh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'B':
-		case 'I':
-			if (format && format != c) {
-				bbs_err("--blktrace and --fio-iolog: one format at a time");
-				return 2;
-			}
-			format = c;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'a':
-			all = true;
-			break;
-		case 'F':
-			force = true;
-			break;
-		case 'j':
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!format) {
-		bbs_err("export needs a format: --blktrace or --fio-iolog");
-		return 2;
-	}
-	if (!out) {
-		bbs_err("export needs -o %s", format == 'B' ? "DIR" : "FILE");
-		return 2;
-	}
-	if (optind != argc - 1) {
-		bbs_err(optind < argc ? "export reads one trace file"
-				      : "export needs a trace file");
-		return 2;
-	}
-	path = argv[optind];
-	ret = bbs_tfr_open(&rd, path, err, sizeof(err));
-	if (ret) {
-		bbs_err("cannot read %s: %s", path, err);
-		return ret == -ENOMEM ? 1 : 2;
-	}
-	if (format == 'B')
-		ret = export_blktrace(rd, out, force, json);
-	else
-		ret = export_iolog(rd, out, all, force, json);
-	bbs_tfr_warn(rd, path, stderr);
-	bbs_tfr_close(rd);
-	return ret;
+	free(res->devs);
+	res->devs = NULL;
 }
