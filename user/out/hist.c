@@ -425,7 +425,8 @@ json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable)
 					      json_pack("[I,I,I]", (json_int_t)bbs_hist_slot_lo(i),
 							(json_int_t)bbs_hist_slot_hi(i),
 							(json_int_t)h->slots[i]));
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "count", (json_int_t)h->count, "mean_ns",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "count", (json_int_t)h->count,
+			 "sum_ns", (json_int_t)h->sum_ns, "mean_ns",
 			 (json_int_t)(h->sum_ns / h->count), "p50_ns",
 			 (json_int_t)bbs_hist_percentile(h, 0.50), "p90_ns",
 			 (json_int_t)bbs_hist_percentile(h, 0.90), "p99_ns",

@@ -266,7 +266,7 @@ int bbs_workload_add_event(struct bbs_workload *w, const struct bbs_event_bio *e
 	uint32_t off, len;
 	int err;
 
-	if (e->type != EV_BIO || e->op != BBS_OP_WRITE || e->kind != KIND_DATA)
+	if (e->type != EV_BIO || !bbs_bio_data_write(e))
 		return 0;
 	/* A recorded bio larger than the replay's largest (an 86 MiB writeback bio
 	 * is possible) is replayed as consecutive pieces of at most BBS_WL_MAX_BIO. */
@@ -284,8 +284,7 @@ int bbs_workload_add_strip(struct bbs_workload *w, const struct bbs_event_stripe
 {
 	int err;
 
-	if (e->type != EV_STRIPE || e->op != BBS_OP_WRITE || e->kind != KIND_DATA ||
-	    e->stripe_nr >= e->nr_data)
+	if (e->type != EV_STRIPE || !bbs_stripe_data_write(e))
 		return 0;
 	if (w->nr_data && e->nr_data != w->nr_data)
 		return -EXDEV;

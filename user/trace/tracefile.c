@@ -153,7 +153,7 @@ void bbs_span_group(const struct bbs_event_span *e, struct bbs_group *g)
 		g->op = BBS_OP_WRITE;
 		g->kind = KIND_DATA;
 	} else {
-		/* span_end() */
+		/* span_account() */
 		g->op = e->phase == PHASE_RECOVER ? BBS_OP_READ : BBS_OP_WRITE;
 		g->kind = e->kind;
 	}

@@ -237,7 +237,30 @@ struct bbs_bio_phases {
  * its histograms for the same bio.
  */
 void bbs_bio_phases(const struct bbs_event_bio *e, struct bbs_bio_phases *p);
-/* The group and phase span_end()/on_ordered_remove() account a span under. */
+/*
+ * The group and phase the tracer puts a span under: span_account() and
+ * on_ordered_remove() in bpf/.
+ */
 void bbs_span_group(const struct bbs_event_span *e, struct bbs_group *g);
+
+/*
+ * What a data write is, in a recording: the one definition that `replay
+ * csum` replays (replay/workload.c) and bench times (bench/rounds.c).
+ *
+ * A data write bio: op write, kind data (every copy of a mirrored one).
+ */
+static inline bool bbs_bio_data_write(const struct bbs_event_bio *e)
+{
+	return e->op == BBS_OP_WRITE && e->kind == KIND_DATA;
+}
+
+/*
+ * A raid5/6 data strip write: op write, kind data, a data strip (stripe_nr
+ * below nr_data), not P or Q, which a replay computes itself.
+ */
+static inline bool bbs_stripe_data_write(const struct bbs_event_stripe *e)
+{
+	return e->op == BBS_OP_WRITE && e->kind == KIND_DATA && e->stripe_nr < e->nr_data;
+}
 
 #endif
