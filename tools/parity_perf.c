@@ -34,6 +34,7 @@
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
 #include "host/machine.h"
+#include "host/stats.h"
 #include "host/util.h"
 
 #define STEP 4096 /* sector size: the kernel's step */
@@ -127,24 +128,17 @@ static double trial(const struct config *c, const struct variant *v, const struc
 	return (double)c->nr_data * BBS_STRIPE_LEN * n * iters / (double)(t1 - t0 ? t1 - t0 : 1);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void add_result(const struct config *c, const struct variant *v, double *gbps,
 		       unsigned int reps)
 {
+	double median = bbs_median(gbps, reps);
 	json_t *r;
 
-	qsort(gbps, reps, sizeof(*gbps), cmp_double);
 	r = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:{s:f, s:f, s:f}, s:i}", "op", c->op,
 		      "profile", raid_name(c->raid), "devices", c->devices, "nr_data", c->nr_data,
 		      c->gen ? "shape" : "failed", v->name, "cache", c->cold ? "cold" : "warm",
-		      "gbps", "median", gbps[reps / 2], "min", gbps[0], "max", gbps[reps - 1],
-		      "trials", reps);
+		      "gbps", "median", median, "min", gbps[0], "max", gbps[reps - 1], "trials",
+		      reps);
 	json_array_append_new(results, r);
 }
 
@@ -283,7 +277,6 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .reps = 11, .warm_ns = 20000000 };
 	unsigned long long reps = 0;
-	char cpu[128];
 	unsigned int llc_level;
 	size_t llc;
 	json_t *root;
@@ -317,7 +310,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	bbs_cpu_model(cpu, sizeof(cpu));
 	llc = bbs_llc_size(&llc_level);
 	if (!llc) {
 		fprintf(stderr, "parity_perf: cannot read the cache size from sysfs, "
@@ -354,12 +346,9 @@ int main(int argc, char **argv)
 	}
 
 	root = json_pack(
-		"{s:s, s:{s:s, s:i, s:i, s:I}, s:{s:i, s:i, s:i, s:I, s:I, s:b, s:s},"
-		" s:o}",
-		"tool", "parity_perf", "machine", "cpu", cpu, "cores",
-		(int)sysconf(_SC_NPROCESSORS_ONLN), "llc_level", (int)llc_level, "llc_bytes",
-		(json_int_t)llc, "params", "strip_len", BBS_STRIPE_LEN, "step", STEP, "trials",
-		(int)o.reps, "warm_trial_ns", (json_int_t)o.warm_ns, "cold_bytes",
+		"{s:s, s:o, s:{s:i, s:i, s:i, s:I, s:I, s:b, s:s}, s:o}", "tool", "parity_perf",
+		"machine", bbs_machine_json(), "params", "strip_len", BBS_STRIPE_LEN, "step", STEP,
+		"trials", (int)o.reps, "warm_trial_ns", (json_int_t)o.warm_ns, "cold_bytes",
 		(json_int_t)o.cold_bytes, "quick", o.quick, "unit",
 		"GB/s of data: nr_data * strip_len per stripe, 1e9 bytes/s", "results", results);
 	results = NULL;

@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 
 #include "host/machine.h"
+#include "host/sys.h"
 
 void bbs_cpu_model(char *buf, size_t len)
 {
@@ -31,21 +32,6 @@ void bbs_cpu_model(char *buf, size_t len)
 	fclose(f);
 }
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int ret = -1;
-
-	if (!f)
-		return -1;
-	if (fgets(buf, (int)len, f)) {
-		buf[strcspn(buf, "\n")] = '\0';
-		ret = 0;
-	}
-	fclose(f);
-	return ret;
-}
-
 /* The highest-level data or unified cache of cpu0: "32768K" -> bytes. 0 if unknown. */
 size_t bbs_llc_size(unsigned int *level)
 {
@@ -57,16 +43,16 @@ size_t bbs_llc_size(unsigned int *level)
 		unsigned long lvl, size;
 
 		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-		if (read_line(path, buf, sizeof(buf)))
+		if (bbs_sys_read(path, buf, sizeof(buf)))
 			break;
 		if (!strcmp(buf, "Instruction"))
 			continue;
 		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
-		if (read_line(path, buf, sizeof(buf)))
+		if (bbs_sys_read(path, buf, sizeof(buf)))
 			continue;
 		lvl = strtoul(buf, NULL, 10);
 		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-		if (read_line(path, buf, sizeof(buf)))
+		if (bbs_sys_read(path, buf, sizeof(buf)))
 			continue;
 		size = strtoul(buf, &end, 10);
 		if (*end == 'K')

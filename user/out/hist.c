@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "out/hist.h"
+#include "out/print.h"
 #include "host/util.h"
 
 const char *const bbs_phase_name[NR_PHASES] = {
@@ -299,19 +300,6 @@ static void print_phase_row(FILE *f, const char *name, const struct bbs_hist *h,
 		bbs_hist_percentile(h, 0.99) / div, h->max_ns / div);
 }
 
-static void human_bytes(uint64_t b, char *buf, size_t len)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static const char *group_fs(const struct bbs_report *r, const struct bbs_group_data *gd, char *buf,
 			    size_t len)
 {
@@ -340,7 +328,7 @@ static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_gr
 
 	group_fs(r, gd, fs, sizeof(fs));
 	if (dev_group) {
-		human_bytes(s->bytes, bytes, sizeof(bytes));
+		bbs_human_bytes(s->bytes, bytes, sizeof(bytes));
 		fprintf(f, "%s %s %s %s: %llu bios, %s\n", fs,
 			bbs_dev_name(gd->g.dev, dev, sizeof(dev)), bbs_op_name[gd->g.op],
 			bbs_kind_name[gd->g.kind], (unsigned long long)s->bios, bytes);

@@ -27,3 +27,16 @@ size_t bbs_csum_line(char *buf, uint64_t offset, const uint8_t *csum, size_t siz
 	buf[n++] = '\n';
 	return n;
 }
+
+void bbs_human_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}

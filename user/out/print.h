@@ -24,6 +24,9 @@ int bbs_json_print(const json_t *o, size_t flags);
 /* Flush stdout: true when everything written so far reached it. */
 bool bbs_stdout_ok(void);
 
+/* "512 B", "1.5 KiB", "3.0 GiB": bytes in powers of 1024, for people. */
+void bbs_human_bytes(uint64_t bytes, char *buf, size_t len);
+
 /*
  * One line of a checksum listing, '<offset> <checksum in hex>\n', the bytes
  * in on-disk order (as 'btrfs inspect-internal dump-tree --csum-items'

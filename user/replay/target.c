@@ -14,23 +14,12 @@
 #include <blkid/blkid.h>
 
 #include "replay/target.h"
+#include "host/sys.h"
 #include "host/util.h"
+#include "out/print.h"
 
 /* Block sizes of regular files: O_DIRECT on any filesystem accepts 4K alignment. */
 #define FILE_LBS 4096U
-
-static void human(uint64_t b, char *buf, size_t len)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
 
 /* Is some mount's device this dev_t?  0 no, 1 yes (mnt says where), -1 error. */
 static int mounted_on(dev_t dev, char *mnt, size_t mntlen)
@@ -235,8 +224,8 @@ static int open_blkdev(struct bbs_target *t, const struct stat *st, const struct
 	}
 	t->lbs = lbs;
 	if (t->size < o->need) {
-		human(t->size, have, sizeof(have));
-		human(o->need, need, sizeof(need));
+		bbs_human_bytes(t->size, have, sizeof(have));
+		bbs_human_bytes(o->need, need, sizeof(need));
 		bbs_err("--target %s: too small: %s, the workload spans %s", t->path, have, need);
 		goto err_close;
 	}
@@ -270,7 +259,6 @@ static int backs_loop(const struct stat *st, char *out, size_t len)
 	struct dirent *de;
 	struct stat bst;
 	int ret = 0;
-	FILE *f;
 	DIR *d;
 
 	d = opendir("/sys/block");
@@ -280,18 +268,12 @@ static int backs_loop(const struct stat *st, char *out, size_t len)
 		if (strncmp(de->d_name, "loop", 4))
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-		f = fopen(path, "re");
-		if (!f)
+		if (bbs_sys_read(path, file, sizeof(file)))
 			continue;
-		if (fgets(file, sizeof(file), f)) {
-			file[strcspn(file, "\n")] = 0;
-			if (!stat(file, &bst) && bst.st_dev == st->st_dev &&
-			    bst.st_ino == st->st_ino) {
-				snprintf(out, len, "%s", de->d_name);
-				ret = 1;
-			}
+		if (!stat(file, &bst) && bst.st_dev == st->st_dev && bst.st_ino == st->st_ino) {
+			snprintf(out, len, "%s", de->d_name);
+			ret = 1;
 		}
-		fclose(f);
 	}
 	closedir(d);
 	return ret;
@@ -305,7 +287,7 @@ static int preallocate(struct bbs_target *t, uint64_t need)
 
 	if (!fallocate(t->fd, 0, 0, need))
 		return 0;
-	human(need, want, sizeof(want));
+	bbs_human_bytes(need, want, sizeof(want));
 	if (errno == ENOSPC || errno == EFBIG) {
 		bbs_err("--target %s: too small: no room for %s on its filesystem (%s)", t->path,
 			want, strerror(errno));
