@@ -6,7 +6,7 @@
 #   make test       deps + build + the test suite on real btrfs (loop devices)
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
-#   make fmt|lint   clang-format the tree | check formatting and static analysis
+#   make fmt|lint   clang-format the tree | check formatting, layering, static analysis
 #   V=1             show the commands
 
 OUT      ?= build
@@ -128,7 +128,9 @@ check-fmt:
 CPPCHECK_DEFS = -D_GNU_SOURCE -D'LIBBPF_OPTS(t,n,...)=struct t n = {0}' \
 	-D'json_array_foreach(a,i,v)=for (i = 0; (v = json_array_get(a, i)); i++)' \
 	-D'json_object_foreach(o,k,v)=for (k = 0; (v = 0);)'
+# tools/layers.sh: no #include reaches up a layer (docs/design.md).
 lint: check-fmt
+	$(Q)tools/layers.sh
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Iuser \
 		$(CPPCHECK_DEFS) $(LIB_SRCS) $(MAIN_SRC) $(TEST_SRCS) $(TOOL_SRCS)

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bbscope replay parity: btrfs's RAID5/6 write and degraded-read paths in
- * userspace, on N targets laid out as one btrfs raid56 chunk.
+ * The raid56 replay engine (replay/raid56.h, `bbscope replay parity`):
+ * btrfs's RAID5/6 write and degraded-read paths in userspace, on N targets
+ * laid out as one btrfs raid56 chunk.
+ *
+ * One mechanism, kept in one file as the kernel keeps fs/btrfs/raid56.c:
+ * rbios, the stripe cache, the read-modify-write and recover state
+ * machines and the I/O lanes that drive them call each other at every step,
+ * and read best top to bottom.
  *
  * Geometry: btrfs/stripe.h's, the one btrfs/fs.c maps a real chunk with.
  * nr_data = N - 1 (raid5) or N - 2 (raid6) data strips of BBS_STRIPE_LEN

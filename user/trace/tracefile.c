@@ -8,6 +8,12 @@
  * name index against its table, every enum against its range (callers index
  * arrays with them).  Reading stops at the first chunk that fails a check
  * and says why; what came before it is returned.
+ *
+ * One file for both directions, longer than the others under user/ on
+ * purpose: writer and reader are the two halves of one encoding (record
+ * layouts, chunk framing, name tables, the clock deltas), and a change to
+ * one must be read against the other, line by line.  Split, they would
+ * drift.
  */
 #include <errno.h>
 #include <fcntl.h>
