@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * csum_perf: throughput of user/csum.c on one core, in GB/s of data
+ * csum_perf: throughput of user/btrfs/csum.c on one core, in GB/s of data
  * checksummed (10^9 bytes a second), beside memcpy on the same buffers.
  *
  *   memcpy   each 4 KiB block copied into one 4 KiB buffer that stays in L1:

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * parity_perf: throughput of user/parity.c, in GB/s of data (nr_data * strip
+ * parity_perf: throughput of user/btrfs/parity.c, in GB/s of data (nr_data * strip
  * length per stripe, 10^9 bytes a second).
  *
  *   gen      P (raid5) and P+Q (raid6) for 3..8 devices, two shapes:

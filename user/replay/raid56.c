@@ -64,7 +64,7 @@
  * Each thread owns an io_uring ring (O_DIRECT, registered files and
  * buffers) and keeps up to --qd rbios in flight; an rbio whose full stripe
  * is already in flight waits for it, as lock_stripe_add() queues it.  Data
- * comes from the registered pool (user/uring.h): the byte at data offset X is
+ * comes from the registered pool (replay/uring.h): the byte at data offset X is
  * bbs_pool_at(X) for the --data-seed; full-stripe writes go out from the
  * pool, as btrfs writes bio pages.  Parity, rmw reads and the stripe cache
  * use full-stripe buffers in one registered region per thread: a slot and

@@ -6,7 +6,7 @@
  * check, so one bad copy of a raid1 block is one mismatch naming its device.
  * A raid5/raid6 block has one copy, its data strip, checked once; whether
  * its parity is right is --parity's question, and whether the parity
- * rebuilds it is --recover's (both in verify_parity.c).
+ * rebuilds it is --recover's (both in verify/parity.c).
  *
  * Per filesystem: syncfs, so that delalloc and dirty pages are on disk with
  * their checksums and delayed inode items are in the fs tree.  Per file: the
