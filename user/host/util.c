@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "host/sys.h"
 #include "host/util.h"
 
 bool bbs_json_errors;
@@ -164,7 +165,6 @@ int bbs_dev_lookup(const char *name, uint32_t *kdev)
 	unsigned int ma, mi;
 	char path[PATH_MAX], buf[64];
 	struct stat st;
-	FILE *f;
 	char c;
 
 	if (sscanf(name, "%u:%u%c", &ma, &mi, &c) == 2) {
@@ -180,14 +180,8 @@ int bbs_dev_lookup(const char *name, uint32_t *kdev)
 	if (strchr(name, '/'))
 		return -1;
 	snprintf(path, sizeof(path), "/sys/class/block/%s/dev", name);
-	f = fopen(path, "re");
-	if (!f)
+	if (bbs_sys_read(path, buf, sizeof(buf)) || sscanf(buf, "%u:%u", &ma, &mi) != 2)
 		return -1;
-	if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%u:%u", &ma, &mi) != 2) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
 	*kdev = bbs_kdev(ma, mi);
 	return 0;
 }
@@ -458,14 +452,15 @@ int bbs_write_file_atomic(const char *path, const void *buf, size_t len)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd)) {
-		saved = errno ? errno : EIO;
-		close(fd);
+	errno = 0;
+	saved = write(fd, buf, len) != (ssize_t)len || fsync(fd) ? errno ?: EIO : 0;
+	if (close(fd) && !saved)
+		saved = errno; /* a write error some filesystems report only at close */
+	if (saved) {
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
-	close(fd);
 	if (rename(tmp, path)) {
 		saved = errno;
 		unlink(tmp);

@@ -133,7 +133,6 @@ static int blkdev_busy(const char *path, dev_t dev)
 	unsigned int ma, mi;
 	struct dirent *de;
 	int busy = 0;
-	FILE *f;
 	DIR *d;
 
 	if (dev_busy(path, dev, "the device"))
@@ -149,14 +148,10 @@ static int blkdev_busy(const char *path, dev_t dev)
 		if (access(sub, F_OK))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s/dev", dir, de->d_name);
-		f = fopen(sub, "re");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2) {
+		if (!bbs_sys_read(sub, buf, sizeof(buf)) && sscanf(buf, "%u:%u", &ma, &mi) == 2) {
 			snprintf(what, sizeof(what), "its partition %s", de->d_name);
 			busy = dev_busy(path, makedev(ma, mi), what);
 		}
-		fclose(f);
 	}
 	closedir(d);
 	return busy;
