@@ -217,11 +217,11 @@ static void ctx_text(char *buf, size_t len, const json_t *ctx)
 }
 
 /* The table and the lines under it, as printed and as the page shows them. */
-static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)
+/* The header and one line a row: throughput, and p50 / p99 of csum, device, total (rmw). */
+static void table_rows(FILE *f, const struct bbs_bench *b, const struct results *r)
 {
-	const json_t *k = r->rows[ROW_KERNEL];
 	bool rmw = bench_raid56(b);
-	char tp[128], cs[80], dv[80], tt[80], rm[80], a[80], z[80], x[80];
+	char tp[128], cs[80], dv[80], tt[80], rm[80];
 	double v, lo, hi;
 
 	fprintf(f,
@@ -259,39 +259,51 @@ static void bench_table(FILE *f, const struct bbs_bench *b, const struct results
 		fprintf(f,
 			"(parity rows: the csum column is one rbio's P/Q generation; they replay "
 			"the recorded data strip writes and compute P and Q)\n");
-	if (k) {
-		char ectx[128], cctx[128], wq[128];
+}
 
-		fmt_p50_p99(a, sizeof(a), k, "hop");
-		fmt_p50_p99(z, sizeof(z), k, "endio");
-		ctx_text(cctx, sizeof(cctx), json_object_get(k, "complete_ctx"));
-		ctx_text(ectx, sizeof(ectx), json_object_get(k, "endio_ctx"));
-		ctx_text(wq, sizeof(wq), json_object_get(k, "endio_wq"));
-		fprintf(f, "\nkernel data writes: hop p50 / p99 %s, endio p50 / p99 %s\n", a, z);
-		fprintf(f, "  completion context: %s; end_io context: %s; end_io workqueues: %s\n",
-			cctx, ectx, wq);
-		if (isfinite(bench_jnum(k, "csum_share"))) {
-			bbs_html_fmt(x, sizeof(x), bench_jnum(k, "csum_busy_s") * 1e9, BBS_UNIT_NS);
-			bbs_html_fmt(tp, sizeof(tp), bench_jnum(k, "elapsed_s") * 1e9, BBS_UNIT_NS);
-			fmt_p50_p99(a, sizeof(a), k, "csum");
-			fprintf(f,
-				"  checksum work: %s of it over %s of writeback (%.0f%%), "
-				"p50 / p99 %s per work item\n",
-				x, tp, 100 * bench_jnum(k, "csum_share"), a);
-		} else {
-			fprintf(f,
-				"  checksum work: not observable: it ran inline in the submitting "
-				"thread (%s)\n",
-				csum_fast(b) ? "crc32c and xxhash always do"
-					     : "synchronous writes, such as fsync's, do");
-		}
-		if (rmw) {
-			fmt_p50_p99(a, sizeof(a), k, "rmw");
-			fmt_p50_p99(z, sizeof(z), k, "recover");
-			fprintf(f, "  raid56: rmw %s, recover %s (p50 / p99); stripe writes %lld\n",
-				a, z, (long long)bench_stat(k, "stripe_writes", NULL, NULL));
-		}
+/* What the kernel row shows besides: hop, endio, contexts, checksum work, raid56. */
+static void table_kernel(FILE *f, const struct bbs_bench *b, const json_t *k)
+{
+	char tp[128], a[80], z[80], x[80];
+	bool rmw = bench_raid56(b);
+	char ectx[128], cctx[128], wq[128];
+
+	fmt_p50_p99(a, sizeof(a), k, "hop");
+	fmt_p50_p99(z, sizeof(z), k, "endio");
+	ctx_text(cctx, sizeof(cctx), json_object_get(k, "complete_ctx"));
+	ctx_text(ectx, sizeof(ectx), json_object_get(k, "endio_ctx"));
+	ctx_text(wq, sizeof(wq), json_object_get(k, "endio_wq"));
+	fprintf(f, "\nkernel data writes: hop p50 / p99 %s, endio p50 / p99 %s\n", a, z);
+	fprintf(f, "  completion context: %s; end_io context: %s; end_io workqueues: %s\n", cctx,
+		ectx, wq);
+	if (isfinite(bench_jnum(k, "csum_share"))) {
+		bbs_html_fmt(x, sizeof(x), bench_jnum(k, "csum_busy_s") * 1e9, BBS_UNIT_NS);
+		bbs_html_fmt(tp, sizeof(tp), bench_jnum(k, "elapsed_s") * 1e9, BBS_UNIT_NS);
+		fmt_p50_p99(a, sizeof(a), k, "csum");
+		fprintf(f,
+			"  checksum work: %s of it over %s of writeback (%.0f%%), "
+			"p50 / p99 %s per work item\n",
+			x, tp, 100 * bench_jnum(k, "csum_share"), a);
+	} else {
+		fprintf(f,
+			"  checksum work: not observable: it ran inline in the submitting "
+			"thread (%s)\n",
+			csum_fast(b) ? "crc32c and xxhash always do"
+				     : "synchronous writes, such as fsync's, do");
 	}
+	if (rmw) {
+		fmt_p50_p99(a, sizeof(a), k, "rmw");
+		fmt_p50_p99(z, sizeof(z), k, "recover");
+		fprintf(f, "  raid56: rmw %s, recover %s (p50 / p99); stripe writes %lld\n", a, z,
+			(long long)bench_stat(k, "stripe_writes", NULL, NULL));
+	}
+}
+
+/* The model's inputs and predictions beside the measured speedup, then the notes. */
+static void table_model(FILE *f, const struct bbs_bench *b, const struct results *r)
+{
+	char tp[128], a[80], z[80], x[80];
+
 	bbs_html_fmt(a, sizeof(a), bench_jnum(r->model, "mem_bps"), BBS_UNIT_BPS);
 	bbs_html_fmt(z, sizeof(z), bench_jnum(r->model, "csum_bps"), BBS_UNIT_BPS);
 	bbs_html_fmt(x, sizeof(x), bench_jnum(r->model, "dev_bps"), BBS_UNIT_BPS);
@@ -312,6 +324,14 @@ static void bench_table(FILE *f, const struct bbs_bench *b, const struct results
 		fputc('\n', f);
 	for (size_t i = 0; i < json_array_size(b->notes); i++)
 		fprintf(f, "note: %s\n", json_string_value(json_array_get(b->notes, i)));
+}
+
+static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)
+{
+	table_rows(f, b, r);
+	if (r->rows[ROW_KERNEL])
+		table_kernel(f, b, r->rows[ROW_KERNEL]);
+	table_model(f, b, r);
 }
 
 json_t *bbs_bench_json(const struct bbs_bench *b)

@@ -253,76 +253,13 @@ int bench_warm_up(struct bbs_bench *b)
 	return remove_data(b);
 }
 
-static int kernel_round(struct bbs_bench *b)
+/* The contexts and workqueues of the report's device groups of data writes, summed. */
+static void kernel_contexts(json_t *s, const json_t *rep)
 {
-	const char *args[32] = {
-		"record", "-o", b->trace, "--force", "--fs", b->mnt, "--json", "--"
-	};
-	json_t *rec, *rep, *s, *full, *ph, *cctx, *ectx, *wq, *g;
-	struct fio_cmd c;
-	const char **fio = fio_cmd(b, &c);
-	uint64_t dev_bytes;
-	unsigned int strip_data;
-	double span;
+	json_t *cctx = json_object(), *ectx = json_object(), *wq = json_object(), *g;
+	const json_t *raid = json_object_get(rep, "raid56");
 	size_t i;
-	int n = 8;
 
-	if (remove_data(b))
-		return -1;
-	while (*fio)
-		args[n++] = *fio++;
-	args[n] = NULL;
-	rec = bench_child_json(b, "record (fio writing to the filesystem)", args);
-	if (!rec)
-		return -1;
-	{
-		const char *rargs[] = { "report", "--json", b->trace, NULL };
-
-		rep = bench_child_json(b, "report", rargs);
-	}
-	if (!rep || data_write_span(b->trace, &span, &dev_bytes, &strip_data)) {
-		json_decref(rec);
-		json_decref(rep);
-		return -1;
-	}
-	if (span <= 0 || !dev_bytes) {
-		bbs_err("bench: the recording holds no data writes to %s (was the workload "
-			"written elsewhere?)",
-			b->mnt);
-		json_decref(rec);
-		json_decref(rep);
-		return -1;
-	}
-	/* replay parity --trace replays the data strip writes, on their chunk's width. */
-	if (b->parity && !strip_data) {
-		bench_note(b, "the recording has no raid5/raid6 data strip writes (no raid56_write "
-			      "tracepoint on this kernel?): the parity rows are left out");
-		b->parity = false;
-		json_array_clear(b->samples[ROW_STEP]);
-		json_array_clear(b->samples[ROW_BATCHED]);
-	}
-	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
-	s = json_pack("{s:I,s:I,s:f,s:f,s:f,s:{},s:I}", "bytes", (json_int_t)b->o.size,
-		      "device_bytes", (json_int_t)dev_bytes, "elapsed_s", span, "throughput_bps",
-		      b->o.size / span, "workload_s", bench_jnum(rec, "duration_s"), "phases",
-		      "lost", json_integer_value(json_object_get(rep, "lost")));
-	full = json_object();
-	for (int p = PHASE_QUEUE; p <= PHASE_TOTAL; p++)
-		take_phase(s, full, rep, bbs_phase_name[p], DEV_GROUPS);
-	take_phase(s, full, rep, "csum", FS_GROUPS);
-	take_phase(s, full, rep, "ordered", FS_GROUPS);
-	take_raid_phase(s, full, rep, "rmw");
-	take_raid_phase(s, full, rep, "recover");
-	ph = json_object_get(json_object_get(s, "phases"), "csum");
-	if (json_integer_value(json_object_get(ph, "count"))) {
-		double busy = bench_jnum(ph, "sum_ns") / 1e9;
-
-		json_object_set_new(s, "csum_busy_s", json_real(busy));
-		json_object_set_new(s, "csum_share", json_real(busy / span));
-	}
-	cctx = json_object();
-	ectx = json_object();
-	wq = json_object();
 	json_array_foreach(json_object_get(rep, "groups"), i, g)
 	{
 		const char *op = json_string_value(json_object_get(g, "op"));
@@ -338,19 +275,97 @@ static int kernel_round(struct bbs_bench *b)
 	json_object_set_new(s, "complete_ctx", cctx);
 	json_object_set_new(s, "endio_ctx", ectx);
 	json_object_set_new(s, "endio_wq", wq);
-	json_object_set_new(
-		s, "stripe_writes",
-		json_copy(json_object_get(json_object_get(rep, "raid56"), "stripe_writes")));
-	json_object_set_new(
-		s, "stripe_reads",
-		json_copy(json_object_get(json_object_get(rep, "raid56"), "stripe_reads")));
+	json_object_set_new(s, "stripe_writes", json_copy(json_object_get(raid, "stripe_writes")));
+	json_object_set_new(s, "stripe_reads", json_copy(json_object_get(raid, "stripe_reads")));
+}
+
+/* The kernel row's sample of this round, from the recording and its report. */
+static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, double span,
+			  uint64_t dev_bytes)
+{
+	json_t *s, *full = json_object(), *ph;
+
+	s = json_pack("{s:I,s:I,s:f,s:f,s:f,s:{},s:I}", "bytes", (json_int_t)b->o.size,
+		      "device_bytes", (json_int_t)dev_bytes, "elapsed_s", span, "throughput_bps",
+		      b->o.size / span, "workload_s", bench_jnum(rec, "duration_s"), "phases",
+		      "lost", json_integer_value(json_object_get(rep, "lost")));
+	for (int p = PHASE_QUEUE; p <= PHASE_TOTAL; p++)
+		take_phase(s, full, rep, bbs_phase_name[p], DEV_GROUPS);
+	take_phase(s, full, rep, "csum", FS_GROUPS);
+	take_phase(s, full, rep, "ordered", FS_GROUPS);
+	take_raid_phase(s, full, rep, "rmw");
+	take_raid_phase(s, full, rep, "recover");
+	ph = json_object_get(json_object_get(s, "phases"), "csum");
+	if (json_integer_value(json_object_get(ph, "count"))) {
+		double busy = bench_jnum(ph, "sum_ns") / 1e9;
+
+		json_object_set_new(s, "csum_busy_s", json_real(busy));
+		json_object_set_new(s, "csum_share", json_real(busy / span));
+	}
+	kernel_contexts(s, rep);
 	json_array_append_new(b->samples[ROW_KERNEL], s);
 	json_decref(b->last[ROW_KERNEL]);
 	b->last[ROW_KERNEL] = full;
 	json_decref(b->last_report);
-	b->last_report = rep;
+	b->last_report = json_incref(rep);
+}
+
+/* `record` of the workload, then `report --json` of the recording. */
+static int kernel_record(struct bbs_bench *b, json_t **rec, json_t **rep)
+{
+	const char *args[32] = {
+		"record", "-o", b->trace, "--force", "--fs", b->mnt, "--json", "--"
+	};
+	const char *rargs[] = { "report", "--json", b->trace, NULL };
+	struct fio_cmd c;
+	const char **fio = fio_cmd(b, &c);
+	int n = 8;
+
+	*rep = NULL;
+	if (remove_data(b))
+		return -1;
+	while (*fio)
+		args[n++] = *fio++;
+	args[n] = NULL;
+	*rec = bench_child_json(b, "record (fio writing to the filesystem)", args);
+	if (!*rec)
+		return -1;
+	*rep = bench_child_json(b, "report", rargs);
+	return *rep ? 0 : -1;
+}
+
+static int kernel_round(struct bbs_bench *b)
+{
+	json_t *rec = NULL, *rep = NULL;
+	unsigned int strip_data;
+	uint64_t dev_bytes;
+	double span;
+	int ret = -1;
+
+	if (kernel_record(b, &rec, &rep) ||
+	    data_write_span(b->trace, &span, &dev_bytes, &strip_data))
+		goto out;
+	if (span <= 0 || !dev_bytes) {
+		bbs_err("bench: the recording holds no data writes to %s (was the workload "
+			"written elsewhere?)",
+			b->mnt);
+		goto out;
+	}
+	/* replay parity --trace replays the data strip writes, on their chunk's width. */
+	if (b->parity && !strip_data) {
+		bench_note(b, "the recording has no raid5/raid6 data strip writes (no raid56_write "
+			      "tracepoint on this kernel?): the parity rows are left out");
+		b->parity = false;
+		json_array_clear(b->samples[ROW_STEP]);
+		json_array_clear(b->samples[ROW_BATCHED]);
+	}
+	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
+	kernel_sample(b, rec, rep, span, dev_bytes);
+	ret = 0;
+out:
 	json_decref(rec);
-	return 0;
+	json_decref(rep);
+	return ret;
 }
 
 /* ---- the userspace rounds ---- */

@@ -365,56 +365,95 @@ static int io_cmp(const void *pa, const void *pb)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool force,
-		     struct bbs_export_result *res)
-{
-	struct bt b = { 0 }; /* its device table */
-	struct io *io = NULL;
-	size_t nr = 0, cap = 0;
-	struct bbs_tf_event ev;
-	uint64_t skipped = 0, t0, t_end = 0;
-	char tmp[4096];
-	FILE *f = NULL;
-	int err = 0, dev;
+/* The I/Os of an iolog, collected from the trace and sorted by time. */
+struct iolog {
+	struct bt b; /* its device table */
+	struct io *io;
+	size_t nr, cap;
+	uint64_t skipped;
+};
 
-	memset(res, 0, sizeof(*res));
+static int iolog_add(struct iolog *l, const struct bbs_tf_reader *rd, const struct bbs_event_bio *e)
+{
+	int dev = bt_dev_index(&l->b, rd, e->dev);
+
+	if (dev < 0)
+		return dev;
+	if (l->nr == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 65536;
+		struct io *n = realloc(l->io, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->io = n;
+		l->cap = cap;
+	}
+	l->io[l->nr] = (struct io){ .time = e->queue_ns,
+				    .offset = e->sector * 512,
+				    .len = e->bytes,
+				    .dev = dev,
+				    .write = e->op == BBS_OP_WRITE,
+				    .order = l->nr };
+	l->nr++;
+	return 0;
+}
+
+static int iolog_collect(struct iolog *l, struct bbs_tf_reader *rd, bool all)
+{
+	struct bbs_tf_event ev;
+	int err;
+
 	while (bbs_tfr_next(rd, &ev) == 1) {
 		if (ev.type != EV_BIO)
 			continue;
 		if ((!all && ev.bio.kind != KIND_DATA) || !ev.bio.bytes) {
-			skipped++;
+			l->skipped++;
 			continue;
 		}
-		dev = bt_dev_index(&b, rd, ev.bio.dev);
-		if (dev < 0) {
-			err = dev;
-			break;
+		err = iolog_add(l, rd, &ev.bio);
+		if (err) {
+			bbs_err("cannot export: %s", strerror(-err));
+			return err;
 		}
-		if (nr == cap) {
-			struct io *n;
+	}
+	qsort(l->io, l->nr, sizeof(*l->io), io_cmp);
+	return 0;
+}
 
-			cap = cap ? 2 * cap : 65536;
-			n = realloc(io, cap * sizeof(*n));
-			if (!n) {
-				err = -ENOMEM;
-				break;
-			}
-			io = n;
-		}
-		io[nr] = (struct io){ .time = ev.bio.queue_ns,
-				      .offset = ev.bio.sector * 512,
-				      .len = ev.bio.bytes,
-				      .dev = dev,
-				      .write = ev.bio.op == BBS_OP_WRITE,
-				      .order = nr };
-		nr++;
+/* The iolog into f: devices added and opened, every I/O, devices closed. */
+static void iolog_write(struct iolog *l, FILE *f)
+{
+	uint64_t t0 = l->nr ? l->io[0].time : 0, t_end = 0;
+	struct bbs_export_dev *devs = l->b.devs;
+
+	fprintf(f, "fio version 3 iolog\n");
+	for (uint32_t d = 0; d < l->b.nr_devs; d++)
+		fprintf(f, "0 /dev/%s add\n0 /dev/%s open\n", devs[d].name, devs[d].name);
+	for (size_t i = 0; i < l->nr; i++) {
+		const struct io *io = &l->io[i];
+
+		t_end = (io->time - t0) / 1000;
+		fprintf(f, "%llu /dev/%s %s %llu %u\n", (unsigned long long)t_end,
+			devs[io->dev].name, io->write ? "write" : "read",
+			(unsigned long long)io->offset, io->len);
+		devs[io->dev].bios++;
 	}
-	if (err) {
-		bbs_err("cannot export: %s", strerror(-err));
+	for (uint32_t d = 0; d < l->b.nr_devs; d++)
+		fprintf(f, "%llu /dev/%s close\n", (unsigned long long)t_end, devs[d].name);
+}
+
+int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool force,
+		     struct bbs_export_result *res)
+{
+	struct iolog l = { 0 };
+	char tmp[4096];
+	FILE *f;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = iolog_collect(&l, rd, all);
+	if (err)
 		goto out;
-	}
-	qsort(io, nr, sizeof(*io), io_cmp);
-	t0 = nr ? io[0].time : 0;
 	if (!force && !access(out, F_OK)) {
 		bbs_err("%s exists (use --force to overwrite it)", out);
 		err = -EEXIST;
@@ -428,32 +467,21 @@ int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool f
 		bbs_err("cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	fprintf(f, "fio version 3 iolog\n");
-	for (uint32_t d = 0; d < b.nr_devs; d++)
-		fprintf(f, "0 /dev/%s add\n0 /dev/%s open\n", b.devs[d].name, b.devs[d].name);
-	for (size_t i = 0; i < nr; i++) {
-		t_end = (io[i].time - t0) / 1000;
-		fprintf(f, "%llu /dev/%s %s %llu %u\n", (unsigned long long)t_end,
-			b.devs[io[i].dev].name, io[i].write ? "write" : "read",
-			(unsigned long long)io[i].offset, io[i].len);
-		b.devs[io[i].dev].bios++;
-	}
-	for (uint32_t d = 0; d < b.nr_devs; d++)
-		fprintf(f, "%llu /dev/%s close\n", (unsigned long long)t_end, b.devs[d].name);
+	iolog_write(&l, f);
 	if (ferror(f) | fclose(f) || rename(tmp, out)) {
 		err = -(errno ? errno : EIO);
 		bbs_err("cannot write %s: %s", out, strerror(-err));
 		unlink(tmp);
 		goto out;
 	}
-	res->ios = nr;
-	res->skipped = skipped;
-	res->devs = b.devs;
-	res->nr_devs = b.nr_devs;
-	b.devs = NULL;
+	res->ios = l.nr;
+	res->skipped = l.skipped;
+	res->devs = l.b.devs;
+	res->nr_devs = l.b.nr_devs;
+	l.b.devs = NULL;
 out:
-	free(io);
-	free(b.devs);
+	free(l.io);
+	free(l.b.devs);
 	return err;
 }
 
