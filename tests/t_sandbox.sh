@@ -129,6 +129,9 @@ expect_fail 2 --devices up --profile raid6 --devices 2
 expect_fail 2 'too few for --profile raid1c3: it needs at least 3' up --profile raid1c3 --devices 2
 expect_fail 2 'too few for --profile raid1c4: it needs at least 4' up --profile raid1c4 --devices 3
 expect_fail 2 --csum up --csum md5
+expect_fail 2 --algo up --algo md5
+# The alias names btrfs-progs accepts: blake2b passes, and --size is what is refused.
+expect_fail 2 'too small' up --csum blake2b --size 64M
 expect_fail 2 --metadata up --metadata raid1c3 --profile raid1
 expect_fail 2 --frobnicate up --frobnicate
 check "bad value with --json: the error is JSON on stdout" eval '"$BBSCOPE" sandbox up --json \

@@ -77,8 +77,14 @@ static int need_root(void)
 	return BBS_EXIT_FAIL;
 }
 
+/* What `up` reads before it can check it: the options that depend on others. */
+struct up_args {
+	unsigned long long ndevs; /* 0: the profile's default */
+	const char *meta, *mount_opts;
+};
+
 /* One option of `up`: BBS_PARSE_GO, or the exit status after a message. */
-static int up_opt(int c, char **argv, struct bbs_sb_opts *o, unsigned long long *n)
+static int up_opt(int c, char **argv, struct bbs_sb_opts *o, struct up_args *a)
 {
 	switch (c) {
 	case 'p':
@@ -91,7 +97,7 @@ static int up_opt(int c, char **argv, struct bbs_sb_opts *o, unsigned long long 
 		}
 		break;
 	case 'n':
-		if (bbs_parse_uint(optarg, BBS_SB_MAX_DEVS, n) || !*n) {
+		if (bbs_parse_uint(optarg, BBS_SB_MAX_DEVS, &a->ndevs) || !a->ndevs) {
 			bbs_err("bad --devices '%s': a number from 1 to %d", optarg,
 				BBS_SB_MAX_DEVS);
 			return BBS_EXIT_USAGE;
@@ -123,10 +129,14 @@ static int up_opt(int c, char **argv, struct bbs_sb_opts *o, unsigned long long 
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
-	case 'j':
 	case 'o':
+		a->mount_opts = optarg;
+		break;
 	case 'm':
-		break; /* --json is read first; the others in up_check() */
+		a->meta = optarg;
+		break;
+	case 'j':
+		break; /* read before the others: bbs_opt_json() */
 	default:
 		return bbs_opt_error(c, argv, "sandbox up");
 	}
@@ -134,10 +144,11 @@ static int up_opt(int c, char **argv, struct bbs_sb_opts *o, unsigned long long 
 }
 
 /* What the options of `up` say together. */
-static int up_check(struct bbs_sb_opts *o, unsigned long long n, const char *meta,
-		    const char *mount_opts)
+static int up_check(struct bbs_sb_opts *o, const struct up_args *a)
 {
-	o->ndevs = n ? n : o->data->def_devs;
+	const char *meta = a->meta;
+
+	o->ndevs = a->ndevs ? a->ndevs : o->data->def_devs;
 	if (o->ndevs < o->data->min_devs) {
 		bbs_err("--devices %u is too few for --profile %s: it needs at least %u", o->ndevs,
 			o->data->name, o->data->min_devs);
@@ -155,7 +166,7 @@ static int up_check(struct bbs_sb_opts *o, unsigned long long n, const char *met
 			o->meta->min_devs, o->ndevs);
 		return BBS_EXIT_USAGE;
 	}
-	if (mount_opts && bbs_sb_mount_opts(mount_opts, o)) {
+	if (a->mount_opts && bbs_sb_mount_opts(a->mount_opts, o)) {
 		bbs_err("bad --mount-opts: longer than %zu bytes", sizeof(o->mnt_data) - 1);
 		return BBS_EXIT_USAGE;
 	}
@@ -177,8 +188,7 @@ static int parse_up(int argc, char **argv, struct bbs_sb_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *meta = NULL, *mount_opts = NULL;
-	unsigned long long n = 0;
+	struct up_args a = { 0 };
 	int c, ret;
 
 	o->data = bbs_sb_profile("single", true);
@@ -187,11 +197,7 @@ static int parse_up(int argc, char **argv, struct bbs_sb_opts *o)
 	o->backing_dir = BBS_SB_DEF_BACKING_DIR;
 	bbs_opt_start();
 	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
-		if (c == 'o')
-			mount_opts = optarg;
-		else if (c == 'm')
-			meta = optarg;
-		ret = up_opt(c, argv, o, &n);
+		ret = up_opt(c, argv, o, &a);
 		if (ret != BBS_PARSE_GO)
 			return ret;
 	}
@@ -199,7 +205,7 @@ static int parse_up(int argc, char **argv, struct bbs_sb_opts *o)
 		bbs_err("sandbox up: unexpected argument '%s'", argv[optind]);
 		return BBS_EXIT_USAGE;
 	}
-	return up_check(o, n, meta, mount_opts);
+	return up_check(o, &a);
 }
 
 /* Options of `down` and `status`: only --json. */

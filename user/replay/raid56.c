@@ -1099,6 +1099,16 @@ static int check_opts(const struct bbs_raid56_opts *o)
 	return check_distinct(o->targets, o->nr_targets) ? -EINVAL : 0;
 }
 
+/* --mode threads without --threads: one thread per online CPU. */
+static unsigned int default_threads(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1)
+		return 1;
+	return cpus > (long)BBS_RAID56_MAX_THREADS ? BBS_RAID56_MAX_THREADS : cpus;
+}
+
 /* The geometry of the targets, and the workload in rbios on it. */
 static int plan(struct replay *r)
 {
@@ -1111,14 +1121,8 @@ static int plan(struct replay *r)
 	r->stripe_data = (uint64_t)r->nd * BBS_STRIPE_LEN;
 	r->step = o->mode == BBS_RAID56_STEP ? SECTOR : 0;
 	r->threads = 1;
-	if (o->mode == BBS_RAID56_THREADS) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		r->threads = o->threads
-				     ?: cpus < 1		      ? 1
-				: cpus > (long)BBS_RAID56_MAX_THREADS ? BBS_RAID56_MAX_THREADS
-								      : cpus;
-	}
+	if (o->mode == BBS_RAID56_THREADS)
+		r->threads = o->threads ?: default_threads();
 	for (unsigned int i = 0; i < o->nr_degraded; i++)
 		r->missing[o->degraded[i]] = true;
 	if (w->nr_data && w->nr_data != r->nd) {
