@@ -6,7 +6,7 @@
 #   make test       deps + build + the test suite on real btrfs (loop devices)
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
-#   make fmt|lint   clang-format the tree | check formatting and static analysis
+#   make fmt|lint   clang-format the tree | check formatting, layering, static analysis
 #   V=1             show the commands
 
 OUT      ?= build
@@ -43,11 +43,16 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 # The tracer is also built without BPF_ATOMIC compare-and-swap, which
-# kernels before 5.12 refuse anywhere in an object (user/trace.c picks one).
+# kernels before 5.12 refuse anywhere in an object (user/trace/tracer.c picks one).
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS)) $(OUT)/bbscope_nocas.bpf.o
 SKELS     := $(patsubst %.bpf.o,%.skel.h,$(BPF_OBJS))
-LIB_SRCS  := $(filter-out user/bbscope.c,$(wildcard user/*.c))
+# user/<role>/*.c: cli/ (commands), trace/, replay/, verify/, bench/ (engines),
+# out/ (output formats), host/, btrfs/ (below them all); docs/design.md maps them.
+USER_DIRS := cli trace replay verify bench out host btrfs
+MAIN_SRC  := user/cli/main.c
+LIB_SRCS  := $(filter-out $(MAIN_SRC),$(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
+USER_HDRS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.h))
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -59,7 +64,7 @@ all: $(OUT)/bbscope $(TEST_BINS) $(TOOL_BINS)
 deps:
 	$(Q)tools/deps.sh
 
-$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/tools:
+$(OUT) $(OUT)/tests $(OUT)/tools $(addprefix $(OUT)/user/,$(USER_DIRS)):
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
@@ -81,7 +86,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS) | $(OUT)/user
+$(OUT)/user/%.o: user/%.c $(USER_HDRS) $(wildcard include/*.h) $(SKELS) \
+		 | $(addprefix $(OUT)/user/,$(USER_DIRS))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -89,15 +95,15 @@ $(OUT)/libbbscope.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUT)/bbscope: $(OUT)/user/bbscope.o $(OUT)/libbbscope.a
+$(OUT)/bbscope: $(OUT)/user/cli/main.o $(OUT)/libbbscope.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libbbscope.a | $(OUT)/tests
+$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
-$(OUT)/tools/%: tools/%.c $(OUT)/libbbscope.a | $(OUT)/tools
+$(OUT)/tools/%: tools/%.c $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
@@ -117,7 +123,8 @@ install: $(OUT)/bbscope
 	$(Q)install -D -m 0755 $(OUT)/bbscope $(DESTDIR)$(PREFIX)/sbin/bbscope
 	$(Q)install -D -m 0644 docs/bbscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/bbscope.8 2>/dev/null || true
 
-FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/*.c tests/*.h tools/*.c)
+FMT_SRCS = $(wildcard bpf/*.c bpf/*.h include/*.h tests/*.c tests/*.h tools/*.c) $(LIB_SRCS) \
+	   $(MAIN_SRC) $(USER_HDRS)
 fmt:
 	$(Q)clang-format -i $(FMT_SRCS)
 
@@ -129,10 +136,12 @@ check-fmt:
 CPPCHECK_DEFS = -D_GNU_SOURCE -D'LIBBPF_OPTS(t,n,...)=struct t n = {0}' \
 	-D'json_array_foreach(a,i,v)=for (i = 0; (v = json_array_get(a, i)); i++)' \
 	-D'json_object_foreach(o,k,v)=for (k = 0; (v = 0);)'
+# tools/layers.sh: no #include reaches up a layer (docs/design.md).
 lint: check-fmt
+	$(Q)tools/layers.sh
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -Iinclude -Iuser \
-		$(CPPCHECK_DEFS) $(LIB_SRCS) user/bbscope.c $(TEST_SRCS) $(TOOL_SRCS)
+		$(CPPCHECK_DEFS) $(LIB_SRCS) $(MAIN_SRC) $(TEST_SRCS) $(TOOL_SRCS)
 
 clean:
 	$(Q)rm -rf $(OUT)
@@ -140,7 +149,7 @@ clean:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 .DELETE_ON_ERROR:
 
-# make fuzz: the trace file reader (user/tracefile.c) under libFuzzer, ASan and
+# make fuzz: the trace file reader (user/trace/tracefile.c) under libFuzzer, ASan and
 # UBSan (clang), for FUZZ_SECS seconds, seeded from tests/fuzz/.  New inputs
 # go to $(OUT)/fuzz-corpus/, a crashing input to $(OUT)/crash-*; replay one
 # with the plain build: $(OUT)/tools/fuzz_tracefile FILE.
@@ -149,10 +158,10 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -DBBS_LIBFUZZER 
 	       -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/tracefile.c user/tracefile.h \
+$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/trace/tracefile.c user/trace/tracefile.h \
 		       include/bbscope.h | $(OUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/tracefile.c -lisal -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/trace/tracefile.c -lisal -o $@
 
 fuzz: $(OUT)/fuzz_tracefile
 	$(Q)mkdir -p $(OUT)/fuzz-corpus

@@ -338,9 +338,9 @@ static __always_inline void H(span_stripe_io)(void)
 
 static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *work, bool end_io_work)
 {
-	__u64 off = end_io_work
-			    ? bpf_core_field_offset(struct btrfs_raid_bio___end_io_work, end_io_work)
-			    : bpf_core_field_offset(struct btrfs_raid_bio, work);
+	__u64 off = end_io_work ? bpf_core_field_offset(struct btrfs_raid_bio___end_io_work,
+							end_io_work)
+				: bpf_core_field_offset(struct btrfs_raid_bio, work);
 
 	return CAST((void *)work - off, btrfs_raid_bio);
 }

@@ -13,7 +13,7 @@
 #endif
 
 /*
- * The phases of a btrfs bio's life.  The names (phase_name[] in user space)
+ * The phases of a btrfs bio's life.  The names (bbs_phase_name[] in user/out/hist.c)
  * are the JSON keys, the histogram titles and the words the docs use.
  */
 enum bbs_phase {

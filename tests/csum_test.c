@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * user/csum.c against published test vectors and against independent
+ * user/btrfs/csum.c against published test vectors and against independent
  * implementations: a bitwise CRC-32C, the XXH64 specification and RFC 7693's
  * BLAKE2b written out below, and libsodium's SHA-256 for OpenSSL's.  Every
  * expected value here was also checked with Python's hashlib (sha256,
@@ -19,7 +19,7 @@
 #include <isa-l/crc.h>
 #include <sodium.h>
 
-#include "csum.h"
+#include "btrfs/csum.h"
 
 static int failures;
 

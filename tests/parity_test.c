@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * user/parity.c against a plain scalar reference: P/Q generation for 1..15
+ * user/btrfs/parity.c against a plain scalar reference: P/Q generation for 1..15
  * data strips (raid5 2..16 devices, raid6 3..17), lengths that are and are
  * not multiples of what ISA-L takes, aligned and unaligned strips, the step
  * and batched shapes; recovery of every single failure (raid5, raid6) and
@@ -22,7 +22,7 @@
 
 #include <isa-l/erasure_code.h>
 
-#include "parity.h"
+#include "btrfs/parity.h"
 
 #define MAX_ND 15 /* 16 devices for raid5, 17 for raid6 */
 #define MAX_LEN 65536 /* BTRFS_STRIPE_LEN */

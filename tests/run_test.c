@@ -14,7 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "host/util.h"
 
 #include "check.h"
 

@@ -38,7 +38,7 @@ for k in kernel userspace model measured_async_speedup machine rounds params not
 done
 check "rounds is 1" jq -e '.rounds == 1' "$J"
 check "params: single, crc32c, tmpfs, 64 MiB" jq -e '.params | .profile == "single" and
-	.csum == "crc32c" and .backing == "tmpfs" and .size == 67108864' "$J"
+	.algo == "crc32c" and .backing == "tmpfs" and .size == 67108864' "$J"
 check "machine: cpu and cores" jq -e '.machine.cpu and .machine.cores > 0' "$J"
 
 check "kernel throughput > 0" jq -e '.kernel.throughput_bps > 0' "$J"

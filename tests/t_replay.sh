@@ -41,7 +41,7 @@ check_json() {  # MODE ALGO QD WORKERS
 	local j=$T_TMP/out mode=$1 algo=$2 qd=$3 workers=$4
 	jq -e --arg m "$mode" --arg c "$algo" --argjson qd "$qd" --argjson w "$workers" \
 		--argjson size $SIZE '
-		.mode == $m and .csum == $c and .bytes == $size and .qd == $qd and
+		.mode == $m and .algo == $c and .bytes == $size and .qd == $qd and
 		.workers == $w and .elapsed_s > 0 and .throughput_bps > 0 and .cpu_s >= 0 and
 		(.groups | length) == 2 and
 		(.groups[] | select(.dev != null) | .bytes == $size and .op == "write" and
@@ -75,7 +75,7 @@ for mode in none serial async offload; do
 		else
 			tgt=$T_TMP/target.$i
 		fi
-		replay --synthetic "$spec" --target "$tgt" --mode $mode --csum $algo --qd $qd \
+		replay --synthetic "$spec" --target "$tgt" --mode $mode --algo $algo --qd $qd \
 			--workers $workers --csum-out "$T_TMP/want" --json ||
 			{ cat "$T_TMP/err"; fail "replay $mode on $target"; }
 		check_json $mode $algo $qd $want_workers

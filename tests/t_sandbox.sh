@@ -72,13 +72,13 @@ exercise() {
 	local profile=$1 ndevs=$2 csum=$3 meta=$4 size=$5 what=$1 fsid dev i
 	shift 5
 	sandbox_up --backing-dir "$BACKING" --profile "$profile" --csum "$csum" "$@"
-	check "$what: JSON has the documented keys" quiet jq -e '(keys | sort) == ["backing_dir",
-		"csum", "devices", "fsid", "metadata_profile", "mountpoint", "profile",
+	check "$what: JSON has the documented keys" quiet jq -e '(keys | sort) == ["algo",
+		"backing_dir", "devices", "fsid", "metadata_profile", "mountpoint", "profile",
 		"size_bytes"]' "$SB_JSON"
 	check "$what: JSON values" quiet jq -e --arg mnt "$STATE/mnt" --arg p "$profile" \
 		--arg m "$meta" --arg c "$csum" --arg b "$BACKING" --argjson n "$ndevs" \
 		--argjson size "$size" '.mountpoint == $mnt and .profile == $p and
-		.metadata_profile == $m and .csum == $c and .backing_dir == $b and
+		.metadata_profile == $m and .algo == $c and .backing_dir == $b and
 		.size_bytes == $size and (.devices | length) == $n and
 		all(.devices[]; test("^/dev/loop[0-9]+$")) and (.fsid | test(
 		"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))' "$SB_JSON"
@@ -129,6 +129,9 @@ expect_fail 2 --devices up --profile raid6 --devices 2
 expect_fail 2 'too few for --profile raid1c3: it needs at least 3' up --profile raid1c3 --devices 2
 expect_fail 2 'too few for --profile raid1c4: it needs at least 4' up --profile raid1c4 --devices 3
 expect_fail 2 --csum up --csum md5
+expect_fail 2 --algo up --algo md5
+# The alias names btrfs-progs accepts: blake2b passes, and --size is what is refused.
+expect_fail 2 'too small' up --csum blake2b --size 64M
 expect_fail 2 --metadata up --metadata raid1c3 --profile raid1
 expect_fail 2 --frobnicate up --frobnicate
 check "bad value with --json: the error is JSON on stdout" eval '"$BBSCOPE" sandbox up --json \

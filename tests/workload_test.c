@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tracefile.h"
-#include "workload.h"
+#include "trace/tracefile.h"
+#include "replay/workload.h"
 
 #include "check.h"
 

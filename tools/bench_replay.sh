@@ -5,6 +5,8 @@
 #
 #   serial  1 / (1/m + 1/c + 1/d)          async  1 / (1/m + max(1/c, 1/d))
 #
+# (the formula is tools/bench_model's, the C one bbscope bench uses)
+#
 # m: memory bandwidth, one core: tools/csum_perf's cold memcpy (or, without
 #    it, dd copying a cold tmpfs file of random data to a user buffer)
 # c: checksum bandwidth, one core, in place: bytes / time spent in checksums
@@ -33,12 +35,14 @@ CSUMS=${CSUMS:-"crc32c sha256"}
 TARGETS=${TARGETS:-"zram tmpfs"}
 WORKERS=${WORKERS:-1}
 CSUM_PERF=${CSUM_PERF:-$PWD/${OUT:-build}/tools/csum_perf}
+MODEL=${MODEL:-$PWD/${OUT:-build}/tools/bench_model}
 M_SOURCE="tools/csum_perf --quick: cold memcpy median (one core; each 4 KiB block of a buffer twice the LLC copied into an L1-resident block, read as a checksum reads it)"
 MODES="none serial async offload"
 
 die() { echo "bbscope: bench_replay: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (zram, O_DIRECT on devices)"
 [ -x "$B" ] || die "$B missing (make, or set BBSCOPE)"
+[ -x "$MODEL" ] || die "$MODEL missing (make)"
 command -v jq >/dev/null || die "needs jq"
 [ -x /usr/bin/time ] || die "needs /usr/bin/time (package time)"
 
@@ -101,7 +105,7 @@ run() {
 	t0=$(date +%s%N)
 	out=$(/usr/bin/time -f '%U %S' -o "$WORK/time" "$B" replay csum \
 		--synthetic "size=$SIZE,bs=$BS" --target "${TGT[$target]}" --force --mode "$mode" \
-		--csum "$csum" --qd "$qd" --workers "$WORKERS" --json 2>"$WORK/err") ||
+		--algo "$csum" --qd "$qd" --workers "$WORKERS" --json 2>"$WORK/err") ||
 		die "replay $mode $csum qd $qd on $target: $(cat "$WORK/err")"
 	t1=$(date +%s%N)
 	s1=$(busy_jiffies)
@@ -109,7 +113,7 @@ run() {
 		--argjson hz "$HZ" --argjson wall "$(((t1 - t0) / 1000))" \
 		--argjson proc "$(awk '{ print $1 + $2 }' "$WORK/time")" '
 		def phase(p): [.groups[].phases[p] | select(.count?) | .mean_ns] | first;
-		{ target: $target, csum, qd, mode, rep: $rep, throughput_bps, elapsed_s, cpu_s,
+		{ target: $target, algo, qd, mode, rep: $rep, throughput_bps, elapsed_s, cpu_s,
 		  csum_busy_s, csum_wait_mean_ns, csum_mean_ns: phase("csum"), device_mean_ns: phase("device"),
 		  total_mean_ns: phase("total"),
 		  others_cores: ((($busy / $hz) - $proc) / ($wall / 1e6) | if . < 0 then 0 else . end) }' \
@@ -165,7 +169,30 @@ for ((rep = 0; rep < REPS; rep++)); do
 	echo "bbscope: bench_replay: round $((rep + 1))/$REPS done" >&2
 done
 
-jq -n --slurpfile s "$WORK/samples" --slurpfile mem "$WORK/mem" \
+JQ_DEFS='
+def median: sort | if length == 0 then null
+	else (if length % 2 == 1 then .[length / 2 | floor]
+	      else (.[length / 2 - 1] + .[length / 2]) / 2 end) end;'
+
+# The model's inputs per (target, algorithm, queue depth): m over all rounds,
+# c from the serial runs, d from mode none; then its predictions, with and
+# without m, from tools/bench_model.
+jq -rn --slurpfile s "$WORK/samples" --slurpfile mem "$WORK/mem" "$JQ_DEFS"'
+($mem | map(.m_bps) | median) as $m |
+[ $s[] ] | group_by([.target, .algo, .qd])[] | . as $g |
+  ([ $g[] | select(.mode == "none") | .throughput_bps ] | median) as $d |
+  ([ $g[] | select(.mode == "serial" and .csum_busy_s > 0) |
+     (.throughput_bps * .elapsed_s / .csum_busy_s) ] | median) as $c |
+  "\($g[0].target)/\($g[0].algo)/\($g[0].qd) \($m) \($c) \($d)"' >"$WORK/inputs" ||
+	die "bad samples"
+while read -r key m c d; do
+	with=$("$MODEL" "$m" "$c" "$d") && without=$("$MODEL" inf "$c" "$d") ||
+		die "no model for $key (m $m, c $c, d $d)"
+	jq -cn --arg k "$key" --argjson w "$with" --argjson wo "$without" \
+		'{ ($k): { with: $w, without: $wo } }'
+done <"$WORK/inputs" >"$WORK/model"
+
+jq -n --slurpfile s "$WORK/samples" --slurpfile mem "$WORK/mem" --slurpfile model "$WORK/model" \
 	--arg kernel "$(uname -r)" \
 	--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
 	--argjson cores "$(nproc)" \
@@ -175,26 +202,22 @@ jq -n --slurpfile s "$WORK/samples" --slurpfile mem "$WORK/mem" \
 	--arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	--arg zalgo "${ZALGO:-}" --arg date "$(date -u +%FT%TZ)" \
 	--arg m_source "$M_SOURCE" --arg idle_poll "$IDLE_POLL" --arg size "$SIZE" --arg bs "$BS" --argjson reps "$REPS" --argjson workers "$WORKERS" \
-	--arg zdev "${TGT[zram]:-}" --argjson quiet 0.25 '
-def median: sort | if length == 0 then null
-	else (if length % 2 == 1 then .[length / 2 | floor]
-	      else (.[length / 2 - 1] + .[length / 2]) / 2 end) end;
+	--arg zdev "${TGT[zram]:-}" --argjson quiet 0.25 "$JQ_DEFS"'
 def stats: { median: median, min: min, max: max,
 	     spread: (if median > 0 then ((max - min) / median) else null end), n: length };
 def gb: if . == null then null else . / 1e9 * 1000 | round / 1000 end;
 def r3: if . == null then null else . * 1000 | round / 1000 end;
 def abs: if . < 0 then -. else . end;
 
-($mem | map(.m_bps) | median) as $m |
+($model | add) as $models |
 [ $s[] ] as $all |
-[ $all | group_by([.target, .csum, .qd])[] |
+[ $all | group_by([.target, .algo, .qd])[] |
   . as $g | $g[0] as $k |
-  ([ $g[] | select(.mode == "none") | .throughput_bps ] | median) as $d |
+  $models["\($k.target)/\($k.algo)/\($k.qd)"] as $p |
+  $p.with.mem_bps as $m | $p.with.csum_bps as $c | $p.with.dev_bps as $d |
   ([ $g[] | select(.mode == "serial") | .throughput_bps ] | median) as $ser |
   ([ $g[] | select(.mode == "async") | .throughput_bps ] | median) as $asy |
   ([ $g[] | select(.mode == "offload") | .throughput_bps ] | median) as $off |
-  ([ $g[] | select(.mode == "serial" and .csum_busy_s > 0) |
-     (.throughput_bps * .elapsed_s / .csum_busy_s) ] | median) as $c |
   ([ $g[] | .others_cores ] | median) as $others |
   ([ $g[] | select(.mode == "async") | .csum_wait_mean_ns ] | median / 1000) as $wait_us |
   ([ $g[] | select(.mode == "none") | .device_mean_ns / 1000 ] | min) as $dev_lo |
@@ -202,12 +225,10 @@ def abs: if . < 0 then -. else . end;
   ([ $g[] | select(.mode == "serial") | .device_mean_ns / 1000 ] | median) as $dev_ser |
   ([ $g[] | select(.mode == "async") | .device_mean_ns / 1000 ] | median) as $dev_asy |
   ([ $g[] | select(.mode == "none") | .device_mean_ns / 1000 ] | max) as $dev_hi |
-  (1 / (1 / $m + 1 / $c + 1 / $d)) as $ps |
-  (1 / (1 / $m + ([1 / $c, 1 / $d] | max))) as $pa |
-  (1 / (1 / $c + 1 / $d)) as $ps0 |
-  ([$c, $d] | min) as $pa0 |
+  $p.with.serial_bps as $ps | $p.with.async_bps as $pa |
+  $p.without.serial_bps as $ps0 | $p.without.async_bps as $pa0 |
   (($asy / $ser) / ($pa / $ps) - 1) as $gap |
-  { target: $k.target, csum: $k.csum, qd: $k.qd,
+  { target: $k.target, algo: $k.algo, qd: $k.qd,
     modes: ([ $g | group_by(.mode)[] | { key: .[0].mode, value: {
 	throughput_gbps: ([ .[].throughput_bps / 1e9 ] | stats | map_values(r3)),
 	quiet_throughput_gbps: ([ .[] | select(.others_cores < $quiet) | .throughput_bps / 1e9 ] |

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * csum_perf: throughput of user/csum.c on one core, in GB/s of data
+ * csum_perf: throughput of user/btrfs/csum.c on one core, in GB/s of data
  * checksummed (10^9 bytes a second), beside memcpy on the same buffers.
  *
  *   memcpy   each 4 KiB block copied into one 4 KiB buffer that stays in L1:
@@ -46,9 +46,10 @@
 
 #include <isa-l/crc.h>
 
-#include "csum.h"
-#include "machine.h"
-#include "util.h"
+#include "btrfs/csum.h"
+#include "host/machine.h"
+#include "host/stats.h"
+#include "host/util.h"
 
 #define BLOCK 4096 /* btrfs sector size on x86 */
 #define BIO_BYTES 65536 /* bytes per bbs_csum_blocks() call */
@@ -224,20 +225,14 @@ static void measure(struct subject *s, unsigned int n, bool cold, const struct o
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* {"median", "min", "max"} of the trials; v is sorted in place. */
 static json_t *stats(double *v, unsigned int n, double *median)
 {
-	qsort(v, n, sizeof(*v), cmp_double);
+	double m = bbs_median(v, n);
+
 	if (median)
-		*median = v[n / 2];
-	return json_pack("{s:f, s:f, s:f}", "median", v[n / 2], "min", v[0], "max", v[n - 1]);
+		*median = m;
+	return json_pack("{s:f, s:f, s:f}", "median", m, "min", v[0], "max", v[n - 1]);
 }
 
 /* ---- the runs ---- */
@@ -424,8 +419,7 @@ int main(int argc, char **argv)
 	unsigned long long reps = 0;
 	uint64_t cold_size = 0;
 	unsigned int llc_level;
-	json_t *root, *results, *isal, *targets;
-	char cpu[128];
+	json_t *root, *results, *isal, *targets, *machine;
 	int c, pinned;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -467,7 +461,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	bbs_cpu_model(cpu, sizeof(cpu));
 	o.llc = bbs_llc_size(&llc_level);
 	if (!o.llc) {
 		fprintf(stderr, "csum_perf: cannot read the cache size from sysfs, "
@@ -512,15 +505,15 @@ int main(int argc, char **argv)
 	results = run_main(&o, &targets);
 	isal = run_isal(&o);
 
-	root = json_pack("{s:s, s:{s:s, s:i, s:i, s:I, s:i}, s:{s:i, s:i, s:i, s:I, s:i, s:I, "
-			 "s:I, s:b, s:s, s:s}, s:o, s:o, s:o}",
-			 "tool", "csum_perf", "machine", "cpu", cpu, "cores",
-			 (int)sysconf(_SC_NPROCESSORS_ONLN), "llc_level", (int)llc_level,
-			 "llc_bytes", (json_int_t)o.llc, "pinned_cpu", pinned, "params",
-			 "block_bytes", BLOCK, "call_bytes", BIO_BYTES, "warm_bytes", WARM_BYTES,
-			 "cold_bytes", (json_int_t)o.cold_bytes, "trials", (int)o.reps,
-			 "warm_trial_ns", (json_int_t)o.warm_ns, "cold_trial_ns",
-			 (json_int_t)o.cold_ns, "quick", o.quick, "unit",
+	machine = bbs_machine_json();
+	json_object_set_new(machine, "pinned_cpu", json_integer(pinned));
+	root = json_pack("{s:s, s:o, s:{s:i, s:i, s:i, s:I, s:i, s:I, s:I, s:b, s:s, s:s}, s:o, "
+			 "s:o, s:o}",
+			 "tool", "csum_perf", "machine", machine, "params", "block_bytes", BLOCK,
+			 "call_bytes", BIO_BYTES, "warm_bytes", WARM_BYTES, "cold_bytes",
+			 (json_int_t)o.cold_bytes, "trials", (int)o.reps, "warm_trial_ns",
+			 (json_int_t)o.warm_ns, "cold_trial_ns", (json_int_t)o.cold_ns, "quick",
+			 o.quick, "unit",
 			 "GB/s: 1e9 bytes of data checksummed (memcpy: copied) a second", "memcpy",
 			 "each 4 KiB block copied into one L1-resident 4 KiB buffer: the source is "
 			 "read as a checksum reads it",

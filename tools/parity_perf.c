@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * parity_perf: throughput of user/parity.c, in GB/s of data (nr_data * strip
+ * parity_perf: throughput of user/btrfs/parity.c, in GB/s of data (nr_data * strip
  * length per stripe, 10^9 bytes a second).
  *
  *   gen      P (raid5) and P+Q (raid6) for 3..8 devices, two shapes:
@@ -31,11 +31,12 @@
 #include <unistd.h>
 #include <jansson.h>
 
-#include "parity.h"
-#include "machine.h"
-#include "util.h"
+#include "btrfs/parity.h"
+#include "btrfs/stripe.h"
+#include "host/machine.h"
+#include "host/stats.h"
+#include "host/util.h"
 
-#define STRIP_LEN 65536 /* BTRFS_STRIPE_LEN */
 #define STEP 4096 /* sector size: the kernel's step */
 #define MIN_DEVICES 3
 #define MAX_DEVICES 8
@@ -83,14 +84,14 @@ static void stripe_ptrs(const struct config *c, size_t stripe, void **s)
 	unsigned int nr = c->nr_data + bbs_parity_nr(c->raid);
 
 	for (unsigned int i = 0; i < nr; i++)
-		s[i] = arena + (stripe * nr + i) * (size_t)STRIP_LEN;
+		s[i] = arena + (stripe * nr + i) * (size_t)BBS_STRIPE_LEN;
 }
 
 static size_t nr_stripes(const struct config *c, const struct opts *o)
 {
 	unsigned int nr = c->nr_data + bbs_parity_nr(c->raid);
 
-	return c->cold ? o->cold_bytes / (nr * (size_t)STRIP_LEN) : 1;
+	return c->cold ? o->cold_bytes / (nr * (size_t)BBS_STRIPE_LEN) : 1;
 }
 
 static void run_one(const struct config *c, const struct variant *v, void **s)
@@ -98,9 +99,9 @@ static void run_one(const struct config *c, const struct variant *v, void **s)
 	int ret;
 
 	if (c->gen)
-		ret = bbs_parity_gen(c->raid, c->nr_data, s, STRIP_LEN, v->step);
+		ret = bbs_parity_gen(c->raid, c->nr_data, s, BBS_STRIPE_LEN, v->step);
 	else
-		ret = bbs_parity_recover(c->raid, c->nr_data, s, STRIP_LEN, v->failed,
+		ret = bbs_parity_recover(c->raid, c->nr_data, s, BBS_STRIPE_LEN, v->failed,
 					 v->nr_failed);
 	failed_call |= ret != 0;
 }
@@ -124,27 +125,20 @@ static double trial(const struct config *c, const struct variant *v, const struc
 		}
 	}
 	t1 = bbs_now_ns();
-	return (double)c->nr_data * STRIP_LEN * n * iters / (double)(t1 - t0 ? t1 - t0 : 1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
+	return (double)c->nr_data * BBS_STRIPE_LEN * n * iters / (double)(t1 - t0 ? t1 - t0 : 1);
 }
 
 static void add_result(const struct config *c, const struct variant *v, double *gbps,
 		       unsigned int reps)
 {
+	double median = bbs_median(gbps, reps);
 	json_t *r;
 
-	qsort(gbps, reps, sizeof(*gbps), cmp_double);
 	r = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:{s:f, s:f, s:f}, s:i}", "op", c->op,
 		      "profile", raid_name(c->raid), "devices", c->devices, "nr_data", c->nr_data,
 		      c->gen ? "shape" : "failed", v->name, "cache", c->cold ? "cold" : "warm",
-		      "gbps", "median", gbps[reps / 2], "min", gbps[0], "max", gbps[reps - 1],
-		      "trials", reps);
+		      "gbps", "median", median, "min", gbps[0], "max", gbps[reps - 1], "trials",
+		      reps);
 	json_array_append_new(results, r);
 }
 
@@ -157,7 +151,7 @@ static void measure(const struct config *c, const struct opts *o)
 	/* Consistent stripes, so recovery rebuilds what was there. */
 	for (size_t i = 0; i < nr_stripes(c, o); i++) {
 		stripe_ptrs(c, i, s);
-		failed_call |= bbs_parity_gen(c->raid, c->nr_data, s, STRIP_LEN, 0) != 0;
+		failed_call |= bbs_parity_gen(c->raid, c->nr_data, s, BBS_STRIPE_LEN, 0) != 0;
 	}
 
 	/* Warm: repeat the stripe for about warm_ns.  Cold: one pass a trial. */
@@ -243,7 +237,7 @@ static void print_table(json_t *root)
 	       json_string_value(json_object_get(m, "cpu")),
 	       json_integer_value(json_object_get(m, "cores")),
 	       json_integer_value(json_object_get(m, "llc_level")),
-	       json_integer_value(json_object_get(m, "llc_bytes")) >> 10, STRIP_LEN, STEP);
+	       json_integer_value(json_object_get(m, "llc_bytes")) >> 10, BBS_STRIPE_LEN, STEP);
 	printf("%-8s %-6s %3s %3s %-10s %-5s %8s %8s %8s\n", "op", "raid", "dev", "nd", "variant",
 	       "cache", "median", "min", "max");
 	json_array_foreach(json_object_get(root, "results"), i, r)
@@ -283,7 +277,6 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .reps = 11, .warm_ns = 20000000 };
 	unsigned long long reps = 0;
-	char cpu[128];
 	unsigned int llc_level;
 	size_t llc;
 	json_t *root;
@@ -317,7 +310,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	bbs_cpu_model(cpu, sizeof(cpu));
 	llc = bbs_llc_size(&llc_level);
 	if (!llc) {
 		fprintf(stderr, "parity_perf: cannot read the cache size from sysfs, "
@@ -334,8 +326,8 @@ int main(int argc, char **argv)
 	if (reps)
 		o.reps = (unsigned int)reps;
 	/* At least a few stripes of the widest configuration. */
-	if (o.cold_bytes < 4 * MAX_DEVICES * (size_t)STRIP_LEN)
-		o.cold_bytes = 4 * MAX_DEVICES * (size_t)STRIP_LEN;
+	if (o.cold_bytes < 4 * MAX_DEVICES * (size_t)BBS_STRIPE_LEN)
+		o.cold_bytes = 4 * MAX_DEVICES * (size_t)BBS_STRIPE_LEN;
 
 	arena = aligned_alloc(4096, o.cold_bytes);
 	if (!arena) {
@@ -353,15 +345,12 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 
-	root = json_pack("{s:s, s:{s:s, s:i, s:i, s:I}, s:{s:i, s:i, s:i, s:I, s:I, s:b, s:s},"
-			 " s:o}",
-			 "tool", "parity_perf", "machine", "cpu", cpu, "cores",
-			 (int)sysconf(_SC_NPROCESSORS_ONLN), "llc_level", (int)llc_level,
-			 "llc_bytes", (json_int_t)llc, "params", "strip_len", STRIP_LEN, "step",
-			 STEP, "trials", (int)o.reps, "warm_trial_ns", (json_int_t)o.warm_ns,
-			 "cold_bytes", (json_int_t)o.cold_bytes, "quick", o.quick, "unit",
-			 "GB/s of data: nr_data * strip_len per stripe, 1e9 bytes/s", "results",
-			 results);
+	root = json_pack(
+		"{s:s, s:o, s:{s:i, s:i, s:i, s:I, s:I, s:b, s:s}, s:o}", "tool", "parity_perf",
+		"machine", bbs_machine_json(), "params", "strip_len", BBS_STRIPE_LEN, "step", STEP,
+		"trials", (int)o.reps, "warm_trial_ns", (json_int_t)o.warm_ns, "cold_bytes",
+		(json_int_t)o.cold_bytes, "quick", o.quick, "unit",
+		"GB/s of data: nr_data * strip_len per stripe, 1e9 bytes/s", "results", results);
 	results = NULL;
 	if (o.table) {
 		print_table(root);

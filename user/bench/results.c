@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A bench run's results: every number the median over the rounds, with
+ * min and max; the model's predictions from the medians; the notes that
+ * say where the measurement leaves the model; the table and the JSON.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/internal.h"
+#include "bench/model.h"
+#include "host/machine.h"
+#include "host/stats.h"
+#include "host/util.h"
+#include "out/html.h"
+
+const char *const bench_row_name[NR_ROWS] = { "kernel",	 "none", "serial", "async",
+					      "offload", "step", "batched" };
+
+/* ---- medians over the rounds ---- */
+
+/*
+ * The rounds' sample objects made into one: a number becomes the median of
+ * its rounds, with the extremes in sibling objects "min" and "max" under
+ * the same key; objects are merged key by key the same way; anything else
+ * is the first round's.  A phase not observed in some rounds is the median
+ * of the rounds that observed it.
+ */
+static json_t *aggregate(json_t *const *v, size_t n)
+{
+	json_t *out = json_object(), *mins = json_object(), *maxs = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		const char *key;
+		json_t *x;
+
+		json_object_foreach(v[i], key, x)
+		{
+			json_t *vals[BBS_BENCH_MAX_ROUNDS];
+			bool nums = true, objs = true, ints = true, seen = false;
+			size_t k = 0;
+
+			if (json_object_get(out, key))
+				continue;
+			for (size_t j = i; j < n; j++) {
+				json_t *y = json_object_get(v[j], key);
+
+				if (!y)
+					continue;
+				vals[k++] = y;
+				nums &= json_is_number(y);
+				objs &= json_is_object(y);
+				ints &= json_is_integer(y);
+				seen |= json_is_object(y) && !json_object_get(y, "observable");
+			}
+			if (nums) {
+				double d[BBS_BENCH_MAX_ROUNDS], med;
+
+				for (size_t j = 0; j < k; j++)
+					d[j] = json_number_value(vals[j]);
+				med = bbs_median(d, k);
+				json_object_set_new(out, key,
+						    ints && med == floor(med)
+							    ? json_integer((json_int_t)med)
+							    : json_real(med));
+				json_object_set_new(mins, key,
+						    ints ? json_integer((json_int_t)d[0])
+							 : json_real(d[0]));
+				json_object_set_new(maxs, key,
+						    ints ? json_integer((json_int_t)d[k - 1])
+							 : json_real(d[k - 1]));
+			} else if (objs) {
+				size_t m = 0;
+
+				/* rounds that did not observe a phase others did: left out */
+				for (size_t j = 0; j < k; j++)
+					if (!seen || !json_object_get(vals[j], "observable"))
+						vals[m++] = vals[j];
+				json_object_set_new(out, key, aggregate(vals, m));
+			} else {
+				json_object_set(out, key, vals[0]);
+			}
+		}
+	}
+	if (json_object_size(mins)) {
+		json_object_set_new(out, "min", mins);
+		json_object_set_new(out, "max", maxs);
+	} else {
+		json_decref(mins);
+		json_decref(maxs);
+	}
+	return out;
+}
+
+static json_t *aggregate_array(const json_t *arr)
+{
+	json_t *v[BBS_BENCH_MAX_ROUNDS];
+	size_t n = json_array_size(arr);
+
+	for (size_t i = 0; i < n && i < BBS_BENCH_MAX_ROUNDS; i++)
+		v[i] = json_array_get(arr, i);
+	return aggregate(v, n);
+}
+
+/* ---- results ---- */
+
+double bench_jnum(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Median (and min, max) at a dotted path: "phases.device.p50_ns". */
+double bench_stat(const json_t *o, const char *path, double *lo, double *hi)
+{
+	char buf[128], *dot, *key = buf;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	while (o && (dot = strchr(key, '.'))) {
+		*dot = 0;
+		o = json_object_get(o, key);
+		key = dot + 1;
+	}
+	if (lo)
+		*lo = bench_jnum(json_object_get(o, "min"), key);
+	if (hi)
+		*hi = bench_jnum(json_object_get(o, "max"), key);
+	return bench_jnum(o, key);
+}
+
+void bench_results_free(struct results *r)
+{
+	for (int i = 0; i < NR_ROWS; i++)
+		json_decref(r->rows[i]);
+	json_decref(r->model);
+}
+
+/* "1.23 GB/s [1.2-1.25]": the median, and the range when rounds differ. */
+static void fmt_range(char *buf, size_t len, double v, double lo, double hi,
+		      enum bbs_html_unit unit, unsigned int rounds)
+{
+	char a[32], x[32], y[32];
+
+	bbs_html_fmt(a, sizeof(a), v, unit);
+	if (rounds < 2 || !isfinite(lo) || !isfinite(hi)) {
+		snprintf(buf, len, "%s", a);
+		return;
+	}
+	bbs_html_fmt(x, sizeof(x), lo, unit);
+	bbs_html_fmt(y, sizeof(y), hi, unit);
+	/* the range without its unit when the unit is the median's */
+	if (strchr(x, ' ') && strchr(y, ' ') && !strcmp(strchr(x, ' '), strchr(a, ' ')) &&
+	    !strcmp(strchr(y, ' '), strchr(a, ' '))) {
+		*strchr(x, ' ') = 0;
+		*strchr(y, ' ') = 0;
+	}
+	snprintf(buf, len, "%s [%s-%s]", a, x, y);
+}
+
+/* "2.96 ms / 4.1 ms": p50 / p99 of a phase, "-" when not observed. */
+static void fmt_p50_p99(char *buf, size_t len, const json_t *row, const char *phase)
+{
+	char path[64], a[32], z[32];
+	double p50, p99;
+
+	snprintf(path, sizeof(path), "phases.%s.p50_ns", phase);
+	p50 = bench_stat(row, path, NULL, NULL);
+	snprintf(path, sizeof(path), "phases.%s.p99_ns", phase);
+	p99 = bench_stat(row, path, NULL, NULL);
+	if (!isfinite(p50)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	bbs_html_fmt(a, sizeof(a), p50, BBS_UNIT_NS);
+	bbs_html_fmt(z, sizeof(z), p99, BBS_UNIT_NS);
+	snprintf(buf, len, "%s / %s", a, z);
+}
+
+const char *bench_row_label(int row)
+{
+	static const char *const label[NR_ROWS] = { "kernel",	     "none",	"serial",
+						    "async",	     "offload", "parity step",
+						    "parity batched" };
+
+	return label[row];
+}
+
+/* btrfs checksums these inline, never on a worker (BTRFS_FS_CSUM_IMPL_FAST) */
+static bool csum_fast(const struct bbs_bench *b)
+{
+	return b->algo == BBS_CSUM_CRC32C || b->algo == BBS_CSUM_XXHASH;
+}
+
+bool bench_raid56(const struct bbs_bench *b)
+{
+	return !strcmp(b->profile, "raid5") || !strcmp(b->profile, "raid6");
+}
+
+static void ctx_text(char *buf, size_t len, const json_t *ctx)
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	buf[0] = 0;
+	json_object_foreach((json_t *)ctx, k, v)
+	{
+		if (strcmp(k, "min") && strcmp(k, "max") && json_integer_value(v) && n < len)
+			n += snprintf(buf + n, len - n, "%s%s %lld", n ? ", " : "", k,
+				      (long long)json_integer_value(v));
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
+/* The table and the lines under it, as printed and as the page shows them. */
+/* The header and one line a row: throughput, and p50 / p99 of csum, device, total (rmw). */
+static void table_rows(FILE *f, const struct bbs_bench *b, const struct results *r)
+{
+	bool rmw = bench_raid56(b);
+	char tp[128], cs[80], dv[80], tt[80], rm[80];
+	double v, lo, hi;
+
+	fprintf(f,
+		"bbscope bench: %s %s btrfs (%s), %llu MiB of %s writes, bs %llu KiB, %s "
+		"backing; %u round%s%s\n",
+		b->profile, bbs_csum_name(b->algo), b->o.fs ? b->o.fs : "sandbox",
+		(unsigned long long)(b->o.size >> 20),
+		b->o.rand	  ? "random O_DIRECT"
+		: b->o.fsync_only ? "sequential buffered (fsync)"
+				  : "sequential buffered (background writeback)",
+		(unsigned long long)(b->o.bs >> 10), bbs_backing_name[b->o.backing], b->o.rounds,
+		b->o.rounds > 1 ? "s" : "", b->o.rounds > 1 ? ", median [min-max]" : "");
+	fprintf(f, "%-15s %-26s %-21s %-21s %s%s\n", "row", "throughput", "csum p50 / p99",
+		"device p50 / p99", rmw ? "total p50 / p99      " : "total p50 / p99",
+		rmw ? " rmw p50 / p99" : "");
+	for (int i = 0; i < NR_ROWS; i++) {
+		const json_t *row = r->rows[i];
+
+		if (!row)
+			continue;
+		v = bench_stat(row, "throughput_bps", &lo, &hi);
+		fmt_range(tp, sizeof(tp), v, lo, hi, BBS_UNIT_BPS, b->o.rounds);
+		fmt_p50_p99(cs, sizeof(cs), row, ROW_IS_PARITY(i) ? "parity" : "csum");
+		fmt_p50_p99(dv, sizeof(dv), row, "device");
+		fmt_p50_p99(tt, sizeof(tt), row, "total");
+		fmt_p50_p99(rm, sizeof(rm), row, "rmw");
+		if (rmw)
+			fprintf(f, "%-15s %-26s %-21s %-21s %-21s %s\n", bench_row_label(i), tp, cs,
+				dv, tt, rm);
+		else
+			fprintf(f, "%-15s %-26s %-21s %-21s %s\n", bench_row_label(i), tp, cs, dv,
+				tt);
+	}
+	if (r->rows[ROW_STEP] || r->rows[ROW_BATCHED])
+		fprintf(f,
+			"(parity rows: the csum column is one rbio's P/Q generation; they replay "
+			"the recorded data strip writes and compute P and Q)\n");
+}
+
+/* What the kernel row shows besides: hop, endio, contexts, checksum work, raid56. */
+static void table_kernel(FILE *f, const struct bbs_bench *b, const json_t *k)
+{
+	char tp[128], a[80], z[80], x[80];
+	bool rmw = bench_raid56(b);
+	char ectx[128], cctx[128], wq[128];
+
+	fmt_p50_p99(a, sizeof(a), k, "hop");
+	fmt_p50_p99(z, sizeof(z), k, "endio");
+	ctx_text(cctx, sizeof(cctx), json_object_get(k, "complete_ctx"));
+	ctx_text(ectx, sizeof(ectx), json_object_get(k, "endio_ctx"));
+	ctx_text(wq, sizeof(wq), json_object_get(k, "endio_wq"));
+	fprintf(f, "\nkernel data writes: hop p50 / p99 %s, endio p50 / p99 %s\n", a, z);
+	fprintf(f, "  completion context: %s; end_io context: %s; end_io workqueues: %s\n", cctx,
+		ectx, wq);
+	if (isfinite(bench_jnum(k, "csum_share"))) {
+		bbs_html_fmt(x, sizeof(x), bench_jnum(k, "csum_busy_s") * 1e9, BBS_UNIT_NS);
+		bbs_html_fmt(tp, sizeof(tp), bench_jnum(k, "elapsed_s") * 1e9, BBS_UNIT_NS);
+		fmt_p50_p99(a, sizeof(a), k, "csum");
+		fprintf(f,
+			"  checksum work: %s of it over %s of writeback (%.0f%%), "
+			"p50 / p99 %s per work item\n",
+			x, tp, 100 * bench_jnum(k, "csum_share"), a);
+	} else {
+		fprintf(f,
+			"  checksum work: not observable: it ran inline in the submitting "
+			"thread (%s)\n",
+			csum_fast(b) ? "crc32c and xxhash always do"
+				     : "synchronous writes, such as fsync's, do");
+	}
+	if (rmw) {
+		fmt_p50_p99(a, sizeof(a), k, "rmw");
+		fmt_p50_p99(z, sizeof(z), k, "recover");
+		fprintf(f, "  raid56: rmw %s, recover %s (p50 / p99); stripe writes %lld\n", a, z,
+			(long long)bench_stat(k, "stripe_writes", NULL, NULL));
+	}
+}
+
+/* The model's inputs and predictions beside the measured speedup, then the notes. */
+static void table_model(FILE *f, const struct bbs_bench *b, const struct results *r)
+{
+	char tp[128], a[80], z[80], x[80];
+
+	bbs_html_fmt(a, sizeof(a), bench_jnum(r->model, "mem_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(z, sizeof(z), bench_jnum(r->model, "csum_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(x, sizeof(x), bench_jnum(r->model, "dev_bps"), BBS_UNIT_BPS);
+	fprintf(f,
+		"\nmodel inputs (one core): m %s (memcpy, cold), c %s (%s, cold), d %s (replay "
+		"none)\n",
+		a, z, bbs_csum_name(b->algo), x);
+	bbs_html_fmt(a, sizeof(a), r->pred_serial, BBS_UNIT_BPS);
+	bbs_html_fmt(z, sizeof(z), r->pred_async, BBS_UNIT_BPS);
+	fprintf(f, "model: serial 1/(1/m+1/c+1/d) = %s, async 1/(1/m+max(1/c,1/d)) = %s\n", a, z);
+	fmt_range(tp, sizeof(tp), r->speedup, r->speedup_lo, r->speedup_hi, BBS_UNIT_RATIO,
+		  b->o.rounds);
+	fprintf(f,
+		"async/serial speedup: predicted %.2fx, measured %s (replay, async over serial "
+		"in the same round)\n",
+		r->predicted, tp);
+	if (json_array_size(b->notes))
+		fputc('\n', f);
+	for (size_t i = 0; i < json_array_size(b->notes); i++)
+		fprintf(f, "note: %s\n", json_string_value(json_array_get(b->notes, i)));
+}
+
+static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)
+{
+	table_rows(f, b, r);
+	if (r->rows[ROW_KERNEL])
+		table_kernel(f, b, r->rows[ROW_KERNEL]);
+	table_model(f, b, r);
+}
+
+json_t *bbs_bench_json(const struct bbs_bench *b)
+{
+	const struct results *r = &b->r;
+	json_t *o = json_object(), *us = json_object(), *p;
+
+	p = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s?,s:s,s:i}", "profile", b->profile, "algo",
+		      bbs_csum_name(b->algo), "size", (json_int_t)b->o.size, "bs",
+		      (json_int_t)b->o.bs, "pattern", b->o.rand ? "rand" : "seq", "writeback",
+		      b->o.rand		? "direct"
+		      : b->o.fsync_only ? "fsync"
+					: "background",
+		      "backing", bbs_backing_name[b->o.backing], "fs", b->o.fs, "mountpoint",
+		      b->mnt, "devices", (int)b->ndevs);
+	json_object_set_new(o, "params", p);
+	json_object_set_new(o, "rounds", json_integer(b->o.rounds));
+	json_object_set_new(o, "machine", bbs_machine_json());
+	if (r->rows[ROW_KERNEL])
+		json_object_set(o, "kernel", r->rows[ROW_KERNEL]);
+	for (int i = ROW_NONE; i < NR_ROWS; i++) {
+		if (!r->rows[i])
+			continue;
+		json_object_set_new(r->rows[i], "replay",
+				    json_string(ROW_IS_PARITY(i) ? "parity" : "csum"));
+		json_object_set(us, bench_row_name[i], r->rows[i]);
+	}
+	json_object_set_new(o, "userspace", us);
+	json_object_set(o, "model", r->model);
+	json_object_set_new(o, "measured_async_speedup", json_real(r->speedup));
+	json_object_set_new(o, "min", json_pack("{s:f}", "measured_async_speedup", r->speedup_lo));
+	json_object_set_new(o, "max", json_pack("{s:f}", "measured_async_speedup", r->speedup_hi));
+	/* every round's throughput, beside the medians */
+	for (int i = 0; i < NR_ROWS; i++) {
+		json_t *arr = json_array(), *s;
+		size_t k;
+
+		if (!r->rows[i])
+			continue;
+		json_array_foreach(b->samples[i], k, s)
+			json_array_append(arr, json_object_get(s, "throughput_bps"));
+		json_object_set_new(r->rows[i], "throughput_rounds_bps", arr);
+	}
+	json_object_set(o, "notes", b->notes);
+	if (b->o.html)
+		json_object_set_new(o, "html", json_string(b->o.html));
+	return o;
+}
+
+/*
+ * Where the measurement leaves the model, say why, from what was measured:
+ * the two shapes of gap these machines show (see docs/guide.md).
+ */
+static void bench_explain(struct bbs_bench *b, const struct results *r)
+{
+	double ser = bench_stat(r->rows[ROW_SERIAL], "throughput_bps", NULL, NULL);
+	double asy = bench_stat(r->rows[ROW_ASYNC], "throughput_bps", NULL, NULL);
+	double c = bench_jnum(r->model, "csum_bps"), d = bench_jnum(r->model, "dev_bps");
+	double cp = bench_jnum(r->model, "csum_pipeline_bps"), lost = 0;
+	char a[32], z[32];
+
+	if (ser > 1.1 * r->pred_serial) {
+		bbs_html_fmt(a, sizeof(a), r->pred_serial, BBS_UNIT_BPS);
+		bench_note(
+			b,
+			"replay serial ran %.0f%% above the model's serial (%s): with 16 bios in "
+			"flight the target writes earlier bios while the submitter checksums later "
+			"ones, so serial already overlaps c and d, which the model's serial does "
+			"not",
+			100 * (ser / r->pred_serial - 1), a);
+	}
+	if (cp > 0 && cp < 0.85 * c) {
+		bbs_html_fmt(a, sizeof(a), cp, BBS_UNIT_BPS);
+		bbs_html_fmt(z, sizeof(z), c, BBS_UNIT_BPS);
+		bench_note(
+			b,
+			"the serial replay checksummed at %s, %.0f%% below c (%s) measured alone "
+			"on "
+			"one core (csum_pipeline_bps): per-bio costs on small bios, or a checksum "
+			"slowed in the replay process; the model's c overstates what it got",
+			a, 100 * (1 - cp / c), z);
+	}
+	if (bench_stat(r->rows[ROW_KERNEL], "lost", NULL, &lost) > 0 || lost > 0)
+		bench_note(
+			b,
+			"the recordings lost observations (up to %.0f in a round): the kernel row "
+			"misses them; see lost_detail in 'bbscope report --json'",
+			lost);
+	if (c < d && asy > 0.9 * c && ser > 0.9 * c) {
+		bbs_html_fmt(a, sizeof(a), c, BBS_UNIT_BPS);
+		bbs_html_fmt(z, sizeof(z), d, BBS_UNIT_BPS);
+		bench_note(
+			b,
+			"c (%s) is below d (%s): the checksum bounds serial and async alike "
+			"(serial "
+			"reached %.0f%% of c, async %.0f%%), so async has nothing left to win here",
+			a, z, 100 * ser / c, 100 * asy / c);
+	}
+}
+
+/* The model's predictions from the medians of its inputs, into r->model. */
+static void predict(struct results *r)
+{
+	struct bbs_model m = {
+		.mem_bps = bench_jnum(r->model, "mem_bps"),
+		.csum_bps = bench_jnum(r->model, "csum_bps"),
+		.dev_bps = bench_jnum(r->model, "dev_bps"),
+	};
+
+	bbs_model_predict(&m);
+	r->pred_serial = m.serial_bps;
+	r->pred_async = m.async_bps;
+	r->predicted = m.speedup;
+	json_object_set_new(r->model, "predicted_serial_bps", json_real(r->pred_serial));
+	json_object_set_new(r->model, "predicted_async_bps", json_real(r->pred_async));
+	json_object_set_new(r->model, "predicted_async_speedup", json_real(r->predicted));
+	json_object_set_new(r->model, "formula", json_string(bbs_model_formula));
+}
+
+int bench_results(struct bbs_bench *b)
+{
+	struct results *r = &b->r;
+	size_t len = 0;
+	json_t *s;
+	FILE *f;
+
+	for (int i = 0; i < NR_ROWS; i++)
+		r->rows[i] = json_array_size(b->samples[i]) ? aggregate_array(b->samples[i]) : NULL;
+	r->model = aggregate_array(b->model);
+	predict(r);
+	s = aggregate_array(b->speedup);
+	r->speedup = bench_stat(s, "measured_async_speedup", &r->speedup_lo, &r->speedup_hi);
+	json_decref(s);
+	bench_explain(b, r);
+	f = open_memstream(&b->table, &len);
+	if (!f) {
+		bbs_err("bench: cannot make the table: out of memory");
+		return -1;
+	}
+	bench_table(f, b, r);
+	return fclose(f) ? -1 : 0;
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/* bbscope hist: live per-phase latency histograms of btrfs bios. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "cli/cmd.h"
+#include "cli/options.h"
+#include "out/hist.h"
+#include "out/print.h"
+#include "out/prom.h"
+#include "trace/tracer.h"
+#include "host/util.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
+		   "                    [--dev NAME] [-m] [-s] [--json] [--prom [ADDR:PORT]] [-v]\n"
+		   "\n"
+		   "Trace every btrfs bio and print per-phase latency histograms:\n"
+		   "  queue    block_bio_queue -> request issue (request-based devices)\n"
+		   "  device   issue (bio-based: queue) -> completion\n"
+		   "  hop      completion -> btrfs end_io work starts\n"
+		   "  endio    btrfs end_io work runtime\n"
+		   "  total    queue -> end of end_io\n"
+		   "  csum, ordered, rmw, recover: per filesystem, where observable\n"
+		   "\n"
+		   "  -i, --interval SEC   print every SEC seconds (default: once, at the end)\n"
+		   "  -c, --count N        stop after N intervals\n"
+		   "  -d, --duration SEC   stop after SEC seconds\n"
+		   "  -f, --fs PATH        only this btrfs filesystem (a path on it)\n"
+		   "  -D, --dev NAME       only this block device (loop0, /dev/loop0, 7:0)\n"
+		   "  -m, --milliseconds   millisecond histograms\n"
+		   "  -s, --summary        the per-phase table only, no star histograms\n"
+		   "  -j, --json           one JSON object per interval (docs/json.md)\n"
+		   "      --prom [ADDR:PORT] serve the cumulative histograms to Prometheus\n"
+		   "                       (default 127.0.0.1:9435: loopback unless told)\n"
+		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
+		   "  -v, --verbose        libbpf messages and attach details\n");
+}
+
+/* false when stdout cannot take it any more (a full disk, a closed pipe) */
+static bool print_interval(const struct bbs_report *r, bool json, const struct bbs_print_opts *po)
+{
+	char ts[32];
+	time_t now;
+
+	if (json) {
+		json_t *o = bbs_report_json(r);
+
+		bbs_json_print(o, 0);
+		json_decref(o);
+	} else {
+		now = time(NULL);
+		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
+		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
+		bbs_report_print(stdout, r, po);
+	}
+	return bbs_stdout_ok();
+}
+
+int cmd_hist(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "fs", required_argument, NULL, 'f' },
+		{ "dev", required_argument, NULL, 'D' },
+		{ "milliseconds", no_argument, NULL, 'm' },
+		{ "summary", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "evict-after", required_argument, NULL, 'E' },
+		{ "prom", optional_argument, NULL, 'P' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct bbs_tracer_opts to = { 0 };
+	struct bbs_print_opts po = { 0 };
+	double interval = 0, duration = 0, evict = 30;
+	unsigned long long count = 0;
+	struct bbs_tracer *t = NULL;
+	struct bbs_report r, total;
+	struct bbs_prom *prom = NULL;
+	const char *prom_addr = NULL;
+	bool prom_on = false;
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t start, deadline, next, tick;
+	bool json = false;
+	int c, err, n = 0;
+
+	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
+	json = bbs_opt_json(argc, argv);
+
+	while ((c = getopt_long(argc, argv, "i:c:d:f:D:msjvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
+				bbs_err("-i %s: want seconds (at least 0.01)", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			if (bbs_parse_uint(optarg, 1ULL << 31, &count) || !count) {
+				bbs_err("-c %s: want a positive count", optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
+				bbs_err("--duration %s: want positive seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			if (bbs_fs_arg(optarg, &to.filter_fs))
+				return 2;
+			break;
+		case 'D':
+			if (bbs_dev_arg(optarg, &to.filter_dev))
+				return 2;
+			break;
+		case 'm':
+			po.ms = true;
+			break;
+		case 's':
+			po.summary = true;
+			break;
+		case 'j':
+			break;
+		case 'E':
+			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
+				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				return 2;
+			}
+			break;
+		case 'P':
+			prom_on = true;
+			prom_addr = optarg;
+			/* --prom ADDR:PORT as well as --prom=ADDR:PORT */
+			if (!optarg && optind < argc && argv[optind][0] != '-' &&
+			    strchr(argv[optind], ':'))
+				prom_addr = argv[optind++];
+			break;
+		case 'v':
+			to.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		bbs_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	to.evict_after_ns = (uint64_t)(evict * 1e9);
+
+	if (prom_on && bbs_prom_open(&prom, prom_addr))
+		return 1;
+	err = bbs_tracer_open(&t, &to);
+	if (err) {
+		bbs_prom_close(prom);
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (to.verbose)
+		bbs_tracer_describe(t, stderr);
+	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
+
+	bbs_report_init(&r);
+	bbs_report_init(&total);
+	start = bbs_now_ns();
+	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
+	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
+	tick = start + 1000000000ULL;
+	for (;;) {
+		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
+
+		if (now >= tick) {
+			/* Prometheus serves cumulative counts: fold one second in. */
+			if (prom) {
+				if (bbs_tracer_drain(t, &r) == 0)
+					bbs_report_merge(&total, &r);
+				bbs_report_sort(&total);
+			} else {
+				bbs_tracer_tick(t);
+			}
+			tick = now + 1000000000ULL;
+		}
+		if (!stop && now < until) {
+			uint64_t left = until - now;
+			struct pollfd pfd = { .fd = prom ? bbs_prom_fd(prom) : -1,
+					      .events = POLLIN };
+
+			/* Wake at least every 100ms: a signal may race the sleep. */
+			if (left > 100000000ULL)
+				left = 100000000ULL;
+			if (poll(&pfd, 1, (int)(left / 1000000) + 1) > 0 && prom)
+				bbs_prom_serve(prom, &total);
+			continue;
+		}
+		if (bbs_tracer_drain(t, &r)) {
+			bbs_err("cannot read the BPF maps: out of memory");
+			err = 1;
+			break;
+		}
+		if (prom) {
+			/* The last interval is printed as the whole run's total. */
+			bbs_report_merge(&total, &r);
+			bbs_report_sort(&total);
+		}
+		if (!print_interval(prom ? &total : &r, json, &po)) {
+			err = 1; /* bbs_exit() says why */
+			break;
+		}
+		n++;
+		if (stop || now >= deadline || (count && (unsigned long long)n >= count))
+			break;
+		next += (uint64_t)(interval * 1e9);
+	}
+	bbs_report_free(&r);
+	bbs_report_free(&total);
+	bbs_tracer_close(t);
+	bbs_prom_close(prom);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The command line and exit conventions every command shares (options.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/options.h"
+#include "host/util.h"
+
+bool bbs_opt_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			return bbs_json_errors = true;
+	return false;
+}
+
+void bbs_opt_start(void)
+{
+	opterr = 0;
+	optind = 1;
+}
+
+int bbs_opt_error(int c, char **argv, const char *cmd)
+{
+	const char *arg = argv[optind - 1];
+	char opt[64];
+
+	/* A long option as given; a short one by optopt (it may sit in a cluster). */
+	if (strncmp(arg, "--", 2) && optopt)
+		snprintf(opt, sizeof(opt), "-%c", optopt);
+	else
+		snprintf(opt, sizeof(opt), "%s", arg);
+	if (c == ':')
+		bbs_err("%s: %s needs an argument (see 'bbscope %s --help')", cmd, opt, cmd);
+	else
+		bbs_err("%s: unknown option '%s' (see 'bbscope %s --help')", cmd, opt, cmd);
+	return BBS_EXIT_USAGE;
+}
+
+int bbs_opt_algo(const char *opt, const char *name, enum bbs_csum_type *type)
+{
+	int t = bbs_csum_parse(name);
+
+	if (t < 0) {
+		bbs_err("%s %s: want crc32c, xxhash, sha256 or blake2", opt, name);
+		return BBS_EXIT_USAGE;
+	}
+	*type = t;
+	return 0;
+}
+
+int bbs_exit(int status)
+{
+	int err = 0;
+
+	if (fflush(stdout))
+		err = errno;
+	else if (ferror(stdout))
+		err = EIO;
+	if (!err)
+		return status;
+	/* stdout failed: the message goes to stderr alone. */
+	bbs_json_errors = false;
+	if (err == EIO)
+		bbs_err("cannot write to standard output: a write failed");
+	else
+		bbs_err("cannot write to standard output: %s", strerror(err));
+	return status ? status : BBS_EXIT_FAIL;
+}

@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bbscope record: stream one record per btrfs bio (and per csum, ordered,
+ * rmw and recover span, and raid56 stripe) into a trace file
+ * (docs/format.md), optionally around a command, like `perf record`.
+ *
+ * Every second the in-kernel histograms are drained (so their maps never
+ * fill), stale in-flight state is evicted, and the loss counters go into
+ * the file with whatever records arrived: a killed recorder loses at most
+ * a second.  Each chunk is one write(); a failed write stops the recording
+ * and leaves the file ending at its last complete chunk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <linux/magic.h>
+#include <bpf/libbpf.h>
+
+#include "cli/cmd.h"
+#include "cli/options.h"
+#include "out/hist.h"
+#include "trace/tracer.h"
+#include "trace/tracefile.h"
+#include "host/kernel.h"
+#include "host/util.h"
+
+#define TICK_NS 1000000000ULL
+#define BATCH_NS 20000000L
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bbscope record -o FILE [--fs MOUNTPOINT] [--dev NAME] [--duration SEC]\n"
+		   "                      [--force] [--buffer-mb N] [--json] [-v] [-- COMMAND "
+		   "ARGS...]\n"
+		   "\n"
+		   "Record every btrfs bio into FILE: all its phase timestamps, size, device and\n"
+		   "sector, logical address (data reads), op and flags, submitting pid and comm,\n"
+		   "CPUs, completion and end_io contexts, end_io workqueue; csum, ordered, rmw\n"
+		   "and recover spans; raid56 stripe I/O.  Read it with 'bbscope report' and\n"
+		   "'bbscope export'.  With a COMMAND, record until it exits and exit with its\n"
+		   "status.  SIGINT/SIGTERM end the recording cleanly.\n"
+		   "\n"
+		   "  -o, --output FILE     the trace file (refused if it exists, unless --force)\n"
+		   "  -F, --force           overwrite FILE\n"
+		   "  -f, --fs PATH         only this btrfs filesystem (a path on it)\n"
+		   "  -D, --dev NAME        only this block device (loop0, /dev/loop0, 7:0)\n"
+		   "  -d, --duration SEC    stop after SEC seconds\n"
+		   "  -b, --buffer-mb N     ring buffer size, a power of two (default 16)\n"
+		   "      --evict-after SEC drop bios in flight longer than this (default 30)\n"
+		   "      --hist-json FILE  also write the in-kernel histograms of this run, as\n"
+		   "                        'bbscope hist --json' prints them (for cross-checks)\n"
+		   "  -j, --json            summary and errors as JSON on stdout\n"
+		   "  -v, --verbose         libbpf messages and attach details\n");
+}
+
+/* The header's symbol table: each name and its address (0 when absent). */
+static void header_syms(struct bbs_tf_header *h, const struct bbs_tracer *t)
+{
+	const struct bbs_kernel *k = bbs_tracer_kernel(t);
+
+	h->nr_syms = NR_FNS;
+	for (int i = 0; i < NR_FNS; i++) {
+		snprintf(h->syms[i].name, sizeof(h->syms[i].name), "%s",
+			 k->fn_name[i] ? k->fn_name[i] : bbs_fn_candidates(i)[0]);
+		h->syms[i].addr = k->fn[i];
+	}
+}
+
+static const char *resolve_name(enum tf_table table, uint32_t value, char *buf, size_t len)
+{
+	return table == TF_DEV ? bbs_dev_name(value, buf, len) : bbs_fs_name(value, buf, len);
+}
+
+struct recorder {
+	const char *path;
+	struct bbs_tracer *t;
+	struct bbs_tf_writer *w;
+	int werr; /* -errno of a failed write */
+	int ncpus;
+	uint64_t *percpu; /* lost, [cpu * NR_LOST_BPF + reason] */
+	uint64_t evicted;
+	struct bbs_report interval, total; /* in-kernel histograms: this tick, whole run */
+	bool keep_total;
+};
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct recorder *rc = ctx;
+	int err = bbs_tfw_event(rc->w, data, len);
+
+	if (err)
+		rc->werr = err;
+	return err; /* non-zero stops ring_buffer__poll() */
+}
+
+/* Once a second and at the end: drain the maps, note losses, write a chunk. */
+static int tick(struct recorder *rc)
+{
+	if (bbs_tracer_drain(rc->t, &rc->interval))
+		bbs_warn("cannot read the BPF maps: out of memory");
+	rc->evicted += rc->interval.evicted;
+	if (rc->keep_total)
+		bbs_report_merge(&rc->total, &rc->interval);
+	bbs_tracer_lost_percpu(rc->t, rc->percpu, rc->ncpus);
+	bbs_tfw_set_lost(rc->w, bbs_now_ns(), rc->percpu, rc->ncpus, NR_LOST_BPF, rc->evicted);
+	if (!rc->werr)
+		rc->werr = bbs_tfw_flush(rc->w);
+	return rc->werr;
+}
+
+static void join_command(char *dst, size_t len, char **argv)
+{
+	size_t used = 0;
+
+	dst[0] = 0;
+	for (int i = 0; argv && argv[i] && used < len; i++)
+		used += snprintf(dst + used, len - used, "%s%s", i ? " " : "", argv[i]);
+}
+
+static pid_t spawn(char **argv)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "bbscope: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		bbs_err("cannot run %s: %s", argv[0], strerror(errno));
+	return pid;
+}
+
+static int exit_status(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void summary(const struct recorder *rc, bool json, double secs, int status)
+{
+	struct bbs_tf_wstats s;
+	struct rusage ru;
+	uint64_t lost[NR_LOST_BPF] = { 0 }, nlost = rc->evicted;
+	double per, cpu_user, cpu_sys;
+
+	bbs_tfw_stats(rc->w, &s);
+	for (int c = 0; c < rc->ncpus; c++)
+		for (int i = 0; i < NR_LOST_BPF; i++)
+			lost[i] += rc->percpu[c * NR_LOST_BPF + i];
+	for (int i = 0; i < NR_LOST_BPF; i++)
+		nlost += lost[i];
+	per = s.bios ? (double)s.bytes / s.bios : 0;
+	getrusage(RUSAGE_SELF, &ru);
+	cpu_user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+	cpu_sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	if (json) {
+		json_t *o, *ld = json_object();
+
+		for (int i = 0; i < NR_LOST_BPF; i++)
+			json_object_set_new(ld, bbs_lost_name[i], json_integer(lost[i]));
+		json_object_set_new(ld, "evicted", json_integer(rc->evicted));
+		o = json_pack("{s:s,s:f,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:I,s:f,s:f,s:i}", "file",
+			      rc->path, "duration_s", secs, "bios", (json_int_t)s.bios, "spans",
+			      (json_int_t)s.spans, "stripes", (json_int_t)s.stripes, "bytes",
+			      (json_int_t)s.bytes, "bytes_per_bio", per, "lost", (json_int_t)nlost,
+			      "lost_detail", ld, "unwritten", (json_int_t)s.unwritten, "cpu_user_s",
+			      cpu_user, "cpu_sys_s", cpu_sys, "exit_status", status);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		fflush(stdout);
+		json_decref(o);
+		return;
+	}
+	fprintf(stderr,
+		"bbscope: recorded %llu bios, %llu spans, %llu stripes in %.2f s: %llu bytes in "
+		"%s, "
+		"%.1f bytes per bio; lost %llu",
+		(unsigned long long)s.bios, (unsigned long long)s.spans,
+		(unsigned long long)s.stripes, secs, (unsigned long long)s.bytes, rc->path, per,
+		(unsigned long long)nlost);
+	if (nlost) {
+		fputs(" (", stderr);
+		for (int i = 0; i < NR_LOST_BPF; i++)
+			if (lost[i])
+				fprintf(stderr, "%s %llu, ", bbs_lost_name[i],
+					(unsigned long long)lost[i]);
+		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
+			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
+	}
+	fputc('\n', stderr);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "fs", required_argument, NULL, 'f' },
+		{ "dev", required_argument, NULL, 'D' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "buffer-mb", required_argument, NULL, 'b' },
+		{ "evict-after", required_argument, NULL, 'E' },
+		{ "hist-json", required_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct bbs_tracer_opts to = { .emit_events = true, .on_event = on_event };
+	struct recorder rc = { 0 };
+	struct bbs_tf_header *h = NULL;
+	struct bbs_tf_wopts wo = { .resolve = resolve_name };
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *hist_json = NULL;
+	double duration = 0, evict = 30;
+	unsigned long long mb = 0;
+	uint64_t start, deadline, next_tick;
+	char **cmd = NULL;
+	bool json = false, force = false, child_done = false;
+	pid_t child = 0;
+	int c, fd = -1, ret = 1, status = 0, n;
+	struct utsname uts;
+	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
+
+	json = bbs_opt_json(argc, argv);
+
+	/* '+': the first non-option begins the command, as with -- */
+	while ((c = getopt_long(argc, argv, "+o:Ff:D:d:b:jvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			rc.path = optarg;
+			break;
+		case 'F':
+			force = true;
+			break;
+		case 'f':
+			if (bbs_fs_arg(optarg, &to.filter_fs))
+				return 2;
+			break;
+		case 'D':
+			if (bbs_dev_arg(optarg, &to.filter_dev))
+				return 2;
+			break;
+		case 'd':
+			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
+				bbs_err("--duration %s: want positive seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (bbs_parse_uint(optarg, 1024, &mb) || !mb || (mb & (mb - 1))) {
+				bbs_err("--buffer-mb %s: want a power of two from 1 to 1024",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'E':
+			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
+				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				return 2;
+			}
+			break;
+		case 'H':
+			hist_json = optarg;
+			break;
+		case 'j':
+			break;
+		case 'v':
+			to.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		cmd = argv + optind;
+	if (!rc.path) {
+		bbs_err("record needs -o FILE");
+		return 2;
+	}
+	if (!force && !access(rc.path, F_OK)) {
+		bbs_err("%s exists (use --force to overwrite it)", rc.path);
+		return 2;
+	}
+	to.ringbuf_mb = mb;
+	to.evict_after_ns = (uint64_t)(evict * 1e9);
+	to.event_ctx = &rc;
+
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		bbs_err("out of memory");
+		return 1;
+	}
+	/* The clock base: both clocks together, before anything can be traced. */
+	clock_gettime(CLOCK_REALTIME, &rt);
+	h->mono_ns = bbs_now_ns();
+	h->real_ns = (uint64_t)rt.tv_sec * 1000000000ULL + rt.tv_nsec;
+	if (bbs_tracer_open(&rc.t, &to))
+		goto out_free;
+	if (to.verbose)
+		bbs_tracer_describe(rc.t, stderr);
+
+	rc.ncpus = libbpf_num_possible_cpus();
+	rc.percpu = calloc((size_t)rc.ncpus * NR_LOST_BPF, sizeof(*rc.percpu));
+	rc.keep_total = hist_json != NULL;
+	bbs_report_init(&rc.interval);
+	bbs_report_init(&rc.total);
+	/* A first drain: the phases this kernel cannot show. */
+	bbs_tracer_drain(rc.t, &rc.interval);
+	if (!rc.percpu)
+		goto out_close;
+	if (rc.keep_total)
+		bbs_report_merge(&rc.total, &rc.interval);
+	for (int p = 0; p < NR_PHASES; p++)
+		if (rc.interval.phase_unavailable[p])
+			h->phase_unavailable |= 1U << p;
+	h->ncpus = rc.ncpus;
+	h->filter_fs = to.filter_fs;
+	h->filter_dev = to.filter_dev;
+	if (!uname(&uts))
+		snprintf(h->kernel, sizeof(h->kernel), "%s", uts.release);
+	gethostname(h->host, sizeof(h->host) - 1);
+	join_command(h->command, sizeof(h->command), cmd);
+	header_syms(h, rc.t);
+	wo.fs = to.filter_fs ? &to.filter_fs : NULL;
+	wo.nr_fs = !!to.filter_fs;
+	wo.dev = to.filter_dev ? &to.filter_dev : NULL;
+	wo.nr_dev = !!to.filter_dev;
+
+	if (force && unlink(rc.path) && errno != ENOENT) {
+		bbs_err("cannot replace %s: %s", rc.path, strerror(errno));
+		goto out_close;
+	}
+	fd = open(rc.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		bbs_err("cannot create %s: %s", rc.path, strerror(errno));
+		goto out_close;
+	}
+	n = bbs_tfw_open(&rc.w, fd, h, &wo);
+	if (n) {
+		bbs_err("cannot write %s: %s", rc.path, strerror(-n));
+		unlink(rc.path);
+		goto out_close;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fprintf(stderr, "bbscope: tracing btrfs bios into %s... Hit Ctrl-C to end.\n", rc.path);
+	if (cmd) {
+		child = spawn(cmd);
+		if (child < 0)
+			goto out_finish;
+	}
+
+	start = bbs_now_ns();
+	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
+	next_tick = start + TICK_NS;
+	while (!stop_sig && !rc.werr) {
+		uint64_t now;
+
+		/*
+		 * Take what the ring buffer holds, then sleep: one wakeup per
+		 * batch instead of one per bio (16 MiB hold 20 ms of far more
+		 * bios than a machine submits).
+		 */
+		n = bbs_tracer_poll(rc.t, 0);
+		if (n < 0 && n != -EINTR && !rc.werr) {
+			bbs_err("cannot read the ring buffer: %s", strerror(-n));
+			goto out_finish;
+		}
+		nanosleep(&batch, NULL);
+		now = bbs_now_ns();
+		if (now >= next_tick) {
+			tick(&rc);
+			next_tick = now + TICK_NS;
+		}
+		if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
+			child_done = true;
+			break;
+		}
+		if (now >= deadline)
+			break;
+	}
+	/* What is still in the ring buffer, then the last chunk and the trailer. */
+	while (!rc.werr && bbs_tracer_poll(rc.t, 0) > 0)
+		;
+	tick(&rc);
+	ret = 0;
+
+out_finish:
+	if (stop_sig && child > 0 && !child_done) {
+		kill(child, stop_sig);
+		if (waitpid(child, &status, WNOHANG) == child)
+			child_done = true;
+	}
+	n = bbs_tfw_finish(rc.w, bbs_now_ns(), 0);
+	if (!rc.werr && n)
+		rc.werr = n;
+	if (rc.werr) {
+		struct bbs_tf_wstats s;
+
+		bbs_tfw_stats(rc.w, &s);
+		bbs_err("cannot write %s: %s; recording stopped, the file holds %llu bios "
+			"(%llu records not written)%s",
+			rc.path, strerror(-rc.werr), (unsigned long long)s.bios,
+			(unsigned long long)s.unwritten, n ? "" : ", and ends with a trailer");
+		ret = 1;
+	} else if (ret == 0 && child_done && !stop_sig) {
+		ret = exit_status(status);
+	}
+	summary(&rc, json && !rc.werr, (bbs_now_ns() - h->mono_ns) / 1e9,
+		child_done ? exit_status(status) : 0);
+	if (hist_json && !rc.werr) {
+		json_t *o;
+		char *s;
+
+		rc.total.interval_s = (bbs_now_ns() - h->mono_ns) / 1e9;
+		bbs_report_sort(&rc.total);
+		o = bbs_report_json(&rc.total);
+		s = json_dumps(o, JSON_COMPACT);
+		if (!s || bbs_write_file_atomic(hist_json, s, strlen(s))) {
+			bbs_err("cannot write %s: %s", hist_json, strerror(errno));
+			ret = ret ? ret : 1;
+		}
+		free(s);
+		json_decref(o);
+	}
+	bbs_tfw_free(rc.w);
+	close(fd);
+out_close:
+	bbs_report_free(&rc.interval);
+	bbs_report_free(&rc.total);
+	free(rc.percpu);
+	bbs_tracer_close(rc.t);
+out_free:
+	free(h);
+	return ret;
+}

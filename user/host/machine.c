@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+
+#include "host/machine.h"
+#include "host/sys.h"
+
+void bbs_cpu_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[256];
+
+	snprintf(buf, len, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (strncmp(line, "model name", 10) || !colon)
+			continue;
+		colon++;
+		while (isspace((unsigned char)*colon))
+			colon++;
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(buf, len, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
+/* The highest-level data or unified cache of cpu0: "32768K" -> bytes. 0 if unknown. */
+size_t bbs_llc_size(unsigned int *level)
+{
+	size_t best = 0;
+
+	*level = 0;
+	for (int i = 0; i < 16; i++) {
+		char path[128], buf[64], *end;
+		unsigned long lvl, size;
+
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+		if (bbs_sys_read(path, buf, sizeof(buf)))
+			break;
+		if (!strcmp(buf, "Instruction"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+		if (bbs_sys_read(path, buf, sizeof(buf)))
+			continue;
+		lvl = strtoul(buf, NULL, 10);
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+		if (bbs_sys_read(path, buf, sizeof(buf)))
+			continue;
+		size = strtoul(buf, &end, 10);
+		if (*end == 'K')
+			size <<= 10;
+		else if (*end == 'M')
+			size <<= 20;
+		else if (*end == 'G')
+			size <<= 30;
+		if (lvl > *level || (lvl == *level && size > best)) {
+			*level = (unsigned int)lvl;
+			best = size;
+		}
+	}
+	return best;
+}
+
+json_t *bbs_machine_json(void)
+{
+	unsigned int level;
+	struct utsname u;
+	char cpu[256];
+	size_t llc;
+
+	bbs_cpu_model(cpu, sizeof(cpu));
+	llc = bbs_llc_size(&level);
+	uname(&u);
+	return json_pack("{s:s,s:i,s:I,s:i,s:s}", "cpu", cpu, "cores",
+			 (int)sysconf(_SC_NPROCESSORS_ONLN), "llc_bytes", (json_int_t)llc,
+			 "llc_level", (int)level, "kernel", u.release);
+}

@@ -1,0 +1,831 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The sandbox mechanism (host/sandbox.h): sparse backing files, loop
+ * devices, mkfs.btrfs, mount, the state file, and undoing each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <linux/btrfs.h>
+#include <linux/loop.h>
+
+#include "host/sandbox.h"
+#include "host/sys.h"
+#include "host/util.h"
+
+#define SB_STATE_FILE "sandbox.json"
+/* LOOP_CTL_GET_FREE answers can be taken by others before we bind them. */
+#define LOOP_TRIES 32
+
+/*
+ * The fewest devices mkfs.btrfs 6.2 accepts (checked: raid0 takes 1,
+ * raid10 2, raid5 2, raid6 3, raid1c3 3, raid1c4 4).
+ */
+static const struct bbs_sb_profile profiles[] = {
+	{ "single", 1, 1, "dup" },
+	{ "dup", 1, 1, "dup" },
+	{ "raid0", 1, 2, "raid0" },
+	{ "raid1", 2, 2, "raid1" },
+	{ "raid10", 2, 4, "raid10" },
+	/* Metadata on raid56 has the write hole: mirror it instead. */
+	{ "raid5", 2, 3, "raid1" },
+	/* raid6 needs 3 devices, so its raid1c3 metadata always fits. */
+	{ "raid6", 3, 4, "raid1c3" },
+	{ "raid1c3", 3, 3, "raid1c3" },
+	{ "raid1c4", 4, 4, "raid1c4" },
+};
+
+/* mount(8)'s generic options are mount(2) flags; btrfs would reject them as data. */
+static const struct mnt_flag {
+	const char *name;
+	unsigned long flag;
+} mnt_flags[] = {
+	{ "ro", MS_RDONLY },
+	{ "noatime", MS_NOATIME },
+	{ "nodiratime", MS_NODIRATIME },
+	{ "relatime", MS_RELATIME },
+	{ "strictatime", MS_STRICTATIME },
+	{ "lazytime", MS_LAZYTIME },
+	{ "nodev", MS_NODEV },
+	{ "nosuid", MS_NOSUID },
+	{ "noexec", MS_NOEXEC },
+	{ "sync", MS_SYNCHRONOUS },
+	{ "dirsync", MS_DIRSYNC },
+};
+
+static volatile sig_atomic_t interrupted;
+
+const struct bbs_sb_profile *bbs_sb_profile(const char *name, bool data_only)
+{
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (!strcmp(name, profiles[i].name) && (!data_only || profiles[i].def_devs))
+			return &profiles[i];
+	return NULL;
+}
+
+int bbs_sb_mount_opts(const char *s, struct bbs_sb_opts *o)
+{
+	char *copy = strdup(s), *save, *tok;
+	size_t used = 0;
+	int ret = 0;
+
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i, n = sizeof(mnt_flags) / sizeof(mnt_flags[0]);
+		int len;
+
+		for (i = 0; i < n && strcmp(tok, mnt_flags[i].name); i++)
+			;
+		if (i < n) {
+			o->mnt_flags |= mnt_flags[i].flag;
+			continue;
+		}
+		len = snprintf(o->mnt_data + used, sizeof(o->mnt_data) - used, "%s%s",
+			       used ? "," : "", tok);
+		if (len < 0 || (size_t)len >= sizeof(o->mnt_data) - used) {
+			ret = -1;
+			break;
+		}
+		used += len;
+	}
+	free(copy);
+	return ret;
+}
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* Let SIGINT/SIGTERM/SIGHUP during `up` unwind instead of leaving debris. */
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static bool stop_requested(void)
+{
+	if (!interrupted)
+		return false;
+	bbs_err("interrupted by SIG%s, undoing what was done", sigabbrev_np(interrupted));
+	return true;
+}
+
+static int copy_str(char *dst, size_t len, const char *src)
+{
+	return snprintf(dst, len, "%s", src) >= (int)len ? -1 : 0;
+}
+
+/* $BBSCOPE_STATE_DIR and the state file in it (PATH_MAX each). */
+static int state_paths(char *dir, char *file)
+{
+	const char *env = getenv("BBSCOPE_STATE_DIR");
+
+	snprintf(dir, PATH_MAX, "%s", env && *env ? env : BBS_SB_DEF_STATE_DIR);
+	if (snprintf(file, PATH_MAX, "%s/" SB_STATE_FILE, dir) >= PATH_MAX) {
+		bbs_err("state dir %s: %s", dir, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open and flock the state dir (making it first if asked).  Returns the fd,
+ * -1 after an error message, or -2 when the dir does not exist and create
+ * is false.
+ */
+static int state_lock(const char *dir, bool create)
+{
+	int fd;
+
+	if (create && mkdir(dir, 0755) && errno != EEXIST) {
+		bbs_err("cannot create state dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && !create)
+			return -2;
+		bbs_err("cannot open state dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno == EWOULDBLOCK)
+			bbs_err("another 'bbscope sandbox' is running (it holds %s)", dir);
+		else
+			bbs_err("cannot lock state dir %s: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The sandbox as JSON.  The state file adds what `down` needs to check
+ * before it touches anything (members) and whether the backing dir is ours.
+ */
+static json_t *state_json(const struct bbs_sandbox *st, bool for_state_file)
+{
+	json_t *o, *devs = json_array(), *members;
+
+	for (unsigned int i = 0; i < st->ndevs; i++)
+		json_array_append_new(devs, json_string(st->devs[i].dev));
+	o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "mountpoint", st->mnt, "devices",
+		      devs, "fsid", st->fsid, "profile", st->profile, "metadata_profile",
+		      st->metadata, "algo", st->algo, "size_bytes", (json_int_t)st->size,
+		      "backing_dir", st->backing_dir);
+	if (!o || !for_state_file)
+		return o;
+	members = json_array();
+	for (unsigned int i = 0; i < st->ndevs; i++) {
+		const struct bbs_sb_member *m = &st->devs[i];
+
+		json_array_append_new(members, json_pack("{s:s, s:s, s:i, s:i}", "device", m->dev,
+							 "backing_file", m->backing, "major",
+							 m->major, "minor", m->minor));
+	}
+	json_object_set_new(o, "members", members);
+	json_object_set_new(o, "backing_dir_created", json_boolean(st->backing_dir_created));
+	return o;
+}
+
+static int state_write(const char *file, const struct bbs_sandbox *st)
+{
+	json_t *o = state_json(st, true);
+	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL, *line = NULL;
+	int ret = -1;
+
+	if (!text || asprintf(&line, "%s\n", text) < 0) {
+		line = NULL;
+		bbs_err("cannot write %s: %s", file, strerror(ENOMEM));
+	} else if (bbs_write_file_atomic(file, line, strlen(line))) {
+		bbs_err("cannot write %s: %s", file, strerror(errno));
+	} else {
+		ret = 0;
+	}
+	free(line);
+	free(text);
+	json_decref(o);
+	return ret;
+}
+
+static int member_from_json(json_t *j, struct bbs_sb_member *m)
+{
+	const char *dev, *backing;
+	int ma, mi;
+
+	if (json_unpack(j, "{s:s, s:s, s:i, s:i}", "device", &dev, "backing_file", &backing,
+			"major", &ma, "minor", &mi) ||
+	    ma < 0 || mi < 0 || strncmp(dev, "/dev/loop", 9) ||
+	    copy_str(m->dev, sizeof(m->dev), dev) ||
+	    copy_str(m->backing, sizeof(m->backing), backing))
+		return -1;
+	m->major = ma;
+	m->minor = mi;
+	return 0;
+}
+
+/* A state file's algorithm: "algo", or "csum" as schema version 1 named it. */
+static const char *state_algo(json_t *o)
+{
+	json_t *v = json_object_get(o, "algo");
+
+	return json_string_value(v ? v : json_object_get(o, "csum"));
+}
+
+/* 0 with st filled, 1 when there is no state file, -1 after an error message. */
+static int state_read(const char *file, struct bbs_sandbox *st)
+{
+	const char *mnt, *fsid, *profile, *meta, *bdir, *algo;
+	json_t *o, *members;
+	json_error_t jerr;
+	json_int_t size;
+	int created, ret = -1;
+	size_t i;
+
+	if (access(file, F_OK) && errno == ENOENT)
+		return 1;
+	o = json_load_file(file, 0, &jerr);
+	if (!o) {
+		bbs_err("cannot read %s: %s", file, jerr.text);
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	algo = state_algo(o);
+	if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:o}", "mountpoint", &mnt, "fsid",
+			&fsid, "profile", &profile, "metadata_profile", &meta, "size_bytes", &size,
+			"backing_dir", &bdir, "backing_dir_created", &created, "members",
+			&members) ||
+	    !algo || !json_is_array(members) || json_array_size(members) < 1 ||
+	    json_array_size(members) > BBS_SB_MAX_DEVS || copy_str(st->mnt, sizeof(st->mnt), mnt) ||
+	    copy_str(st->fsid, sizeof(st->fsid), fsid) ||
+	    copy_str(st->profile, sizeof(st->profile), profile) ||
+	    copy_str(st->metadata, sizeof(st->metadata), meta) ||
+	    copy_str(st->algo, sizeof(st->algo), algo) ||
+	    copy_str(st->backing_dir, sizeof(st->backing_dir), bdir))
+		goto bad;
+	st->size = size;
+	st->backing_dir_created = created;
+	st->ndevs = json_array_size(members);
+	for (i = 0; i < st->ndevs; i++)
+		if (member_from_json(json_array_get(members, i), &st->devs[i]))
+			goto bad;
+	ret = 0;
+	goto out;
+bad:
+	bbs_err("%s is not a sandbox state file (remove it and clean up by hand)", file);
+out:
+	json_decref(o);
+	return ret;
+}
+
+static void fsid_str(const __u8 *u, char *out)
+{
+	for (int i = 0; i < 16; i++)
+		out += sprintf(out, "%02x%s", u[i],
+			       (i == 3 || i == 5 || i == 7 || i == 9) ? "-" : "");
+}
+
+static int read_fsid(const char *mnt, char *fsid)
+{
+	struct btrfs_ioctl_fs_info_args args = { 0 };
+	int fd, ret;
+
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ret = ioctl(fd, BTRFS_IOC_FS_INFO, &args);
+	close(fd);
+	if (ret)
+		return -1;
+	fsid_str(args.fsid, fsid);
+	return 0;
+}
+
+/*
+ * Is the sandbox mounted at st->mnt?  1 yes, 0 nothing is mounted there, -1
+ * something else is (message given).  A mount point has another st_dev than
+ * its parent; the fsid tells our btrfs from anything mounted over it.
+ */
+static int sandbox_mounted(const struct bbs_sandbox *st)
+{
+	char parent[PATH_MAX], fsid[BBS_SB_FSID_LEN];
+	struct stat mst, pst;
+
+	snprintf(parent, sizeof(parent), "%s", st->mnt);
+	if (stat(st->mnt, &mst) || stat(dirname(parent), &pst) || mst.st_dev == pst.st_dev)
+		return 0;
+	if (read_fsid(st->mnt, fsid) || strcmp(fsid, st->fsid)) {
+		bbs_err("%s holds another filesystem than the sandbox (fsid %s); unmount it first",
+			st->mnt, st->fsid);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Bind a free loop device to fd (the backing file).  LOOP_CONFIGURE came in
+ * Linux 5.8; older kernels answer EINVAL and get LOOP_SET_FD +
+ * LOOP_SET_STATUS64.  Returns 0 or an errno.
+ */
+static int loop_configure(int lfd, const struct loop_config *cfg)
+{
+	int err;
+
+	if (!ioctl(lfd, LOOP_CONFIGURE, cfg))
+		return 0;
+	if (errno != EINVAL)
+		return errno;
+	if (ioctl(lfd, LOOP_SET_FD, cfg->fd))
+		return errno;
+	if (ioctl(lfd, LOOP_SET_STATUS64, &cfg->info)) {
+		err = errno;
+		ioctl(lfd, LOOP_CLR_FD);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Attach the backing file open on fd to a free loop device and record it in
+ * m (whose backing path is already set).  No autoclear: the device stays
+ * bound after we close it, until `down` clears it.
+ */
+static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
+{
+	struct loop_config cfg = { .fd = fd };
+	size_t len = strlen(m->backing);
+	struct stat st = { 0 };
+	int n, lfd, err = EBUSY;
+
+	/* lo_file_name is informational (losetup shows it); sysfs has the full path. */
+	memcpy(cfg.info.lo_file_name, m->backing, len < LO_NAME_SIZE ? len : LO_NAME_SIZE - 1);
+	for (int tries = 0; tries < LOOP_TRIES && err == EBUSY; tries++) {
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0) {
+			bbs_err("cannot get a free loop device: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(m->dev, sizeof(m->dev), "/dev/loop%d", n);
+		lfd = open(m->dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0) {
+			bbs_err("cannot open %s: %s", m->dev, strerror(errno));
+			return -1;
+		}
+		/* EBUSY: another process bound it since GET_FREE; ask again. */
+		err = loop_configure(lfd, &cfg);
+		if (!err && fstat(lfd, &st)) {
+			err = errno;
+			ioctl(lfd, LOOP_CLR_FD);
+		}
+		close(lfd);
+	}
+	if (err) {
+		bbs_err("cannot attach %s to %s: %s", m->backing, m->dev, strerror(err));
+		return -1;
+	}
+	m->major = major(st.st_rdev);
+	m->minor = minor(st.st_rdev);
+	return 0;
+}
+
+/* Detach a loop device `up` attached a moment ago (unwinding). */
+static void loop_detach_new(const struct bbs_sb_member *m)
+{
+	int lfd = open(m->dev, O_RDWR | O_CLOEXEC);
+
+	if (lfd < 0 || ioctl(lfd, LOOP_CLR_FD))
+		bbs_warn("cannot detach %s: %s", m->dev, strerror(errno));
+	if (lfd >= 0)
+		close(lfd);
+}
+
+/*
+ * Make the kernel forget the btrfs it registered for dev (mkfs.btrfs and
+ * mount scan it), as `btrfs device scan --forget DEV` does: otherwise a later
+ * mount could find a stale member under a reused loop number.  Best effort.
+ * The name must not be empty: an empty name forgets every unmounted device.
+ */
+static void btrfs_forget(const char *dev)
+{
+	struct btrfs_ioctl_vol_args args = { 0 };
+	int fd;
+
+	snprintf(args.name, sizeof(args.name), "%s", dev);
+	fd = open("/dev/btrfs-control", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		bbs_warn("cannot open /dev/btrfs-control to forget %s: %s", dev, strerror(errno));
+		return;
+	}
+	/* ENOENT: nothing registered for it. */
+	if (ioctl(fd, BTRFS_IOC_FORGET_DEV, &args) && errno != ENOENT)
+		bbs_warn("cannot make btrfs forget %s: %s", dev, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Is the loop device numbered like m bound to m's backing file?  cur gets
+ * what it is bound to ("" when it is not bound).
+ */
+static bool loop_backed_by(const struct bbs_sb_member *m, char *cur, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", m->major, m->minor);
+	if (bbs_sys_read(path, cur, len))
+		cur[0] = 0;
+	return !strcmp(cur, m->backing);
+}
+
+/*
+ * Detach one member for `down`, but only if it is still ours.  We open it
+ * first: while we hold it open nobody can rebind it (a LOOP_CLR_FD from
+ * anyone else only takes effect at the last close), so what we check is
+ * what we detach.  0 when done or left alone (with a warning), -1 when it
+ * is ours and could not be detached (its backing file must stay).
+ */
+static int loop_release(const struct bbs_sb_member *m)
+{
+	char cur[PATH_MAX];
+	struct stat st;
+	int lfd;
+
+	lfd = open(m->dev, O_RDWR | O_CLOEXEC);
+	if (lfd < 0) {
+		bbs_warn("%s is gone (%s); nothing to detach", m->dev, strerror(errno));
+		return 0;
+	}
+	if (fstat(lfd, &st) || !S_ISBLK(st.st_mode) || st.st_rdev != makedev(m->major, m->minor)) {
+		bbs_warn("%s is not device %u:%u any more; leaving it alone", m->dev, m->major,
+			 m->minor);
+		goto out;
+	}
+	if (!loop_backed_by(m, cur, sizeof(cur))) {
+		if (cur[0])
+			bbs_warn("%s is backed by %s now, not %s; leaving it alone", m->dev, cur,
+				 m->backing);
+		else
+			bbs_warn("%s is not attached any more; nothing to detach", m->dev);
+		goto out;
+	}
+	btrfs_forget(m->dev);
+	if (ioctl(lfd, LOOP_CLR_FD)) {
+		bbs_err("cannot detach %s: %s", m->dev, strerror(errno));
+		close(lfd);
+		return -1;
+	}
+	close(lfd);
+	/* The detach happens at the last close: ours, unless someone else has it open. */
+	if (loop_backed_by(m, cur, sizeof(cur)))
+		bbs_warn("%s is open elsewhere; the kernel detaches it when it is closed", m->dev);
+	return 0;
+out:
+	close(lfd);
+	return 0;
+}
+
+/* The last non-empty line of text that starts with prefix, without the prefix. */
+static bool last_line(const char *text, const char *prefix, char *line, size_t len)
+{
+	size_t plen = strlen(prefix);
+	const char *p, *end;
+	bool found = false;
+
+	for (p = text; *p; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, "\n");
+		if (end == p || strncmp(p, prefix, plen))
+			continue;
+		snprintf(line, len, "%.*s", (int)(end - p - plen), p + plen);
+		found = true;
+	}
+	return found;
+}
+
+static int run_mkfs(const struct bbs_sb_opts *o, const struct bbs_sandbox *st)
+{
+	static char out[16384], err[16384];
+	char *argv[11 + BBS_SB_MAX_DEVS], line[512];
+	int n = 0, rc;
+
+	argv[n++] = "mkfs.btrfs";
+	/* -f is safe: the devices are files we just created, there is nothing to lose. */
+	argv[n++] = "-f";
+	argv[n++] = "-L";
+	argv[n++] = "bbscope-sandbox";
+	argv[n++] = "--csum";
+	argv[n++] = (char *)bbs_csum_name(o->algo);
+	argv[n++] = "-d";
+	argv[n++] = (char *)o->data->name;
+	argv[n++] = "-m";
+	argv[n++] = (char *)o->meta->name;
+	for (unsigned int i = 0; i < st->ndevs; i++)
+		argv[n++] = (char *)st->devs[i].dev;
+	argv[n] = NULL;
+	rc = bbs_run(argv, out, sizeof(out), err, sizeof(err));
+	if (rc < 0) {
+		bbs_err("cannot run mkfs.btrfs: %s (install btrfs-progs)", strerror(errno));
+		return -1;
+	}
+	/* Interrupted: mkfs got the terminal's SIGINT too; say that, not its exit. */
+	if (rc && !stop_requested()) {
+		/* Its last ERROR line says why; mkfs also prints ERRORs it survives. */
+		if (!last_line(err, "ERROR: ", line, sizeof(line)) &&
+		    !last_line(out, "ERROR: ", line, sizeof(line)) &&
+		    !last_line(err, "", line, sizeof(line)) &&
+		    !last_line(out, "", line, sizeof(line)))
+			snprintf(line, sizeof(line), "no message");
+		bbs_err("mkfs.btrfs failed (exit %d): %s", rc, line);
+	}
+	return rc ? -1 : 0;
+}
+
+static int do_mount(const struct bbs_sb_opts *o, const struct bbs_sandbox *st)
+{
+	char data[sizeof(o->mnt_data) + BBS_SB_MAX_DEVS * 32];
+	size_t used = 0;
+
+	/* device= for every member: the kernel may not have scanned them all. */
+	for (unsigned int i = 0; i < st->ndevs; i++)
+		used += snprintf(data + used, sizeof(data) - used, "%sdevice=%s", i ? "," : "",
+				 st->devs[i].dev);
+	if (o->mnt_data[0])
+		snprintf(data + used, sizeof(data) - used, ",%s", o->mnt_data);
+	if (mount(st->devs[0].dev, st->mnt, "btrfs", o->mnt_flags, data)) {
+		int err = errno;
+
+		bbs_err("cannot mount %s on %s: %s%s", st->devs[0].dev, st->mnt, strerror(err),
+			err == EINVAL ? " (check --mount-opts; the kernel log says more)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Backing dir: use it if it exists, else make it (and remember to remove it). */
+static int backing_dir_open(const char *dir, struct bbs_sandbox *st)
+{
+	struct stat sb;
+	int err = 0;
+
+	if (!mkdir(dir, 0700)) {
+		st->backing_dir_created = true;
+	} else if (errno != EEXIST) {
+		bbs_err("cannot create backing dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* Canonical, so that it compares equal to sysfs's backing_file later. */
+	if (!realpath(dir, st->backing_dir) || stat(st->backing_dir, &sb))
+		err = errno;
+	else if (!S_ISDIR(sb.st_mode))
+		err = ENOTDIR;
+	if (err) {
+		bbs_err("cannot use backing dir %s: %s", dir, strerror(err));
+		if (st->backing_dir_created)
+			rmdir(dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Create devN.img sparse, refusing to reuse a file that is already there. */
+static int backing_create(struct bbs_sandbox *st, unsigned int i)
+{
+	struct bbs_sb_member *m = &st->devs[i];
+	int fd;
+
+	if (snprintf(m->backing, sizeof(m->backing), "%s/dev%u.img", st->backing_dir, i) >=
+	    (int)sizeof(m->backing)) {
+		bbs_err("backing dir path %s is too long", st->backing_dir);
+		return -1;
+	}
+	fd = open(m->backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			bbs_err("%s exists (left from an earlier sandbox? remove it)", m->backing);
+		else
+			bbs_err("cannot create %s: %s", m->backing, strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, st->size)) {
+		bbs_err("cannot size %s to %llu bytes: %s", m->backing,
+			(unsigned long long)st->size, strerror(errno));
+		close(fd);
+		unlink(m->backing);
+		return -1;
+	}
+	return fd;
+}
+
+int bbs_sandbox_up(const struct bbs_sb_opts *o, struct bbs_sandbox *sb)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	int lock, ctl, fds[BBS_SB_MAX_DEVS];
+	unsigned int made = 0, attached = 0, i;
+	struct bbs_sandbox st = { 0 };
+	int ret = -1;
+
+	if (state_paths(dir, file))
+		return -1;
+	lock = state_lock(dir, true);
+	if (lock < 0)
+		return -1;
+	if (!access(file, F_OK)) {
+		bbs_err("a sandbox is already up (see 'bbscope sandbox status')");
+		goto out_unlock;
+	}
+	if (!realpath(dir, st.mnt) || strlen(st.mnt) + 5 > sizeof(st.mnt)) {
+		bbs_err("cannot use state dir %s: %s", dir, strerror(errno ? errno : ENAMETOOLONG));
+		goto out_unlock;
+	}
+	strcat(st.mnt, "/mnt");
+	snprintf(st.profile, sizeof(st.profile), "%s", o->data->name);
+	snprintf(st.metadata, sizeof(st.metadata), "%s", o->meta->name);
+	snprintf(st.algo, sizeof(st.algo), "%s", bbs_csum_name(o->algo));
+	st.size = o->size;
+	st.ndevs = o->ndevs;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		bbs_err("cannot open /dev/loop-control: %s (is the loop driver loaded?)",
+			strerror(errno));
+		goto out_unlock;
+	}
+	catch_signals();
+	if (backing_dir_open(o->backing_dir, &st))
+		goto out_ctl;
+	for (made = 0; made < st.ndevs; made++) {
+		fds[made] = backing_create(&st, made);
+		if (fds[made] < 0)
+			goto undo_files;
+	}
+	if (stop_requested())
+		goto undo_files;
+	for (attached = 0; attached < st.ndevs; attached++)
+		if (loop_attach(ctl, fds[attached], &st.devs[attached]))
+			goto undo_loops;
+	if (stop_requested())
+		goto undo_loops;
+	/* mkfs may have registered some devices with btrfs even when it fails. */
+	if (run_mkfs(o, &st) || stop_requested())
+		goto undo_mkfs;
+	if (mkdir(st.mnt, 0755)) {
+		int err = errno;
+
+		bbs_err("cannot create mount point %s: %s%s", st.mnt, strerror(err),
+			err == EEXIST ? " (left from an earlier sandbox? remove it)" : "");
+		goto undo_mkfs;
+	}
+	if (do_mount(o, &st))
+		goto undo_mkdir;
+	if (read_fsid(st.mnt, st.fsid)) {
+		bbs_err("cannot read the fsid of %s: %s", st.mnt, strerror(errno));
+		goto undo_mount;
+	}
+	if (state_write(file, &st))
+		goto undo_mount;
+	if (stop_requested())
+		goto undo_state;
+	*sb = st;
+	ret = 0;
+	goto out_files;
+
+undo_state:
+	unlink(file);
+undo_mount:
+	/*
+	 * Only a process that wandered in since the mount can make this fail:
+	 * detach it lazily then, so that no mount is left behind.  Its loop
+	 * devices go when it is finally released (LOOP_CLR_FD below defers).
+	 */
+	if (umount2(st.mnt, UMOUNT_NOFOLLOW)) {
+		bbs_warn("cannot unmount %s: %s; detaching it lazily", st.mnt, strerror(errno));
+		umount2(st.mnt, UMOUNT_NOFOLLOW | MNT_DETACH);
+	}
+undo_mkdir:
+	rmdir(st.mnt);
+undo_mkfs:
+	for (i = 0; i < st.ndevs; i++)
+		btrfs_forget(st.devs[i].dev);
+undo_loops:
+	while (attached--)
+		loop_detach_new(&st.devs[attached]);
+undo_files:
+	for (i = 0; i < made; i++)
+		unlink(st.devs[i].backing);
+	if (st.backing_dir_created)
+		rmdir(st.backing_dir);
+out_files:
+	/* The loop devices hold their own references to the files. */
+	for (i = 0; i < made; i++)
+		close(fds[i]);
+out_ctl:
+	close(ctl);
+out_unlock:
+	close(lock);
+	return ret;
+}
+
+int bbs_sandbox_down(struct bbs_sandbox *sb)
+{
+	struct bbs_sandbox st;
+	char dir[PATH_MAX], file[PATH_MAX];
+	bool kept = false;
+	int lock, r, ret = -1;
+	unsigned int i;
+
+	if (state_paths(dir, file))
+		return -1;
+	lock = state_lock(dir, false);
+	if (lock == -2) {
+		bbs_err("no sandbox is up");
+		return 1;
+	}
+	if (lock < 0)
+		return -1;
+	r = state_read(file, &st);
+	if (r) {
+		if (r > 0)
+			bbs_err("no sandbox is up");
+		ret = r;
+		goto out;
+	}
+
+	/* The state stays until the unmount worked, so down can be retried. */
+	r = sandbox_mounted(&st);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		bbs_warn("%s was not mounted; removing the rest", st.mnt);
+	} else if (bbs_umount(st.mnt, UMOUNT_NOFOLLOW)) {
+		bbs_err("cannot unmount %s: %s%s", st.mnt, strerror(errno),
+			errno == EBUSY ? " (a process is using it)" : "");
+		goto out;
+	}
+
+	for (i = 0; i < st.ndevs; i++) {
+		/* A device we could not detach keeps its file, and the state its record. */
+		if (loop_release(&st.devs[i])) {
+			kept = true;
+			continue;
+		}
+		if (unlink(st.devs[i].backing) && errno != ENOENT)
+			bbs_warn("cannot remove %s: %s", st.devs[i].backing, strerror(errno));
+	}
+	if (kept) {
+		bbs_err("some loop devices are still attached; run 'bbscope sandbox down' again");
+		goto out;
+	}
+	if (rmdir(st.mnt) && errno != ENOENT)
+		bbs_warn("cannot remove %s: %s", st.mnt, strerror(errno));
+	if (st.backing_dir_created && rmdir(st.backing_dir) && errno != ENOENT)
+		bbs_warn("cannot remove %s: %s", st.backing_dir, strerror(errno));
+	if (unlink(file)) {
+		bbs_err("cannot remove %s: %s", file, strerror(errno));
+		goto out;
+	}
+	*sb = st;
+	ret = 0;
+out:
+	close(lock);
+	return ret;
+}
+
+int bbs_sandbox_status(struct bbs_sandbox *sb)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	int r;
+
+	if (state_paths(dir, file))
+		return -1;
+	r = state_read(file, sb);
+	if (r > 0)
+		bbs_err("no sandbox is up");
+	if (r)
+		return -1;
+	r = sandbox_mounted(sb);
+	if (r == 0)
+		bbs_err("sandbox is not mounted at %s any more (run 'bbscope sandbox down')",
+			sb->mnt);
+	return r > 0 ? 0 : -1;
+}
+
+json_t *bbs_sandbox_json(const struct bbs_sandbox *sb)
+{
+	return state_json(sb, false);
+}

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out/hist.h"
+#include "out/print.h"
+#include "host/util.h"
+
+const char *const bbs_phase_name[NR_PHASES] = {
+	[PHASE_QUEUE] = "queue",     [PHASE_DEVICE] = "device", [PHASE_HOP] = "hop",
+	[PHASE_ENDIO] = "endio",     [PHASE_TOTAL] = "total",	[PHASE_CSUM] = "csum",
+	[PHASE_ORDERED] = "ordered", [PHASE_RMW] = "rmw",	[PHASE_RECOVER] = "recover",
+};
+const char *const bbs_op_name[BBS_NR_OPS] = { "read", "write" };
+const char *const bbs_kind_name[NR_KINDS] = { "data", "metadata", "super" };
+const char *const bbs_ctx_name[NR_CTX] = { "hardirq", "softirq", "task" };
+const char *const bbs_lost_name[NR_LOST_BPF] = {
+	[LOST_BIO_MAP_FULL] = "bio_map_full",
+	[LOST_WORK_MAP_FULL] = "work_map_full",
+	[LOST_RQ_WALK] = "rq_walk",
+	[LOST_RINGBUF] = "ringbuf_full",
+	[LOST_GROUP_MAP_FULL] = "group_map_full",
+};
+
+int bbs_phase_parse(const char *name)
+{
+	for (int i = 0; i < NR_PHASES; i++)
+		if (!strcmp(name, bbs_phase_name[i]))
+			return i;
+	return -1;
+}
+
+uint32_t bbs_hist_slot(uint64_t v)
+{
+	uint32_t msb, slot;
+
+	if (v < HIST_SUB)
+		return v;
+	msb = 63 - __builtin_clzll(v);
+	slot = (msb - HIST_SUB_BITS + 1) * HIST_SUB +
+	       ((v >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
+	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
+}
+
+uint64_t bbs_hist_slot_lo(uint32_t slot)
+{
+	uint32_t msb;
+
+	if (slot < 2 * HIST_SUB)
+		return slot;
+	msb = slot / HIST_SUB + HIST_SUB_BITS - 1;
+	return (1ULL << msb) + (uint64_t)(slot % HIST_SUB) * (1ULL << (msb - HIST_SUB_BITS));
+}
+
+uint64_t bbs_hist_slot_hi(uint32_t slot)
+{
+	uint32_t msb;
+
+	if (slot < 2 * HIST_SUB)
+		return slot + 1;
+	msb = slot / HIST_SUB + HIST_SUB_BITS - 1;
+	return bbs_hist_slot_lo(slot) + (1ULL << (msb - HIST_SUB_BITS));
+}
+
+void bbs_hist_add(struct bbs_hist *h, uint64_t v)
+{
+	h->count++;
+	h->sum_ns += v;
+	if (v > h->max_ns)
+		h->max_ns = v;
+	h->slots[bbs_hist_slot(v)]++;
+}
+
+void bbs_hist_merge(struct bbs_hist *dst, const struct bbs_hist *src)
+{
+	dst->count += src->count;
+	dst->sum_ns += src->sum_ns;
+	if (src->max_ns > dst->max_ns)
+		dst->max_ns = src->max_ns;
+	for (int i = 0; i < HIST_SLOTS; i++)
+		dst->slots[i] += src->slots[i];
+}
+
+uint64_t bbs_hist_percentile(const struct bbs_hist *h, double p)
+{
+	uint64_t total = 0, seen = 0, lo, hi, v;
+	double rank;
+
+	for (int i = 0; i < HIST_SLOTS; i++)
+		total += h->slots[i];
+	if (!total)
+		return 0;
+	rank = p * total;
+	for (int i = 0; i < HIST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		if (seen + h->slots[i] >= rank) {
+			lo = bbs_hist_slot_lo(i);
+			hi = bbs_hist_slot_hi(i);
+			/* Spread the bucket's samples evenly over its width. */
+			v = lo + (uint64_t)((hi - lo) * ((rank - seen) / h->slots[i]));
+			if (v >= hi)
+				v = hi - 1;
+			return v > h->max_ns ? h->max_ns : v;
+		}
+		seen += h->slots[i];
+	}
+	return h->max_ns;
+}
+
+void bbs_report_init(struct bbs_report *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void bbs_report_reset(struct bbs_report *r)
+{
+	struct bbs_group_data *g = r->groups;
+	const char *label = r->fs_label;
+	size_t cap = r->cap_groups;
+
+	memset(r, 0, sizeof(*r));
+	r->groups = g;
+	r->cap_groups = cap;
+	r->fs_label = label;
+}
+
+void bbs_report_free(struct bbs_report *r)
+{
+	free(r->groups);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool group_eq(const struct bbs_group *a, const struct bbs_group *b)
+{
+	return a->fs == b->fs && a->dev == b->dev && a->op == b->op && a->kind == b->kind;
+}
+
+struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_group *g)
+{
+	struct bbs_group_data *gd;
+
+	for (size_t i = 0; i < r->nr_groups; i++)
+		if (group_eq(&r->groups[i].g, g))
+			return &r->groups[i];
+	if (r->nr_groups == r->cap_groups) {
+		size_t cap = r->cap_groups ? 2 * r->cap_groups : 16;
+
+		gd = realloc(r->groups, cap * sizeof(*gd));
+		if (!gd)
+			return NULL;
+		r->groups = gd;
+		r->cap_groups = cap;
+	}
+	gd = &r->groups[r->nr_groups++];
+	memset(gd, 0, sizeof(*gd));
+	gd->g = *g;
+	gd->g.epoch = 0;
+	gd->g.level = 0;
+	return gd;
+}
+
+void bbs_group_add_wq(struct bbs_group_data *gd, const char *name, uint64_t count)
+{
+	int i;
+
+	for (i = 0; i < gd->nr_wqs; i++)
+		if (!strncmp(gd->wqs[i].name, name, WQ_NAME_LEN))
+			break;
+	if (i == gd->nr_wqs) {
+		if (gd->nr_wqs < BBS_MAX_WQS) {
+			gd->nr_wqs++;
+			snprintf(gd->wqs[i].name, WQ_NAME_LEN, "%s", name);
+		} else {
+			/* Fold the rest into the last slot. */
+			i = BBS_MAX_WQS - 1;
+			snprintf(gd->wqs[i].name, WQ_NAME_LEN, "other");
+		}
+	}
+	gd->wqs[i].count += count;
+}
+
+uint64_t bbs_report_lost(const struct bbs_report *r)
+{
+	uint64_t n = r->evicted;
+
+	for (int i = 0; i < NR_LOST_BPF; i++)
+		n += r->lost[i];
+	return n;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct bbs_group *x = &((const struct bbs_group_data *)a)->g;
+	const struct bbs_group *y = &((const struct bbs_group_data *)b)->g;
+
+	if (x->fs != y->fs)
+		return x->fs < y->fs ? -1 : 1;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->op != y->op)
+		return x->op - y->op;
+	return x->kind - y->kind;
+}
+
+void bbs_report_sort(struct bbs_report *r)
+{
+	qsort(r->groups, r->nr_groups, sizeof(*r->groups), group_cmp);
+}
+
+void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
+{
+	for (int i = 0; i < NR_LOST_BPF; i++)
+		total->lost[i] += r->lost[i];
+	total->evicted += r->evicted;
+	total->interval_s += r->interval_s;
+	for (int p = 0; p < NR_PHASES; p++)
+		total->phase_unavailable[p] = r->phase_unavailable[p];
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		const struct bbs_group_data *src = &r->groups[i];
+		struct bbs_group_data *dst = bbs_report_group(total, &src->g);
+
+		if (!dst)
+			continue;
+		dst->stats.bios += src->stats.bios;
+		dst->stats.bytes += src->stats.bytes;
+		for (int c = 0; c < NR_CTX; c++) {
+			dst->stats.complete_ctx[c] += src->stats.complete_ctx[c];
+			dst->stats.endio_ctx[c] += src->stats.endio_ctx[c];
+		}
+		dst->stats.stripe_writes += src->stats.stripe_writes;
+		dst->stats.stripe_reads += src->stats.stripe_reads;
+		for (int p = 0; p < NR_PHASES; p++)
+			bbs_hist_merge(&dst->phases[p], &src->phases[p]);
+		for (int w = 0; w < src->nr_wqs; w++)
+			bbs_group_add_wq(dst, src->wqs[w].name, src->wqs[w].count);
+	}
+}
+
+/* ---- plain text ---- */
+
+static void print_stars(FILE *f, uint64_t val, uint64_t max, int width)
+{
+	int n = max ? (int)((double)val * width / max) : 0;
+
+	if (n > width)
+		n = width;
+	for (int i = 0; i < n; i++)
+		fputc('*', f);
+	for (int i = n; i < width; i++)
+		fputc(' ', f);
+}
+
+/* biolatency-style power-of-two rows, folded from the sub-buckets. */
+static void print_log2(FILE *f, const struct bbs_hist *h, const char *phase, bool ms)
+{
+	uint64_t rows[64] = { 0 }, max = 0, div = ms ? 1000000 : 1000;
+	int first = -1, last = -1;
+	const char *unit = ms ? "msecs" : "usecs";
+
+	for (int i = 0; i < HIST_SLOTS; i++) {
+		uint64_t v = bbs_hist_slot_lo(i) / div;
+		int row = v ? 64 - __builtin_clzll(v) : 0;
+
+		rows[row] += h->slots[i];
+	}
+	for (int i = 0; i < 64; i++) {
+		if (!rows[i])
+			continue;
+		if (first < 0)
+			first = i;
+		last = i;
+		if (rows[i] > max)
+			max = rows[i];
+	}
+	if (first < 0)
+		return;
+	fprintf(f, "    %s %s%*s: count    distribution\n", phase, unit,
+		(int)(17 - strlen(phase) - strlen(unit)), "");
+	for (int i = 0; i <= last; i++) {
+		uint64_t lo = i ? 1ULL << (i - 1) : 0, hi = (1ULL << i) - 1;
+
+		if (i < first && i != 0)
+			continue;
+		fprintf(f, "    %10llu -> %-10llu: %-8llu |", (unsigned long long)lo,
+			(unsigned long long)hi, (unsigned long long)rows[i]);
+		print_stars(f, rows[i], max, 40);
+		fputs("|\n", f);
+	}
+}
+
+static void print_phase_row(FILE *f, const char *name, const struct bbs_hist *h, bool ms)
+{
+	double div = ms ? 1e6 : 1e3;
+
+	fprintf(f, "    %-8s %9llu %10.1f %10.1f %10.1f %10.1f %10.1f\n", name,
+		(unsigned long long)h->count, (double)h->sum_ns / h->count / div,
+		bbs_hist_percentile(h, 0.50) / div, bbs_hist_percentile(h, 0.90) / div,
+		bbs_hist_percentile(h, 0.99) / div, h->max_ns / div);
+}
+
+static const char *group_fs(const struct bbs_report *r, const struct bbs_group_data *gd, char *buf,
+			    size_t len)
+{
+	if (r->fs_label) {
+		snprintf(buf, len, "%s", r->fs_label);
+		return buf;
+	}
+	return bbs_fs_name(gd->g.fs, buf, len);
+}
+
+/* Replays and bio-based reports have no contexts: say nothing rather than zeros. */
+static bool ctx_seen(const struct bbs_stats *s)
+{
+	for (int c = 0; c < NR_CTX; c++)
+		if (s->complete_ctx[c] || s->endio_ctx[c])
+			return true;
+	return false;
+}
+
+static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_group_data *gd,
+			const struct bbs_print_opts *o)
+{
+	bool dev_group = gd->g.dev != 0;
+	char fs[256], dev[64], bytes[32];
+	const struct bbs_stats *s = &gd->stats;
+
+	group_fs(r, gd, fs, sizeof(fs));
+	if (dev_group) {
+		bbs_human_bytes(s->bytes, bytes, sizeof(bytes));
+		fprintf(f, "%s %s %s %s: %llu bios, %s\n", fs,
+			bbs_dev_name(gd->g.dev, dev, sizeof(dev)), bbs_op_name[gd->g.op],
+			bbs_kind_name[gd->g.kind], (unsigned long long)s->bios, bytes);
+		if (ctx_seen(s)) {
+			fprintf(f,
+				"    completion in hardirq %llu, softirq %llu, task %llu;"
+				" end_io in hardirq %llu, softirq %llu, task %llu",
+				(unsigned long long)s->complete_ctx[CTX_HARDIRQ],
+				(unsigned long long)s->complete_ctx[CTX_SOFTIRQ],
+				(unsigned long long)s->complete_ctx[CTX_TASK],
+				(unsigned long long)s->endio_ctx[CTX_HARDIRQ],
+				(unsigned long long)s->endio_ctx[CTX_SOFTIRQ],
+				(unsigned long long)s->endio_ctx[CTX_TASK]);
+			for (int i = 0; i < gd->nr_wqs; i++)
+				fprintf(f, "%s%s %llu", i ? ", " : " (", gd->wqs[i].name,
+					(unsigned long long)gd->wqs[i].count);
+			fprintf(f, "%s\n", gd->nr_wqs ? ")" : "");
+		}
+		if (s->stripe_writes || s->stripe_reads)
+			fprintf(f, "    raid56 stripe writes %llu, stripe reads %llu\n",
+				(unsigned long long)s->stripe_writes,
+				(unsigned long long)s->stripe_reads);
+	} else {
+		fprintf(f, "%s (filesystem) %s %s:\n", fs, bbs_op_name[gd->g.op],
+			bbs_kind_name[gd->g.kind]);
+	}
+	fprintf(f, "    %-8s %9s %10s %10s %10s %10s %10s  (%s)\n", "phase", "count", "mean", "p50",
+		"p90", "p99", "max", o->ms ? "msecs" : "usecs");
+	for (int p = 0; p < NR_PHASES; p++) {
+		const struct bbs_hist *h = &gd->phases[p];
+
+		if (bbs_phase_is_device(p) != dev_group)
+			continue;
+		if (h->count)
+			print_phase_row(f, bbs_phase_name[p], h, o->ms);
+		else if (p == PHASE_CSUM || r->phase_unavailable[p])
+			fprintf(f, "    %-8s not observable\n", bbs_phase_name[p]);
+	}
+	if (o->summary)
+		return;
+	for (int p = 0; p < NR_PHASES; p++)
+		if (gd->phases[p].count && bbs_phase_is_device(p) == dev_group)
+			print_log2(f, &gd->phases[p], bbs_phase_name[p], o->ms);
+}
+
+void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o)
+{
+	uint64_t lost = bbs_report_lost(r);
+
+	if (!r->nr_groups)
+		fprintf(f, "no btrfs bios in this interval\n");
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		print_group(f, r, &r->groups[i], o);
+		fputc('\n', f);
+	}
+	if (lost) {
+		fprintf(f, "lost: %llu (", (unsigned long long)lost);
+		for (int i = 0; i < NR_LOST_BPF; i++)
+			if (r->lost[i])
+				fprintf(f, "%s %llu, ", bbs_lost_name[i],
+					(unsigned long long)r->lost[i]);
+		fprintf(f, "evicted %llu)\n", (unsigned long long)r->evicted);
+	}
+}
+
+/* ---- JSON ---- */
+
+json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable)
+{
+	json_t *o, *buckets;
+
+	if (!h || !h->count) {
+		o = json_pack("{s:b}", "observable", 0);
+		if (unavailable)
+			json_object_set_new(o, "reason", json_string("tracepoint unavailable"));
+		return o;
+	}
+	buckets = json_array();
+	for (int i = 0; i < HIST_SLOTS; i++)
+		if (h->slots[i])
+			json_array_append_new(buckets,
+					      json_pack("[I,I,I]", (json_int_t)bbs_hist_slot_lo(i),
+							(json_int_t)bbs_hist_slot_hi(i),
+							(json_int_t)h->slots[i]));
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "count", (json_int_t)h->count,
+			 "sum_ns", (json_int_t)h->sum_ns, "mean_ns",
+			 (json_int_t)(h->sum_ns / h->count), "p50_ns",
+			 (json_int_t)bbs_hist_percentile(h, 0.50), "p90_ns",
+			 (json_int_t)bbs_hist_percentile(h, 0.90), "p99_ns",
+			 (json_int_t)bbs_hist_percentile(h, 0.99), "max_ns", (json_int_t)h->max_ns,
+			 "buckets", buckets);
+}
+
+static json_t *ctx_json(const __u64 *c)
+{
+	return json_pack("{s:I,s:I,s:I}", "hardirq", (json_int_t)c[CTX_HARDIRQ], "softirq",
+			 (json_int_t)c[CTX_SOFTIRQ], "task", (json_int_t)c[CTX_TASK]);
+}
+
+static json_t *group_json(const struct bbs_report *r, const struct bbs_group_data *gd)
+{
+	bool dev_group = gd->g.dev != 0;
+	char fs[256], dev[64];
+	json_t *o, *phases, *wq;
+	const struct bbs_stats *s = &gd->stats;
+
+	phases = json_object();
+	for (int p = 0; p < NR_PHASES; p++)
+		if (bbs_phase_is_device(p) == dev_group)
+			json_object_set_new(
+				phases, bbs_phase_name[p],
+				bbs_phase_json(&gd->phases[p], r->phase_unavailable[p]));
+	wq = json_object();
+	for (int i = 0; i < gd->nr_wqs; i++)
+		json_object_set_new(wq, gd->wqs[i].name, json_integer(gd->wqs[i].count));
+	o = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I}", "fs",
+		      group_fs(r, gd, fs, sizeof(fs)), "dev",
+		      dev_group ? bbs_dev_name(gd->g.dev, dev, sizeof(dev)) : NULL, "op",
+		      bbs_op_name[gd->g.op], "kind", bbs_kind_name[gd->g.kind], "bios",
+		      (json_int_t)s->bios, "bytes", (json_int_t)s->bytes, "phases", phases,
+		      "complete_ctx", ctx_json(s->complete_ctx), "endio_ctx",
+		      ctx_json(s->endio_ctx), "endio_wq", wq, "stripe_writes",
+		      (json_int_t)s->stripe_writes, "stripe_reads", (json_int_t)s->stripe_reads);
+	return o;
+}
+
+json_t *bbs_report_json(const struct bbs_report *r)
+{
+	struct bbs_hist rmw = { 0 }, recover = { 0 };
+	uint64_t sw = 0, sr = 0;
+	json_t *groups = json_array(), *lost_detail = json_object();
+
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		const struct bbs_group_data *gd = &r->groups[i];
+
+		json_array_append_new(groups, group_json(r, gd));
+		bbs_hist_merge(&rmw, &gd->phases[PHASE_RMW]);
+		bbs_hist_merge(&recover, &gd->phases[PHASE_RECOVER]);
+		sw += gd->stats.stripe_writes;
+		sr += gd->stats.stripe_reads;
+	}
+	for (int i = 0; i < NR_LOST_BPF; i++)
+		json_object_set_new(lost_detail, bbs_lost_name[i], json_integer(r->lost[i]));
+	json_object_set_new(lost_detail, "evicted", json_integer(r->evicted));
+	return json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s,
+			 "lost", (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail,
+			 "groups", groups, "raid56", "rmw",
+			 bbs_phase_json(&rmw, r->phase_unavailable[PHASE_RMW]), "recover",
+			 bbs_phase_json(&recover, r->phase_unavailable[PHASE_RECOVER]),
+			 "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The replay of btrfs's write-with-checksum path (replay/csum.c): a
+ * workload written to one target with io_uring, every 4 KiB block
+ * checksummed as btrfs does, in one of btrfs's pipelines.
+ */
+#ifndef BBS_REPLAY_CSUM_H
+#define BBS_REPLAY_CSUM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "btrfs/csum.h"
+#include "out/hist.h"
+#include "replay/workload.h"
+
+/* Where a bio's checksum is computed, relative to its write. */
+enum bbs_replay_mode {
+	BBS_REPLAY_NONE, /* no checksum: the device alone */
+	BBS_REPLAY_SERIAL, /* checksum, then submit (btrfs before the async_csum series) */
+	BBS_REPLAY_ASYNC, /* submit at once, a worker checksums meanwhile (async_csum) */
+	BBS_REPLAY_OFFLOAD, /* workers checksum, the bio goes out when its sum is done */
+	BBS_NR_REPLAY_MODES,
+};
+
+extern const char *const bbs_replay_mode_name[BBS_NR_REPLAY_MODES];
+
+#define BBS_REPLAY_DEF_QD 16U
+#define BBS_REPLAY_MAX_QD 4096U
+#define BBS_REPLAY_MAX_WORKERS 64U
+
+struct bbs_replay_csum_opts {
+	const char *target; /* block device or file (replay/target.h checks it) */
+	bool force; /* write over a signature or an existing file */
+	enum bbs_replay_mode mode;
+	enum bbs_csum_type algo;
+	unsigned int qd; /* bios in flight, 1 .. BBS_REPLAY_MAX_QD */
+	unsigned int workers; /* checksum threads of async and offload, 1 .. MAX_WORKERS */
+	double scale; /* 0: as fast as the pipeline goes; else recorded times * scale */
+	const char *csum_out; /* NULL, or a file for '<offset> <checksum>' of every block */
+};
+
+struct bbs_replay_csum_result {
+	/*
+	 * As the tracer makes them: the target's device group (device, total;
+	 * bios and bytes) and a dev-less one (csum), every group named after
+	 * opts.target (which must outlive the report).
+	 */
+	struct bbs_report report;
+	double elapsed_s; /* first bio start -> last bio done */
+	double cpu_s; /* user + system time of the whole process during the run */
+	struct bbs_hist csum; /* one bio's checksum; sum_ns is the busy time */
+	uint64_t csum_wait_ns; /* summed over bios: bio start -> its checksum starts */
+	char target_name[64]; /* "loop3", or a file's filesystem device */
+};
+
+/*
+ * Replay w (at least one bio) on opts.target.  0 with res filled (free it
+ * with bbs_replay_csum_free()); -EINVAL when the target was refused before
+ * anything was written (in use, a signature without force, too small,
+ * misaligned for the workload); another negative errno when the run
+ * failed.  Either way after one error line (bbs_err).  A target file made
+ * here is kept only when the run succeeded.
+ */
+int bbs_replay_csum(const struct bbs_replay_csum_opts *o, const struct bbs_workload *w,
+		    struct bbs_replay_csum_result *res);
+void bbs_replay_csum_free(struct bbs_replay_csum_result *res);
+
+#endif

@@ -1,0 +1,1100 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "bbscope.skel.h"
+#include "bbscope_nocas.skel.h"
+#include "trace/tracer.h"
+#include "host/kernel.h"
+#include "host/util.h"
+
+/*
+ * Every tracepoint the BPF object has programs for (btf_<prog> and
+ * raw_<prog>), what is lost without it, and the phases it feeds.  A role
+ * may have several programs: the first whose tracepoint this kernel has,
+ * with the argument count it has, is used.
+ */
+/* When a tracepoint is attached: always, or only once it is needed (want_tp). */
+enum tp_need {
+	NEED_ALWAYS,
+	NEED_BIO_BASED, /* a btrfs on a bio-based device */
+	NEED_IRQ_CTX, /* contexts not read from the preempt count */
+	NEED_RECORD, /* record mode only: per-strip events for replay */
+};
+
+struct tp_prog {
+	const char *prog; /* program name without the flavour prefix */
+	const char *tp; /* the tracepoint it attaches to */
+	int nargs; /* its argument count where forms differ, else 0 */
+};
+
+#define TP(name)              \
+	{                     \
+		name, name, 0 \
+	}
+
+static const struct tp_desc {
+	const char *name;
+	struct tp_prog alt[3];
+	bool required;
+	bool btrfs; /* its programs read btrfs structs: needs btrfs BTF */
+	const char *without;
+	uint32_t phases; /* bit per enum bbs_phase */
+	enum tp_need need;
+} tps[] = {
+	{ "block_bio_queue",
+	  { { "block_bio_queue", "block_bio_queue", 1 },
+	    /* Before 5.11 the request_queue came first. */
+	    { "block_bio_queue_q", "block_bio_queue", 2 } },
+	  true,
+	  false,
+	  NULL,
+	  0,
+	  NEED_ALWAYS },
+	{ "block_rq_issue",
+	  { TP("block_rq_issue") },
+	  false,
+	  false,
+	  "queue and device are not split",
+	  1 << PHASE_QUEUE,
+	  NEED_ALWAYS },
+	{ "block_rq_complete",
+	  { TP("block_rq_complete") },
+	  false,
+	  false,
+	  "no device latency on request-based devices",
+	  1 << PHASE_DEVICE,
+	  NEED_ALWAYS },
+	{ "block_bio_complete",
+	  { TP("block_bio_complete") },
+	  false,
+	  false,
+	  "remapped bios complete at their end_io",
+	  0,
+	  NEED_ALWAYS },
+	{ "workqueue_queue_work",
+	  { TP("workqueue_queue_work") },
+	  false,
+	  false,
+	  "no completion on bio-based devices",
+	  0,
+	  NEED_BIO_BASED },
+	{ "workqueue_execute_start",
+	  { TP("workqueue_execute_start") },
+	  false,
+	  false,
+	  "no hop, endio, rmw or recover",
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER,
+	  NEED_ALWAYS },
+	{ "workqueue_execute_end",
+	  { TP("workqueue_execute_end") },
+	  false,
+	  false,
+	  "no hop, endio, rmw or recover",
+	  1 << PHASE_HOP | 1 << PHASE_ENDIO | 1 << PHASE_RMW | 1 << PHASE_RECOVER,
+	  NEED_ALWAYS },
+	{ "btrfs_work_sched",
+	  { TP("btrfs_work_sched") },
+	  false,
+	  true,
+	  "offloaded checksums not seen",
+	  1 << PHASE_CSUM,
+	  NEED_ALWAYS },
+	{ "btrfs_ordered_sched",
+	  { TP("btrfs_ordered_sched") },
+	  false,
+	  true,
+	  "offloaded checksum end less precise",
+	  0,
+	  NEED_ALWAYS },
+	{ "btrfs_ordered_extent_add",
+	  { TP("btrfs_ordered_extent_add") },
+	  false,
+	  true,
+	  "no ordered extent latency",
+	  1 << PHASE_ORDERED,
+	  NEED_ALWAYS },
+	{ "btrfs_ordered_extent_remove",
+	  { TP("btrfs_ordered_extent_remove") },
+	  false,
+	  true,
+	  "no ordered extent latency",
+	  1 << PHASE_ORDERED,
+	  NEED_ALWAYS },
+	/* 6.1 named them raid56_write_stripe and raid56_read_partial. */
+	{ "raid56_write",
+	  { TP("raid56_write"), TP("raid56_write_stripe") },
+	  false,
+	  true,
+	  "no raid56 strip records",
+	  0,
+	  NEED_RECORD },
+	{ "raid56_read",
+	  { TP("raid56_read"), TP("raid56_read_partial") },
+	  false,
+	  true,
+	  "no raid56 strip records",
+	  0,
+	  NEED_RECORD },
+	/* Exits before entries: an entry counted before its exit is attached
+	 * would leave the CPU in irq context for good. */
+	{ "irq_handler_exit",
+	  { TP("irq_handler_exit") },
+	  false,
+	  false,
+	  "hardirq context not told apart",
+	  0,
+	  NEED_IRQ_CTX },
+	{ "irq_handler_entry",
+	  { TP("irq_handler_entry") },
+	  false,
+	  false,
+	  "hardirq context not told apart",
+	  0,
+	  NEED_IRQ_CTX },
+	{ "softirq_exit",
+	  { TP("softirq_exit") },
+	  false,
+	  false,
+	  "softirq context not told apart",
+	  0,
+	  NEED_IRQ_CTX },
+	{ "softirq_entry",
+	  { TP("softirq_entry") },
+	  false,
+	  false,
+	  "softirq context not told apart",
+	  0,
+	  NEED_IRQ_CTX },
+};
+#define NR_TPS (sizeof(tps) / sizeof(tps[0]))
+
+struct bbs_tracer {
+	struct bbscope_bpf *skel;
+	struct bbs_kernel k;
+	bool btf; /* the tp_btf flavour is loaded (else raw_tp) */
+	const char *flavour_why; /* why raw_tp, when it is */
+	struct table {
+		void *base; /* the map, mmapped for the sweeper */
+		size_t len, bucket_size, state_size;
+	} bios, ordered, rbios;
+	struct bpf_link *links[NR_TPS];
+	const struct tp_prog *prog[NR_TPS]; /* the program chosen, NULL when none */
+	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
+	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
+	struct ring_buffer *rb;
+	uint32_t unavailable; /* phases without their tracepoints */
+	uint32_t epoch;
+	uint64_t last_drain_ns;
+	uint64_t evict_after_ns;
+	uint64_t evicted; /* since the last drain */
+	uint64_t lost_prev[NR_LOST_BPF];
+	int ncpus;
+	bool verbose;
+	bool record; /* record mode: emit_events */
+};
+
+static bool libbpf_verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!libbpf_verbose || level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static struct bpf_program *prog_of(struct bbs_tracer *t, const char *prefix, const char *tp)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s_%s", prefix, tp);
+	return bpf_object__find_program_by_name(t->skel->obj, name);
+}
+
+/*
+ * Where this CPU's preempt count lies relative to its runqueue, from the
+ * offsets of __preempt_count and runqueues in the kernel's per-CPU section
+ * (x86: the count is a per-CPU variable, and per-CPU symbols are not in
+ * kallsyms without CONFIG_KALLSYMS_ALL).  0 when unknown.
+ */
+static int64_t preempt_count_delta(const struct btf *vmlinux)
+{
+#if defined(__x86_64__)
+	const struct btf_var_secinfo *v;
+	const struct btf_type *sec;
+	int64_t pc = -1, rq = -1;
+	int id;
+
+	id = btf__find_by_name_kind(vmlinux, ".data..percpu", BTF_KIND_DATASEC);
+	if (id < 0)
+		return 0;
+	sec = btf__type_by_id(vmlinux, id);
+	v = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, v++) {
+		const char *name =
+			btf__name_by_offset(vmlinux, btf__type_by_id(vmlinux, v->type)->name_off);
+
+		if (!strcmp(name, "__preempt_count") && v->size == 4)
+			pc = v->offset;
+		else if (!strcmp(name, "runqueues"))
+			rq = v->offset;
+	}
+	return pc >= 0 && rq >= 0 ? pc - rq : 0;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Does this kernel have tracepoint tp, with nargs arguments when nargs is
+ * given?  Its btf_trace_<tp> type in vmlinux or btrfs's BTF says, else its
+ * tracefs directory (5.10's btrfs has no BTF).  Unknown (no BTF type, no
+ * tracefs mounted) counts as present: attaching will tell.
+ */
+static bool tp_exists(const struct btf *vmlinux, const struct btf *btrfs, const char *tp, int nargs)
+{
+	const char *roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
+	char name[128], path[PATH_MAX];
+	glob_t g;
+	int found;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0)
+		return !nargs || bbs_btf_tp_nargs(vmlinux, tp) == nargs;
+	if (btrfs && btf__find_by_name_kind(btrfs, name, BTF_KIND_TYPEDEF) >= 0)
+		return !nargs || bbs_btf_tp_nargs(btrfs, tp) == nargs;
+	for (size_t r = 0; r < 2; r++) {
+		if (access(roots[r], F_OK))
+			continue;
+		snprintf(path, sizeof(path), "%s/*/%s", roots[r], tp);
+		found = !glob(path, GLOB_NOSORT, NULL, &g);
+		if (found)
+			globfree(&g);
+		return found;
+	}
+	return true;
+}
+
+/* Pick the program of tracepoint role i for this kernel, or say why there is none. */
+static const struct tp_prog *pick_prog(struct bbs_tracer *t, size_t i, const struct btf *vmlinux,
+				       const struct btf *btrfs)
+{
+	const struct tp_desc *d = &tps[i];
+
+	if (d->need == NEED_RECORD && !t->record) {
+		snprintf(t->why[i], sizeof(t->why[i]), "record mode only");
+		return NULL;
+	}
+	if (d->btrfs && !t->k.btrfs_btf) {
+		snprintf(t->why[i], sizeof(t->why[i]), "btrfs has no BTF on this kernel");
+		return NULL;
+	}
+	for (size_t a = 0; a < 3 && d->alt[a].prog; a++)
+		if (tp_exists(vmlinux, btrfs, d->alt[a].tp, d->alt[a].nargs))
+			return &d->alt[a];
+	snprintf(t->why[i], sizeof(t->why[i]), "not in this kernel");
+	return NULL;
+}
+
+/*
+ * The tp_btf flavour reads btrfs structs with bpf_rdonly_cast (6.2), which
+ * takes vmlinux types only, and keeps per-thread state in task storage
+ * (5.11): it needs those and btrfs built in.  Otherwise raw_tp, and why.
+ */
+static const char *flavour_refused(const struct bbs_kernel *k)
+{
+	if (!k->tp_btf)
+		return "tp_btf programs do not load here";
+	if (!k->rdonly_cast)
+		return "no bpf_rdonly_cast kfunc (6.2)";
+	if (!k->task_storage)
+		return "no task storage maps (5.11)";
+	if (k->btrfs != BTRFS_BUILTIN)
+		return "btrfs is a module: bpf_rdonly_cast takes vmlinux types only";
+	return NULL;
+}
+
+/*
+ * Pick tp_btf or raw_tp, and each tracepoint's program or none.
+ * BBSCOPE_ATTACH=raw_tp forces the fallback (to test it on hosts that have
+ * tp_btf).  Each flavour's private maps are created only for it.
+ */
+static int choose_programs(struct bbs_tracer *t, bool raw_only)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *btrfs = NULL;
+	const char *force = getenv("BBSCOPE_ATTACH");
+	struct bbscope_bpf *skel = t->skel;
+
+	if (!vmlinux) {
+		bbs_err("cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
+			"(a kernel with CONFIG_DEBUG_INFO_BTF is needed)",
+			strerror(errno));
+		return -ENOENT;
+	}
+	if (force && *force && strcmp(force, "raw_tp") && strcmp(force, "tp_btf")) {
+		bbs_err("BBSCOPE_ATTACH=%s: want tp_btf or raw_tp", force);
+		btf__free(vmlinux);
+		return -EINVAL;
+	}
+	if (t->k.btrfs == BTRFS_MODULE && t->k.btrfs_btf)
+		btrfs = btf__load_module_btf("btrfs", vmlinux);
+	t->flavour_why = flavour_refused(&t->k);
+	if (force && !strcmp(force, "raw_tp"))
+		t->flavour_why = "BBSCOPE_ATTACH=raw_tp";
+	else if (raw_only)
+		t->flavour_why = "the tp_btf set was refused at load";
+	t->btf = !t->flavour_why;
+	/* BBSCOPE_CTX=tracepoints: contexts from the irq tracepoints (to compare). */
+	force = getenv("BBSCOPE_CTX");
+	if (!(force && !strcmp(force, "tracepoints")))
+		skel->rodata->pc_delta = preempt_count_delta(vmlinux);
+	skel->rodata->pc_direct = t->btf;
+	bpf_map__set_autocreate(skel->maps.task_running, t->btf);
+	bpf_map__set_autocreate(skel->maps.running, !t->btf);
+	bpf_map__set_autocreate(skel->maps.scratch, !t->btf);
+	bpf_map__set_autocreate(skel->maps.devs, !t->btf);
+	for (size_t i = 0; i < NR_TPS; i++) {
+		t->prog[i] = pick_prog(t, i, vmlinux, btrfs);
+		for (size_t a = 0; a < 3 && tps[i].alt[a].prog; a++) {
+			bool on = &tps[i].alt[a] == t->prog[i];
+
+			bpf_program__set_autoload(prog_of(t, "btf", tps[i].alt[a].prog),
+						  on && t->btf);
+			bpf_program__set_autoload(prog_of(t, "raw", tps[i].alt[a].prog),
+						  on && !t->btf);
+		}
+		t->kind[i] = t->prog[i] ? (t->btf ? "tp_btf" : "raw_tp") : NULL;
+		if (!t->prog[i] && tps[i].required) {
+			bbs_err("tracepoint %s is missing from this kernel", tps[i].name);
+			btf__free(btrfs);
+			btf__free(vmlinux);
+			return -ENOENT;
+		}
+	}
+	btf__free(btrfs);
+	btf__free(vmlinux);
+	return 0;
+}
+
+/* Does any mounted btrfs sit on a bio-based device (no blk-mq, e.g. zram)? */
+static bool btrfs_on_bio_based(void)
+{
+	char path[PATH_MAX + 16], real[PATH_MAX];
+	struct dirent *fs, *dev;
+	bool found = false;
+	DIR *d, *dd;
+
+	d = opendir("/sys/fs/btrfs");
+	if (!d)
+		return false;
+	while (!found && (fs = readdir(d))) {
+		if (fs->d_name[0] == '.' || !strcmp(fs->d_name, "features"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices", fs->d_name);
+		dd = opendir(path);
+		if (!dd)
+			continue;
+		while (!found && (dev = readdir(dd))) {
+			if (dev->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices/%s", fs->d_name,
+				 dev->d_name);
+			if (!realpath(path, real))
+				continue;
+			/* A partition's queue is its disk's, one directory up. */
+			snprintf(path, sizeof(path), "%s/mq", real);
+			if (!access(path, F_OK))
+				continue;
+			snprintf(path, sizeof(path), "%s/../mq", real);
+			if (!access(path, F_OK))
+				continue;
+			found = true;
+		}
+		closedir(dd);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Is tracepoint i needed now?  at_start: when the tracer starts, else at a
+ * tick.
+ *
+ * NEED_BIO_BASED: the end_io workqueue is read off the kworker at
+ * execute_start, so workqueue_queue_work (which fires for every work item on
+ * the system) is only needed to see completions on bio-based devices: when
+ * such a device holds a btrfs at start, or once BPF has seen a bio go to one.
+ *
+ * NEED_IRQ_CTX: the irq/softirq tracepoints fire for every interrupt on the
+ * system; they are only needed where BPF cannot read the preempt count.
+ */
+static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
+{
+	switch (tps[i].need) {
+	case NEED_BIO_BASED:
+		return t->skel->bss->seen_bio_based || (at_start && btrfs_on_bio_based());
+	case NEED_IRQ_CTX:
+		return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
+	default:
+		return true;
+	}
+}
+
+/* Attach tracepoint i; if that fails, mark it and its phases unavailable. */
+static int attach_one(struct bbs_tracer *t, size_t i)
+{
+	int err;
+
+	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
+	if (t->links[i])
+		return 0;
+	err = -errno;
+	snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s", strerror(-err));
+	t->kind[i] = NULL;
+	t->unavailable |= tps[i].phases;
+	return err;
+}
+
+static int attach_all(struct bbs_tracer *t)
+{
+	for (size_t i = 0; i < NR_TPS; i++) {
+		int err;
+
+		if (!t->kind[i]) {
+			t->unavailable |= tps[i].phases;
+		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) && tps[i].required) {
+			bbs_err("cannot attach %s: %s%s", tps[i].name, strerror(-err),
+				err == -EPERM ? " (run as root)" : "");
+			return err;
+		}
+	}
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!t->kind[i] && !(tps[i].need == NEED_RECORD && !t->record))
+			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
+	return 0;
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t len)
+{
+	struct bbs_tracer_opts *o = ctx;
+
+	return o->on_event(o->event_ctx, data, len);
+}
+
+/* mmap sees array values back to back: each bucket must be a multiple of 8 bytes. */
+_Static_assert(sizeof(struct bbs_bio_bucket) % 8 == 0, "bio bucket size");
+_Static_assert(sizeof(struct bbs_ordered_bucket) % 8 == 0, "ordered bucket size");
+
+static int table_map(struct table *tb, struct bpf_map *map, size_t bucket_size, size_t state_size)
+{
+	if (bpf_map__value_size(map) != bucket_size)
+		return -EINVAL;
+	tb->bucket_size = bucket_size;
+	tb->state_size = state_size;
+	tb->len = (size_t)bpf_map__max_entries(map) * bucket_size;
+	tb->base = mmap(NULL, tb->len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (tb->base == MAP_FAILED) {
+		tb->base = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static void table_unmap(struct table *tb)
+{
+	if (tb->base)
+		munmap(tb->base, tb->len);
+	tb->base = NULL;
+}
+
+/* Without btrfs BTF, BPF learns a bio's filesystem from its device: tell it each one's. */
+static void put_dev(uint32_t fs, uint32_t dev, void *arg)
+{
+	struct bbs_tracer *t = arg;
+	struct bbs_dev_info di = { .fs = fs, .bio_based = DEV_UNKNOWN };
+	struct bbs_dev_info old;
+	int fd = bpf_map__fd(t->skel->maps.devs);
+
+	if (!bpf_map_lookup_elem(fd, &dev, &old) && old.fs == fs)
+		return;
+	bpf_map_update_elem(fd, &dev, &di, BPF_ANY);
+}
+
+static void fill_devs(struct bbs_tracer *t)
+{
+	if (!t->k.btrfs_btf && !t->btf)
+		bbs_btrfs_devices(put_dev, t);
+}
+
+/*
+ * The BPF object, through its skeleton.  Kernels without BPF_ATOMIC
+ * compare-and-swap (before 5.12) get the same object built without it
+ * (Makefile: bbscope_nocas): same maps, programs and data, so the one
+ * skeleton serves both once its ELF bytes are swapped, as
+ * bbscope_bpf__open() would do with its own.
+ */
+static struct bbscope_bpf *open_object(bool cmpxchg)
+{
+	struct bbscope_bpf *obj;
+	int err;
+
+	if (cmpxchg)
+		return bbscope_bpf__open();
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return NULL;
+	err = bbscope_bpf__create_skeleton(obj);
+	if (!err) {
+		obj->skeleton->data = bbscope_nocas_bpf__elf_bytes(&obj->skeleton->data_sz);
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	}
+	if (err) {
+		bbscope_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
+/*
+ * Open the BPF object, set it up and load one flavour of it (raw_only: the
+ * raw_tp set).  0 or a negative errno; *refused when the kernel refused the
+ * programs at load (not reported yet: the caller may retry as raw_tp).
+ */
+static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_only, bool *refused)
+{
+	const struct bbs_kernel *k = &t->k;
+	bool work_seen;
+	int err;
+
+	*refused = false;
+	t->skel = open_object(k->cmpxchg);
+	if (!t->skel) {
+		err = -errno;
+		bbs_err("cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	memcpy((void *)t->skel->rodata->fn, k->fn, sizeof(k->fn));
+	memcpy((void *)t->skel->rodata->fn_class, k->fn_class, sizeof(k->fn_class));
+	t->skel->rodata->filter_fs = o->filter_fs;
+	t->skel->rodata->filter_dev = o->filter_dev;
+	t->skel->rodata->emit_events = o->emit_events;
+	/* Benchmarks: programs attached but empty, the cost of the events alone. */
+	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
+	if (o->emit_events)
+		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
+								       << 20);
+	err = choose_programs(t, raw_only);
+	if (err)
+		return err;
+	/* Without the work tracepoints no end_io work is seen: end bios at completion. */
+	work_seen = bbs_tracer_attach_kind(t, "workqueue_execute_start") &&
+		    bbs_tracer_attach_kind(t, "workqueue_execute_end");
+	if (work_seen)
+		memcpy((void *)t->skel->rodata->fn_work_ops, k->fn_work_ops,
+		       sizeof(k->fn_work_ops));
+	err = bbscope_bpf__load(t->skel);
+	*refused = err != 0;
+	return err;
+}
+
+/* One line that names why this host cannot be traced, or 0. */
+static int check_kernel(const struct bbs_kernel *k)
+{
+	if (!k->btf) {
+		bbs_err("this kernel has no BTF (/sys/kernel/btf/vmlinux): bbscope needs "
+			"CONFIG_DEBUG_INFO_BTF");
+		return -ENOENT;
+	}
+	switch (k->btrfs) {
+	case BTRFS_ABSENT:
+		bbs_err("this kernel has no btrfs (not built in, no module)");
+		return -ENOENT;
+	case BTRFS_NOT_LOADED:
+		bbs_err("the btrfs module is not loaded (modprobe btrfs, or mount a btrfs)");
+		return -ENOENT;
+	default:
+		break;
+	}
+	if (!bbs_kernel_has_btrfs_bios(k)) {
+		bbs_err("no btrfs end_io function of any known kernel generation is in "
+			"/proc/kallsyms (%s btrfs on %s)",
+			k->btrfs == BTRFS_MODULE ? "module" : "built-in", k->release);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int map_tables(struct bbs_tracer *t)
+{
+	int err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
+			    sizeof(struct bbs_bio_state));
+
+	if (!err)
+		err = table_map(&t->ordered, t->skel->maps.ordered,
+				sizeof(struct bbs_ordered_bucket),
+				sizeof(struct bbs_ordered_state));
+	if (!err)
+		err = table_map(&t->rbios, t->skel->maps.rbios, sizeof(struct bbs_rbio_bucket),
+				sizeof(struct bbs_rbio_state));
+	if (err)
+		bbs_err("cannot map the BPF tables: %s", strerror(-err));
+	return err;
+}
+
+static void unmap_tables(struct bbs_tracer *t)
+{
+	table_unmap(&t->bios);
+	table_unmap(&t->ordered);
+	table_unmap(&t->rbios);
+}
+
+int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
+{
+	static struct bbs_tracer_opts opts_copy;
+	struct bbs_tracer *t;
+	const char *force;
+	bool refused;
+	int err;
+
+	if (geteuid() != 0) {
+		bbs_err("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)");
+		return -EPERM;
+	}
+	libbpf_verbose = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = bbs_kernel_probe(&t->k);
+	if (err == -EPERM)
+		bbs_err("/proc/kallsyms shows no addresses (kptr_restrict; run as root)");
+	else if (err)
+		bbs_err("cannot read /proc/kallsyms: %s", strerror(-err));
+	if (!err)
+		err = check_kernel(&t->k);
+	if (err) {
+		free(t);
+		return err;
+	}
+	t->verbose = o->verbose;
+	t->record = o->emit_events;
+	t->ncpus = libbpf_num_possible_cpus();
+	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
+
+	err = load(t, o, false, &refused);
+	force = getenv("BBSCOPE_ATTACH");
+	if (refused && t->btf && err != -EPERM && !(force && !strcmp(force, "tp_btf"))) {
+		/* The probes said yes but the verifier said no: fall back, and say so. */
+		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
+		bbscope_bpf__destroy(t->skel);
+		t->skel = NULL;
+		memset(t->kind, 0, sizeof(t->kind));
+		memset(t->why, 0, sizeof(t->why));
+		err = load(t, o, true, &refused);
+	}
+	if (refused)
+		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
+			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)"
+				      : " (run with -v for the verifier log)");
+	if (err)
+		goto err_destroy;
+	err = map_tables(t);
+	if (err)
+		goto err_destroy;
+	fill_devs(t);
+	err = attach_all(t);
+	if (err)
+		goto err_detach;
+	if (o->emit_events && o->on_event) {
+		opts_copy = *o;
+		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, &opts_copy,
+					 NULL);
+		if (!t->rb) {
+			err = -errno;
+			bbs_err("cannot open the ring buffer: %s", strerror(-err));
+			goto err_detach;
+		}
+	}
+	t->last_drain_ns = bbs_now_ns();
+	*out = t;
+	return 0;
+
+err_detach:
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->links[i]);
+err_destroy:
+	unmap_tables(t);
+	bbscope_bpf__destroy(t->skel);
+	free(t);
+	return err;
+}
+
+void bbs_tracer_close(struct bbs_tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->links[i]);
+	unmap_tables(t);
+	bbscope_bpf__destroy(t->skel);
+	free(t);
+}
+
+void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
+{
+	const struct bbs_kernel *k = &t->k;
+
+	fprintf(f, "bbscope: kernel %s, btrfs %s%s, %s programs%s%s%s\n", k->release,
+		k->btrfs == BTRFS_MODULE ? "module" : "built in",
+		k->btrfs_btf ? "" : " without BTF", t->btf ? "tp_btf" : "raw_tp",
+		t->flavour_why ? " (" : "", t->flavour_why ? t->flavour_why : "",
+		t->flavour_why ? ")" : "");
+	fprintf(f, "  contexts from %s\n",
+		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
+			? "the preempt count"
+			: "the irq and softirq tracepoints");
+	for (int i = 0; i < FN_NR_END_IO; i++) {
+		static const char *const where[] = { "inline at completion", "a work item" };
+		uint8_t w = t->skel->rodata->fn_work_ops[i];
+
+		if (!k->fn[i])
+			continue;
+		if (k->fn_class[i] == CLASS_BBIO)
+			fprintf(f, "  %-26s end_io of reads: %s, of writes: %s\n", k->fn_name[i],
+				where[!!(w & (1U << BBS_OP_READ))],
+				where[!!(w & (1U << BBS_OP_WRITE))]);
+		else
+			fprintf(f, "  %-26s %s: ends at its completion\n", k->fn_name[i],
+				k->fn_class[i] == CLASS_RAID ? "raid56 strip" : "superblock write");
+	}
+	for (size_t i = 0; i < NR_TPS; i++)
+		fprintf(f, "  %-28s %s%s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
+			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? " as " : "",
+			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? t->prog[i]->tp
+			: !t->kind[i] || t->links[i]			  ? ""
+			: tps[i].need == NEED_BIO_BASED
+				? " (attached when a bio-based device is seen)"
+				: " (not needed: contexts from the preempt count)");
+}
+
+const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t)
+{
+	return &t->k;
+}
+
+const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp)
+{
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!strcmp(tps[i].name, tp))
+			return t->kind[i];
+	return NULL;
+}
+
+/* Collect the keys of a map that match, so deleting does not upset iteration. */
+static void *collect_keys(int fd, size_t key_size, size_t *n,
+			  bool (*want)(const void *key, void *arg), void *arg)
+{
+	size_t cap = 64, count = 0;
+	char *keys = malloc(cap * key_size), *prev = NULL;
+	char cur[256], last[256];
+
+	if (!keys)
+		return NULL;
+	while (!bpf_map_get_next_key(fd, prev, cur)) {
+		if (!want || want(cur, arg)) {
+			if (count == cap) {
+				char *k = realloc(keys, 2 * cap * key_size);
+
+				if (!k)
+					break;
+				keys = k;
+				cap *= 2;
+			}
+			memcpy(keys + count * key_size, cur, key_size);
+			count++;
+		}
+		/* prev must stay valid: keep a copy of the last key read. */
+		memcpy(last, cur, key_size);
+		prev = last;
+	}
+	*n = count;
+	return keys;
+}
+
+static bool epoch_is(const void *key, void *arg)
+{
+	/* Every drained map's key begins with a struct bbs_group. */
+	return ((const struct bbs_group *)key)->epoch == *(uint32_t *)arg;
+}
+
+static void wq_name(struct bbs_tracer *t, uint64_t wq, char *name)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.wq_names), &wq, name))
+		snprintf(name, WQ_NAME_LEN, "wq@%llx", (unsigned long long)wq);
+	name[WQ_NAME_LEN - 1] = 0;
+}
+
+/* BPF does not keep a histogram's count (one atomic less per sample): sum the slots. */
+static void hist_count(struct bbs_hist *h)
+{
+	h->count = 0;
+	for (int i = 0; i < HIST_SLOTS; i++)
+		h->count += h->slots[i];
+}
+
+static void merge_group(struct bbs_tracer *t, struct bbs_group_data *gd, struct bbs_group_val *v)
+{
+	char name[WQ_NAME_LEN];
+
+	gd->stats.bios += v->stats.bios;
+	gd->stats.bytes += v->stats.bytes;
+	for (int x = 0; x < NR_CTX; x++) {
+		gd->stats.complete_ctx[x] += v->stats.complete_ctx[x];
+		gd->stats.endio_ctx[x] += v->stats.endio_ctx[x];
+	}
+	gd->stats.stripe_writes += v->stats.stripe_writes;
+	gd->stats.stripe_reads += v->stats.stripe_reads;
+	for (int p = 0; p < NR_DEVICE_PHASES; p++) {
+		hist_count(&v->phases[p]);
+		bbs_hist_merge(&gd->phases[p], &v->phases[p]);
+	}
+	for (int i = 0; i < BBS_WQ_SLOTS && v->wq[i].wq; i++) {
+		wq_name(t, v->wq[i].wq, name);
+		bbs_group_add_wq(gd, name, v->wq[i].count);
+	}
+	if (v->wq_other)
+		bbs_group_add_wq(gd, "other", v->wq_other);
+}
+
+/* Fold one per-CPU value of a map into the report. */
+typedef void (*fold_fn)(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val);
+
+static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val)
+{
+	const struct bbs_hist_key *k = key;
+	struct bbs_group_data *gd = bbs_report_group(r, &k->g);
+
+	hist_count(val);
+	if (gd && k->phase < NR_PHASES)
+		bbs_hist_merge(&gd->phases[k->phase], val);
+}
+
+static void fold_group(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val)
+{
+	struct bbs_group_data *gd = bbs_report_group(r, key);
+
+	if (gd)
+		merge_group(t, gd, val);
+}
+
+/* Move every entry of the closed epoch from a per-CPU map into the report. */
+static int drain_map(struct bbs_tracer *t, struct bpf_map *map, uint32_t epoch,
+		     struct bbs_report *r, fold_fn fold)
+{
+	size_t ksz = bpf_map__key_size(map), vsz = (bpf_map__value_size(map) + 7) & ~7UL, n;
+	int fd = bpf_map__fd(map);
+	char *keys, *vals;
+
+	vals = calloc(t->ncpus, vsz);
+	keys = collect_keys(fd, ksz, &n, epoch_is, &epoch);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, keys + i * ksz, vals))
+			continue;
+		bpf_map_delete_elem(fd, keys + i * ksz);
+		for (int c = 0; c < t->ncpus; c++)
+			fold(t, r, keys + i * ksz, vals + c * vsz);
+	}
+	free(keys);
+	free(vals);
+	return 0;
+}
+
+int bbs_tracer_lost_percpu(struct bbs_tracer *t, uint64_t *out, int ncpus)
+{
+	int fd = bpf_map__fd(t->skel->maps.lost);
+	uint64_t *vals = calloc(t->ncpus, sizeof(*vals));
+
+	if (!vals)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out) * NR_LOST_BPF * ncpus);
+	for (uint32_t i = 0; i < NR_LOST_BPF; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < t->ncpus && c < ncpus; c++)
+			out[c * NR_LOST_BPF + i] = vals[c];
+	}
+	free(vals);
+	return t->ncpus;
+}
+
+static void drain_lost(struct bbs_tracer *t, struct bbs_report *r)
+{
+	uint64_t *per = calloc((size_t)t->ncpus * NR_LOST_BPF, sizeof(*per));
+
+	if (!per)
+		return;
+	bbs_tracer_lost_percpu(t, per, t->ncpus);
+	for (int i = 0; i < NR_LOST_BPF; i++) {
+		uint64_t sum = 0;
+
+		for (int c = 0; c < t->ncpus; c++)
+			sum += per[c * NR_LOST_BPF + i];
+		r->lost[i] = sum - t->lost_prev[i];
+		t->lost_prev[i] = sum;
+	}
+	free(per);
+}
+
+struct sweep_arg {
+	int fd;
+	uint64_t cutoff;
+	void *val;
+};
+
+static bool is_stale(const void *key, void *arg)
+{
+	struct sweep_arg *a = arg;
+
+	/* Every in-flight state value begins with its start time. */
+	if (bpf_map_lookup_elem(a->fd, key, a->val))
+		return false;
+	return *(uint64_t *)a->val < a->cutoff;
+}
+
+/* Evict in-flight state that can no longer complete; count it as lost. */
+static uint64_t sweep(struct bbs_tracer *t, struct bpf_map *map)
+{
+	struct sweep_arg a = { .fd = bpf_map__fd(map) };
+	uint64_t now = bbs_now_ns();
+	size_t n = 0;
+	void *keys;
+
+	if (now < t->evict_after_ns)
+		return 0;
+	a.cutoff = now - t->evict_after_ns;
+	a.val = malloc(bpf_map__value_size(map));
+	if (!a.val)
+		return 0;
+	keys = collect_keys(a.fd, bpf_map__key_size(map), &n, is_stale, &a);
+	for (size_t i = 0; keys && i < n; i++)
+		bpf_map_delete_elem(a.fd, (char *)keys + i * bpf_map__key_size(map));
+	free(keys);
+	free(a.val);
+	return n;
+}
+
+/*
+ * Free the ways of a pointer-keyed table (bbscope.h) whose entries can no
+ * longer end.  BPF claims a way with a compare-and-swap on its key and sets
+ * the start time last, so a way whose key changed under us, or whose start
+ * time is 0, is left alone.
+ */
+static uint64_t sweep_table(struct bbs_tracer *t, struct table *tb)
+{
+	uint64_t now = bbs_now_ns(), cutoff, evicted = 0;
+
+	if (!tb->base || now < t->evict_after_ns)
+		return 0;
+	cutoff = now - t->evict_after_ns;
+	for (size_t off = 0; off + tb->bucket_size <= tb->len; off += tb->bucket_size) {
+		uint64_t *keys = (uint64_t *)((char *)tb->base + off);
+
+		for (int w = 0; w < TABLE_WAYS; w++) {
+			uint64_t *ts =
+				(uint64_t *)((char *)(keys + TABLE_WAYS) + w * tb->state_size);
+			uint64_t key = __atomic_load_n(&keys[w], __ATOMIC_ACQUIRE);
+			uint64_t start = __atomic_load_n(ts, __ATOMIC_RELAXED);
+
+			if (!key || !start || start >= cutoff)
+				continue;
+			if (__atomic_compare_exchange_n(&keys[w], &key, 0, false, __ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED))
+				evicted++;
+		}
+	}
+	return evicted;
+}
+
+/* Attach what became needed since the start (see want_tp). */
+static void attach_on_demand(struct bbs_tracer *t)
+{
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!t->links[i] && t->kind[i] && want_tp(t, i, false) && attach_one(t, i))
+			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
+}
+
+void bbs_tracer_tick(struct bbs_tracer *t)
+{
+	uint32_t key;
+	int fd;
+
+	t->evicted +=
+		sweep_table(t, &t->bios) + sweep_table(t, &t->ordered) + sweep_table(t, &t->rbios);
+	attach_on_demand(t);
+	if (t->btf)
+		return;
+	t->evicted += sweep(t, t->skel->maps.running);
+	/* Forget what each device is: it may have been reformatted meanwhile. */
+	fd = bpf_map__fd(t->skel->maps.devs);
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+	fill_devs(t);
+}
+
+int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
+{
+	uint32_t old = t->epoch;
+	uint64_t now;
+	int err;
+
+	/* Flip the buffer BPF accounts into; handlers run with preemption off,
+	 * so after a millisecond none still writes into the old one. */
+	t->epoch ^= 1;
+	__atomic_store_n(&t->skel->bss->epoch, t->epoch, __ATOMIC_SEQ_CST);
+	usleep(1000);
+
+	bbs_report_reset(r);
+	now = bbs_now_ns();
+	r->interval_s = (now - t->last_drain_ns) / 1e9;
+	t->last_drain_ns = now;
+	for (int p = 0; p < NR_PHASES; p++)
+		r->phase_unavailable[p] = !!(t->unavailable & (1U << p));
+
+	err = drain_map(t, t->skel->maps.hists, old, r, fold_hist);
+	if (!err)
+		err = drain_map(t, t->skel->maps.groups, old, r, fold_group);
+	drain_lost(t, r);
+	bbs_tracer_tick(t);
+	r->evicted = t->evicted;
+	t->evicted = 0;
+	bbs_report_sort(r);
+	return err;
+}
+
+int bbs_tracer_poll(struct bbs_tracer *t, int timeout_ms)
+{
+	if (!t->rb)
+		return -EINVAL;
+	return ring_buffer__poll(t->rb, timeout_ms);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The tracer's user-space half: resolve btrfs symbols, load the BPF object,
+ * attach each tracepoint (tp_btf, else raw_tp), and drain the in-kernel
+ * histograms one interval at a time.  `hist` and `record` both drive it.
+ */
+#ifndef BBS_TRACE_H
+#define BBS_TRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "out/hist.h"
+
+struct bbs_tracer;
+struct bbs_kernel;
+
+struct bbs_tracer_opts {
+	uint32_t filter_fs; /* btrfs s_dev (kernel encoding), 0 = all */
+	uint32_t filter_dev; /* bd_dev, 0 = all */
+	bool emit_events; /* record mode: one ring buffer record per bio */
+	uint32_t ringbuf_mb; /* ring buffer size in record mode */
+	uint64_t evict_after_ns; /* in-flight state older than this is evicted */
+	bool verbose; /* libbpf messages and attach details on stderr */
+	/* record mode: called for every ring buffer record */
+	int (*on_event)(void *ctx, void *data, size_t len);
+	void *event_ctx;
+};
+
+/* 0 on success; on failure prints one line and returns a negative errno. */
+int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o);
+void bbs_tracer_close(struct bbs_tracer *t);
+
+/* Names of the tracepoints attached, and why the missing ones are missing. */
+void bbs_tracer_describe(struct bbs_tracer *t, FILE *f);
+/* What the kernel is and allows (the btrfs functions found, by enum bbs_fn: kernel.h). */
+const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t);
+/* How each tracepoint was attached ("tp_btf", "raw_tp", or NULL). */
+const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp);
+
+/*
+ * Close the current interval: switch BPF to the other buffer, then move
+ * everything accounted in the closed one into r (which is reset first).
+ * Also evicts in-flight state older than evict_after_ns.
+ */
+int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r);
+
+/*
+ * Housekeeping, once a second: evict in-flight state older than
+ * evict_after_ns (counted as lost at the next drain) and forget the
+ * per-device cache (a device may be reformatted under a running tracer).
+ */
+void bbs_tracer_tick(struct bbs_tracer *t);
+
+/* Record mode: consume ring buffer records for up to timeout_ms. */
+int bbs_tracer_poll(struct bbs_tracer *t, int timeout_ms);
+/* Cumulative lost counters per CPU (record mode writes them to the file). */
+int bbs_tracer_lost_percpu(struct bbs_tracer *t, uint64_t *out, int ncpus);
+
+#endif
