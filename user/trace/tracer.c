@@ -637,6 +637,35 @@ static int check_kernel(const struct bbs_kernel *k)
 	return 0;
 }
 
+/*
+ * The groups and hists maps are not preallocated: BPF creates their entries
+ * (several KiB per CPU) from atomic context, where the per-CPU allocator
+ * cannot populate new memory; on kernels before its bpf_mem_alloc cache
+ * (seen on 6.1) the first groups of a run were then lost as group_map_full.
+ * Creating and deleting entries from here first leaves populated memory
+ * for BPF to take.
+ */
+static void warm_map(struct bpf_map *map, unsigned int n)
+{
+	size_t vsz = (bpf_map__value_size(map) + 7) & ~7UL, ksz = bpf_map__key_size(map);
+	char *val = calloc(libbpf_num_possible_cpus(), vsz), key[64];
+
+	if (!val || ksz > sizeof(key)) {
+		free(val);
+		return;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned int i = 0; i < n; i++) {
+			memset(key, 0xff, ksz);
+			memcpy(key, &i, sizeof(i));
+			if (pass == 0)
+				bpf_map_update_elem(bpf_map__fd(map), key, val, BPF_NOEXIST);
+			else
+				bpf_map_delete_elem(bpf_map__fd(map), key);
+		}
+	free(val);
+}
+
 static int map_tables(struct bbs_tracer *t)
 {
 	int err = table_map(&t->bios, t->skel->maps.bios, sizeof(struct bbs_bio_bucket),
@@ -716,6 +745,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	if (err)
 		goto err_destroy;
 	fill_devs(t);
+	warm_map(t->skel->maps.groups, 64);
+	warm_map(t->skel->maps.hists, 128);
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
