@@ -106,6 +106,9 @@ struct {
 	__type(value, struct bbs_rbio_bucket);
 } rbios SEC(".maps");
 
+#define STRIPE_IO_READ 1
+#define STRIPE_IO_WRITE 2
+
 /* A span of work on one thread: csum, rmw, recover. */
 struct span {
 	__u64 start_ns;
@@ -114,7 +117,8 @@ struct span {
 	__u8 phase;
 	__u8 kind;
 	__u8 ctx;
-	__u8 stripe_io; /* rmw/recover: raid56 stripe I/O issued inside the span */
+	__u8 stripe_io; /* rmw/recover: STRIPE_IO_* issued inside the span */
+	__u8 first_half; /* 6.1: the first of an rmw/recover's two work items */
 };
 
 /*
@@ -161,13 +165,15 @@ struct {
 
 /*
  * Per-CPU values are large (groups: ~7 KiB): not preallocated, so memory
- * follows the groups in use rather than max_entries times the CPUs.
- * Entries are created once per group and interval; lookups dominate.
+ * follows the groups in use rather than max_entries times the CPUs.  User
+ * space creates the entries of every btrfs device ahead (BPF's allocations
+ * in atomic context can fail) and zeroes rather than deletes them at each
+ * drain; lookups dominate.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 2048);
+	__uint(max_entries, 8192);
 	__type(key, struct bbs_hist_key);
 	__type(value, struct bbs_hist);
 } hists SEC(".maps");
@@ -176,7 +182,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 512);
+	__uint(max_entries, 4096);
 	__type(key, struct bbs_group);
 	__type(value, struct bbs_group_val);
 } groups SEC(".maps");
@@ -735,6 +741,31 @@ __noinline int finish_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
 	return 0;
 }
 
+/*
+ * 6.1 runs an rmw in rmw_work and, when it had strips to read, finishes it
+ * in raid56_rmw_end_io_work once they are in (a recover likewise in
+ * read_rebuild_work and raid_recover_end_io_work).  A first work item that
+ * read but did not finish parks its start here, by rbio, for the second
+ * to resume; true if it did.
+ */
+static __always_inline bool span_park(const struct span *sp)
+{
+	struct bbs_rbio_state *rs;
+
+	if (!sp->first_half || !(sp->stripe_io & STRIPE_IO_READ))
+		return false;
+	if (sp->phase == PHASE_RMW && (sp->stripe_io & STRIPE_IO_WRITE))
+		return false;
+	rs = rbios_claim(sp->id);
+	if (rs) {
+		rs->fs = sp->fs;
+		rs->phase = sp->phase;
+		rs->kind = sp->kind;
+		rs->start_ns = sp->start_ns;
+	}
+	return true;
+}
+
 /* Closing a span: its runtime into the filesystem's histogram (and an event). */
 static __always_inline void span_account(const struct span *sp, __u32 tid)
 {
@@ -749,6 +780,8 @@ static __always_inline void span_account(const struct span *sp, __u32 tid)
 	 * it is not an rmw or recover runtime.
 	 */
 	if ((sp->phase == PHASE_RMW || sp->phase == PHASE_RECOVER) && !sp->stripe_io)
+		return;
+	if (span_park(sp))
 		return;
 	g.fs = sp->fs;
 	g.op = (sp->phase == PHASE_RECOVER) ? BBS_OP_READ : BBS_OP_WRITE;

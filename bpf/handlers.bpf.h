@@ -74,7 +74,7 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u
 }
 
 /* Forward: an rmw/recover span open on this thread notes that it did I/O. */
-static __always_inline void H(span_stripe_io)(void);
+static __always_inline void H(span_stripe_io)(__u8 op);
 
 static __always_inline int H(on_bio_queue)(struct bio *bio)
 {
@@ -137,7 +137,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	if (bio_based)
 		seen_bio_based = 1;
 	if (class == CLASS_RAID)
-		H(span_stripe_io)();
+		H(span_stripe_io)(st->g.op);
 	/* Last: until queue_ns is set the user-space sweeper leaves the slot alone. */
 	st->queue_ns = now;
 	if (st == &tmp)
@@ -325,15 +325,16 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 	r->sp.kind = kind;
 	r->sp.ctx = cur_ctx();
 	r->sp.stripe_io = 0;
+	r->sp.first_half = 0;
 	H(run_commit)(r);
 }
 
-static __always_inline void H(span_stripe_io)(void)
+static __always_inline void H(span_stripe_io)(__u8 op)
 {
 	struct running *r = H(run_cur)();
 
 	if (r && r->what == RUN_SPAN)
-		r->sp.stripe_io = 1;
+		r->sp.stripe_io |= op == BBS_OP_WRITE ? STRIPE_IO_WRITE : STRIPE_IO_READ;
 }
 
 static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *work, bool end_io_work)
@@ -355,31 +356,12 @@ static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
 }
 
 /*
- * 6.1: rmw_work only submits the strip reads; raid56_rmw_end_io_work then
- * generates parity and submits the writes (read_rebuild_work and
- * raid_recover_end_io_work for a recover).  The first parks its start in
- * the rbios table, the second resumes it as a span on its own thread, which
- * closes at its end: the same extent as 6.3's one work item, but for the
- * wait on the writes.
+ * 6.1: an rmw or recover whose strips had to be read ends in a second work
+ * item; the first parks its start when it closes (span_park) and the
+ * second resumes it here as a span on its own thread, which closes at its
+ * end: the same extent as 6.3's one work item, but for the wait on the
+ * writes.
  */
-static __always_inline void H(rbio_park)(struct work_struct *work, __u32 phase)
-{
-	struct btrfs_raid_bio *rbio = H(rbio_of)(work, false);
-	struct btrfs_io_context *bioc = RD(rbio, bioc);
-	struct bbs_rbio_state *rs;
-	__u32 fs = RD(bioc, fs_info, sb, s_dev);
-
-	if (filter_fs && fs != filter_fs)
-		return;
-	rs = rbios_claim((__u64)rbio);
-	if (!rs)
-		return;
-	rs->fs = fs;
-	rs->phase = phase;
-	rs->kind = H(kind_of_bioc)(bioc);
-	rs->start_ns = bpf_ktime_get_ns();
-}
-
 static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase)
 {
 	struct btrfs_raid_bio *rbio;
@@ -402,7 +384,8 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 		r->sp.phase = phase;
 		r->sp.kind = rs->kind;
 		r->sp.ctx = cur_ctx();
-		r->sp.stripe_io = 1; /* its reads were the first half */
+		r->sp.stripe_io = STRIPE_IO_READ; /* its reads were the first half */
+		r->sp.first_half = 0;
 		H(run_commit)(r);
 	}
 	rbios_free(rs, slot);
@@ -411,21 +394,27 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func)
 {
 	bool split = fn[FN_RMW_END_WORK] != 0;
+	struct running *r;
 
 	if (!HAVE_BTRFS_BTF)
 		return;
-	if (fn_is(func, FN_RMW_WORK) && split)
-		H(rbio_park)(work, PHASE_RMW);
-	else if (fn_is(func, FN_RECOVER_WORK) && split)
-		H(rbio_park)(work, PHASE_RECOVER);
-	else if (fn_is(func, FN_RMW_END_WORK))
+	if (fn_is(func, FN_RMW_END_WORK)) {
 		H(rbio_resume)(work, PHASE_RMW);
-	else if (fn_is(func, FN_RECOVER_END_WORK))
+		return;
+	}
+	if (fn_is(func, FN_RECOVER_END_WORK)) {
 		H(rbio_resume)(work, PHASE_RECOVER);
-	else if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED))
+		return;
+	}
+	if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED))
 		H(rbio_begin)(work, PHASE_RMW);
 	else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED))
 		H(rbio_begin)(work, PHASE_RECOVER);
+	else
+		return;
+	r = H(run_cur)();
+	if (r && r->what == RUN_SPAN)
+		r->sp.first_half = split;
 }
 
 /* The async csum series: csum_one_bio_work computes a write bio's checksums. */

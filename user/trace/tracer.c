@@ -201,6 +201,7 @@ struct bbs_tracer {
 	uint64_t evict_after_ns;
 	uint64_t evicted; /* since the last drain */
 	uint64_t lost_prev[NR_LOST_BPF];
+	uint32_t filter_fs, filter_dev;
 	int ncpus;
 	bool verbose;
 	bool record; /* record mode: emit_events */
@@ -637,34 +638,7 @@ static int check_kernel(const struct bbs_kernel *k)
 	return 0;
 }
 
-/*
- * The groups and hists maps are not preallocated: BPF creates their entries
- * (several KiB per CPU) from atomic context, where the per-CPU allocator
- * cannot populate new memory; on kernels before its bpf_mem_alloc cache
- * (seen on 6.1) the first groups of a run were then lost as group_map_full.
- * Creating and deleting entries from here first leaves populated memory
- * for BPF to take.
- */
-static void warm_map(struct bpf_map *map, unsigned int n)
-{
-	size_t vsz = (bpf_map__value_size(map) + 7) & ~7UL, ksz = bpf_map__key_size(map);
-	char *val = calloc(libbpf_num_possible_cpus(), vsz), key[64];
-
-	if (!val || ksz > sizeof(key)) {
-		free(val);
-		return;
-	}
-	for (int pass = 0; pass < 2; pass++)
-		for (unsigned int i = 0; i < n; i++) {
-			memset(key, 0xff, ksz);
-			memcpy(key, &i, sizeof(i));
-			if (pass == 0)
-				bpf_map_update_elem(bpf_map__fd(map), key, val, BPF_NOEXIST);
-			else
-				bpf_map_delete_elem(bpf_map__fd(map), key);
-		}
-	free(val);
-}
+static void precreate(struct bbs_tracer *t);
 
 static int map_tables(struct bbs_tracer *t)
 {
@@ -721,6 +695,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	}
 	t->verbose = o->verbose;
 	t->record = o->emit_events;
+	t->filter_fs = o->filter_fs;
+	t->filter_dev = o->filter_dev;
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
 
@@ -745,8 +721,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	if (err)
 		goto err_destroy;
 	fill_devs(t);
-	warm_map(t->skel->maps.groups, 64);
-	warm_map(t->skel->maps.hists, 128);
+	precreate(t);
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
@@ -933,31 +908,124 @@ static void fold_group(struct bbs_tracer *t, struct bbs_report *r, const void *k
 		merge_group(t, gd, val);
 }
 
-/* Move every entry of the closed epoch from a per-CPU map into the report. */
+static bool all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Move every entry of the closed epoch from a per-CPU map into the report.
+ * An entry is zeroed rather than deleted, so that BPF finds it next time
+ * instead of allocating one (see precreate).  Entries stay for the run:
+ * at most one per device, op, kind, epoch and context level.
+ */
 static int drain_map(struct bbs_tracer *t, struct bpf_map *map, uint32_t epoch,
 		     struct bbs_report *r, fold_fn fold)
 {
 	size_t ksz = bpf_map__key_size(map), vsz = (bpf_map__value_size(map) + 7) & ~7UL, n;
 	int fd = bpf_map__fd(map);
-	char *keys, *vals;
+	char *keys, *vals, *zero;
 
 	vals = calloc(t->ncpus, vsz);
+	zero = calloc(t->ncpus, vsz);
 	keys = collect_keys(fd, ksz, &n, epoch_is, &epoch);
-	if (!keys || !vals) {
+	if (!keys || !vals || !zero) {
 		free(keys);
 		free(vals);
+		free(zero);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, keys + i * ksz, vals))
+		char *key = keys + i * ksz;
+
+		if (bpf_map_lookup_elem(fd, key, vals))
 			continue;
-		bpf_map_delete_elem(fd, keys + i * ksz);
+		if (all_zero(vals, t->ncpus * vsz))
+			continue;
+		bpf_map_update_elem(fd, key, zero, BPF_EXIST);
 		for (int c = 0; c < t->ncpus; c++)
-			fold(t, r, keys + i * ksz, vals + c * vsz);
+			if (!all_zero(vals + c * vsz, vsz))
+				fold(t, r, key, vals + c * vsz);
 	}
 	free(keys);
 	free(vals);
+	free(zero);
 	return 0;
+}
+
+/*
+ * The groups and hists entries BPF will need, created from here.  Their
+ * per-CPU values are several KiB, and BPF can only allocate them in atomic
+ * context, which fails when the kernel's cache is empty (6.12: a raid6 run
+ * lost groups as group_map_full; 6.1: its first group).  Every btrfs device
+ * gets its groups for both epochs at the two levels completions and end_io
+ * work run at (softirq, task); every filesystem its phase histograms.
+ * Hardirq completions and devices that appear between ticks still allocate.
+ */
+struct precreate_arg {
+	struct bbs_tracer *t;
+	char *zero;
+	uint32_t last_fs;
+};
+
+static void precreate_fs(struct bbs_tracer *t, uint32_t fs, const void *zero)
+{
+	static const uint8_t phases[] = { PHASE_CSUM, PHASE_ORDERED, PHASE_RMW, PHASE_RECOVER };
+	int fd = bpf_map__fd(t->skel->maps.hists);
+
+	for (int e = 0; e < 2; e++)
+		for (int l = CTX_SOFTIRQ; l <= CTX_TASK; l++)
+			for (size_t p = 0; p < sizeof(phases); p++)
+				for (int op = 0; op < BBS_NR_OPS; op++)
+					for (int kind = KIND_DATA; kind <= KIND_METADATA; kind++) {
+						struct bbs_hist_key k = {
+							.g = { .fs = fs, .op = op, .kind = kind,
+							       .epoch = e, .level = l },
+							.phase = phases[p],
+						};
+
+						bpf_map_update_elem(fd, &k, zero, BPF_NOEXIST);
+					}
+}
+
+static void precreate_dev(uint32_t fs, uint32_t dev, void *arg)
+{
+	struct precreate_arg *a = arg;
+	struct bbs_tracer *t = a->t;
+	int fd = bpf_map__fd(t->skel->maps.groups);
+
+	if ((t->filter_fs && fs != t->filter_fs) || (t->filter_dev && dev != t->filter_dev))
+		return;
+	for (int e = 0; e < 2; e++)
+		for (int l = CTX_SOFTIRQ; l <= CTX_TASK; l++)
+			for (int op = 0; op < BBS_NR_OPS; op++)
+				for (int kind = 0; kind < NR_KINDS; kind++) {
+					struct bbs_group g = { .fs = fs, .dev = dev, .op = op,
+							       .kind = kind, .epoch = e,
+							       .level = l };
+
+					if (kind == KIND_SUPER && op == BBS_OP_READ)
+						continue;
+					bpf_map_update_elem(fd, &g, a->zero, BPF_NOEXIST);
+				}
+	if (fs != a->last_fs)
+		precreate_fs(t, fs, a->zero);
+	a->last_fs = fs;
+}
+
+static void precreate(struct bbs_tracer *t)
+{
+	size_t vsz = (sizeof(struct bbs_group_val) + 7) & ~7UL;
+	struct precreate_arg a = { .t = t };
+
+	a.zero = calloc(t->ncpus, vsz);
+	if (!a.zero)
+		return;
+	bbs_btrfs_devices(precreate_dev, &a);
+	free(a.zero);
 }
 
 int bbs_tracer_lost_percpu(struct bbs_tracer *t, uint64_t *out, int ncpus)
@@ -1082,6 +1150,7 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 	t->evicted +=
 		sweep_table(t, &t->bios) + sweep_table(t, &t->ordered) + sweep_table(t, &t->rbios);
 	attach_on_demand(t);
+	precreate(t);
 	if (t->btf)
 		return;
 	t->evicted += sweep(t, t->skel->maps.running);
