@@ -84,7 +84,7 @@ static void merge_phase(struct bbs_hist *h, const json_t *report, const char *na
 /* The sample's view of a phase: its statistics without the buckets. */
 static json_t *phase_stats(const struct bbs_hist *h)
 {
-	json_t *o = bbs_phase_json(h, false);
+	json_t *o = bbs_phase_json(h, WHY_NONE);
 
 	json_object_del(o, "buckets");
 	return o;
@@ -101,7 +101,7 @@ static void take_phase(json_t *sample, json_t *full, const json_t *report, const
 
 	merge_phase(&h, report, name, which);
 	json_object_set_new(json_object_get(sample, "phases"), name, phase_stats(&h));
-	json_object_set_new(full, name, bbs_phase_json(&h, false));
+	json_object_set_new(full, name, bbs_phase_json(&h, WHY_NONE));
 }
 
 static void take_raid_phase(json_t *sample, json_t *full, const json_t *report, const char *name)
@@ -110,7 +110,7 @@ static void take_raid_phase(json_t *sample, json_t *full, const json_t *report, 
 
 	hist_add_phase(&h, json_object_get(json_object_get(report, "raid56"), name));
 	json_object_set_new(json_object_get(sample, "phases"), name, phase_stats(&h));
-	json_object_set_new(full, name, bbs_phase_json(&h, false));
+	json_object_set_new(full, name, bbs_phase_json(&h, WHY_NONE));
 }
 
 /* Sum the integer members of src into dst (contexts, workqueues). */
@@ -442,7 +442,7 @@ static int parity_round(struct bbs_bench *b, enum row row)
 
 		hist_add_phase(&h, json_object_get(o, "parity"));
 		json_object_set_new(json_object_get(s, "phases"), "parity", phase_stats(&h));
-		json_object_set_new(full, "parity", bbs_phase_json(&h, false));
+		json_object_set_new(full, "parity", bbs_phase_json(&h, WHY_NONE));
 	}
 	json_array_append_new(b->samples[row], s);
 	json_decref(b->last[row]);

@@ -331,9 +331,14 @@ int cmd_record(int argc, char **argv)
 		goto out_close;
 	if (rc.keep_total)
 		bbs_report_merge(&rc.total, &rc.interval);
-	for (int p = 0; p < NR_PHASES; p++)
-		if (rc.interval.phase_unavailable[p])
-			h->phase_unavailable |= 1U << p;
+	for (int op = 0; op < BBS_NR_OPS; op++)
+		for (int p = 0; p < NR_PHASES; p++) {
+			h->phase_why[op][p] = rc.interval.phase_why[op][p];
+			if (rc.interval.phase_why[op][p] == WHY_NO_TRACEPOINT)
+				h->phase_unavailable |= 1U << p;
+		}
+	h->have_phase_why = true;
+	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc.t));
 	h->ncpus = rc.ncpus;
 	h->filter_fs = to.filter_fs;
 	h->filter_dev = to.filter_dev;

@@ -685,7 +685,7 @@ static json_t *parity_json(const struct parity_cmd *c, const struct bbs_workload
 	json_object_set_new(j, "plug", json_boolean(!o->no_plug));
 	json_object_set_new(j, "stripe_cache", json_integer(o->stripe_cache));
 	json_object_set_new(j, "stripe_cache_hits", json_integer(r->cache_hits));
-	json_object_set_new(j, "parity", bbs_phase_json(&r->parity, false));
+	json_object_set_new(j, "parity", bbs_phase_json(&r->parity, WHY_NONE));
 	json_object_set_new(j, "parity_busy_s", json_real(r->parity.sum_ns / 1e9));
 	arr = json_array();
 	for (unsigned int i = 0; i < o->nr_targets; i++)

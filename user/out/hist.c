@@ -23,6 +23,27 @@ const char *const bbs_lost_name[NR_LOST_BPF] = {
 	[LOST_GROUP_MAP_FULL] = "group_map_full",
 };
 
+const char *const bbs_why_name[NR_WHY] = {
+	[WHY_NONE] = "none",
+	[WHY_NO_TRACEPOINT] = "no_tracepoint",
+	[WHY_ENDIO_INLINE] = "endio_inline",
+	[WHY_NO_BTRFS_BTF] = "no_btrfs_btf",
+	[WHY_NO_FUNCTION] = "no_function",
+	[WHY_CSUM_IN_ENDIO] = "csum_in_endio",
+	[WHY_CSUM_INLINE] = "csum_inline",
+};
+
+const char *const bbs_why_detail[NR_WHY] = {
+	[WHY_NONE] = "",
+	[WHY_NO_TRACEPOINT] = "a tracepoint it needs is not in this kernel or did not attach",
+	[WHY_ENDIO_INLINE] = "this kernel runs the btrfs end_io inline at the bio's completion: "
+			     "no work item to time",
+	[WHY_NO_BTRFS_BTF] = "btrfs has no BTF on this kernel: its work items cannot be read",
+	[WHY_NO_FUNCTION] = "this kernel has no function it is seen through",
+	[WHY_CSUM_IN_ENDIO] = "read checksums are verified inside the read end_io (endio)",
+	[WHY_CSUM_INLINE] = "none offloaded: checksums ran inline in the submitting task",
+};
+
 int bbs_phase_parse(const char *name)
 {
 	for (int i = 0; i < NR_PHASES; i++)
@@ -215,8 +236,7 @@ void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
 	total->interval_s += r->interval_s;
-	for (int p = 0; p < NR_PHASES; p++)
-		total->phase_unavailable[p] = r->phase_unavailable[p];
+	memcpy(total->phase_why, r->phase_why, sizeof(total->phase_why));
 	for (size_t i = 0; i < r->nr_groups; i++) {
 		const struct bbs_group_data *src = &r->groups[i];
 		struct bbs_group_data *dst = bbs_report_group(total, &src->g);
@@ -319,6 +339,21 @@ static bool ctx_seen(const struct bbs_stats *s)
 	return false;
 }
 
+/*
+ * Why a group's phase has no samples.  Only btrfs data and metadata bios
+ * have a btrfs end_io; a write's checksum not seen as work ran inline.
+ */
+static int group_why(const struct bbs_report *r, const struct bbs_group_data *gd, int p)
+{
+	int op = gd->g.op < BBS_NR_OPS ? gd->g.op : 0, why = r->phase_why[op][p];
+
+	if ((p == PHASE_HOP || p == PHASE_ENDIO) && gd->g.kind == KIND_SUPER)
+		return WHY_NONE;
+	if (p == PHASE_CSUM && why == WHY_NONE && op == BBS_OP_WRITE)
+		return WHY_CSUM_INLINE;
+	return why;
+}
+
 static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_group_data *gd,
 			const struct bbs_print_opts *o)
 {
@@ -362,10 +397,13 @@ static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_gr
 
 		if (bbs_phase_is_device(p) != dev_group)
 			continue;
+		int why = group_why(r, gd, p);
+
 		if (h->count)
 			print_phase_row(f, bbs_phase_name[p], h, o->ms);
-		else if (p == PHASE_CSUM || r->phase_unavailable[p])
-			fprintf(f, "    %-8s not observable\n", bbs_phase_name[p]);
+		else if (why != WHY_NONE)
+			fprintf(f, "    %-8s not observable: %s\n", bbs_phase_name[p],
+				bbs_why_detail[why]);
 	}
 	if (o->summary)
 		return;
@@ -396,14 +434,16 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 
 /* ---- JSON ---- */
 
-json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable)
+json_t *bbs_phase_json(const struct bbs_hist *h, int why)
 {
 	json_t *o, *buckets;
 
 	if (!h || !h->count) {
 		o = json_pack("{s:b}", "observable", 0);
-		if (unavailable)
-			json_object_set_new(o, "reason", json_string("tracepoint unavailable"));
+		if (why > WHY_NONE && why < NR_WHY) {
+			json_object_set_new(o, "reason", json_string(bbs_why_name[why]));
+			json_object_set_new(o, "detail", json_string(bbs_why_detail[why]));
+		}
 		return o;
 	}
 	buckets = json_array();
@@ -438,9 +478,8 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 	phases = json_object();
 	for (int p = 0; p < NR_PHASES; p++)
 		if (bbs_phase_is_device(p) == dev_group)
-			json_object_set_new(
-				phases, bbs_phase_name[p],
-				bbs_phase_json(&gd->phases[p], r->phase_unavailable[p]));
+			json_object_set_new(phases, bbs_phase_name[p],
+					    bbs_phase_json(&gd->phases[p], group_why(r, gd, p)));
 	wq = json_object();
 	for (int i = 0; i < gd->nr_wqs; i++)
 		json_object_set_new(wq, gd->wqs[i].name, json_integer(gd->wqs[i].count));
@@ -476,7 +515,7 @@ json_t *bbs_report_json(const struct bbs_report *r)
 	return json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s,
 			 "lost", (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail,
 			 "groups", groups, "raid56", "rmw",
-			 bbs_phase_json(&rmw, r->phase_unavailable[PHASE_RMW]), "recover",
-			 bbs_phase_json(&recover, r->phase_unavailable[PHASE_RECOVER]),
+			 bbs_phase_json(&rmw, r->phase_why[BBS_OP_WRITE][PHASE_RMW]), "recover",
+			 bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 			 "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 }

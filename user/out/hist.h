@@ -29,6 +29,25 @@ static inline bool bbs_phase_is_device(int phase)
 
 int bbs_phase_parse(const char *name);
 
+/*
+ * Why a phase has no samples, where bbscope knows (the JSON "reason" and
+ * "detail", docs/json.md).  The tracer sets it per op and phase when it
+ * starts, from what the kernel has (user/host/kernel.h).
+ */
+enum bbs_why {
+	WHY_NONE, /* observable: no samples means none happened */
+	WHY_NO_TRACEPOINT, /* a tracepoint it needs is not in this kernel or did not attach */
+	WHY_ENDIO_INLINE, /* this kernel runs the btrfs end_io inline at the bio's completion */
+	WHY_NO_BTRFS_BTF, /* btrfs has no BTF here: its work items cannot be read */
+	WHY_NO_FUNCTION, /* this kernel has no function it is seen through */
+	WHY_CSUM_IN_ENDIO, /* read checksums are verified inside the read end_io */
+	WHY_CSUM_INLINE, /* observable, none seen: checksums ran inline in the submitter */
+	NR_WHY,
+};
+
+extern const char *const bbs_why_name[NR_WHY];
+extern const char *const bbs_why_detail[NR_WHY];
+
 /* Slot arithmetic, the inverse of the BPF side's hist_slot(). */
 uint32_t bbs_hist_slot(uint64_t v);
 uint64_t bbs_hist_slot_lo(uint32_t slot);
@@ -60,7 +79,7 @@ struct bbs_report {
 	const char *fs_label;
 	uint64_t lost[NR_LOST_BPF];
 	uint64_t evicted;
-	bool phase_unavailable[NR_PHASES]; /* its tracepoint is missing here */
+	uint8_t phase_why[BBS_NR_OPS][NR_PHASES]; /* enum bbs_why */
 	struct bbs_group_data *groups;
 	size_t nr_groups, cap_groups;
 };
@@ -85,6 +104,7 @@ struct bbs_print_opts {
 void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o);
 /* The JSON object of docs/json.md; the caller adds its own keys and frees it. */
 json_t *bbs_report_json(const struct bbs_report *r);
-json_t *bbs_phase_json(const struct bbs_hist *h, bool unavailable);
+/* A phase's JSON: its histogram, or {"observable": false} and why (enum bbs_why). */
+json_t *bbs_phase_json(const struct bbs_hist *h, int why);
 
 #endif

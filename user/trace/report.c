@@ -147,8 +147,11 @@ static void set_common(struct bbs_report *r, const struct bbs_tf_reader *rd, boo
 	const struct bbs_tf_lost *l = bbs_tfr_lost(rd);
 
 	r->interval_s = (bbs_tfr_status(rd)->end_ns - h->mono_ns) / 1e9;
-	for (int p = 0; p < NR_PHASES; p++)
-		r->phase_unavailable[p] = !!(h->phase_unavailable & (1U << p));
+	for (int op = 0; op < BBS_NR_OPS; op++)
+		for (int p = 0; p < NR_PHASES; p++)
+			r->phase_why[op][p] = h->have_phase_why ? h->phase_why[op][p]
+					      : h->phase_unavailable & (1U << p) ? WHY_NO_TRACEPOINT
+										 : WHY_NONE;
 	if (!with_lost)
 		return;
 	memcpy(r->lost, l->total, sizeof(r->lost));

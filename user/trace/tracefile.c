@@ -763,6 +763,25 @@ static int put_header(struct bbs_tf_writer *w, const struct bbs_tf_header *h, st
 	return 0;
 }
 
+/* The phases chunk: u8 ops, u8 phases, ops x phases reasons, then the tracer's flavour. */
+static int put_phases(struct bbs_tf_writer *w, const struct bbs_tf_header *h)
+{
+	struct buf b = { 0 };
+	uint8_t *p = buf_put(&b, 2 + sizeof(h->phase_why));
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	p[0] = 2;
+	p[1] = sizeof(h->phase_why[0]);
+	memcpy(p + 2, h->phase_why, sizeof(h->phase_why));
+	err = buf_str(&b, h->tracer, sizeof(h->tracer));
+	if (!err)
+		err = put_chunk(w, &w->out, TF_CHUNK_PHASES, b.p, b.len);
+	free(b.p);
+	return err;
+}
+
 int bbs_tfw_open(struct bbs_tf_writer **out, int fd, const struct bbs_tf_header *h,
 		 const struct bbs_tf_wopts *o)
 {
@@ -793,12 +812,14 @@ int bbs_tfw_open(struct bbs_tf_writer **out, int fd, const struct bbs_tf_header 
 	put32(p + 8, TF_VERSION);
 	put32(p + 12, 0);
 	err = put_chunk(w, &w->out, TF_CHUNK_HEADER, hdr.p, hdr.len);
+	if (!err && h->have_phase_why)
+		err = put_phases(w, h);
 	if (!err)
 		err = write_chunks(w, w->out.p, w->out.len);
 	if (err)
 		goto err_free;
 	free(hdr.p);
-	w->st.chunks = 1;
+	w->st.chunks = h->have_phase_why ? 2 : 1;
 	*out = w;
 	return 0;
 
@@ -895,6 +916,13 @@ static uint32_t cur_u32(struct cur *c)
 	const uint8_t *p = cur_take(c, 4);
 
 	return p ? get32(p) : 0;
+}
+
+static uint8_t cur_u8(struct cur *c)
+{
+	const uint8_t *p = cur_take(c, 1);
+
+	return p ? *p : 0;
 }
 
 static uint16_t cur_u16(struct cur *c)
@@ -1012,6 +1040,27 @@ static bool parse_header(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 	if (c.bad)
 		return false;
 	return parse_names(r, c.p, c.end - c.p);
+}
+
+/* The phases chunk (put_phases): a table of any size, of which ours is kept. */
+static bool parse_phases(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
+{
+	struct bbs_tf_header *h = &r->hdr;
+	struct cur c = { p, p + len, false };
+	uint8_t ops = cur_u8(&c), phases = cur_u8(&c);
+
+	for (int op = 0; op < ops && !c.bad; op++)
+		for (int ph = 0; ph < phases && !c.bad; ph++) {
+			uint8_t why = cur_u8(&c);
+
+			if (op < 2 && ph < (int)sizeof(h->phase_why[0]))
+				h->phase_why[op][ph] = why;
+		}
+	cur_str(&c, h->tracer, sizeof(h->tracer));
+	if (c.bad)
+		return false;
+	h->have_phase_why = true;
+	return true;
 }
 
 /* A loss block (lost chunk, or the end of the trailer): cumulative counters. */
@@ -1324,6 +1373,9 @@ static bool next_chunk(struct bbs_tf_reader *r)
 	case TF_CHUNK_TRAILER:
 		ok = parse_trailer(r, payload, len);
 		break;
+	case TF_CHUNK_PHASES:
+		ok = parse_phases(r, payload, len);
+		break;
 	case TF_CHUNK_HEADER:
 		ok = false;
 		break;
@@ -1337,6 +1389,7 @@ static bool next_chunk(struct bbs_tf_reader *r)
 		     : type == TF_CHUNK_NAMES  ? "names"
 		     : type == TF_CHUNK_EVENTS ? "events"
 		     : type == TF_CHUNK_LOST   ? "lost"
+		     : type == TF_CHUNK_PHASES ? "phases"
 					       : "trailer",
 		     r->off);
 		return false;

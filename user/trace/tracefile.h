@@ -37,6 +37,7 @@ enum tf_chunk_type {
 	TF_CHUNK_EVENTS,
 	TF_CHUNK_LOST,
 	TF_CHUNK_TRAILER,
+	TF_CHUNK_PHASES, /* right after the header: why each phase cannot be seen */
 };
 
 /* Records inside an events chunk; the first byte is the type. */
@@ -95,6 +96,10 @@ struct bbs_tf_header {
 	char command[TF_STR_MAX]; /* the recorded command, "" when none */
 	uint32_t nr_syms;
 	struct bbs_tf_sym syms[TF_MAX_SYMS]; /* the resolved symbol table */
+	/* The phases chunk; absent in recordings made before it (phase_unavailable). */
+	bool have_phase_why;
+	uint8_t phase_why[2][16]; /* [enum bbs_op][enum bbs_phase]: enum bbs_why */
+	char tracer[16]; /* "tp_btf" or "raw_tp" */
 };
 
 /* ---- writer ---- */

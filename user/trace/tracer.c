@@ -17,6 +17,7 @@
 #include "bbscope.skel.h"
 #include "bbscope_nocas.skel.h"
 #include "trace/tracer.h"
+#include "out/hist.h"
 #include "host/kernel.h"
 #include "host/util.h"
 
@@ -196,6 +197,7 @@ struct bbs_tracer {
 	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
 	struct ring_buffer *rb;
 	uint32_t unavailable; /* phases without their tracepoints */
+	uint8_t tp_why[NR_TPS]; /* enum bbs_why of a tracepoint not attached */
 	uint32_t epoch;
 	uint64_t last_drain_ns;
 	uint64_t evict_after_ns;
@@ -298,8 +300,10 @@ static const struct tp_prog *pick_prog(struct bbs_tracer *t, size_t i, const str
 		snprintf(t->why[i], sizeof(t->why[i]), "record mode only");
 		return NULL;
 	}
+	t->tp_why[i] = WHY_NO_TRACEPOINT;
 	if (d->btrfs && !t->k.btrfs_btf) {
 		snprintf(t->why[i], sizeof(t->why[i]), "btrfs has no BTF on this kernel");
+		t->tp_why[i] = WHY_NO_BTRFS_BTF;
 		return NULL;
 	}
 	for (size_t a = 0; a < 3 && d->alt[a].prog; a++)
@@ -463,6 +467,7 @@ static int attach_one(struct bbs_tracer *t, size_t i)
 		return 0;
 	err = -errno;
 	snprintf(t->why[i], sizeof(t->why[i]), "attach failed: %s", strerror(-err));
+	t->tp_why[i] = WHY_NO_TRACEPOINT;
 	t->kind[i] = NULL;
 	t->unavailable |= tps[i].phases;
 	return err;
@@ -798,6 +803,54 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 				: " (not needed: contexts from the preempt count)");
 }
 
+/* Why a phase cannot be seen: the first of its tracepoints that is not attached. */
+static int tp_phase_why(const struct bbs_tracer *t, int p)
+{
+	for (size_t i = 0; i < NR_TPS; i++)
+		if (!t->kind[i] && (tps[i].phases & (1U << p)))
+			return t->tp_why[i] ? t->tp_why[i] : WHY_NO_TRACEPOINT;
+	return WHY_NONE;
+}
+
+/*
+ * What each phase can show on this kernel, per op: hop and endio only where
+ * some btrfs end_io of that op runs as a work item; rmw and recover where
+ * the kernel has their functions and btrfs's types to read them by.
+ */
+void bbs_tracer_phase_why(const struct bbs_tracer *t, uint8_t why[BBS_NR_OPS][NR_PHASES])
+{
+	const struct bbs_kernel *k = &t->k;
+
+	for (int op = 0; op < BBS_NR_OPS; op++) {
+		uint8_t work = 0;
+
+		for (int i = 0; i < FN_NR_END_IO; i++)
+			work |= t->skel->rodata->fn_work_ops[i];
+		for (int p = 0; p < NR_PHASES; p++)
+			why[op][p] = tp_phase_why(t, p);
+		if (!(work & (1U << op))) {
+			if (!why[op][PHASE_HOP])
+				why[op][PHASE_HOP] = WHY_ENDIO_INLINE;
+			if (!why[op][PHASE_ENDIO])
+				why[op][PHASE_ENDIO] = WHY_ENDIO_INLINE;
+		}
+		if (op == BBS_OP_READ)
+			why[op][PHASE_CSUM] = WHY_CSUM_IN_ENDIO;
+		for (int p = PHASE_RMW; p <= PHASE_RECOVER; p++)
+			if (!why[op][p])
+				why[op][p] =
+					!k->btrfs_btf ? WHY_NO_BTRFS_BTF
+					: !k->fn[p == PHASE_RMW ? FN_RMW_WORK : FN_RECOVER_WORK]
+						? WHY_NO_FUNCTION
+						: WHY_NONE;
+	}
+}
+
+const char *bbs_tracer_flavour(const struct bbs_tracer *t)
+{
+	return t->btf ? "tp_btf" : "raw_tp";
+}
+
 const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t)
 {
 	return &t->k;
@@ -982,8 +1035,11 @@ static void precreate_fs(struct bbs_tracer *t, uint32_t fs, const void *zero)
 				for (int op = 0; op < BBS_NR_OPS; op++)
 					for (int kind = KIND_DATA; kind <= KIND_METADATA; kind++) {
 						struct bbs_hist_key k = {
-							.g = { .fs = fs, .op = op, .kind = kind,
-							       .epoch = e, .level = l },
+							.g = { .fs = fs,
+							       .op = op,
+							       .kind = kind,
+							       .epoch = e,
+							       .level = l },
 							.phase = phases[p],
 						};
 
@@ -1003,8 +1059,11 @@ static void precreate_dev(uint32_t fs, uint32_t dev, void *arg)
 		for (int l = CTX_SOFTIRQ; l <= CTX_TASK; l++)
 			for (int op = 0; op < BBS_NR_OPS; op++)
 				for (int kind = 0; kind < NR_KINDS; kind++) {
-					struct bbs_group g = { .fs = fs, .dev = dev, .op = op,
-							       .kind = kind, .epoch = e,
+					struct bbs_group g = { .fs = fs,
+							       .dev = dev,
+							       .op = op,
+							       .kind = kind,
+							       .epoch = e,
 							       .level = l };
 
 					if (kind == KIND_SUPER && op == BBS_OP_READ)
@@ -1178,8 +1237,7 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 	now = bbs_now_ns();
 	r->interval_s = (now - t->last_drain_ns) / 1e9;
 	t->last_drain_ns = now;
-	for (int p = 0; p < NR_PHASES; p++)
-		r->phase_unavailable[p] = !!(t->unavailable & (1U << p));
+	bbs_tracer_phase_why(t, r->phase_why);
 
 	err = drain_map(t, t->skel->maps.hists, old, r, fold_hist);
 	if (!err)

@@ -33,6 +33,10 @@ void bbs_tracer_close(struct bbs_tracer *t);
 
 /* Names of the tracepoints attached, and why the missing ones are missing. */
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f);
+/* Why each phase cannot be seen on this kernel, per op (enum bbs_why; 0: it can). */
+void bbs_tracer_phase_why(const struct bbs_tracer *t, uint8_t why[BBS_NR_OPS][NR_PHASES]);
+/* "tp_btf" or "raw_tp": the programs loaded. */
+const char *bbs_tracer_flavour(const struct bbs_tracer *t);
 /* What the kernel is and allows (the btrfs functions found, by enum bbs_fn: kernel.h). */
 const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t);
 /* How each tracepoint was attached ("tp_btf", "raw_tp", or NULL). */
