@@ -17,6 +17,7 @@ static const struct bbs_cmd cmds[] = {
 	{ "verify", cmd_verify, "recompute btrfs data checksums from the member devices" },
 	{ "replay", cmd_replay, "replay writes through btrfs's checksum or raid56 parity paths" },
 	{ "bench", cmd_bench, "kernel write path and its userspace replays, side by side" },
+	{ "features", cmd_features, "what this host allows and what bbscope does with it" },
 };
 
 int main(int argc, char **argv)

@@ -29,6 +29,16 @@ static inline bool bbs_phase_is_device(int phase)
 
 int bbs_phase_parse(const char *name);
 
+/* Does a phase exist for an op?  ordered and rmw are writes', recover reads'. */
+static inline bool bbs_phase_has_op(int phase, int op)
+{
+	if (phase == PHASE_ORDERED || phase == PHASE_RMW)
+		return op == BBS_OP_WRITE;
+	if (phase == PHASE_RECOVER)
+		return op == BBS_OP_READ;
+	return true;
+}
+
 /*
  * Why a phase has no samples, where bbscope knows (the JSON "reason" and
  * "detail", docs/json.md).  The tracer sets it per op and phase when it

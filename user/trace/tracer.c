@@ -207,6 +207,7 @@ struct bbs_tracer {
 	int ncpus;
 	bool verbose;
 	bool record; /* record mode: emit_events */
+	bool quiet;
 };
 
 static bool libbpf_verbose;
@@ -486,7 +487,7 @@ static int attach_all(struct bbs_tracer *t)
 			return err;
 		}
 	}
-	for (size_t i = 0; i < NR_TPS; i++)
+	for (size_t i = 0; i < NR_TPS && !t->quiet; i++)
 		if (!t->kind[i] && !(tps[i].need == NEED_RECORD && !t->record))
 			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
 	return 0;
@@ -700,6 +701,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	}
 	t->verbose = o->verbose;
 	t->record = o->emit_events;
+	t->quiet = o->quiet;
 	t->filter_fs = o->filter_fs;
 	t->filter_dev = o->filter_dev;
 	t->ncpus = libbpf_num_possible_cpus();
@@ -844,6 +846,40 @@ void bbs_tracer_phase_why(const struct bbs_tracer *t, uint8_t why[BBS_NR_OPS][NR
 						? WHY_NO_FUNCTION
 						: WHY_NONE;
 	}
+}
+
+size_t bbs_tracer_nr_tps(void)
+{
+	return NR_TPS;
+}
+
+void bbs_tracer_tp(const struct bbs_tracer *t, size_t i, struct bbs_tp_info *out)
+{
+	const struct tp_prog *p = t->prog[i];
+
+	out->name = tps[i].name;
+	out->attach = t->kind[i];
+	out->as = p && strcmp(p->tp, tps[i].name) ? p->tp : NULL;
+	out->attached = t->links[i] != NULL;
+	out->why = !t->kind[i]			   ? t->why[i]
+		   : t->links[i]		   ? NULL
+		   : tps[i].need == NEED_BIO_BASED ? "attached when a bio-based device is seen"
+						   : "not needed: contexts from the preempt count";
+}
+
+bool bbs_tracer_ctx_from_preempt_count(const struct bbs_tracer *t)
+{
+	return t->skel->rodata->pc_delta && !t->skel->bss->pc_failed;
+}
+
+uint8_t bbs_tracer_work_ops(const struct bbs_tracer *t, int fn)
+{
+	return fn >= 0 && fn < FN_NR_END_IO ? t->skel->rodata->fn_work_ops[fn] : 0;
+}
+
+const char *bbs_tracer_flavour_why(const struct bbs_tracer *t)
+{
+	return t->flavour_why;
 }
 
 const char *bbs_tracer_flavour(const struct bbs_tracer *t)

@@ -22,6 +22,7 @@ struct bbs_tracer_opts {
 	uint32_t ringbuf_mb; /* ring buffer size in record mode */
 	uint64_t evict_after_ns; /* in-flight state older than this is evicted */
 	bool verbose; /* libbpf messages and attach details on stderr */
+	bool quiet; /* no warnings about tracepoints missing (bbscope features) */
 	/* record mode: called for every ring buffer record */
 	int (*on_event)(void *ctx, void *data, size_t len);
 	void *event_ctx;
@@ -35,6 +36,22 @@ void bbs_tracer_close(struct bbs_tracer *t);
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f);
 /* Why each phase cannot be seen on this kernel, per op (enum bbs_why; 0: it can). */
 void bbs_tracer_phase_why(const struct bbs_tracer *t, uint8_t why[BBS_NR_OPS][NR_PHASES]);
+/* One tracepoint the tracer knows (i < bbs_tracer_nr_tps()). */
+struct bbs_tp_info {
+	const char *name;
+	const char *attach; /* "tp_btf", "raw_tp", NULL when not used */
+	const char *as; /* the tracepoint attached when it has another name here, or NULL */
+	bool attached; /* attached now (some are attached only once needed) */
+	const char *why; /* why it is not used, or why not attached yet */
+};
+size_t bbs_tracer_nr_tps(void);
+void bbs_tracer_tp(const struct bbs_tracer *t, size_t i, struct bbs_tp_info *out);
+/* Does the tracer read contexts from the preempt count (else irq tracepoints)? */
+bool bbs_tracer_ctx_from_preempt_count(const struct bbs_tracer *t);
+/* The ops (bit per enum bbs_op) whose end_io of end_io function fn runs as a work item. */
+uint8_t bbs_tracer_work_ops(const struct bbs_tracer *t, int fn);
+/* Why the raw_tp flavour is used (NULL with tp_btf). */
+const char *bbs_tracer_flavour_why(const struct bbs_tracer *t);
 /* "tp_btf" or "raw_tp": the programs loaded. */
 const char *bbs_tracer_flavour(const struct bbs_tracer *t);
 /* What the kernel is and allows (the btrfs functions found, by enum bbs_fn: kernel.h). */
