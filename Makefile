@@ -3,7 +3,9 @@
 #
 #   make            build everything into build/ (the CLI is build/bbscope)
 #   make deps       install the Debian packages the project needs (idempotent)
-#   make test       deps + build + the test suite on real btrfs (loop devices)
+#   make test       deps + build + the test suite on real btrfs (loop devices), on
+#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU
+#   make test-kernels   the tracing tests on those three kernels only
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
 #   make fmt|lint   clang-format the tree | check formatting, layering, static analysis
@@ -58,7 +60,7 @@ TEST_BINS := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test demo bench fuzz install clean fmt lint check-fmt
+.PHONY: all deps test test-kernels demo bench fuzz install clean fmt lint check-fmt
 all: $(OUT)/bbscope $(TEST_BINS) $(TOOL_BINS)
 
 deps:
@@ -110,6 +112,11 @@ $(OUT)/tools/%: tools/%.c $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tools
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run.sh
+
+# The tracing tests on Debian 11, 12 and 13's kernels only (tools/vm/vm.sh).
+test-kernels: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BBSCOPE_HOST=0 tests/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -81,7 +81,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	struct bbs_bio_state *st, tmp;
 	__u32 opf, dev, fs;
 	int fn_idx, class;
-	bool bio_based;
+	bool bio_based, work;
+	__u8 op;
 	__u64 now;
 
 	fn_idx = end_io_of((__u64)RD(bio, bi_end_io));
@@ -94,8 +95,14 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	if (!H(bio_target)(bio, fn_idx, dev, &fs, &bio_based))
 		return 0;
 	now = bpf_ktime_get_ns();
-	/* Nothing marks its completion on a bio-based device: count it, no latency. */
-	if (bio_based && class != CLASS_BBIO) {
+	opf = RD(bio, bi_opf);
+	op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
+	work = class == CLASS_BBIO && (fn_work_ops[fn_idx] & (1U << op));
+	/*
+	 * On a bio-based device only the queueing of an end_io work item marks
+	 * a completion; a bio whose end_io runs inline is counted, no latency.
+	 */
+	if (bio_based && !work) {
 		st = &tmp;
 		__builtin_memset(st, 0, sizeof(*st));
 	} else {
@@ -103,10 +110,9 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 		if (!st)
 			return 0;
 	}
-	opf = RD(bio, bi_opf);
 	st->g.fs = fs;
 	st->g.dev = dev;
-	st->g.op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
+	st->g.op = op;
 	st->g.epoch = 0;
 	st->g.level = 0;
 	st->g.kind = H(kind_of_bio)(bio, fn_idx, class, opf);
@@ -120,7 +126,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	st->wq = 0;
 	st->class = class;
 	st->flags = flags_of_opf(opf) | (bio_based ? BIO_F_BIO_BASED : 0);
-	if (class == CLASS_BBIO && (fn_work_ops[fn_idx] & (1U << st->g.op)))
+	if (work)
 		st->flags |= BIO_F_ENDIO_WORK;
 	st->complete_ctx = 0;
 	st->endio_ctx = 0;

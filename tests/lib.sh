@@ -70,3 +70,28 @@ tracer_stop() {
 	local rc=$?
 	[ $rc -eq 0 ] || fail "tracer exited with $rc"
 }
+
+# ---- What the running kernel does, from the kernel itself (kallsyms, BTF
+# files), never from bbscope: what the tracing tests expect of it.  Tests
+# marked "# kernels: all" also run in the Debian kernels' guests
+# (tools/vm/vm.sh), where BBSCOPE_GUEST names the kernel.
+
+# ksym NAME: the kernel (or a loaded module) has a function NAME.
+ksym() { grep -qE "^[0-9a-f]+ [tT] $1([[:space:].]|\$)" /proc/kallsyms; }
+
+# btrfs is a module (its symbols carry "[btrfs]").
+btrfs_is_module() { grep -q '\[btrfs\]$' /proc/kallsyms; }
+
+# The btrfs_bio::async_csum series: every btrfs end_io, writes' too, is a
+# work item (simple_end_io_work).  Before it, writes end inline.
+kernel_write_endio_work() { ksym simple_end_io_work; }
+
+# btrfs's types are readable: module BTF, or btrfs built in (vmlinux BTF).
+kernel_btrfs_btf() { [ -e /sys/kernel/btf/btrfs ] || ! btrfs_is_module; }
+
+# The tracer can use its tp_btf programs: btrfs built in, bpf_rdonly_cast (6.2).
+kernel_tp_btf() { ! btrfs_is_module && ksym bpf_rdonly_cast; }
+
+# Where the kernel's data write end_io runs, for what hist reports: "task"
+# on the series, else the completion's context (softirq for loop devices).
+kernel_write_endio_ctx() { if kernel_write_endio_work; then echo task; else echo softirq; fi; }

@@ -1,40 +1,126 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Run every test: build/tests/*_test (C unit tests) and tests/t_*.sh (real
-# btrfs on loop devices).  Each exits 0 pass, 1 fail, 77 skip (liburing's
-# convention).  Usage: tests/run.sh [NAME-SUBSTRING...]
+# Run every test: $OUT/tests/*_test (C unit tests) and tests/t_*.sh (real
+# btrfs on loop devices) on this machine's kernel, then the tracing tests
+# (those marked "# kernels: all") again on each Debian kernel booted under
+# QEMU with this machine's userspace (tools/vm/vm.sh): Debian 11 (5.10),
+# 12 (6.1) and 13 (6.12).  Each test exits 0 pass, 1 fail, 77 skip
+# (liburing's convention).  After each set, the loop devices, btrfs mounts
+# and BPF links must be as they were before it ("leftovers").
+#
+# Usage: tests/run.sh [NAME-SUBSTRING...]
+#   BBSCOPE_KERNELS   guest kernels (default "5.10 6.1 6.12"; "" for none)
+#   BBSCOPE_HOST=0    skip this machine's tests (make test-kernels)
+#   BBSCOPE_GUEST     set by this script inside a guest: its kernel
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build}
-export BBSCOPE="$PWD/$OUT/bbscope" OUT
-pass=0 fail=0 skip=0 failed=()
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+export BBSCOPE="$OUT/bbscope" OUT
+GUEST=${BBSCOPE_GUEST:-}
+KERNELS=${BBSCOPE_KERNELS-5.10 6.1 6.12}
+LOGS=$OUT/test-logs${GUEST:+/$GUEST}
+pass=0 fail=0 skip=0
 
-tests=()
-for t in "$OUT"/tests/*_test tests/t_*.sh; do
-	[ -e "$t" ] || continue
-	if [ $# -gt 0 ]; then
-		keep=0
-		for pat in "$@"; do [[ "$t" == *"$pat"* ]] && keep=1; done
-		[ $keep = 1 ] || continue
-	fi
-	tests+=("$t")
-done
+wanted() {  # TEST: in the NAME-SUBSTRING filter (none: all)
+	local pat
+	[ ${#filters[@]} -eq 0 ] && return 0
+	for pat in "${filters[@]}"; do [[ "$1" == *"$pat"* ]] && return 0; done
+	return 1
+}
 
-for t in "${tests[@]}"; do
+# What tests must leave as they found it.
+leftovers() {
+	echo "loop: $(losetup -a 2>/dev/null | sort)"
+	echo "btrfs mounts: $(awk '$3 == "btrfs" { print $2 }' /proc/mounts | sort)"
+	echo "bpf links: $(bpftool link list 2>/dev/null | grep -c '^[0-9]*:')"
+}
+
+result() {  # PASS|SKIP|FAIL NAME DETAIL
+	case $1 in
+	PASS) pass=$((pass + 1)) ;;
+	SKIP) skip=$((skip + 1)) ;;
+	*) fail=$((fail + 1)) ;;
+	esac
+	printf '%s %-40s %s\n' "$1" "$2" "$3"
+}
+
+run_one() {  # TEST
+	local t=$1 name log start rc secs
 	name=$(basename "$t")
-	log="$OUT/test-logs/$name.log"
-	mkdir -p "$OUT/test-logs"
+	log=$LOGS/$name.log
 	start=$(date +%s)
 	timeout --kill-after=10 900 "$t" >"$log" 2>&1
 	rc=$?
-	secs=$(( $(date +%s) - start ))
+	secs=$(($(date +%s) - start))
 	case $rc in
-	0) pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" "$secs" ;;
-	77) skip=$((skip + 1)); printf 'SKIP %-40s %s\n' "$name" "$(grep -m1 '^SKIP' "$log" || echo 'no reason given')" ;;
-	*) fail=$((fail + 1)); failed+=("$name"); printf 'FAIL %-40s %4ss (exit %d)\n' "$name" "$secs" "$rc"
+	0) result PASS "$name" "$(printf '%4ss' "$secs")" ;;
+	77) result SKIP "$name" "$(grep -m1 '^SKIP' "$log" || echo 'no reason given')" ;;
+	*) result FAIL "$name" "$(printf '%4ss (exit %d)' "$secs" "$rc")"
 	   sed 's/^/    | /' "$log" | tail -40 ;;
 	esac
+}
+
+run_set() {  # TEST...: run them, then check for leftovers
+	local before t
+	mkdir -p "$LOGS"
+	before=$(leftovers)
+	for t in "$@"; do run_one "$t"; done
+	if [ "$(leftovers)" = "$before" ]; then
+		result PASS "leftovers${GUEST:+@$GUEST}" ""
+	else
+		result FAIL "leftovers${GUEST:+@$GUEST}" "loop devices, btrfs mounts or BPF links left"
+		diff <(echo "$before") <(leftovers) | sed 's/^/    | /'
+	fi
+}
+
+# One guest: boot it, run the marked tests inside, fold their lines in here.
+run_guest() {  # KERNEL TEST...
+	local k=$1 line rc
+	shift
+	{ tools/vm/vm.sh run "$k" -t 1500 -- env BBSCOPE_GUEST="$k" BBSCOPE_KERNELS= \
+		tests/run.sh "${filters[@]}"; echo "rc $?"; } 2>&1 |
+		while IFS= read -r line; do
+			case $line in
+			"PASS "* | "SKIP "* | "FAIL "*) echo "$line" ;;
+			"    | "*) echo "$line" ;;
+			"rc "*) echo "$line" ;;
+			*" passed, "*" failed"* | "") ;;
+			*) echo "    | $line" ;;
+			esac
+		done >"$OUT/guest-$k.out"
+	while IFS= read -r line; do
+		case $line in
+		PASS* | SKIP* | FAIL*)
+			read -r st name rest <<<"$line"
+			[[ $name == leftovers* ]] || name="$name@$k"
+			result "$st" "$name" "$rest" ;;
+		"rc "*) rc=${line#rc } ;;
+		*) echo "$line" ;;
+		esac
+	done <"$OUT/guest-$k.out"
+	# A guest that did not boot or did not finish is a failure, never a skip.
+	if [ "${rc:-1}" -eq 124 ] || [ "${rc:-1}" -eq 2 ]; then
+		result FAIL "boot@$k" "the guest did not run its tests (see above)"
+	fi
+}
+
+filters=("$@")
+host_tests=() guest_tests=()
+for t in "$OUT"/tests/*_test tests/t_*.sh; do
+	[ -e "$t" ] && wanted "$t" || continue
+	host_tests+=("$t")
+	grep -q '^# kernels: all$' "$t" 2>/dev/null && guest_tests+=("$t")
 done
+
+if [ -n "$GUEST" ]; then
+	run_set "${guest_tests[@]}"
+else
+	[ "${BBSCOPE_HOST:-1}" = 0 ] || run_set "${host_tests[@]}"
+	if [ ${#guest_tests[@]} -gt 0 ]; then
+		for k in $KERNELS; do run_guest "$k"; done
+	fi
+fi
 echo
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Data reads after dropping caches are seen, with their end_io phase (the
 # checksum verification runs there), and the plain output names the phases.
+# kernels: all
 . "$(dirname "$0")/lib.sh"
 need_root
 
@@ -21,6 +22,14 @@ check "data read bytes ($rd) == file size" [ "$rd" -eq 4194304 ]
 check "data reads have endio and hop" jq -e '
 	[.groups[] | select(.dev != null and .op=="read" and .kind=="data") | .phases] | length > 0 and
 	all(.endio.count > 0 and .hop.count > 0)' "$J"
+# Read end_io is a work item on every generation (btrfs_end_bio_work,
+# end_workqueue_fn before it, simple_end_io_work with the async csum series).
+check "data read end_io in task context on a btrfs workqueue" jq -e '
+	[.groups[] | select(.dev != null and .op=="read" and .kind=="data")] | length > 0 and
+	all(.endio_ctx.task == .bios and (.endio_wq | keys | length > 0 and all(startswith("btrfs-"))))' "$J"
+check "hop, endio and total of every data read bio" jq -e '
+	[.groups[] | select(.dev != null and .op=="read" and .kind=="data")] |
+	all(.phases.hop.count == .bios and .phases.endio.count == .bios and .phases.total.count == .bios)' "$J"
 check "no data writes in a read-only workload" jq -e '
 	[.groups[] | select(.op=="write" and .kind=="data" and .bios > 0)] | length == 0' "$J"
 

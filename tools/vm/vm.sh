@@ -183,7 +183,7 @@ usage() {
 }
 
 cmd_run() {
-	local kernel=$1 timeout=600 mem=3G share="" rel dir kver mods rc
+	local kernel=$1 timeout=600 mem=3G share="" rel dir kver mods rc qpid
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -215,6 +215,7 @@ cmd_run() {
 		printf '%q ' "$@"
 		echo
 	} >"$run/cmd"
+	: >"$run/out"
 	# shellcheck disable=SC2046
 	timeout --kill-after=5 "$timeout" qemu-system-x86_64 $(accel) -smp 2 -m "$mem" \
 		-nographic -no-reboot -display none -monitor none -serial "file:$run/console" \
@@ -223,8 +224,11 @@ cmd_run() {
 		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$mods",mount_tag=modules,security_model=none,readonly=on \
 		-virtfs local,path="$share",mount_tag=share,security_model=none,multidevs=remap \
-		</dev/null >/dev/null 2>"$run/qemu.err" || true
-	cat "$run/out" 2>/dev/null || true
+		</dev/null >/dev/null 2>"$run/qemu.err" &
+	qpid=$!
+	# The command's output as it comes (the guest writes it into the share).
+	tail --pid=$qpid -n +1 -f "$run/out" 2>/dev/null
+	wait $qpid || true
 	if [ ! -f "$run/rc" ]; then
 		echo "vm.sh: the $rel guest ($kver) did not finish its command; console tail:" >&2
 		tail -30 "$run/console" >&2 2>/dev/null || true
