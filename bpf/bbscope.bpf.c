@@ -187,6 +187,14 @@ struct {
 	__type(value, struct bbs_group_val);
 } groups SEC(".maps");
 
+/* Groups BPF could not allocate (bbscope.h); preallocated, as arrays are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NR_SPILL);
+	__type(key, __u32);
+	__type(value, struct bbs_spill);
+} spill SEC(".maps");
+
 /* Workqueue names, learned the first time a group sees a workqueue. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -397,6 +405,29 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 	hist_add(h, v);
 }
 
+/* A slot of this CPU's spill for a group whose entry could not be allocated. */
+static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k)
+{
+	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
+	struct bbs_spill *s;
+
+	for (i = 0; i < SPILL_WAYS; i++) {
+		idx = base + i;
+		s = bpf_map_lookup_elem(&spill, &idx);
+		if (!s)
+			return NULL;
+		if (!s->used) {
+			s->key = *k;
+			s->used = 1;
+			return &s->val;
+		}
+		if (s->key.fs == k->fs && s->key.dev == k->dev && s->key.op == k->op &&
+		    s->key.kind == k->kind)
+			return &s->val;
+	}
+	return NULL;
+}
+
 /* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
 static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level)
 {
@@ -410,6 +441,8 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 		return v;
 	bpf_map_update_elem(&groups, &k, &zero_group, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&groups, &k);
+	if (!v)
+		v = spill_of(&k);
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;

@@ -7,7 +7,8 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build}
-BBSCOPE=${BBSCOPE:-$PWD/$OUT/bbscope}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+BBSCOPE=${BBSCOPE:-$OUT/bbscope}
 T_TMP=$(mktemp -d /tmp/bbscope-test.XXXXXX)
 export BBSCOPE_STATE_DIR=$T_TMP/state
 _at_exit=()

@@ -97,7 +97,7 @@ grep -Eq "^ +csum +not observable" "$T_TMP/out" || { cat "$T_TMP/out"; fail "non
 ok "mode none: csum not observable"
 
 # ---- a recording: its data writes, at its pace with --timing ----
-WT=${WORKLOAD_TEST:-$PWD/$OUT/tests/workload_test}
+WT=${WORKLOAD_TEST:-$OUT/tests/workload_test}
 [ -x "$WT" ] || fail "$WT missing (make OUT=$OUT)"
 "$WT" --write-trace "$T_TMP/rec.trace" >/dev/null || fail "writing a test recording"
 # 64 data writes of 64 KiB, queued 5 ms apart: 315 ms from first to last.

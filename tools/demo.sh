@@ -17,12 +17,13 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build}
-B=${BBSCOPE:-$PWD/$OUT/bbscope}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+B=${BBSCOPE:-$OUT/bbscope}
 CSUM=${CSUM:-sha256}
 SIZE=${SIZE:-1G}
 ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-single}
-HTML=${HTML:-$PWD/$OUT/bbscope-demo.html}
+HTML=${HTML:-$OUT/bbscope-demo.html}
 
 [ "$(id -u)" = 0 ] || { echo "bbscope: the demo needs root (loop devices, mount, BPF)" >&2; exit 1; }
 [ -x "$B" ] || { echo "bbscope: $B missing: run 'make' first" >&2; exit 1; }

@@ -1123,6 +1123,40 @@ static void precreate(struct bbs_tracer *t)
 	free(a.zero);
 }
 
+/* The spill slots of the closed epoch (bbscope.h): fold each CPU's used ones, free them. */
+static int drain_spill(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *r)
+{
+	size_t vsz = (sizeof(struct bbs_spill) + 7) & ~7UL;
+	int fd = bpf_map__fd(t->skel->maps.spill);
+	char *vals = calloc(t->ncpus, vsz), *zero = calloc(t->ncpus, vsz);
+
+	if (!vals || !zero) {
+		free(vals);
+		free(zero);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < NR_CTX * SPILL_WAYS; i++) {
+		uint32_t idx = (epoch & 1) * NR_CTX * SPILL_WAYS + i;
+		bool any = false;
+
+		if (bpf_map_lookup_elem(fd, &idx, vals))
+			continue;
+		for (int c = 0; c < t->ncpus; c++) {
+			struct bbs_spill *s = (void *)(vals + c * vsz);
+
+			if (s->used) {
+				fold_group(t, r, &s->key, &s->val);
+				any = true;
+			}
+		}
+		if (any)
+			bpf_map_update_elem(fd, &idx, zero, BPF_ANY);
+	}
+	free(vals);
+	free(zero);
+	return 0;
+}
+
 int bbs_tracer_lost_percpu(struct bbs_tracer *t, uint64_t *out, int ncpus)
 {
 	int fd = bpf_map__fd(t->skel->maps.lost);
@@ -1278,6 +1312,8 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 	err = drain_map(t, t->skel->maps.hists, old, r, fold_hist);
 	if (!err)
 		err = drain_map(t, t->skel->maps.groups, old, r, fold_group);
+	if (!err)
+		err = drain_spill(t, old, r);
 	drain_lost(t, r);
 	bbs_tracer_tick(t);
 	r->evicted = t->evicted;
