@@ -385,6 +385,30 @@ static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
 		h->slots[slot]++;
 }
 
+/* A slot of this CPU's spill (bbscope.h) for an entry that could not be allocated. */
+static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k, __u32 phase)
+{
+	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
+	struct bbs_spill *s;
+
+	for (i = 0; i < SPILL_WAYS; i++) {
+		idx = base + i;
+		s = bpf_map_lookup_elem(&spill, &idx);
+		if (!s)
+			return NULL;
+		if (!s->used) {
+			s->key.g = *k;
+			s->key.phase = phase;
+			s->used = 1;
+			return &s->val;
+		}
+		if (s->key.g.fs == k->fs && s->key.g.dev == k->dev && s->key.g.op == k->op &&
+		    s->key.g.kind == k->kind && s->key.phase == phase)
+			return &s->val;
+	}
+	return NULL;
+}
+
 /* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
 static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
 {
@@ -398,34 +422,16 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hists, &k);
 		if (!h) {
-			lose(LOST_GROUP_MAP_FULL);
-			return;
+			struct bbs_group_val *sv = spill_of(&k.g, phase);
+
+			if (!sv) {
+				lose(LOST_GROUP_MAP_FULL);
+				return;
+			}
+			h = &sv->phases[0];
 		}
 	}
 	hist_add(h, v);
-}
-
-/* A slot of this CPU's spill for a group whose entry could not be allocated. */
-static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k)
-{
-	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
-	struct bbs_spill *s;
-
-	for (i = 0; i < SPILL_WAYS; i++) {
-		idx = base + i;
-		s = bpf_map_lookup_elem(&spill, &idx);
-		if (!s)
-			return NULL;
-		if (!s->used) {
-			s->key = *k;
-			s->used = 1;
-			return &s->val;
-		}
-		if (s->key.fs == k->fs && s->key.dev == k->dev && s->key.op == k->op &&
-		    s->key.kind == k->kind)
-			return &s->val;
-	}
-	return NULL;
 }
 
 /* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
@@ -442,7 +448,7 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	bpf_map_update_elem(&groups, &k, &zero_group, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&groups, &k);
 	if (!v)
-		v = spill_of(&k);
+		v = spill_of(&k, SPILL_GROUP);
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;

@@ -125,23 +125,25 @@ struct bbs_group_val {
 	__u64 wq_other; /* end_io work on a workqueue beyond the slots */
 };
 
-/*
- * Where a group goes when BPF cannot allocate its entry in `groups` (a per-
- * CPU value allocated in atomic context can fail): the `spill` per-CPU
- * array, SPILL_WAYS slots for each epoch and context level, so that user
- * space drains one epoch's slots while BPF writes the other's, and nested
- * programs (always another level) never share a slot.  Each CPU's copy of
- * a slot holds its own key.
- */
-#define SPILL_WAYS 8
-#define NR_SPILL (2 * NR_CTX * SPILL_WAYS)
 struct bbs_spill {
-	struct bbs_group key;
+	struct bbs_hist_key key; /* key.phase: SPILL_GROUP or a filesystem phase */
 	__u32 used;
-	__u32 pad;
 	struct bbs_group_val val;
 };
 
+/*
+ * Where a group or a filesystem histogram goes when BPF cannot allocate its
+ * entry in `groups` or `hists` (a per-CPU value allocated in atomic context
+ * can fail): the `spill` per-CPU array, SPILL_WAYS slots for each epoch and
+ * context level, so that user space drains one epoch's slots while BPF
+ * writes the other's, and nested programs (always another level) never
+ * share a slot.  Each CPU's copy of a slot holds its own key: key.phase is
+ * SPILL_GROUP for a group (val), else the phase of a filesystem histogram
+ * (val.phases[0]).
+ */
+#define SPILL_WAYS 8
+#define NR_SPILL (2 * NR_CTX * SPILL_WAYS)
+#define SPILL_GROUP NR_PHASES
 /*
  * In-flight state of one btrfs bio, in the `bios` table.  queue_ns is 0
  * while a slot is being filled or after it is freed.

@@ -47,5 +47,5 @@ else
 		jq -e "$G | length > 0 and all(.phases.device.observable == false and
 			.phases.hop.reason == \"endio_inline\")" "$J"
 fi
-check "nothing lost" [ "$(jq .lost "$J")" -eq 0 ]
+check "nothing lost ($(jq -c .lost_detail "$J"))" [ "$(jq .lost "$J")" -eq 0 ]
 exit 0

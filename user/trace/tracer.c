@@ -1144,10 +1144,13 @@ static int drain_spill(struct bbs_tracer *t, uint32_t epoch, struct bbs_report *
 		for (int c = 0; c < t->ncpus; c++) {
 			struct bbs_spill *s = (void *)(vals + c * vsz);
 
-			if (s->used) {
-				fold_group(t, r, &s->key, &s->val);
-				any = true;
-			}
+			if (!s->used)
+				continue;
+			if (s->key.phase == SPILL_GROUP)
+				fold_group(t, r, &s->key.g, &s->val);
+			else
+				fold_hist(t, r, &s->key, &s->val.phases[0]);
+			any = true;
 		}
 		if (any)
 			bpf_map_update_elem(fd, &idx, zero, BPF_ANY);
