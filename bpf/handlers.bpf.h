@@ -74,7 +74,7 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u
 }
 
 /* Forward: an rmw/recover span open on this thread notes that it did I/O. */
-static __always_inline void H(span_stripe_io)(__u8 op);
+static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __u64 now);
 
 static __always_inline int H(on_bio_queue)(struct bio *bio)
 {
@@ -143,7 +143,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	if (bio_based)
 		seen_bio_based = 1;
 	if (class == CLASS_RAID)
-		H(span_stripe_io)(st->g.op);
+		H(span_stripe_io)(bio, st->g.op, now);
 	/* Last: until queue_ns is set the user-space sweeper leaves the slot alone. */
 	st->queue_ns = now;
 	if (st == &tmp)
@@ -335,12 +335,41 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 	H(run_commit)(r);
 }
 
-static __always_inline void H(span_stripe_io)(__u8 op)
+/*
+ * A raid56 strip bio is queued: the rmw or recover span open on this
+ * thread did I/O.  6.1 reads the strips of a recover right in the reading
+ * task (read_rebuild_work only runs one that had to wait for the stripe
+ * lock), so a strip read outside any span starts that recover: its start
+ * is parked for raid_recover_end_io_work to resume.
+ */
+static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __u64 now)
 {
 	struct running *r = H(run_cur)();
+	struct btrfs_raid_bio *rbio;
+	struct bbs_rbio_state *rs;
+	__u64 *slot;
+	__u32 fs;
 
-	if (r && r->what == RUN_SPAN)
+	if (r && r->what == RUN_SPAN) {
 		r->sp.stripe_io |= op == BBS_OP_WRITE ? STRIPE_IO_WRITE : STRIPE_IO_READ;
+		return;
+	}
+	if (op != BBS_OP_READ || !fn[FN_RECOVER_END_WORK] || !HAVE_BTRFS_BTF)
+		return;
+	rbio = CAST(RD(bio, bi_private), btrfs_raid_bio);
+	if (RD(rbio, operation) !=
+	    bpf_core_enum_value(enum btrfs_rbio_ops, BTRFS_RBIO_READ_REBUILD))
+		return;
+	fs = RD(rbio, bioc, fs_info, sb, s_dev);
+	if ((filter_fs && fs != filter_fs) || rbios_find((__u64)rbio, &slot))
+		return;
+	rs = rbios_claim((__u64)rbio);
+	if (!rs)
+		return;
+	rs->fs = fs;
+	rs->phase = PHASE_RECOVER;
+	rs->kind = H(kind_of_bioc)(RD(rbio, bioc));
+	rs->start_ns = now;
 }
 
 static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *work, bool end_io_work)
