@@ -913,4 +913,7 @@ static __always_inline int ctx_exit(int hard)
 #include "handlers.bpf.h"
 #undef BBS_BTF
 
+/* Function phases: fentry/fexit, kprobe/kretprobe (hist --func). */
+#include "funcs.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";

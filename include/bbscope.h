@@ -229,6 +229,37 @@ struct bbs_dev_info {
 	__u8 pad[3];
 };
 
+/*
+ * Function phases (hist --func): up to MAX_FUNCS kernel functions timed
+ * with fentry/fexit or kprobe/kretprobe, each in its slot.  Each call is
+ * attributed to the raid56 operation it ran under, or to the filesystem,
+ * and gives two samples: its total time, and its self time (total minus
+ * the traced functions it called).  They go to the `hists` map under
+ * phase FUNC_PHASE(slot, under, self), in the filesystem's write/data
+ * group.
+ */
+#define MAX_FUNCS 16
+#define FUNC_DEPTH 8 /* traced calls nested on one thread */
+enum bbs_under {
+	UNDER_FS, /* no raid56 operation */
+	UNDER_RMW,
+	UNDER_RECOVER,
+	UNDER_SCRUB,
+	NR_UNDER,
+};
+
+/* What a traced function's first argument is, to find its filesystem (func_arg). */
+enum bbs_func_arg {
+	FARG_NONE, /* nothing usable: the caller's filesystem and operation */
+	FARG_RBIO, /* struct btrfs_raid_bio *: its bioc's fs, its operation */
+	FARG_BBIO, /* struct btrfs_bio * */
+	FARG_BTRFS_INODE, /* struct btrfs_inode * */
+	FARG_INODE, /* struct inode * */
+};
+
+#define FUNC_PHASE_BASE 32
+#define FUNC_PHASE(slot, under, self) (FUNC_PHASE_BASE + ((slot) * NR_UNDER + (under)) * 2 + (self))
+
 /* Why an observation was lost; counted per CPU in the `lost` map. */
 enum bbs_lost {
 	LOST_BIO_MAP_FULL, /* bios table: all ways of a bucket in flight */
@@ -236,6 +267,7 @@ enum bbs_lost {
 	LOST_RQ_WALK, /* request had more bios than the issue walk covers */
 	LOST_RINGBUF, /* record mode: ring buffer full */
 	LOST_GROUP_MAP_FULL, /* more groups or histograms than the maps hold */
+	LOST_FUNC_STACK, /* traced functions nested deeper than FUNC_DEPTH, or unpaired */
 	NR_LOST_BPF,
 };
 

@@ -172,7 +172,10 @@ accel() {
 	fi
 	case $a in
 	kvm) echo "-accel kvm -cpu host" ;;
-	tcg) echo "-accel tcg,thread=multi -cpu max" ;;
+	# One host thread for both vCPUs: with multi-threaded TCG a 6.12 guest
+	# panicked in code the kernel was patching (a static key flipped by a
+	# tracepoint attach, fentry trampolines) while the other vCPU ran it.
+	tcg) echo "-accel tcg,thread=single -cpu max" ;;
 	*) die "BBSCOPE_VM_ACCEL=$a: want kvm or tcg" ;;
 	esac
 }

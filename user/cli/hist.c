@@ -28,7 +28,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
-		   "                    [--dev NAME] [-m] [-s] [--json] [--prom [ADDR:PORT]] [-v]\n"
+		   "                    [--dev NAME] [--func SPEC]... [-m] [-s] [--json]\n"
+		   "                    [--prom [ADDR:PORT]] [-v]\n"
 		   "\n"
 		   "Trace every btrfs bio and print per-phase latency histograms:\n"
 		   "  queue    block_bio_queue -> request issue (request-based devices)\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
 		   "  -d, --duration SEC   stop after SEC seconds\n"
 		   "  -f, --fs PATH        only this btrfs filesystem (a path on it)\n"
 		   "  -D, --dev NAME       only this block device (loop0, /dev/loop0, 7:0)\n"
+		   "  -F, --func SPEC      also time a kernel function (phase func:NAME) where\n"
+		   "                       the kernel allows fentry or kprobes; SPEC is a\n"
+		   "                       function or a preset: raid56, csum (repeatable)\n"
 		   "  -m, --milliseconds   millisecond histograms\n"
 		   "  -s, --summary        the per-phase table only, no star histograms\n"
 		   "  -j, --json           one JSON object per interval (docs/json.md)\n"
@@ -86,10 +90,12 @@ int cmd_hist(int argc, char **argv)
 		{ "evict-after", required_argument, NULL, 'E' },
 		{ "prom", optional_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "func", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct bbs_tracer_opts to = { 0 };
+	const char *funcs[MAX_FUNCS * 2];
+	struct bbs_tracer_opts to = { .funcs = funcs };
 	struct bbs_print_opts po = { 0 };
 	double interval = 0, duration = 0, evict = 30;
 	unsigned long long count = 0;
@@ -106,7 +112,7 @@ int cmd_hist(int argc, char **argv)
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
 	json = bbs_opt_json(argc, argv);
 
-	while ((c = getopt_long(argc, argv, "i:c:d:f:D:msjvh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:c:d:f:D:F:msjvh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
@@ -159,6 +165,13 @@ int cmd_hist(int argc, char **argv)
 		case 'v':
 			to.verbose = true;
 			break;
+		case 'F':
+			if (to.nr_funcs == MAX_FUNCS * 2) {
+				bbs_err("--func: %d at most", MAX_FUNCS * 2);
+				return 2;
+			}
+			funcs[to.nr_funcs++] = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -178,7 +191,7 @@ int cmd_hist(int argc, char **argv)
 	err = bbs_tracer_open(&t, &to);
 	if (err) {
 		bbs_prom_close(prom);
-		return 1;
+		return err == -EINVAL ? 2 : 1;
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -46,7 +46,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bbscope record -o FILE [--fs MOUNTPOINT] [--dev NAME] [--duration SEC]\n"
-		   "                      [--force] [--buffer-mb N] [--json] [-v] [-- COMMAND "
+		   "                      [--func SPEC]... [--force] [--buffer-mb N] [--json] [-v]\n"
+		   "                      [-- COMMAND "
 		   "ARGS...]\n"
 		   "\n"
 		   "Record every btrfs bio into FILE: all its phase timestamps, size, device and\n"
@@ -60,6 +61,9 @@ static void usage(FILE *f)
 		   "  -F, --force           overwrite FILE\n"
 		   "  -f, --fs PATH         only this btrfs filesystem (a path on it)\n"
 		   "  -D, --dev NAME        only this block device (loop0, /dev/loop0, 7:0)\n"
+		   "      --func SPEC       also time a kernel function (phase func:NAME), as\n"
+		   "                        'bbscope hist --func'; its histograms are recorded\n"
+		   "                        once a second (repeatable)\n"
 		   "  -d, --duration SEC    stop after SEC seconds\n"
 		   "  -b, --buffer-mb N     ring buffer size, a power of two (default 16)\n"
 		   "      --evict-after SEC drop bios in flight longer than this (default 30)\n"
@@ -117,6 +121,8 @@ static int tick(struct recorder *rc)
 	rc->evicted += rc->interval.evicted;
 	if (rc->keep_total)
 		bbs_report_merge(&rc->total, &rc->interval);
+	if (!rc->werr)
+		rc->werr = bbs_tfw_funcs(rc->w, &rc->interval);
 	bbs_tracer_lost_percpu(rc->t, rc->percpu, rc->ncpus);
 	bbs_tfw_set_lost(rc->w, bbs_now_ns(), rc->percpu, rc->ncpus, NR_LOST_BPF, rc->evicted);
 	if (!rc->werr)
@@ -219,10 +225,12 @@ int cmd_record(int argc, char **argv)
 		{ "hist-json", required_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "func", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct bbs_tracer_opts to = { .emit_events = true, .on_event = on_event };
+	const char *funcs[MAX_FUNCS * 2];
+	struct bbs_tracer_opts to = { .emit_events = true, .on_event = on_event, .funcs = funcs };
 	struct recorder rc = { 0 };
 	struct bbs_tf_header *h = NULL;
 	struct bbs_tf_wopts wo = { .resolve = resolve_name };
@@ -283,6 +291,13 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'v':
 			to.verbose = true;
+			break;
+		case 'U':
+			if (to.nr_funcs == MAX_FUNCS * 2) {
+				bbs_err("--func: %d at most", MAX_FUNCS * 2);
+				return 2;
+			}
+			funcs[to.nr_funcs++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -21,6 +21,7 @@ const char *const bbs_lost_name[NR_LOST_BPF] = {
 	[LOST_RQ_WALK] = "rq_walk",
 	[LOST_RINGBUF] = "ringbuf_full",
 	[LOST_GROUP_MAP_FULL] = "group_map_full",
+	[LOST_FUNC_STACK] = "func_stack",
 };
 
 const char *const bbs_why_name[NR_WHY] = {
@@ -42,6 +43,13 @@ const char *const bbs_why_detail[NR_WHY] = {
 	[WHY_NO_FUNCTION] = "this kernel has no function it is seen through",
 	[WHY_CSUM_IN_ENDIO] = "read checksums are verified inside the read end_io (endio)",
 	[WHY_CSUM_INLINE] = "none offloaded: checksums ran inline in the submitting task",
+};
+
+const char *const bbs_under_name[NR_UNDER] = {
+	[UNDER_FS] = "fs",
+	[UNDER_RMW] = "rmw",
+	[UNDER_RECOVER] = "recover",
+	[UNDER_SCRUB] = "scrub",
 };
 
 int bbs_phase_parse(const char *name)
@@ -138,19 +146,47 @@ void bbs_report_init(struct bbs_report *r)
 void bbs_report_reset(struct bbs_report *r)
 {
 	struct bbs_group_data *g = r->groups;
+	struct bbs_func_data *fd = r->funcs;
 	const char *label = r->fs_label;
-	size_t cap = r->cap_groups;
+	size_t cap = r->cap_groups, fcap = r->cap_funcs;
 
 	memset(r, 0, sizeof(*r));
 	r->groups = g;
 	r->cap_groups = cap;
+	r->funcs = fd;
+	r->cap_funcs = fcap;
 	r->fs_label = label;
 }
 
 void bbs_report_free(struct bbs_report *r)
 {
 	free(r->groups);
+	free(r->funcs);
 	memset(r, 0, sizeof(*r));
+}
+
+struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slot, int under)
+{
+	struct bbs_func_data *fd;
+
+	for (size_t i = 0; i < r->nr_funcs; i++)
+		if (r->funcs[i].fs == fs && r->funcs[i].slot == slot && r->funcs[i].under == under)
+			return &r->funcs[i];
+	if (r->nr_funcs == r->cap_funcs) {
+		size_t cap = r->cap_funcs ? 2 * r->cap_funcs : 16;
+
+		fd = realloc(r->funcs, cap * sizeof(*fd));
+		if (!fd)
+			return NULL;
+		r->funcs = fd;
+		r->cap_funcs = cap;
+	}
+	fd = &r->funcs[r->nr_funcs++];
+	memset(fd, 0, sizeof(*fd));
+	fd->fs = fs;
+	fd->slot = slot;
+	fd->under = under;
+	return fd;
 }
 
 static bool group_eq(const struct bbs_group *a, const struct bbs_group *b)
@@ -225,9 +261,38 @@ static int group_cmp(const void *a, const void *b)
 	return x->kind - y->kind;
 }
 
+static int func_cmp(const void *a, const void *b)
+{
+	const struct bbs_func_data *x = a, *y = b;
+
+	if (x->fs != y->fs)
+		return x->fs < y->fs ? -1 : 1;
+	if (x->slot != y->slot)
+		return x->slot - y->slot;
+	return x->under - y->under;
+}
+
 void bbs_report_sort(struct bbs_report *r)
 {
 	qsort(r->groups, r->nr_groups, sizeof(*r->groups), group_cmp);
+	if (r->nr_funcs)
+		qsort(r->funcs, r->nr_funcs, sizeof(*r->funcs), func_cmp);
+}
+
+void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r)
+{
+	memcpy(total->func, r->func, sizeof(total->func));
+	memcpy(total->func_off, r->func_off, sizeof(total->func_off));
+	total->nr_func_off = r->nr_func_off;
+	for (size_t i = 0; i < r->nr_funcs; i++) {
+		const struct bbs_func_data *src = &r->funcs[i];
+		struct bbs_func_data *dst = bbs_report_func(total, src->fs, src->slot, src->under);
+
+		if (dst) {
+			bbs_hist_merge(&dst->total, &src->total);
+			bbs_hist_merge(&dst->self, &src->self);
+		}
+	}
 }
 
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
@@ -237,6 +302,7 @@ void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 	total->evicted += r->evicted;
 	total->interval_s += r->interval_s;
 	memcpy(total->phase_why, r->phase_why, sizeof(total->phase_why));
+	bbs_report_merge_funcs(total, r);
 	for (size_t i = 0; i < r->nr_groups; i++) {
 		const struct bbs_group_data *src = &r->groups[i];
 		struct bbs_group_data *dst = bbs_report_group(total, &src->g);
@@ -412,6 +478,60 @@ static void print_group(FILE *f, const struct bbs_report *r, const struct bbs_gr
 			print_log2(f, &gd->phases[p], bbs_phase_name[p], o->ms);
 }
 
+static bool has_funcs(const struct bbs_report *r)
+{
+	for (int i = 0; i < MAX_FUNCS; i++)
+		if (r->func[i].name[0])
+			return true;
+	return r->nr_func_off > 0;
+}
+
+/* "func:NAME", the function phase's name everywhere. */
+static const char *func_phase(const struct bbs_report *r, int slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "func:%s", slot < MAX_FUNCS ? r->func[slot].name : "?");
+	return buf;
+}
+
+/* Function phases: per filesystem, a row per function and operation, total then self. */
+static void print_funcs(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o)
+{
+	double div = o->ms ? 1e6 : 1e3;
+	char fs[256], name[BBS_FUNC_NAME + 8];
+	uint32_t cur = ~0U;
+
+	for (size_t i = 0; i < r->nr_funcs; i++) {
+		const struct bbs_func_data *fd = &r->funcs[i];
+
+		if (!fd->total.count)
+			continue;
+		if (fd->fs != cur) {
+			cur = fd->fs;
+			fprintf(f, "%s functions:\n    %-32s %-7s %8s %10s %10s %10s %10s %10s  (%s)\n",
+				bbs_fs_name(fd->fs, fs, sizeof(fs)), "phase", "under", "calls", "mean",
+				"p50", "p99", "max", "self p50", o->ms ? "msecs" : "usecs");
+		}
+		fprintf(f, "    %-32s %-7s %8llu %10.1f %10.1f %10.1f %10.1f %10.1f\n",
+			func_phase(r, fd->slot, name, sizeof(name)), bbs_under_name[fd->under],
+			(unsigned long long)fd->total.count,
+			(double)fd->total.sum_ns / fd->total.count / div,
+			bbs_hist_percentile(&fd->total, 0.50) / div,
+			bbs_hist_percentile(&fd->total, 0.99) / div, fd->total.max_ns / div,
+			bbs_hist_percentile(&fd->self, 0.50) / div);
+	}
+	for (int i = 0; i < MAX_FUNCS; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < r->nr_funcs && !seen; j++)
+			seen = r->funcs[j].slot == i && r->funcs[j].total.count;
+		if (r->func[i].name[0] && !seen)
+			fprintf(f, "    func:%-27s no calls (%s)\n", r->func[i].name, r->func[i].attach);
+	}
+	for (int i = 0; i < r->nr_func_off; i++)
+		fprintf(f, "    func:%-27s not traced: %s\n", r->func_off[i].name, r->func_off[i].why);
+	fputc('\n', f);
+}
+
 void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o)
 {
 	uint64_t lost = bbs_report_lost(r);
@@ -422,6 +542,8 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 		print_group(f, r, &r->groups[i], o);
 		fputc('\n', f);
 	}
+	if (has_funcs(r))
+		print_funcs(f, r, o);
 	if (lost) {
 		fprintf(f, "lost: %llu (", (unsigned long long)lost);
 		for (int i = 0; i < NR_LOST_BPF; i++)
@@ -494,11 +616,41 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 	return o;
 }
 
+/* "funcs": one object per filesystem, function and operation; "funcs_not_traced". */
+static void funcs_json(const struct bbs_report *r, json_t *o)
+{
+	json_t *funcs = json_array(), *off = json_array();
+	char fs[256], name[BBS_FUNC_NAME + 8];
+
+	for (size_t i = 0; i < r->nr_funcs; i++) {
+		const struct bbs_func_data *fd = &r->funcs[i];
+
+		if (!fd->total.count)
+			continue;
+		json_array_append_new(
+			funcs,
+			json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "phase",
+				  func_phase(r, fd->slot, name, sizeof(name)), "fs",
+				  bbs_fs_name(fd->fs, fs, sizeof(fs)), "under",
+				  bbs_under_name[fd->under], "attach", r->func[fd->slot].attach,
+				  "calls", (json_int_t)fd->total.count, "total",
+				  bbs_phase_json(&fd->total, WHY_NONE), "self",
+				  bbs_phase_json(&fd->self, WHY_NONE)));
+	}
+	for (int i = 0; i < r->nr_func_off; i++) {
+		snprintf(name, sizeof(name), "func:%s", r->func_off[i].name);
+		json_array_append_new(off, json_pack("{s:s,s:s}", "phase", name, "reason",
+						     r->func_off[i].why));
+	}
+	json_object_set_new(o, "funcs", funcs);
+	json_object_set_new(o, "funcs_not_traced", off);
+}
+
 json_t *bbs_report_json(const struct bbs_report *r)
 {
 	struct bbs_hist rmw = { 0 }, recover = { 0 };
 	uint64_t sw = 0, sr = 0;
-	json_t *groups = json_array(), *lost_detail = json_object();
+	json_t *groups = json_array(), *lost_detail = json_object(), *o;
 
 	for (size_t i = 0; i < r->nr_groups; i++) {
 		const struct bbs_group_data *gd = &r->groups[i];
@@ -512,10 +664,13 @@ json_t *bbs_report_json(const struct bbs_report *r)
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		json_object_set_new(lost_detail, bbs_lost_name[i], json_integer(r->lost[i]));
 	json_object_set_new(lost_detail, "evicted", json_integer(r->evicted));
-	return json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s,
+	o = json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s,
 			 "lost", (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail,
 			 "groups", groups, "raid56", "rmw",
 			 bbs_phase_json(&rmw, r->phase_why[BBS_OP_WRITE][PHASE_RMW]), "recover",
 			 bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 			 "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
+	if (o && has_funcs(r))
+		funcs_json(r, o);
+	return o;
 }

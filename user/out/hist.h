@@ -82,6 +82,34 @@ struct bbs_group_data {
 	int nr_wqs;
 };
 
+/*
+ * Function phases (hist --func, bbscope.h): one slot per traced function,
+ * the same all run long; the functions asked for but not traced, and why;
+ * and per filesystem, function and the raid56 operation each call ran
+ * under (enum bbs_under), the calls' total and self times.  The phase's
+ * name is "func:" and the function's, everywhere.
+ */
+#define BBS_FUNC_NAME 64
+#define BBS_MAX_FUNC_OFF 32
+extern const char *const bbs_under_name[NR_UNDER];
+
+struct bbs_func_info {
+	char name[BBS_FUNC_NAME]; /* "" when the slot is unused */
+	char attach[12]; /* "fentry" or "kprobe" */
+};
+
+struct bbs_func_off {
+	char name[BBS_FUNC_NAME];
+	char why[96];
+};
+
+struct bbs_func_data {
+	uint32_t fs;
+	uint8_t slot; /* < MAX_FUNCS */
+	uint8_t under; /* enum bbs_under */
+	struct bbs_hist total, self;
+};
+
 /* One interval (hist), one whole file (report) or one run (replay). */
 struct bbs_report {
 	double interval_s;
@@ -92,6 +120,11 @@ struct bbs_report {
 	uint8_t phase_why[BBS_NR_OPS][NR_PHASES]; /* enum bbs_why */
 	struct bbs_group_data *groups;
 	size_t nr_groups, cap_groups;
+	struct bbs_func_info func[MAX_FUNCS];
+	struct bbs_func_off func_off[BBS_MAX_FUNC_OFF];
+	int nr_func_off;
+	struct bbs_func_data *funcs;
+	size_t nr_funcs, cap_funcs;
 };
 
 void bbs_report_init(struct bbs_report *r);
@@ -101,6 +134,10 @@ void bbs_report_free(struct bbs_report *r);
 struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_group *g);
 void bbs_group_add_wq(struct bbs_group_data *gd, const char *name, uint64_t count);
 uint64_t bbs_report_lost(const struct bbs_report *r);
+/* The function phase of (fs, slot, under), added empty if new; NULL on ENOMEM. */
+struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slot, int under);
+/* Add r's function phases into total (and take its function list). */
+void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r);
 /* Add r into total: counts, histograms, workqueues, lost (cumulative views). */
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r);
 /* Order groups by fs, then device, op, kind, so output is stable. */

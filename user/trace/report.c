@@ -179,6 +179,9 @@ int bbs_trace_report_build(struct bbs_trace_report *m, struct bbs_tf_reader *rd)
 			return -ENOMEM;
 	}
 	set_common(&m->all, rd, true);
+	/* Function phases are the whole trace's, recorded as histograms. */
+	if (bbs_tfr_funcs(rd))
+		bbs_report_merge_funcs(&m->all, bbs_tfr_funcs(rd));
 	bbs_report_sort(&m->all);
 	qsort(m->slices, m->nr, sizeof(*m->slices), slice_cmp);
 	for (size_t i = 0; i < m->nr; i++) {

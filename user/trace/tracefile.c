@@ -227,7 +227,7 @@ struct bbs_tf_writer {
 	uint64_t off; /* end of the last complete chunk */
 	uint32_t seq;
 	bbs_tf_resolve_fn resolve;
-	struct buf names, events, out;
+	struct buf names, events, funcs, out;
 	struct intern tab[TF_NR_TABLES];
 	/* records in the events buffer, by kind */
 	uint64_t pend_bios, pend_spans, pend_stripes, pend_wide;
@@ -661,6 +661,10 @@ int bbs_tfw_flush(struct bbs_tf_writer *w)
 		err = put_chunk(w, &w->out, TF_CHUNK_EVENTS, w->events.p, w->events.len);
 		chunks++;
 	}
+	if (!err && w->funcs.len) {
+		err = put_chunk(w, &w->out, TF_CHUNK_FUNCS, w->funcs.p, w->funcs.len);
+		chunks++;
+	}
 	if (!err && w->lost_dirty) {
 		err = put_lost(w, &lost, w->lost_ns);
 		if (!err)
@@ -684,7 +688,84 @@ int bbs_tfw_flush(struct bbs_tf_writer *w)
 	}
 	w->names.len = 0;
 	w->events.len = 0;
+	w->funcs.len = 0;
 	w->pend_bios = w->pend_spans = w->pend_stripes = w->pend_wide = 0;
+	return err;
+}
+
+/* A histogram: sum, max, then its non-empty slots as (index, count). */
+static int put_hist(struct buf *b, const struct bbs_hist *h)
+{
+	uint16_t n = 0;
+	uint8_t *p;
+
+	for (int i = 0; i < HIST_SLOTS; i++)
+		n += h->slots[i] != 0;
+	p = buf_put(b, 18 + 10 * n);
+	if (!p)
+		return -ENOMEM;
+	put64(p, h->sum_ns);
+	put64(p + 8, h->max_ns);
+	put16(p + 16, n);
+	p += 18;
+	for (int i = 0; i < HIST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		put16(p, i);
+		put64(p + 2, h->slots[i]);
+		p += 10;
+	}
+	return 0;
+}
+
+/*
+ * The funcs chunk: u8 slots, each (name, attach); u16 not-traced, each
+ * (name, why); u32 entries, each (u32 fs, u8 slot, u8 under, total, self).
+ */
+int bbs_tfw_funcs(struct bbs_tf_writer *w, const struct bbs_report *r)
+{
+	struct buf *b = &w->funcs;
+	uint8_t *p;
+	int err = 0;
+	bool any = r->nr_func_off > 0;
+
+	for (int i = 0; i < MAX_FUNCS; i++)
+		any |= r->func[i].name[0] != 0;
+	if (!any || w->err)
+		return w->err;
+	b->len = 0;
+	p = buf_put(b, 1);
+	if (!p)
+		return -ENOMEM;
+	*p = MAX_FUNCS;
+	for (int i = 0; i < MAX_FUNCS && !err; i++) {
+		err = buf_str(b, r->func[i].name, sizeof(r->func[i].name));
+		err = err ?: buf_str(b, r->func[i].attach, sizeof(r->func[i].attach));
+	}
+	p = err ? NULL : buf_put(b, 2);
+	if (!p)
+		return -ENOMEM;
+	put16(p, r->nr_func_off);
+	for (int i = 0; i < r->nr_func_off && !err; i++) {
+		err = buf_str(b, r->func_off[i].name, sizeof(r->func_off[i].name));
+		err = err ?: buf_str(b, r->func_off[i].why, sizeof(r->func_off[i].why));
+	}
+	p = err ? NULL : buf_put(b, 4);
+	if (!p)
+		return -ENOMEM;
+	put32(p, r->nr_funcs);
+	for (size_t i = 0; i < r->nr_funcs && !err; i++) {
+		const struct bbs_func_data *fd = &r->funcs[i];
+
+		p = buf_put(b, 6);
+		if (!p)
+			return -ENOMEM;
+		put32(p, fd->fs);
+		p[4] = fd->slot;
+		p[5] = fd->under;
+		err = put_hist(b, &fd->total);
+		err = err ?: put_hist(b, &fd->self);
+	}
 	return err;
 }
 
@@ -842,6 +923,7 @@ void bbs_tfw_free(struct bbs_tf_writer *w)
 		return;
 	free(w->names.p);
 	free(w->events.p);
+	free(w->funcs.p);
 	free(w->out.p);
 	for (int t = 0; t < TF_NR_TABLES; t++)
 		free(w->tab[t].ent);
@@ -884,6 +966,7 @@ struct bbs_tf_reader {
 	struct bbs_tf_lost lost;
 	uint64_t *percpu;
 	struct tf_tab tab[TF_NR_TABLES];
+	struct bbs_report *funcs; /* function phases, summed over funcs chunks */
 };
 
 /* A bounds-checked cursor over a payload. */
@@ -1040,6 +1123,106 @@ static bool parse_header(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 	if (c.bad)
 		return false;
 	return parse_names(r, c.p, c.end - c.p);
+}
+
+static bool cur_hist(struct cur *c, struct bbs_hist *h)
+{
+	uint64_t max;
+	uint16_t n;
+
+	h->sum_ns += cur_u64(c);
+	max = cur_u64(c);
+	if (max > h->max_ns)
+		h->max_ns = max;
+	n = cur_u16(c);
+	for (uint16_t i = 0; i < n && !c->bad; i++) {
+		uint16_t slot = cur_u16(c);
+		uint64_t count = cur_u64(c);
+
+		if (slot >= HIST_SLOTS)
+			return false;
+		h->slots[slot] += count;
+		h->count += count;
+	}
+	return !c->bad;
+}
+
+/* The entry of (fs, slot, under) in f->funcs, added if new (the reader's own, no out/). */
+static struct bbs_func_data *func_of(struct bbs_report *f, uint32_t fs, int slot, int under)
+{
+	struct bbs_func_data *fd;
+
+	for (size_t i = 0; i < f->nr_funcs; i++)
+		if (f->funcs[i].fs == fs && f->funcs[i].slot == slot && f->funcs[i].under == under)
+			return &f->funcs[i];
+	if (f->nr_funcs == f->cap_funcs) {
+		size_t cap = f->cap_funcs ? 2 * f->cap_funcs : 16;
+
+		fd = realloc(f->funcs, cap * sizeof(*fd));
+		if (!fd)
+			return NULL;
+		f->funcs = fd;
+		f->cap_funcs = cap;
+	}
+	fd = &f->funcs[f->nr_funcs++];
+	memset(fd, 0, sizeof(*fd));
+	fd->fs = fs;
+	fd->slot = slot;
+	fd->under = under;
+	return fd;
+}
+
+/* The funcs chunk (bbs_tfw_funcs): summed into r->funcs. */
+static bool parse_funcs(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
+{
+	struct cur c = { p, p + len, false };
+	struct bbs_report *f = r->funcs;
+	uint8_t slots;
+	uint16_t noff;
+	uint32_t n;
+
+	if (!f) {
+		f = r->funcs = calloc(1, sizeof(*f));
+		if (!f)
+			return false;
+	}
+	slots = cur_u8(&c);
+	for (int i = 0; i < slots && !c.bad; i++) {
+		struct bbs_func_info fi;
+
+		cur_str(&c, fi.name, sizeof(fi.name));
+		cur_str(&c, fi.attach, sizeof(fi.attach));
+		if (i < MAX_FUNCS)
+			f->func[i] = fi;
+	}
+	noff = cur_u16(&c);
+	f->nr_func_off = 0;
+	for (int i = 0; i < noff && !c.bad; i++) {
+		struct bbs_func_off fo;
+
+		cur_str(&c, fo.name, sizeof(fo.name));
+		cur_str(&c, fo.why, sizeof(fo.why));
+		if (f->nr_func_off < BBS_MAX_FUNC_OFF)
+			f->func_off[f->nr_func_off++] = fo;
+	}
+	n = cur_u32(&c);
+	for (uint32_t i = 0; i < n && !c.bad; i++) {
+		uint32_t fs = cur_u32(&c);
+		uint8_t slot = cur_u8(&c), under = cur_u8(&c);
+		struct bbs_func_data *fd;
+
+		if (c.bad || slot >= MAX_FUNCS || under >= NR_UNDER)
+			return false;
+		fd = func_of(f, fs, slot, under);
+		if (!fd || !cur_hist(&c, &fd->total) || !cur_hist(&c, &fd->self))
+			return false;
+	}
+	return !c.bad;
+}
+
+const struct bbs_report *bbs_tfr_funcs(const struct bbs_tf_reader *r)
+{
+	return r->funcs;
 }
 
 /* The phases chunk (put_phases): a table of any size, of which ours is kept. */
@@ -1376,6 +1559,9 @@ static bool next_chunk(struct bbs_tf_reader *r)
 	case TF_CHUNK_PHASES:
 		ok = parse_phases(r, payload, len);
 		break;
+	case TF_CHUNK_FUNCS:
+		ok = parse_funcs(r, payload, len);
+		break;
 	case TF_CHUNK_HEADER:
 		ok = false;
 		break;
@@ -1390,6 +1576,7 @@ static bool next_chunk(struct bbs_tf_reader *r)
 		     : type == TF_CHUNK_EVENTS ? "events"
 		     : type == TF_CHUNK_LOST   ? "lost"
 		     : type == TF_CHUNK_PHASES ? "phases"
+		     : type == TF_CHUNK_FUNCS  ? "funcs"
 					       : "trailer",
 		     r->off);
 		return false;
@@ -1569,6 +1756,9 @@ void bbs_tfr_close(struct bbs_tf_reader *r)
 		free(r->tab[t].value);
 	}
 	free(r->percpu);
+	if (r->funcs)
+		free(r->funcs->funcs);
+	free(r->funcs);
 	free(r);
 }
 

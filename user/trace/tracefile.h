@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "bbscope.h"
+#include "out/hist.h"
 
 #define TF_MAGIC "BBSTRACE"
 #define TF_VERSION 1
@@ -38,6 +39,7 @@ enum tf_chunk_type {
 	TF_CHUNK_LOST,
 	TF_CHUNK_TRAILER,
 	TF_CHUNK_PHASES, /* right after the header: why each phase cannot be seen */
+	TF_CHUNK_FUNCS, /* function phases (record --func): an interval's histograms */
 };
 
 /* Records inside an events chunk; the first byte is the type. */
@@ -139,6 +141,12 @@ int bbs_tfw_event(struct bbs_tf_writer *w, const void *data, size_t len);
  * flush when they changed; the writer adds its own TF_LOST_BAD_RECORD and
  * TF_LOST_NAMES_FULL.
  */
+/*
+ * Function phases (record --func) of one interval, from r's func, func_off
+ * and funcs: a funcs chunk at the next flush.  A no-op when r has none.
+ */
+int bbs_tfw_funcs(struct bbs_tf_writer *w, const struct bbs_report *r);
+
 void bbs_tfw_set_lost(struct bbs_tf_writer *w, uint64_t now_ns, const uint64_t *percpu,
 		      uint32_t ncpus, uint32_t nr_reasons, uint64_t evicted);
 /* Write what is pending (names, events, lost) as whole chunks, in one write. */
@@ -217,6 +225,11 @@ int bbs_tfr_next(struct bbs_tf_reader *r, struct bbs_tf_event *ev);
 const struct bbs_tf_header *bbs_tfr_header(const struct bbs_tf_reader *r);
 const struct bbs_tf_status *bbs_tfr_status(const struct bbs_tf_reader *r);
 const struct bbs_tf_lost *bbs_tfr_lost(const struct bbs_tf_reader *r);
+/*
+ * The function phases of the chunks read so far, summed (func, func_off,
+ * funcs of the report model; nothing else set), or NULL when none.
+ */
+const struct bbs_report *bbs_tfr_funcs(const struct bbs_tf_reader *r);
 /*
  * Tell f ("bbscope: warning: ..." lines) everything a reader must not keep
  * quiet about: truncation or corruption and how much was read, a missing

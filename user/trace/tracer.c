@@ -17,6 +17,7 @@
 #include "bbscope.skel.h"
 #include "bbscope_nocas.skel.h"
 #include "trace/tracer.h"
+#include "trace/funcs.h"
 #include "out/hist.h"
 #include "host/kernel.h"
 #include "host/util.h"
@@ -192,6 +193,8 @@ struct bbs_tracer {
 		size_t len, bucket_size, state_size;
 	} bios, ordered, rbios;
 	struct bpf_link *links[NR_TPS];
+	struct bbs_func_plan funcs; /* --func */
+	struct bpf_link *func_links[2 * MAX_FUNCS];
 	const struct tp_prog *prog[NR_TPS]; /* the program chosen, NULL when none */
 	const char *kind[NR_TPS]; /* "tp_btf", "raw_tp" or NULL */
 	char why[NR_TPS][96]; /* reason a tracepoint is not attached */
@@ -612,6 +615,11 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	if (work_seen)
 		memcpy((void *)t->skel->rodata->fn_work_ops, k->fn_work_ops,
 		       sizeof(k->fn_work_ops));
+	err = bbs_funcs_prepare(&t->funcs, t->skel->obj, t->skel->rodata->func_arg);
+	if (err) {
+		bbs_err("cannot set up the function probes: %s", strerror(-err));
+		return err;
+	}
 	err = bbscope_bpf__load(t->skel);
 	*refused = err != 0;
 	return err;
@@ -695,10 +703,14 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 		bbs_err("cannot read /proc/kallsyms: %s", strerror(-err));
 	if (!err)
 		err = check_kernel(&t->k);
+	if (!err && o->nr_funcs)
+		err = bbs_funcs_plan(&t->funcs, o->funcs, o->nr_funcs, &t->k);
 	if (err) {
 		free(t);
 		return err;
 	}
+	if (t->funcs.refused[0])
+		bbs_warn("%s", t->funcs.refused);
 	t->verbose = o->verbose;
 	t->record = o->emit_events;
 	t->quiet = o->quiet;
@@ -732,6 +744,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
+	bbs_funcs_attach(&t->funcs, t->skel->obj, t->func_links);
 	if (o->emit_events && o->on_event) {
 		opts_copy = *o;
 		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, &opts_copy,
@@ -749,6 +762,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 err_detach:
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
+	for (int i = 0; i < 2 * MAX_FUNCS; i++)
+		bpf_link__destroy(t->func_links[i]);
 err_destroy:
 	unmap_tables(t);
 	bbscope_bpf__destroy(t->skel);
@@ -761,6 +776,8 @@ void bbs_tracer_close(struct bbs_tracer *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	for (int i = 0; i < 2 * MAX_FUNCS; i++)
+		bpf_link__destroy(t->func_links[i]);
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
 	unmap_tables(t);
@@ -795,6 +812,11 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 			fprintf(f, "  %-26s %s: ends at its completion\n", k->fn_name[i],
 				k->fn_class[i] == CLASS_RAID ? "raid56 strip" : "superblock write");
 	}
+	for (int i = 0; i < t->funcs.n; i++)
+		if (t->funcs.slot[i].name[0])
+			fprintf(f, "  func:%-23s %s on %s\n", t->funcs.slot[i].name,
+				t->funcs.slot[i].fentry ? "fentry/fexit" : "kprobe/kretprobe",
+				t->funcs.slot[i].sym);
 	for (size_t i = 0; i < NR_TPS; i++)
 		fprintf(f, "  %-28s %s%s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
 			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? " as " : "",
@@ -982,9 +1004,22 @@ typedef void (*fold_fn)(struct bbs_tracer *t, struct bbs_report *r, const void *
 static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *key, void *val)
 {
 	const struct bbs_hist_key *k = key;
-	struct bbs_group_data *gd = bbs_report_group(r, &k->g);
+	struct bbs_group_data *gd;
 
 	hist_count(val);
+	if (k->phase >= FUNC_PHASE_BASE) {
+		uint32_t i = (k->phase - FUNC_PHASE_BASE) / 2;
+		struct bbs_func_data *fd = i / NR_UNDER < MAX_FUNCS
+						   ? bbs_report_func(r, k->g.fs, i / NR_UNDER,
+								     i % NR_UNDER)
+						   : NULL;
+
+		if (fd)
+			bbs_hist_merge((k->phase - FUNC_PHASE_BASE) % 2 ? &fd->self : &fd->total,
+				       val);
+		return;
+	}
+	gd = bbs_report_group(r, &k->g);
 	if (gd && k->phase < NR_PHASES)
 		bbs_hist_merge(&gd->phases[k->phase], val);
 }
@@ -1311,6 +1346,7 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 	r->interval_s = (now - t->last_drain_ns) / 1e9;
 	t->last_drain_ns = now;
 	bbs_tracer_phase_why(t, r->phase_why);
+	bbs_funcs_describe(&t->funcs, r);
 
 	err = drain_map(t, t->skel->maps.hists, old, r, fold_hist);
 	if (!err)

@@ -23,6 +23,9 @@ struct bbs_tracer_opts {
 	uint64_t evict_after_ns; /* in-flight state older than this is evicted */
 	bool verbose; /* libbpf messages and attach details on stderr */
 	bool quiet; /* no warnings about tracepoints missing (bbscope features) */
+	/* --func: functions or presets to time (trace/funcs.h) */
+	const char *const *funcs;
+	int nr_funcs;
 	/* record mode: called for every ring buffer record */
 	int (*on_event)(void *ctx, void *data, size_t len);
 	void *event_ctx;

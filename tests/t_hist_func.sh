@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Function phases (hist --func) where the kernel allows fentry or kprobes
+# (the guests; this machine refuses both).  Data-write checksums: one
+# btrfs_csum_one_bio call per data write bio, with fentry and with kprobes
+# forced alike.  raid6 small writes: the rmw function's calls, under rmw,
+# as many as the rmw spans the tracepoints see; a degraded read: the
+# recover functions, under recover.  Where neither is allowed, --func says
+# so in one line and everything else is traced as before.
+# kernels: all
+. "$(dirname "$0")/lib.sh"
+need_root
+
+fentry_ok() { [ "$(jq -r .bpf.fentry "$T_TMP/feat.json")" = true ]; }
+kprobe_ok() { [ "$(jq -r .bpf.kprobes "$T_TMP/feat.json")" = true ]; }
+calls() {  # JSON FUNC [UNDER]: calls of func:FUNC (under UNDER), 0 if none
+	jq --arg p "func:$2" --arg u "${3:-}" \
+		'[.funcs[]? | select(.phase == $p and ($u == "" or .under == $u)) | .calls] | add // 0' "$1"
+}
+"$BBSCOPE" features --json >"$T_TMP/feat.json" || fail "features"
+
+sandbox_up --profile single --mount-opts commit=300
+write_run() {  # TAG [VAR=VALUE]: 4 MiB fsync'd through hist --func csum
+	local tag=$1
+	shift
+	[ $# -gt 0 ] && export "$@"
+	tracer_start "$T_TMP/$tag.json" --fs "$MNT" --func csum --json -v
+	dd if=/dev/urandom of="$MNT/$tag" bs=1M count=4 conv=fsync status=none || fail "dd"
+	sleep 1
+	tracer_stop
+	[ $# -gt 0 ] && unset "${1%%=*}"
+	cat "$T_TMP/$tag.json.err"
+}
+
+if ! fentry_ok && ! kprobe_ok; then
+	write_run none
+	J=$T_TMP/none.json
+	check "one line says --func cannot run here" \
+		grep -q "^bbscope: warning: --func: this kernel allows neither fentry" "$J.err"
+	check "... every function listed as not traced, with why" jq -e '
+		.funcs == [] and (.funcs_not_traced | length > 0) and
+		(.funcs_not_traced | map(select(.phase == "func:btrfs_csum_one_bio")) | .[0].reason |
+		 test("no fentry or kprobes"))' "$J"
+	check "... and the tracepoint phases as before: data bytes == file size" jq -e '
+		[.groups[] | select(.op=="write" and .kind=="data") | .bytes] | add == 4194304' "$J"
+	echo "SKIP-NOTE: this kernel refuses fentry and kprobes: only the refusal is tested"
+	exit 0
+fi
+
+KINDS=""
+fentry_ok && KINDS="fentry"
+kprobe_ok && KINDS="$KINDS kprobe"
+for kind in $KINDS; do
+	write_run "$kind" BBSCOPE_FUNC_ATTACH=$kind
+	J=$T_TMP/$kind.json
+	bios=$(jq '[.groups[] | select(.dev != null and .op=="write" and .kind=="data") | .bios] | add // 0' "$J")
+	n=$(calls "$J" btrfs_csum_one_bio)
+	check "$kind: btrfs_csum_one_bio attached with $kind" \
+		jq -e --arg k "$kind" '[.funcs[] | select(.phase == "func:btrfs_csum_one_bio") | .attach] |
+			length > 0 and all(. == $k)' "$J"
+	check "$kind: one btrfs_csum_one_bio call per data write bio ($n, $bios)" [ "$n" -eq "$bios" -a "$n" -gt 0 ]
+	check "$kind: percentiles ordered, self <= total" jq -e '
+		[.funcs[] | select(.calls > 0)] | length > 0 and all(.total.p50_ns <= .total.p99_ns and
+			.total.p99_ns <= .total.max_ns and .self.max_ns <= .total.max_ns)' "$J"
+	check "$kind: absent functions listed with why" jq -e '
+		.funcs_not_traced | all(.reason | length > 0)' "$J"
+done
+"$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
+
+# raid6 of the test's own loop devices: small writes (rmw), then degraded (recover).
+devs=()
+for i in 0 1 2 3; do
+	truncate -s 256M "$T_TMP/d$i.img"
+	dev=$(losetup -f --show "$T_TMP/d$i.img") || fail "losetup"
+	at_exit "losetup -d $dev"
+	devs+=("$dev")
+done
+mkfs.btrfs -q -f -d raid6 -m raid1c3 "${devs[@]}" >/dev/null 2>&1 || fail "mkfs raid6"
+D=$T_TMP/r6
+mkdir -p "$D"
+mount "${devs[0]}" "$D" || fail "mount"
+at_exit "umount '$D'"
+dd if=/dev/urandom of="$D/f" bs=1M count=4 conv=fsync status=none || fail "dd"
+tracer_start "$T_TMP/rmw.json" --fs "$D" --func raid56 --json
+for i in $(seq 0 15); do
+	dd if=/dev/urandom of="$D/f" bs=4K count=1 seek=$((i * 37)) conv=notrunc,fsync status=none ||
+		fail "small write"
+done
+sleep 1
+tracer_stop
+J=$T_TMP/rmw.json
+if ksym rmw_rbio; then RMW=rmw_rbio; else RMW=finish_rmw; fi
+# Without btrfs BTF (5.10) a call's rbio cannot be read: timed, not attributed.
+if kernel_btrfs_btf; then UNDER_RMW=rmw UNDER_REC=recover; else UNDER_RMW=fs UNDER_REC=fs; fi
+n=$(calls "$J" $RMW $UNDER_RMW)
+check "raid6 small writes: $RMW called under $UNDER_RMW ($n)" [ "$n" -gt 0 ]
+if kernel_btrfs_btf; then
+	spans=$(jq '.raid56.rmw.count // 0' "$J")
+	check "... once per rmw the tracepoints saw ($n, $spans)" [ "$n" -eq "$spans" ]
+fi
+umount "$D" || fail "umount"
+losetup -d "${devs[3]}" || fail "losetup -d"
+btrfs device scan --forget >/dev/null 2>&1
+btrfs device scan "${devs[@]:0:3}" >/dev/null 2>&1
+mount -o degraded,ro "${devs[0]}" "$D" || fail "mount -o degraded"
+echo 3 >/proc/sys/vm/drop_caches
+tracer_start "$T_TMP/rec.json" --fs "$D" --func raid56 --json
+cat "$D/f" >/dev/null || fail "degraded read"
+sleep 1
+tracer_stop
+J=$T_TMP/rec.json
+if ksym recover_rbio; then REC=recover_rbio; else REC=__raid_recover_end_io; fi
+n=$(calls "$J" $REC $UNDER_REC)
+check "degraded read: $REC called under $UNDER_REC ($n)" [ "$n" -gt 0 ]
+exit 0
