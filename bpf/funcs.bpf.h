@@ -172,26 +172,26 @@ static __always_inline int func_exit(__u32 slot)
 }
 
 /* One program per slot and kind: fentry_N, fexit_N, kprobe_N, kretprobe_N. */
-#define FUNC_SLOT(n)                                                     \
-	SEC("fentry")                                                    \
-	int fentry_##n(unsigned long long *ctx)                          \
-	{                                                                \
-		return func_enter(n, func_arg[n] ? ctx[0] : 0);          \
-	}                                                                \
-	SEC("fexit")                                                     \
-	int fexit_##n(unsigned long long *ctx)                           \
-	{                                                                \
-		return func_exit(n);                                     \
-	}                                                                \
-	SEC("kprobe")                                                    \
-	int kprobe_##n(struct pt_regs *ctx)                              \
-	{                                                                \
-		return func_enter(n, PT_REGS_PARM1(ctx));                \
-	}                                                                \
-	SEC("kretprobe")                                                 \
-	int kretprobe_##n(struct pt_regs *ctx)                           \
-	{                                                                \
-		return func_exit(n);                                     \
+#define FUNC_SLOT(n)                                            \
+	SEC("fentry")                                           \
+	int fentry_##n(unsigned long long *ctx)                 \
+	{                                                       \
+		return func_enter(n, func_arg[n] ? ctx[0] : 0); \
+	}                                                       \
+	SEC("fexit")                                            \
+	int fexit_##n(unsigned long long *ctx)                  \
+	{                                                       \
+		return func_exit(n);                            \
+	}                                                       \
+	SEC("kprobe")                                           \
+	int kprobe_##n(struct pt_regs *ctx)                     \
+	{                                                       \
+		return func_enter(n, PT_REGS_PARM1(ctx));       \
+	}                                                       \
+	SEC("kretprobe")                                        \
+	int kretprobe_##n(struct pt_regs *ctx)                  \
+	{                                                       \
+		return func_exit(n);                            \
 	}
 
 FUNC_SLOT(0)

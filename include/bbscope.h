@@ -258,7 +258,7 @@ enum bbs_func_arg {
 };
 
 #define FUNC_PHASE_BASE 32
-#define FUNC_PHASE(slot, under, self) (FUNC_PHASE_BASE + ((slot) * NR_UNDER + (under)) * 2 + (self))
+#define FUNC_PHASE(slot, under, self) (FUNC_PHASE_BASE + ((slot)*NR_UNDER + (under)) * 2 + (self))
 
 /* Why an observation was lost; counted per CPU in the `lost` map. */
 enum bbs_lost {

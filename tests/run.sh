@@ -74,21 +74,23 @@ run_set() {  # TEST...: run them, then check for leftovers
 	fi
 }
 
-# One guest: boot it, run the marked tests inside, fold their lines in here.
-run_guest() {  # KERNEL TEST...
-	local k=$1 line rc
-	shift
+# One guest: boot it and run the marked tests inside, lines into guest-K.out.
+capture_guest() {  # KERNEL
+	local k=$1 line
 	{ tools/vm/vm.sh run "$k" -t 1500 -- env BBSCOPE_GUEST="$k" BBSCOPE_KERNELS= \
 		tests/run.sh "${filters[@]}"; echo "rc $?"; } 2>&1 |
 		while IFS= read -r line; do
 			case $line in
-			"PASS "* | "SKIP "* | "FAIL "*) echo "$line" ;;
-			"    | "*) echo "$line" ;;
-			"rc "*) echo "$line" ;;
+			"PASS "* | "SKIP "* | "FAIL "* | "    | "* | "rc "*) echo "$line" ;;
 			*" passed, "*" failed"* | "") ;;
 			*) echo "    | $line" ;;
 			esac
 		done >"$OUT/guest-$k.out"
+}
+
+# Fold a finished guest's lines in here, as NAME@KERNEL.
+fold_guest() {  # KERNEL
+	local k=$1 line st name rest rc=1
 	while IFS= read -r line; do
 		case $line in
 		PASS* | SKIP* | FAIL*)
@@ -100,9 +102,26 @@ run_guest() {  # KERNEL TEST...
 		esac
 	done <"$OUT/guest-$k.out"
 	# A guest that did not boot or did not finish is a failure, never a skip.
-	if [ "${rc:-1}" -eq 124 ] || [ "${rc:-1}" -eq 2 ]; then
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 2 ]; then
 		result FAIL "boot@$k" "the guest did not run its tests (see above)"
 	fi
+}
+
+# The guests, BBSCOPE_VM_JOBS at a time (default: the CPUs; each guest's
+# TCG runs on one host thread), folded in in order once all are done.
+run_guests() {
+	local jobs=${BBSCOPE_VM_JOBS:-$(nproc)} running=0 k
+	tools/vm/vm.sh fetch $KERNELS >/dev/null || true
+	for k in $KERNELS; do
+		capture_guest "$k" &
+		running=$((running + 1))
+		if [ $running -ge "$jobs" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	wait
+	for k in $KERNELS; do fold_guest "$k"; done
 }
 
 filters=("$@")
@@ -117,9 +136,7 @@ if [ -n "$GUEST" ]; then
 	run_set "${guest_tests[@]}"
 else
 	[ "${BBSCOPE_HOST:-1}" = 0 ] || run_set "${host_tests[@]}"
-	if [ ${#guest_tests[@]} -gt 0 ]; then
-		for k in $KERNELS; do run_guest "$k"; done
-	fi
+	[ ${#guest_tests[@]} -gt 0 ] && [ -n "$KERNELS" ] && run_guests
 fi
 echo
 echo "$pass passed, $fail failed, $skip skipped"

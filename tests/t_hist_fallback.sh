@@ -77,7 +77,7 @@ done
 
 rc=0
 out=$(BBSCOPE_ATTACH=kprobe "$BBSCOPE" hist -d 1 2>&1) || rc=$?
-check "a bad BBSCOPE_ATTACH is refused with exit 1 ($rc)" [ "$rc" -eq 1 ]
+check "a bad BBSCOPE_ATTACH is refused as bad usage, exit 2 ($rc)" [ "$rc" -eq 2 ]
 check "... in one line that names it: $out" \
 	bash -c '[ "$(printf "%s\n" "$1" | wc -l)" -eq 1 ] && grep -q BBSCOPE_ATTACH <<<"$1"' _ "$out"
 exit 0

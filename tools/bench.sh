@@ -27,5 +27,7 @@ run overhead tools/bench_overhead.sh
 run record tools/bench_record.sh
 [ -x tools/bench_replay.sh ] && run replay tools/bench_replay.sh
 [ -x tools/bench_parity.sh ] && run parity_replay tools/bench_parity.sh
+# fentry against kprobe per traced call, in a Debian kernel guest (QEMU)
+run func tools/bench_func.sh
 echo "results in $OUT/bench/" >&2
 exit $rc

@@ -507,9 +507,11 @@ static void print_funcs(FILE *f, const struct bbs_report *r, const struct bbs_pr
 			continue;
 		if (fd->fs != cur) {
 			cur = fd->fs;
-			fprintf(f, "%s functions:\n    %-32s %-7s %8s %10s %10s %10s %10s %10s  (%s)\n",
-				bbs_fs_name(fd->fs, fs, sizeof(fs)), "phase", "under", "calls", "mean",
-				"p50", "p99", "max", "self p50", o->ms ? "msecs" : "usecs");
+			fprintf(f,
+				"%s functions:\n    %-32s %-7s %8s %10s %10s %10s %10s %10s  "
+				"(%s)\n",
+				bbs_fs_name(fd->fs, fs, sizeof(fs)), "phase", "under", "calls",
+				"mean", "p50", "p99", "max", "self p50", o->ms ? "msecs" : "usecs");
 		}
 		fprintf(f, "    %-32s %-7s %8llu %10.1f %10.1f %10.1f %10.1f %10.1f\n",
 			func_phase(r, fd->slot, name, sizeof(name)), bbs_under_name[fd->under],
@@ -525,10 +527,12 @@ static void print_funcs(FILE *f, const struct bbs_report *r, const struct bbs_pr
 		for (size_t j = 0; j < r->nr_funcs && !seen; j++)
 			seen = r->funcs[j].slot == i && r->funcs[j].total.count;
 		if (r->func[i].name[0] && !seen)
-			fprintf(f, "    func:%-27s no calls (%s)\n", r->func[i].name, r->func[i].attach);
+			fprintf(f, "    func:%-27s no calls (%s)\n", r->func[i].name,
+				r->func[i].attach);
 	}
 	for (int i = 0; i < r->nr_func_off; i++)
-		fprintf(f, "    func:%-27s not traced: %s\n", r->func_off[i].name, r->func_off[i].why);
+		fprintf(f, "    func:%-27s not traced: %s\n", r->func_off[i].name,
+			r->func_off[i].why);
 	fputc('\n', f);
 }
 
@@ -627,20 +631,19 @@ static void funcs_json(const struct bbs_report *r, json_t *o)
 
 		if (!fd->total.count)
 			continue;
-		json_array_append_new(
-			funcs,
-			json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "phase",
-				  func_phase(r, fd->slot, name, sizeof(name)), "fs",
-				  bbs_fs_name(fd->fs, fs, sizeof(fs)), "under",
-				  bbs_under_name[fd->under], "attach", r->func[fd->slot].attach,
-				  "calls", (json_int_t)fd->total.count, "total",
-				  bbs_phase_json(&fd->total, WHY_NONE), "self",
-				  bbs_phase_json(&fd->self, WHY_NONE)));
+		json_array_append_new(funcs, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "phase",
+						       func_phase(r, fd->slot, name, sizeof(name)),
+						       "fs", bbs_fs_name(fd->fs, fs, sizeof(fs)),
+						       "under", bbs_under_name[fd->under], "attach",
+						       r->func[fd->slot].attach, "calls",
+						       (json_int_t)fd->total.count, "total",
+						       bbs_phase_json(&fd->total, WHY_NONE), "self",
+						       bbs_phase_json(&fd->self, WHY_NONE)));
 	}
 	for (int i = 0; i < r->nr_func_off; i++) {
 		snprintf(name, sizeof(name), "func:%s", r->func_off[i].name);
-		json_array_append_new(off, json_pack("{s:s,s:s}", "phase", name, "reason",
-						     r->func_off[i].why));
+		json_array_append_new(
+			off, json_pack("{s:s,s:s}", "phase", name, "reason", r->func_off[i].why));
 	}
 	json_object_set_new(o, "funcs", funcs);
 	json_object_set_new(o, "funcs_not_traced", off);
@@ -664,12 +667,11 @@ json_t *bbs_report_json(const struct bbs_report *r)
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		json_object_set_new(lost_detail, bbs_lost_name[i], json_integer(r->lost[i]));
 	json_object_set_new(lost_detail, "evicted", json_integer(r->evicted));
-	o = json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s,
-			 "lost", (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail,
-			 "groups", groups, "raid56", "rmw",
-			 bbs_phase_json(&rmw, r->phase_why[BBS_OP_WRITE][PHASE_RMW]), "recover",
-			 bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
-			 "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
+	o = json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s, "lost",
+		      (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail, "groups", groups,
+		      "raid56", "rmw", bbs_phase_json(&rmw, r->phase_why[BBS_OP_WRITE][PHASE_RMW]),
+		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
+		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 	if (o && has_funcs(r))
 		funcs_json(r, o);
 	return o;

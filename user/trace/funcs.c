@@ -198,12 +198,12 @@ static void plan_one(struct plan_ctx *c, const char *name)
 	snprintf(s->sym, sizeof(s->sym), "%s", sym);
 	id = c->btf ? btf__find_by_name_kind(c->btf, name, BTF_KIND_FUNC) : -1;
 	/* A compiler copy has its own calling convention: no BTF of its own. */
-	s->fentry = c->want_fentry && id >= 0 && !strcmp(sym, name) &&
-		    fentry_loads(id, c->obj_fd);
+	s->fentry = c->want_fentry && id >= 0 && !strcmp(sym, name) && fentry_loads(id, c->obj_fd);
 	s->arg = id >= 0 && !strcmp(sym, name) ? arg_kind(c->btf, id) : FARG_NONE;
 	if (!s->fentry && !c->want_kprobe) {
-		add_off(p, name, c->want_fentry ? "fentry refused on it, and no kprobes here"
-						: "no fentry or kprobes here");
+		add_off(p, name,
+			c->want_fentry ? "fentry refused on it, and no kprobes here"
+				       : "no fentry or kprobes here");
 		return;
 	}
 	p->n++;
@@ -314,11 +314,12 @@ int bbs_funcs_attach(struct bbs_func_plan *p, struct bpf_object *obj, struct bpf
 
 		if (s->fentry) {
 			links[2 * i] = bpf_program__attach(slot_prog(obj, "fentry", i));
-			links[2 * i + 1] =
-				links[2 * i] ? bpf_program__attach(slot_prog(obj, "fexit", i)) : NULL;
+			links[2 * i + 1] = links[2 * i]
+						   ? bpf_program__attach(slot_prog(obj, "fexit", i))
+						   : NULL;
 		} else {
-			links[2 * i] = bpf_program__attach_kprobe(slot_prog(obj, "kprobe", i), false,
-								  s->sym);
+			links[2 * i] = bpf_program__attach_kprobe(slot_prog(obj, "kprobe", i),
+								  false, s->sym);
 			links[2 * i + 1] =
 				links[2 * i] ? bpf_program__attach_kprobe(
 						       slot_prog(obj, "kretprobe", i), true, s->sym)

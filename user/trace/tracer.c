@@ -1009,10 +1009,10 @@ static void fold_hist(struct bbs_tracer *t, struct bbs_report *r, const void *ke
 	hist_count(val);
 	if (k->phase >= FUNC_PHASE_BASE) {
 		uint32_t i = (k->phase - FUNC_PHASE_BASE) / 2;
-		struct bbs_func_data *fd = i / NR_UNDER < MAX_FUNCS
-						   ? bbs_report_func(r, k->g.fs, i / NR_UNDER,
-								     i % NR_UNDER)
-						   : NULL;
+		struct bbs_func_data *fd =
+			i / NR_UNDER < MAX_FUNCS
+				? bbs_report_func(r, k->g.fs, i / NR_UNDER, i % NR_UNDER)
+				: NULL;
 
 		if (fd)
 			bbs_hist_merge((k->phase - FUNC_PHASE_BASE) % 2 ? &fd->self : &fd->total,
