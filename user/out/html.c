@@ -864,6 +864,36 @@ static void report_table(struct bbs_html *h, const json_t *groups)
 	free(cells);
 }
 
+/* Function phases (--func): each function's total and self time, and those not traced. */
+static void funcs_section(struct bbs_html *h, const char *id_prefix, const json_t *report)
+{
+	const json_t *funcs = json_object_get(report, "funcs"), *f;
+	const json_t *off = json_object_get(report, "funcs_not_traced");
+	char id[256], title[256];
+	size_t i;
+
+	if (!json_array_size(funcs) && !json_array_size(off))
+		return;
+	bbs_html_h2(h, "Kernel functions (--func)");
+	bbs_html_grid_begin(h);
+	json_array_foreach(funcs, i, f)
+	{
+		for (int self = 0; self < 2; self++) {
+			snprintf(id, sizeof(id), "%s-func-%zu-%s", id_prefix, i,
+				 self ? "self" : "total");
+			snprintf(title, sizeof(title), "%s under %s, %s: %s time (%lld calls)",
+				 jstr(f, "phase", "?"), jstr(f, "under", "?"), jstr(f, "fs", "?"),
+				 self ? "self" : "total",
+				 json_integer_value(json_object_get(f, "calls")));
+			bbs_html_phase_hist(h, id, title,
+					    json_object_get(f, self ? "self" : "total"));
+		}
+	}
+	bbs_html_grid_end(h);
+	json_array_foreach(off, i, f)
+		bbs_html_p(h, "%s not traced: %s", jstr(f, "phase", "?"), jstr(f, "reason", "?"));
+}
+
 int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *report,
 		    const char *trace, char *err, size_t errlen)
 {
@@ -928,6 +958,7 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 		}
 		bbs_html_grid_end(h);
 	}
+	funcs_section(h, id_prefix, report);
 	if (!trace)
 		return 0;
 	bbs_html_h2(h, "Latency over time");

@@ -150,6 +150,34 @@ static void counter(FILE *f, const struct bbs_report *r, enum counter_kind kind,
 	}
 }
 
+/* Function phases (--func): one histogram family, phase="func:NAME", total and self. */
+static void write_funcs(FILE *f, const struct bbs_report *r)
+{
+	static const char *const name = "bbscope_func_seconds";
+	char lbl[512], fs[256];
+
+	if (!r->nr_funcs)
+		return;
+	fprintf(f,
+		"# HELP %s Kernel function call time (hist --func): total, and self "
+		"(less the traced calls it made).\n# TYPE %s histogram\n",
+		name, name);
+	for (size_t i = 0; i < r->nr_funcs; i++) {
+		const struct bbs_func_data *fd = &r->funcs[i];
+
+		if (!fd->total.count || fd->slot >= MAX_FUNCS)
+			continue;
+		bbs_fs_name(fd->fs, fs, sizeof(fs));
+		for (int self = 0; self < 2; self++) {
+			snprintf(lbl, sizeof(lbl),
+				 "fs=\"%s\",phase=\"func:%s\",under=\"%s\",time=\"%s\"", fs,
+				 r->func[fd->slot].name, bbs_under_name[fd->under],
+				 self ? "self" : "total");
+			write_hist(f, name, lbl, self ? &fd->self : &fd->total);
+		}
+	}
+}
+
 void bbs_prom_write(FILE *f, const struct bbs_report *r)
 {
 	char lbl[512], name[64];
@@ -173,6 +201,7 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 		"Bio completions by the context the block layer completed them in.");
 	counter(f, r, CNT_ENDIO_CTX, "bbscope_endio_ctx_total",
 		"btrfs end_io runs by the context they ran in.");
+	write_funcs(f, r);
 	fputs("# HELP bbscope_lost_total Observations lost (map full, ring buffer, evicted).\n"
 	      "# TYPE bbscope_lost_total counter\n",
 	      f);
