@@ -65,6 +65,17 @@ for kind in $KINDS; do
 	check "$kind: absent functions listed with why" jq -e '
 		.funcs_not_traced | all(.reason | length > 0)' "$J"
 done
+# A recording keeps them: report shows the same calls as the data write bios it holds.
+"$BBSCOPE" record -o "$T_TMP/f.bbt" --fs "$MNT" --func csum -- \
+	dd if=/dev/urandom of="$MNT/rec" bs=1M count=2 conv=fsync status=none 2>"$T_TMP/rec.err" ||
+	fail "record --func: $(cat "$T_TMP/rec.err")"
+"$BBSCOPE" report --json "$T_TMP/f.bbt" >"$T_TMP/rep.json" || fail "report"
+bios=$(jq '[.groups[] | select(.dev != null and .op=="write" and .kind=="data") | .bios] | add // 0' "$T_TMP/rep.json")
+n=$(calls "$T_TMP/rep.json" btrfs_csum_one_bio)
+check "record --func, report: btrfs_csum_one_bio calls == data write bios ($n, $bios)" \
+	[ "$n" -eq "$bios" -a "$n" -gt 0 ]
+"$BBSCOPE" report "$T_TMP/f.bbt" >"$T_TMP/rep.txt" || fail "report (text)"
+check "... and in the text report" grep -q "func:btrfs_csum_one_bio" "$T_TMP/rep.txt"
 "$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
 
 # raid6 of the test's own loop devices: small writes (rmw), then degraded (recover).

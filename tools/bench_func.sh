@@ -62,7 +62,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 done | jq -s --arg kernel "$(uname -r)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" '
 	def median: sort | if length == 0 then null else .[length / 2 | floor] end;
 	{kernel: $kernel, machine: {cpu: $cpu, cpus: '"$(nproc)"',
-	 note: "QEMU TCG guest: absolute times are the emulator'\''s, compare the ratio"},
+	 note: "QEMU TCG guest: absolute times are the emulator'\''s. bpf_stats time the BPF programs only, not what the kprobe or the fentry trampoline adds around them"},
 	 rounds: .,
 	 fentry_ns_per_call: ([.[] | select(.mode == "fentry") | .ns_per_call] | median),
 	 kprobe_ns_per_call: ([.[] | select(.mode == "kprobe") | .ns_per_call] | median)} |
