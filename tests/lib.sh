@@ -96,3 +96,30 @@ kernel_tp_btf() { ! btrfs_is_module && ksym bpf_rdonly_cast; }
 # Where the kernel's data write end_io runs, for what hist reports: "task"
 # on the series, else the completion's context (softirq for loop devices).
 kernel_write_endio_ctx() { if kernel_write_endio_work; then echo task; else echo softirq; fi; }
+
+# raid6_up DIR: a raid6 btrfs on four loop devices of the test's own (no
+# sandbox: one of them is taken away later), mounted on DIR.  Sets DEVS.
+raid6_up() {
+	local i dev
+	DEVS=()
+	for i in 0 1 2 3; do
+		truncate -s 256M "$T_TMP/raid6-$i.img"
+		dev=$(losetup -f --show "$T_TMP/raid6-$i.img") || fail "losetup"
+		at_exit "losetup -d $dev"
+		DEVS+=("$dev")
+	done
+	mkfs.btrfs -q -f -d raid6 -m raid1c3 "${DEVS[@]}" >/dev/null 2>&1 || fail "mkfs raid6"
+	mkdir -p "$1"
+	mount "${DEVS[0]}" "$1" || fail "mount raid6"
+	at_exit "umount '$1'"
+}
+
+# raid6_degrade DIR: unmount, take the last device away, mount read-only degraded.
+raid6_degrade() {
+	umount "$1" || fail "umount"
+	losetup -d "${DEVS[3]}" || fail "losetup -d"
+	btrfs device scan --forget >/dev/null 2>&1
+	btrfs device scan "${DEVS[@]:0:3}" >/dev/null 2>&1
+	mount -o degraded,ro "${DEVS[0]}" "$1" || fail "mount -o degraded"
+	echo 3 >/proc/sys/vm/drop_caches
+}

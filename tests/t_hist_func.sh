@@ -79,18 +79,8 @@ check "... and in the text report" grep -q "func:btrfs_csum_one_bio" "$T_TMP/rep
 "$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
 
 # raid6 of the test's own loop devices: small writes (rmw), then degraded (recover).
-devs=()
-for i in 0 1 2 3; do
-	truncate -s 256M "$T_TMP/d$i.img"
-	dev=$(losetup -f --show "$T_TMP/d$i.img") || fail "losetup"
-	at_exit "losetup -d $dev"
-	devs+=("$dev")
-done
-mkfs.btrfs -q -f -d raid6 -m raid1c3 "${devs[@]}" >/dev/null 2>&1 || fail "mkfs raid6"
 D=$T_TMP/r6
-mkdir -p "$D"
-mount "${devs[0]}" "$D" || fail "mount"
-at_exit "umount '$D'"
+raid6_up "$D"
 dd if=/dev/urandom of="$D/f" bs=1M count=4 conv=fsync status=none || fail "dd"
 tracer_start "$T_TMP/rmw.json" --fs "$D" --func raid56 --json
 for i in $(seq 0 15); do
@@ -109,12 +99,7 @@ if kernel_btrfs_btf; then
 	spans=$(jq '.raid56.rmw.count // 0' "$J")
 	check "... once per rmw the tracepoints saw ($n, $spans)" [ "$n" -eq "$spans" ]
 fi
-umount "$D" || fail "umount"
-losetup -d "${devs[3]}" || fail "losetup -d"
-btrfs device scan --forget >/dev/null 2>&1
-btrfs device scan "${devs[@]:0:3}" >/dev/null 2>&1
-mount -o degraded,ro "${devs[0]}" "$D" || fail "mount -o degraded"
-echo 3 >/proc/sys/vm/drop_caches
+raid6_degrade "$D"
 tracer_start "$T_TMP/rec.json" --fs "$D" --func raid56 --json
 cat "$D/f" >/dev/null || fail "degraded read"
 sleep 1

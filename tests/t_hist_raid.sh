@@ -46,25 +46,10 @@ check "every strip write is one of the stripe writes counted" jq -e '
 "$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"
 
 # Degraded: four loop devices of the test's own, the last one taken away.
-devs=()
-for i in 0 1 2 3; do
-	truncate -s 256M "$T_TMP/d$i.img"
-	dev=$(losetup -f --show "$T_TMP/d$i.img") || fail "losetup"
-	at_exit "losetup -d $dev"
-	devs+=("$dev")
-done
-mkfs.btrfs -q -f -d raid6 -m raid1c3 "${devs[@]}" >/dev/null || fail "mkfs raid6"
 D=$T_TMP/deg
-mkdir -p "$D"
-mount "${devs[0]}" "$D" || fail "mount"
-at_exit "umount '$D'"
+raid6_up "$D"
 dd if=/dev/urandom of="$D/file" bs=1M count=4 conv=fsync status=none || fail "dd"
-umount "$D" || fail "umount"
-losetup -d "${devs[3]}" || fail "losetup -d"
-btrfs device scan --forget >/dev/null 2>&1
-btrfs device scan "${devs[@]:0:3}" >/dev/null 2>&1
-mount -o degraded,ro "${devs[0]}" "$D" || fail "mount -o degraded"
-echo 3 >/proc/sys/vm/drop_caches
+raid6_degrade "$D"
 tracer_start "$T_TMP/dg.json" --fs "$D" --json
 cat "$D/file" >/dev/null || fail "degraded read"
 sleep 1

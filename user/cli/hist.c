@@ -166,11 +166,8 @@ int cmd_hist(int argc, char **argv)
 			to.verbose = true;
 			break;
 		case 'F':
-			if (to.nr_funcs == MAX_FUNCS * 2) {
-				bbs_err("--func: %d at most", MAX_FUNCS * 2);
-				return 2;
-			}
-			funcs[to.nr_funcs++] = optarg;
+			if (bbs_opt_func(optarg, funcs, &to.nr_funcs, MAX_FUNCS * 2))
+				return BBS_EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);

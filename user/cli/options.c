@@ -69,3 +69,13 @@ int bbs_exit(int status)
 		bbs_err("cannot write to standard output: %s", strerror(err));
 	return status ? status : BBS_EXIT_FAIL;
 }
+
+int bbs_opt_func(const char *spec, const char **funcs, int *n, int max)
+{
+	if (*n == max) {
+		bbs_err("--func: %d at most", max);
+		return BBS_EXIT_USAGE;
+	}
+	funcs[(*n)++] = spec;
+	return 0;
+}

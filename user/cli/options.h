@@ -64,6 +64,12 @@ int bbs_opt_error(int c, char **argv, const char *cmd);
 int bbs_opt_algo(const char *opt, const char *name, enum bbs_csum_type *type);
 
 /*
+ * --func SPEC (hist, record): one more function or preset for the tracer's
+ * list (at most max).  0, or BBS_EXIT_USAGE after one error line.
+ */
+int bbs_opt_func(const char *spec, const char **funcs, int *n, int max);
+
+/*
  * A command's exit: flush stdout, and turn a write that failed (now or
  * before) into exit status 1 with one line saying why, unless status
  * already says the run failed.

@@ -258,8 +258,7 @@ static bool probe_tp_btf(const struct btf *vmlinux, const char *tp)
 	return !load_probe(BPF_PROG_TYPE_TRACING, ret0, 2, &opts);
 }
 
-/* The fd of a kernel module's BTF object (for fentry on its functions); -1 if none. */
-static int module_btf_fd(const char *module)
+int bbs_module_btf_fd(const char *module)
 {
 	char name[64] = "";
 	__u32 id = 0;
@@ -287,7 +286,7 @@ static bool probe_fentry(const struct bbs_kernel *k, const struct btf *vmlinux)
 
 	if (k->btrfs == BTRFS_MODULE) {
 		btf = btf__load_module_btf("btrfs", (struct btf *)vmlinux);
-		obj_fd = module_btf_fd("btrfs");
+		obj_fd = bbs_module_btf_fd("btrfs");
 		if (!btf || obj_fd < 0) {
 			btf__free(btf);
 			if (obj_fd >= 0)

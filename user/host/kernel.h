@@ -52,6 +52,9 @@ struct btf;
 /* A tracepoint's argument count, from its btf_trace_<tp> type; 0 if not in btf. */
 int bbs_btf_tp_nargs(const struct btf *btf, const char *tp);
 
+/* The fd of a kernel module's BTF object (fentry on its functions); -1 if none. */
+int bbs_module_btf_fd(const char *module);
+
 /* Is there any btrfs end_io function to recognise btrfs bios by? */
 bool bbs_kernel_has_btrfs_bios(const struct bbs_kernel *k);
 

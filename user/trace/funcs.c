@@ -130,24 +130,7 @@ static unsigned char arg_kind(const struct btf *btf, int id)
 /* The fd of btrfs's BTF object where it is a module (fentry's target), else 0. */
 static int btrfs_btf_fd(const struct bbs_kernel *k)
 {
-	char name[64] = "";
-	__u32 id = 0;
-
-	if (k->btrfs != BTRFS_MODULE)
-		return 0;
-	while (!bpf_btf_get_next_id(id, &id)) {
-		struct bpf_btf_info info = { .name = (__u64)(unsigned long)name,
-					     .name_len = sizeof(name) };
-		__u32 len = sizeof(info);
-		int fd = bpf_btf_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(name, "btrfs"))
-			return fd;
-		close(fd);
-	}
-	return -1;
+	return k->btrfs == BTRFS_MODULE ? bbs_module_btf_fd("btrfs") : 0;
 }
 
 /* Does an fentry program on this function load (BTF id in btf, object obj_fd)? */
