@@ -119,6 +119,7 @@ struct span {
 	__u8 ctx;
 	__u8 stripe_io; /* rmw/recover: STRIPE_IO_* issued inside the span */
 	__u8 first_half; /* 6.1: the first of an rmw/recover's two work items */
+	__u8 parked; /* 6.1: its start is parked for the second (rbio_park) */
 };
 
 /*
@@ -783,26 +784,45 @@ __noinline int finish_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
 /*
  * 6.1 runs an rmw in rmw_work and, when it had strips to read, finishes it
  * in raid56_rmw_end_io_work once they are in (a recover likewise in
- * read_rebuild_work and raid_recover_end_io_work).  A first work item that
- * read but did not finish parks its start here, by rbio, for the second
- * to resume; true if it did.
+ * read_rebuild_work and raid_recover_end_io_work).  The first work item
+ * parks its start by rbio, for the second to resume, as soon as it reads a
+ * strip (rbio_park): the reads can complete and the second work item run on
+ * another CPU before the first has returned.
  */
-static __always_inline bool span_park(const struct span *sp)
+static __always_inline void rbio_park(struct span *sp)
 {
 	struct bbs_rbio_state *rs;
 
-	if (!sp->first_half || !(sp->stripe_io & STRIPE_IO_READ))
-		return false;
-	if (sp->phase == PHASE_RMW && (sp->stripe_io & STRIPE_IO_WRITE))
-		return false;
+	if (!sp->first_half || sp->parked)
+		return;
+	sp->parked = 1;
 	rs = rbios_claim(sp->id);
-	if (rs) {
-		rs->fs = sp->fs;
-		rs->phase = sp->phase;
-		rs->kind = sp->kind;
-		rs->start_ns = sp->start_ns;
-	}
-	return true;
+	if (!rs)
+		return;
+	rs->fs = sp->fs;
+	rs->phase = sp->phase;
+	rs->kind = sp->kind;
+	rs->start_ns = sp->start_ns;
+}
+
+/*
+ * Closing a first work item that parked its start: true if the second
+ * will account the span.  An rmw that also wrote finished here after all:
+ * its parked start is taken back and it is accounted now.
+ */
+static __always_inline bool span_parked(const struct span *sp)
+{
+	struct bbs_rbio_state *rs;
+	__u64 *slot;
+
+	if (!sp->parked)
+		return false;
+	if (sp->phase != PHASE_RMW || !(sp->stripe_io & STRIPE_IO_WRITE))
+		return true;
+	rs = rbios_find(sp->id, &slot);
+	if (rs && rs->start_ns == sp->start_ns)
+		rbios_free(rs, slot);
+	return false;
 }
 
 /* Closing a span: its runtime into the filesystem's histogram (and an event). */
@@ -820,7 +840,7 @@ static __always_inline void span_account(const struct span *sp, __u32 tid)
 	 */
 	if ((sp->phase == PHASE_RMW || sp->phase == PHASE_RECOVER) && !sp->stripe_io)
 		return;
-	if (span_park(sp))
+	if (span_parked(sp))
 		return;
 	g.fs = sp->fs;
 	g.op = (sp->phase == PHASE_RECOVER) ? BBS_OP_READ : BBS_OP_WRITE;

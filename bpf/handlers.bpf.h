@@ -332,6 +332,7 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 	r->sp.ctx = cur_ctx();
 	r->sp.stripe_io = 0;
 	r->sp.first_half = 0;
+	r->sp.parked = 0;
 	H(run_commit)(r);
 }
 
@@ -352,6 +353,8 @@ static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __
 
 	if (r && r->what == RUN_SPAN) {
 		r->sp.stripe_io |= op == BBS_OP_WRITE ? STRIPE_IO_WRITE : STRIPE_IO_READ;
+		if (op == BBS_OP_READ)
+			rbio_park(&r->sp);
 		return;
 	}
 	if (op != BBS_OP_READ || !fn[FN_RECOVER_END_WORK] || !HAVE_BTRFS_BTF)
@@ -392,7 +395,7 @@ static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
 
 /*
  * 6.1: an rmw or recover whose strips had to be read ends in a second work
- * item; the first parks its start when it closes (span_park) and the
+ * item; the first parks its start when it reads a strip (rbio_park) and the
  * second resumes it here as a span on its own thread, which closes at its
  * end: the same extent as 6.3's one work item, but for the wait on the
  * writes.
@@ -421,6 +424,7 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 		r->sp.ctx = cur_ctx();
 		r->sp.stripe_io = STRIPE_IO_READ; /* its reads were the first half */
 		r->sp.first_half = 0;
+		r->sp.parked = 0;
 		H(run_commit)(r);
 	}
 	rbios_free(rs, slot);
