@@ -10,6 +10,7 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
+#include "host/outfile.h"
 #include "host/util.h"
 #include "out/export.h"
 #include "out/print.h"
@@ -178,7 +179,7 @@ int cmd_export(int argc, char **argv)
 										   : BBS_EXIT_OK;
 		bbs_export_free(&r);
 	} else {
-		ret = ret == -EEXIST ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
+		ret = bbs_out_refused(ret) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 	}
 	bbs_tfr_warn(rd, c.path, stderr);
 	bbs_tfr_close(rd);

@@ -31,6 +31,7 @@
 #include "trace/tracer.h"
 #include "trace/tracefile.h"
 #include "host/kernel.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 #define TICK_NS 1000000000ULL
@@ -234,7 +235,9 @@ int cmd_record(int argc, char **argv)
 	char **cmd = NULL;
 	bool json = false, force = false, child_done = false;
 	pid_t child = 0;
-	int c, fd = -1, ret = 1, status = 0, n;
+	struct bbs_out out = { .fd = -1 };
+	char why[PATH_MAX + 128];
+	int c, ret = 1, status = 0, n;
 	struct utsname uts;
 	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
 
@@ -298,9 +301,12 @@ int cmd_record(int argc, char **argv)
 		bbs_err("record needs -o FILE");
 		return 2;
 	}
-	if (!force && !access(rc.path, F_OK)) {
-		bbs_err("%s exists (use --force to overwrite it)", rc.path);
-		return 2;
+	/* Refused paths are refused before anything is traced. */
+	n = bbs_out_open(&out, rc.path,
+			 BBS_OUT_DIRECT | BBS_OUT_SEEKABLE | (force ? BBS_OUT_FORCE : 0));
+	if (n) {
+		bbs_err("%s: %s", rc.path, out.why);
+		return bbs_out_refused(n) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 	}
 	to.ringbuf_mb = mb;
 	to.evict_after_ns = (uint64_t)(evict * 1e9);
@@ -309,6 +315,7 @@ int cmd_record(int argc, char **argv)
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		bbs_err("out of memory");
+		bbs_out_abort(&out);
 		return 1;
 	}
 	/* The clock base: both clocks together, before anything can be traced. */
@@ -347,19 +354,9 @@ int cmd_record(int argc, char **argv)
 	wo.dev = to.filter_dev ? &to.filter_dev : NULL;
 	wo.nr_dev = !!to.filter_dev;
 
-	if (force && unlink(rc.path) && errno != ENOENT) {
-		bbs_err("cannot replace %s: %s", rc.path, strerror(errno));
-		goto out_close;
-	}
-	fd = open(rc.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		bbs_err("cannot create %s: %s", rc.path, strerror(errno));
-		goto out_close;
-	}
-	n = bbs_tfw_open(&rc.w, fd, h, &wo);
+	n = bbs_tfw_open(&rc.w, out.fd, h, &wo);
 	if (n) {
 		bbs_err("cannot write %s: %s", rc.path, strerror(-n));
-		unlink(rc.path);
 		goto out_close;
 	}
 
@@ -437,22 +434,32 @@ out_finish:
 		rc.total.interval_s = (bbs_now_ns() - h->mono_ns) / 1e9;
 		bbs_report_sort(&rc.total);
 		o = bbs_report_json(&rc.total);
-		s = json_dumps(o, JSON_COMPACT);
-		if (!s || bbs_write_file_atomic(hist_json, s, strlen(s))) {
-			bbs_err("cannot write %s: %s", hist_json, strerror(errno));
+		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (!s)
+			snprintf(why, sizeof(why), "cannot encode the JSON");
+		if (!s ||
+		    bbs_out_write_all(hist_json, BBS_OUT_FORCE, s, strlen(s), why, sizeof(why))) {
+			bbs_err("cannot write %s: %s", hist_json, why);
 			ret = ret ? ret : 1;
 		}
 		free(s);
 		json_decref(o);
 	}
 	bbs_tfw_free(rc.w);
-	close(fd);
+	rc.w = NULL;
+	if (bbs_out_commit(&out) && !rc.werr) {
+		bbs_err("cannot write %s: %s", rc.path, out.why);
+		ret = ret ? ret : 1;
+	}
 out_close:
 	bbs_report_free(&rc.interval);
 	bbs_report_free(&rc.total);
 	free(rc.percpu);
 	bbs_tracer_close(rc.t);
 out_free:
+	/* Not started: the file this run created goes again. */
+	if (out.fd >= 0)
+		bbs_out_abort(&out);
 	free(h);
 	return ret;
 }

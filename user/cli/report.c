@@ -22,6 +22,7 @@
 #include "out/print.h"
 #include "trace/report.h"
 #include "trace/tracefile.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 static void usage(FILE *f)
@@ -318,7 +319,7 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 {
 	json_t *o = report_json(path, m, rd);
 	struct bbs_html *h = bbs_html_new("bbscope report");
-	char err[256];
+	char err[PATH_MAX + 128];
 	int ret = 1;
 
 	if (!o || !h) {
@@ -327,8 +328,10 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 	}
 	if (bbs_html_report(h, "report", o, path, err, sizeof(err)))
 		bbs_warn("%s: no heatmap: %s", path, err);
-	if (bbs_html_write(h, out)) {
-		bbs_err("cannot write %s: %s", out, strerror(errno));
+	if (bbs_html_write(h, out, err, sizeof(err))) {
+		/* A path refused (a directory, a dangling link) is bad input. */
+		ret = bbs_out_refused(-errno) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
+		bbs_err("cannot write %s: %s", out, err);
 		goto out;
 	}
 	ret = 0;
@@ -429,7 +432,7 @@ static int report_hists(struct report_cmd *c, struct bbs_tf_reader *rd)
 	if (!ret && c->html)
 		ret = write_html(c->html, c->path, &c->m, rd);
 	bbs_trace_report_free(&c->m);
-	return ret ? BBS_EXIT_FAIL : BBS_EXIT_OK;
+	return ret < 0 ? BBS_EXIT_FAIL : ret;
 }
 
 int cmd_report(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "host/outfile.h"
 #include "host/sys.h"
 #include "host/util.h"
 
@@ -441,30 +442,11 @@ int bbs_run(char *const argv[], char *out, size_t outlen, char *err, size_t errl
 
 int bbs_write_file_atomic(const char *path, const void *buf, size_t len)
 {
-	char tmp[PATH_MAX];
-	int fd, saved;
+	char why[256];
+	int ret = bbs_out_write_all(path, BBS_OUT_FORCE, buf, len, why, sizeof(why));
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	errno = 0;
-	saved = write(fd, buf, len) != (ssize_t)len || fsync(fd) ? errno ?: EIO : 0;
-	if (close(fd) && !saved)
-		saved = errno; /* a write error some filesystems report only at close */
-	if (saved) {
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (rename(tmp, path)) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	if (!ret)
+		return 0;
+	errno = -ret;
+	return -1;
 }

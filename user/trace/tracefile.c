@@ -1470,7 +1470,8 @@ int bbs_tfr_open(struct bbs_tf_reader **out, const char *path, char *err, size_t
 	void *map = NULL;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on in open(). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		ret = -errno;
 		snprintf(err, errlen, "%s", strerror(errno));
