@@ -28,9 +28,11 @@
 #include "cli/cmd.h"
 #include "cli/options.h"
 #include "out/hist.h"
+#include "out/print.h"
 #include "trace/tracer.h"
 #include "trace/tracefile.h"
 #include "host/kernel.h"
+#include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
 
@@ -176,14 +178,16 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		for (int i = 0; i < NR_LOST_BPF; i++)
 			json_object_set_new(ld, bbs_lost_name[i], json_integer(lost[i]));
 		json_object_set_new(ld, "evicted", json_integer(rc->evicted));
-		o = json_pack("{s:s,s:f,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:I,s:f,s:f,s:i}", "file",
-			      rc->path, "duration_s", secs, "bios", (json_int_t)s.bios, "spans",
-			      (json_int_t)s.spans, "stripes", (json_int_t)s.stripes, "bytes",
-			      (json_int_t)s.bytes, "bytes_per_bio", per, "lost", (json_int_t)nlost,
-			      "lost_detail", ld, "unwritten", (json_int_t)s.unwritten, "cpu_user_s",
-			      cpu_user, "cpu_sys_s", cpu_sys, "exit_status", status);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		o = json_pack("{s:o,s:f,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:I,s:f,s:f,s:i}", "file",
+			      bbs_json_str(rc->path), "duration_s", secs, "bios",
+			      (json_int_t)s.bios, "spans", (json_int_t)s.spans, "stripes",
+			      (json_int_t)s.stripes, "bytes", (json_int_t)s.bytes, "bytes_per_bio",
+			      per, "lost", (json_int_t)nlost, "lost_detail", ld, "unwritten",
+			      (json_int_t)s.unwritten, "cpu_user_s", cpu_user, "cpu_sys_s", cpu_sys,
+			      "exit_status", status);
+		if (o)
+			bbs_json_set_str(o, "file", rc->path);
+		bbs_json_print(o, 0);
 		fflush(stdout);
 		json_decref(o);
 		return;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/sys.h"
 #include "host/util.h"
@@ -32,8 +33,10 @@ void bbs_err(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "bbscope: %s\n", msg);
 	if (bbs_json_errors) {
-		json_t *o = json_pack("{s:s}", "error", msg);
+		/* A path in the message may not be UTF-8: the error is never lost to that. */
+		json_t *o = json_object();
 
+		bbs_json_set_str(o, "error", msg);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		fflush(stdout);
