@@ -438,6 +438,23 @@ static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
 	return lfd;
 }
 
+/*
+ * Mounted: the devices stay until `down` detaches them, as a sandbox's
+ * should (unmounting it by hand to work on a device must not lose it).
+ */
+static void loop_keep(int lfd, const struct bbs_sb_member *m)
+{
+	struct loop_info64 info;
+
+	if (ioctl(lfd, LOOP_GET_STATUS64, &info))
+		goto warn;
+	info.lo_flags &= ~LO_FLAGS_AUTOCLEAR;
+	if (!ioctl(lfd, LOOP_SET_STATUS64, &info))
+		return;
+warn:
+	bbs_warn("%s stays with autoclear: %s", m->dev, strerror(errno));
+}
+
 /* Detach a loop device `up` attached a moment ago and still holds (unwinding). */
 static void loop_detach_new(int lfd, const struct bbs_sb_member *m)
 {
@@ -489,8 +506,9 @@ static bool loop_backed_by(const struct bbs_sb_member *m, char *cur, size_t len)
  * Detach one member for `down`, but only if it is still ours.  We open it
  * first: while we hold it open nobody can rebind it (a LOOP_CLR_FD from
  * anyone else only takes effect at the last close), so what we check is
- * what we detach.  A device that is not attached any more is the usual
- * case (autoclear let it go at the unmount).  0 when done or left alone
+ * what we detach.  A device that is not attached any more (an `up` killed
+ * before the mount held it: autoclear let it go) is left quietly.  0 when
+ * done or left alone
  * (with a warning), -1 when it is ours and could not be detached (its
  * backing file must stay).
  */
@@ -785,6 +803,8 @@ static int up_mount(struct up_ctx *u, int *done)
 		bbs_err("cannot read the fsid of %s: %s", st->mnt, strerror(errno));
 		return -1;
 	}
+	for (unsigned int i = 0; i < u->attached; i++)
+		loop_keep(u->lfds[i], &st->devs[i]);
 	st->complete = true;
 	return state_write(u->file, st) || stop_requested() ? -1 : 0;
 }

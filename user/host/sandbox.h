@@ -9,8 +9,8 @@
  * marked incomplete until the filesystem is mounted, so an `up` killed at
  * any point (SIGKILL too) leaves a record: `down`, or the next `up`, finishes
  * the cleanup from it.  Loop devices are attached with LO_FLAGS_AUTOCLEAR and
- * held open until the mount holds them: a killed `up` leaves none, and an
- * unmounted sandbox lets its devices go.  bbs_sandbox_down() touches nothing
+ * held open until the mount holds them: a killed `up` leaves none.  Once
+ * mounted the flag is cleared: the devices stay until `down`.  bbs_sandbox_down() touches nothing
  * that is not recorded there and still provably ours: a loop device is
  * detached only while it has the device number we attached and sysfs says
  * it is backed by our file.  Both hold an flock on the state dir, so two of
