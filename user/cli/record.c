@@ -38,6 +38,7 @@
 
 #define TICK_NS 1000000000ULL
 #define BATCH_NS 20000000L
+#define CHILD_GRACE_S 5
 
 static volatile sig_atomic_t stop_sig;
 
@@ -57,9 +58,13 @@ static void usage(FILE *f)
 		   "CPUs, completion and end_io contexts, end_io workqueue; csum, ordered, rmw\n"
 		   "and recover spans; raid56 stripe I/O.  Read it with 'bbscope report' and\n"
 		   "'bbscope export'.  With a COMMAND, record until it exits and exit with its\n"
-		   "status.  SIGINT/SIGTERM end the recording cleanly.\n"
+		   "status.  When the recording ends first (--duration, SIGINT/SIGTERM, a failed\n"
+		   "write), COMMAND and what it started get that signal (else SIGTERM), then\n"
+		   "SIGKILL 5 s later; record waits for it and exits with its status (1 when\n"
+		   "the recording failed).  SIGINT/SIGTERM end the recording cleanly.\n"
 		   "\n"
-		   "  -o, --output FILE     the trace file (refused if it exists, unless --force)\n"
+		   "  -o, --output FILE     the trace file (refused if it exists, unless --force;\n"
+		   "                        a character device is written into, e.g. to measure)\n"
 		   "  -F, --force           overwrite FILE\n"
 		   "  -f, --fs PATH         only this btrfs filesystem (a path on it)\n"
 		   "  -D, --dev NAME        only this block device (loop0, /dev/loop0, 7:0)\n"
@@ -136,18 +141,50 @@ static void join_command(char *dst, size_t len, char **argv)
 		used += snprintf(dst + used, len - used, "%s%s", i ? " " : "", argv[i]);
 }
 
+/*
+ * The command runs in a process group of its own, so that what it starts
+ * (sh -c 'dd ...') is stopped with it: stop_command() signals the group.
+ */
 static pid_t spawn(char **argv)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		setpgid(0, 0);
 		execvp(argv[0], argv);
 		fprintf(stderr, "bbscope: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	if (pid < 0)
 		bbs_err("cannot run %s: %s", argv[0], strerror(errno));
+	else
+		setpgid(pid, pid); /* both sides: no race with the signals below */
 	return pid;
+}
+
+/*
+ * The recording ended before the command did (--duration, SIGINT or
+ * SIGTERM, a failed write): the command's process group gets sig (the
+ * signal bbscope got, else SIGTERM) and CHILD_GRACE_S seconds to exit, then
+ * SIGKILL.  Its status, for the exit status.
+ */
+static int stop_command(pid_t child, int sig, const char *name)
+{
+	struct timespec tick = { .tv_nsec = 100000000L };
+	int status;
+
+	kill(-child, sig);
+	for (int i = 0; i < CHILD_GRACE_S * 10; i++) {
+		if (waitpid(child, &status, WNOHANG) == child)
+			return status;
+		nanosleep(&tick, NULL);
+	}
+	bbs_warn("%s did not exit %d s after SIG%s: killing it", name, CHILD_GRACE_S,
+		 sigabbrev_np(sig));
+	kill(-child, SIGKILL);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
 }
 
 static int exit_status(int status)
@@ -409,10 +446,9 @@ int cmd_record(int argc, char **argv)
 	ret = 0;
 
 out_finish:
-	if (stop_sig && child > 0 && !child_done) {
-		kill(child, stop_sig);
-		if (waitpid(child, &status, WNOHANG) == child)
-			child_done = true;
+	if (child > 0 && !child_done) {
+		status = stop_command(child, stop_sig ? stop_sig : SIGTERM, cmd[0]);
+		child_done = true;
 	}
 	n = bbs_tfw_finish(rc.w, bbs_now_ns(), 0);
 	if (!rc.werr && n)
@@ -426,7 +462,7 @@ out_finish:
 			rc.path, strerror(-rc.werr), (unsigned long long)s.bios,
 			(unsigned long long)s.unwritten, n ? "" : ", and ends with a trailer");
 		ret = 1;
-	} else if (ret == 0 && child_done && !stop_sig) {
+	} else if (ret == 0 && child_done) {
 		ret = exit_status(status);
 	}
 	summary(&rc, json && !rc.werr, (bbs_now_ns() - h->mono_ns) / 1e9,
