@@ -2,6 +2,7 @@
 /* bbscope hist: live per-phase latency histograms of btrfs bios. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -122,7 +123,8 @@ int cmd_hist(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start, deadline, next, tick;
 	bool json = false, ok;
-	int c, err, n = 0;
+	unsigned long long n = 0; /* intervals printed */
+	int c, err;
 
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
 	json = bbs_opt_json(argc, argv);
@@ -136,8 +138,8 @@ int cmd_hist(int argc, char **argv)
 			}
 			break;
 		case 'c':
-			if (bbs_parse_uint(optarg, 1ULL << 31, &count) || !count) {
-				bbs_err("-c %s: want a positive count", optarg);
+			if (bbs_parse_uint(optarg, ULLONG_MAX, &count) || !count) {
+				bbs_err("-c %s: want a count from 1 to %llu", optarg, ULLONG_MAX);
 				return 2;
 			}
 			break;
@@ -256,7 +258,7 @@ int cmd_hist(int argc, char **argv)
 			break;
 		}
 		n++;
-		if (stop || now >= deadline || (count && (unsigned long long)n >= count))
+		if (stop || now >= deadline || (count && n >= count))
 			break;
 		next += (uint64_t)(interval * 1e9);
 	}

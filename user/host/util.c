@@ -295,8 +295,15 @@ int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen)
 
 int bbs_dev_arg(const char *name, uint32_t *kdev)
 {
-	if (!bbs_dev_lookup(name, kdev))
-		return 0;
+	char sys[64];
+
+	/* "maj:min" parses for any numbers: a device that is not there traces nothing. */
+	if (!bbs_dev_lookup(name, kdev)) {
+		snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", bbs_kdev_major(*kdev),
+			 bbs_kdev_minor(*kdev));
+		if (!access(sys, F_OK))
+			return 0;
+	}
 	bbs_err("--dev %s: no such block device", name);
 	return -1;
 }
