@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		   "                       http://ADDR:PORT/metrics (default 127.0.0.1:9435:\n"
 		   "                       loopback unless told; port 0: any free one, printed).\n"
 		   "                       The endpoint counts from the start (cumulative, as\n"
-		   "                       Prometheus wants); the terminal shows each interval\n"
+		   "                       Prometheus wants); the terminal shows each interval.\n"
 		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }
