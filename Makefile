@@ -27,7 +27,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 VMLINUX_H ?= $(OUT)/vmlinux.h
-PKGS      := libbpf liburing jansson libcrypto libsodium blkid
+PKGS      := libbpf liburing jansson libcrypto libsodium blkid libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)

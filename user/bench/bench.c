@@ -343,10 +343,8 @@ static int measure(struct bbs_bench *b)
 	if (bench_results(b))
 		return -1;
 	/* The page reads the last round's trace: before the teardown removes it. */
-	if (b->o.html && bench_page(b)) {
-		bbs_err("bench: cannot write %s: %s", b->o.html, strerror(errno));
-		return -1;
-	}
+	if (b->o.html && bench_page(b))
+		return -1; /* it said why */
 	if (b->o.html)
 		fprintf(stderr, "bbscope: bench: wrote %s\n", b->o.html);
 	return 0;

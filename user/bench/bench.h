@@ -48,6 +48,14 @@ struct bbs_bench_opts {
 struct bbs_bench;
 
 /*
+ * Whether what o asks for fits where it would go (--size against the free
+ * space of its --backing: memory for tmpfs and zram, the filesystem for
+ * file and --fs), checked before anything is made.  0, or -1 after one
+ * error line with the numbers.
+ */
+int bbs_bench_check(const struct bbs_bench_opts *o);
+
+/*
  * Bring up, measure o->rounds rounds, write the page, tear down
  * everything made (also on failure, SIGINT, SIGTERM and SIGHUP).  Needs
  * root.  Returns 0 with *out the results (bbs_bench_free()), 1 after an

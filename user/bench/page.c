@@ -2,11 +2,13 @@
 /* A bench run as one self-contained HTML page (out/html.h): tables, charts, histograms. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bench/internal.h"
 #include "host/machine.h"
+#include "host/util.h"
 #include "out/html.h"
 
 /* ---- the page ---- */
@@ -133,7 +135,7 @@ int bench_page(const struct bbs_bench *b)
 		 bbs_csum_name(b->algo), (unsigned long long)(b->o.size >> 20));
 	h = bbs_html_new(title);
 	if (!h) {
-		errno = ENOMEM;
+		bbs_err("bench: cannot write %s: %s", b->o.html, strerror(ENOMEM));
 		return -1;
 	}
 	page_head(h, b);
@@ -148,7 +150,9 @@ int bench_page(const struct bbs_bench *b)
 		if (bbs_html_report(h, "kernel", b->last_report, b->trace, err, sizeof(err)))
 			bbs_html_p(h, "No heatmap: %s", err);
 	}
-	ret = bbs_html_write(h, b->o.html);
+	ret = bbs_html_write(h, b->o.html, err, sizeof(err));
+	if (ret)
+		bbs_err("bench: cannot write %s: %s", b->o.html, err);
 	bbs_html_free(h);
 	return ret;
 }

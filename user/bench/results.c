@@ -11,6 +11,7 @@
 
 #include "bench/internal.h"
 #include "bench/model.h"
+#include "host/jsonstr.h"
 #include "host/machine.h"
 #include "host/stats.h"
 #include "host/util.h"
@@ -339,14 +340,17 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 	const struct results *r = &b->r;
 	json_t *o = json_object(), *us = json_object(), *p;
 
-	p = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s?,s:s,s:i}", "profile", b->profile, "algo",
+	p = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:i}", "profile", b->profile, "algo",
 		      bbs_csum_name(b->algo), "size", (json_int_t)b->o.size, "bs",
 		      (json_int_t)b->o.bs, "pattern", b->o.rand ? "rand" : "seq", "writeback",
 		      b->o.rand		? "direct"
 		      : b->o.fsync_only ? "fsync"
 					: "background",
-		      "backing", bbs_backing_name[b->o.backing], "fs", b->o.fs, "mountpoint",
-		      b->mnt, "devices", (int)b->ndevs);
+		      "backing", bbs_backing_name[b->o.backing], "fs", json_null(), "mountpoint",
+		      json_null(), "devices", (int)b->ndevs);
+	/* Paths are bytes (host/jsonstr.h). */
+	bbs_json_set_str(p, "fs", b->o.fs);
+	bbs_json_set_str(p, "mountpoint", b->mnt);
 	json_object_set_new(o, "params", p);
 	json_object_set_new(o, "rounds", json_integer(b->o.rounds));
 	json_object_set_new(o, "machine", bbs_machine_json());
@@ -377,7 +381,7 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 	}
 	json_object_set(o, "notes", b->notes);
 	if (b->o.html)
-		json_object_set_new(o, "html", json_string(b->o.html));
+		bbs_json_set_str(o, "html", b->o.html);
 	return o;
 }
 

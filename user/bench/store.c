@@ -18,8 +18,10 @@
 #include <linux/magic.h>
 
 #include "bench/internal.h"
+#include "host/machine.h"
 #include "host/sys.h"
 #include "host/util.h"
+#include "out/print.h"
 
 /* ---- the store: tmpfs, file or zram ---- */
 
@@ -105,14 +107,112 @@ int bench_zram_down(struct bbs_bench *b)
 	return ret;
 }
 
+static const char *store_parent(const struct bbs_bench_opts *o)
+{
+	if (o->backing == BBS_BACK_ZRAM)
+		return NULL;
+	if (o->backing_dir)
+		return o->backing_dir;
+	return o->backing == BBS_BACK_TMPFS ? "/dev/shm" : "/var/tmp";
+}
+
 /* Where the store's directory goes (tmpfs, file), NULL for zram. */
 const char *bench_store_parent(const struct bbs_bench *b)
 {
-	if (b->o.backing == BBS_BACK_ZRAM)
-		return NULL;
-	if (b->o.backing_dir)
-		return b->o.backing_dir;
-	return b->o.backing == BBS_BACK_TMPFS ? "/dev/shm" : "/var/tmp";
+	return store_parent(&b->o);
+}
+
+/* ---- will it fit ---- */
+
+/*
+ * Copies of the data a profile writes, at most: raid5/6 count as two (their
+ * parity on the fewest devices, three and four, is a half and a whole).
+ */
+static unsigned int profile_copies(const char *p)
+{
+	static const struct {
+		const char *name;
+		unsigned int copies;
+	} t[] = { { "dup", 2 },	    { "raid1", 2 }, { "raid10", 2 }, { "raid1c3", 3 },
+		  { "raid1c4", 4 }, { "raid5", 2 }, { "raid6", 2 } };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(p, t[i].name))
+			return t[i].copies;
+	return 1;
+}
+
+/*
+ * What a run writes into its store, at most: the sandbox's devices fill with
+ * the profile's copies of the data (not with --fs), the replay target takes
+ * the data once and replay parity's targets (raid5/6) twice; metadata, the
+ * recording and mkfs take the rest.
+ */
+static uint64_t store_need(const struct bbs_bench_opts *o)
+{
+	const char *p = o->profile ? o->profile : "single";
+	uint64_t s = o->size, need = s + s / 8 + (256ULL << 20);
+
+	if (!o->fs)
+		need += s * profile_copies(p);
+	if (!strcmp(p, "raid5") || !strcmp(p, "raid6"))
+		need += 2 * s;
+	return need;
+}
+
+/* Bytes free in dir; memory too when it is a tmpfs (which can promise more). */
+static int store_avail(const char *dir, uint64_t *avail, bool *memory)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs))
+		return -1;
+	*avail = (uint64_t)sfs.f_bavail * sfs.f_bsize;
+	*memory = sfs.f_type == TMPFS_MAGIC;
+	if (*memory && bbs_mem_available() < *avail)
+		*avail = bbs_mem_available();
+	return 0;
+}
+
+static int refuse_size(const struct bbs_bench_opts *o, uint64_t need, const char *where,
+		       uint64_t avail)
+{
+	char n[32], a[32], s[32];
+
+	bbs_human_bytes(o->size, s, sizeof(s));
+	bbs_human_bytes(need, n, sizeof(n));
+	bbs_human_bytes(avail, a, sizeof(a));
+	bbs_err("bench: --size %s needs about %s in %s, which has %s available: give a smaller "
+		"--size%s",
+		s, n, where, a, o->backing == BBS_BACK_FILE ? "" : ", or --backing file");
+	return -1;
+}
+
+int bbs_bench_check(const struct bbs_bench_opts *o)
+{
+	const char *dir = store_parent(o);
+	uint64_t need = store_need(o), avail;
+	char where[PATH_MAX + 64];
+	bool memory = true;
+
+	if (o->backing == BBS_BACK_ZRAM) {
+		/* zram keeps what is written in memory; random data does not compress. */
+		avail = bbs_mem_available();
+		snprintf(where, sizeof(where), "memory (zram backing)");
+	} else if (store_avail(dir, &avail, &memory)) {
+		bbs_err("bench: --backing-dir %s: %s", dir, strerror(errno));
+		return -1;
+	} else {
+		snprintf(where, sizeof(where), "%s (%s backing%s)", dir,
+			 bbs_backing_name[o->backing], memory ? ", memory" : "");
+	}
+	if (need > avail)
+		return refuse_size(o, need, where, avail);
+	if (o->fs && !store_avail(o->fs, &avail, &memory) && o->size + (64ULL << 20) > avail) {
+		snprintf(where, sizeof(where), "--fs %s", o->fs);
+		return refuse_size(o, o->size + (64ULL << 20), where, avail);
+	}
+	return 0;
 }
 
 /*

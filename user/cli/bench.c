@@ -240,6 +240,8 @@ int cmd_bench(int argc, char **argv)
 		bbs_err("bench: needs root (loop devices, mount, BPF)");
 		return BBS_EXIT_FAIL;
 	}
+	if (bbs_bench_check(&o))
+		return BBS_EXIT_USAGE;
 	ret = bbs_bench_run(&o, &b);
 	if (ret)
 		return ret;

@@ -10,6 +10,8 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
+#include "host/jsonstr.h"
+#include "host/outfile.h"
 #include "host/util.h"
 #include "out/export.h"
 #include "out/print.h"
@@ -55,14 +57,26 @@ static int blktrace_summary(const struct export_cmd *c, const struct bbs_export_
 		return 0;
 	}
 	devs = json_array();
-	for (uint32_t d = 0; d < r->nr_devs; d++)
-		json_array_append_new(devs, json_pack("{s:s,s:I,s:I,s:i}", "name", r->devs[d].name,
-						      "bios", (json_int_t)r->devs[d].bios, "events",
-						      (json_int_t)r->devs[d].events, "cpus",
-						      (int)r->cpus));
-	o = json_pack("{s:s,s:s,s:o,s:I,s:I}", "format", "blktrace", "output", c->out, "devices",
-		      devs, "skipped_no_completion", (json_int_t)r->no_complete, "skipped_no_issue",
+	for (uint32_t d = 0; d < r->nr_devs; d++) {
+		json_t *dev =
+			json_pack("{s:I,s:I,s:i}", "bios", (json_int_t)r->devs[d].bios, "events",
+				  (json_int_t)r->devs[d].events, "cpus", (int)r->cpus);
+
+		if (!dev || bbs_json_set_str(dev, "name", r->devs[d].name) ||
+		    json_array_append_new(devs, dev)) {
+			json_decref(dev);
+			json_decref(devs);
+			devs = NULL;
+			break;
+		}
+	}
+	o = json_pack("{s:s,s:o,s:I,s:I}", "format", "blktrace", "devices", devs,
+		      "skipped_no_completion", (json_int_t)r->no_complete, "skipped_no_issue",
 		      (json_int_t)r->no_issue);
+	if (o && bbs_json_set_str(o, "output", c->out)) {
+		json_decref(o);
+		o = NULL;
+	}
 	ret = bbs_json_print(o, 0);
 	json_decref(o);
 	return ret;
@@ -80,9 +94,12 @@ static int iolog_summary(const struct export_cmd *c, const struct bbs_export_res
 			c->all ? "empty" : "metadata, superblock or empty");
 		return 0;
 	}
-	o = json_pack("{s:s,s:s,s:I,s:I,s:i}", "format", "fio-iolog", "output", c->out, "ios",
-		      (json_int_t)r->ios, "skipped", (json_int_t)r->skipped, "devices",
-		      (int)r->nr_devs);
+	o = json_pack("{s:s,s:I,s:I,s:i}", "format", "fio-iolog", "ios", (json_int_t)r->ios,
+		      "skipped", (json_int_t)r->skipped, "devices", (int)r->nr_devs);
+	if (o && bbs_json_set_str(o, "output", c->out)) {
+		json_decref(o);
+		o = NULL;
+	}
 	ret = bbs_json_print(o, 0);
 	json_decref(o);
 	return ret;
@@ -178,7 +195,7 @@ int cmd_export(int argc, char **argv)
 										   : BBS_EXIT_OK;
 		bbs_export_free(&r);
 	} else {
-		ret = ret == -EEXIST ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
+		ret = bbs_out_refused(ret) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 	}
 	bbs_tfr_warn(rd, c.path, stderr);
 	bbs_tfr_close(rd);

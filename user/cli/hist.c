@@ -2,6 +2,7 @@
 /* bbscope hist: live per-phase latency histograms of btrfs bios. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,8 +51,11 @@ static void usage(FILE *f)
 		   "  -m, --milliseconds   millisecond histograms\n"
 		   "  -s, --summary        the per-phase table only, no star histograms\n"
 		   "  -j, --json           one JSON object per interval (docs/json.md)\n"
-		   "      --prom [ADDR:PORT] serve the cumulative histograms to Prometheus\n"
-		   "                       (default 127.0.0.1:9435: loopback unless told)\n"
+		   "      --prom [ADDR:PORT] serve the histograms to Prometheus at\n"
+		   "                       http://ADDR:PORT/metrics (default 127.0.0.1:9435:\n"
+		   "                       loopback unless told; port 0: any free one, printed).\n"
+		   "                       The endpoint counts from the start (cumulative, as\n"
+		   "                       Prometheus wants); the terminal shows each interval.\n"
 		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }
@@ -64,9 +68,11 @@ static bool print_interval(const struct bbs_report *r, bool json, const struct b
 
 	if (json) {
 		json_t *o = bbs_report_json(r);
+		int ret = bbs_json_print(o, 0);
 
-		bbs_json_print(o, 0);
 		json_decref(o);
+		if (ret)
+			return false; /* it said why, or bbs_exit() will */
 	} else {
 		now = time(NULL);
 		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
@@ -74,6 +80,22 @@ static bool print_interval(const struct bbs_report *r, bool json, const struct b
 		bbs_report_print(stdout, r, po);
 	}
 	return bbs_stdout_ok();
+}
+
+/*
+ * --prom: once a second, drain the maps into this interval and the whole
+ * run, and publish the whole run to the endpoint (Prometheus wants
+ * cumulative counters; the terminal shows each interval).
+ */
+static void fold_prom(struct bbs_tracer *t, struct bbs_prom *prom, struct bbs_report *r,
+		      struct bbs_report *iv, struct bbs_report *total)
+{
+	if (bbs_tracer_drain(t, r) == 0) {
+		bbs_report_merge(iv, r);
+		bbs_report_merge(total, r);
+	}
+	bbs_report_sort(total);
+	bbs_prom_publish(prom, total);
 }
 
 int cmd_hist(int argc, char **argv)
@@ -100,14 +122,15 @@ int cmd_hist(int argc, char **argv)
 	double interval = 0, duration = 0, evict = 30;
 	unsigned long long count = 0;
 	struct bbs_tracer *t = NULL;
-	struct bbs_report r, total;
+	struct bbs_report r, total, iv; /* a drain, the whole run, this interval (--prom) */
 	struct bbs_prom *prom = NULL;
 	const char *prom_addr = NULL;
 	bool prom_on = false;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start, deadline, next, tick;
-	bool json = false;
-	int c, err, n = 0;
+	bool json = false, ok;
+	unsigned long long n = 0; /* intervals printed */
+	int c, err;
 
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
 	json = bbs_opt_json(argc, argv);
@@ -121,8 +144,8 @@ int cmd_hist(int argc, char **argv)
 			}
 			break;
 		case 'c':
-			if (bbs_parse_uint(optarg, 1ULL << 31, &count) || !count) {
-				bbs_err("-c %s: want a positive count", optarg);
+			if (bbs_parse_uint(optarg, ULLONG_MAX, &count) || !count) {
+				bbs_err("-c %s: want a count from 1 to %llu", optarg, ULLONG_MAX);
 				return 2;
 			}
 			break;
@@ -184,7 +207,7 @@ int cmd_hist(int argc, char **argv)
 	to.evict_after_ns = (uint64_t)(evict * 1e9);
 
 	if (prom_on && bbs_prom_open(&prom, prom_addr))
-		return 1;
+		return 2;
 	err = bbs_tracer_open(&t, &to);
 	if (err) {
 		bbs_prom_close(prom);
@@ -194,10 +217,13 @@ int cmd_hist(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	if (to.verbose)
 		bbs_tracer_describe(t, stderr);
+	if (prom)
+		fprintf(stderr, "bbscope: serving Prometheus metrics on %s\n", bbs_prom_url(prom));
 	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
 
 	bbs_report_init(&r);
 	bbs_report_init(&total);
+	bbs_report_init(&iv);
 	start = bbs_now_ns();
 	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
@@ -206,26 +232,20 @@ int cmd_hist(int argc, char **argv)
 		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
 
 		if (now >= tick) {
-			/* Prometheus serves cumulative counts: fold one second in. */
-			if (prom) {
-				if (bbs_tracer_drain(t, &r) == 0)
-					bbs_report_merge(&total, &r);
-				bbs_report_sort(&total);
-			} else {
+			/* The endpoint gets cumulative counts: one second folded in at a time. */
+			if (prom)
+				fold_prom(t, prom, &r, &iv, &total);
+			else
 				bbs_tracer_tick(t);
-			}
 			tick = now + 1000000000ULL;
 		}
 		if (!stop && now < until) {
 			uint64_t left = until - now;
-			struct pollfd pfd = { .fd = prom ? bbs_prom_fd(prom) : -1,
-					      .events = POLLIN };
 
 			/* Wake at least every 100ms: a signal may race the sleep. */
 			if (left > 100000000ULL)
 				left = 100000000ULL;
-			if (poll(&pfd, 1, (int)(left / 1000000) + 1) > 0 && prom)
-				bbs_prom_serve(prom, &total);
+			poll(NULL, 0, (int)(left / 1000000) + 1);
 			continue;
 		}
 		if (bbs_tracer_drain(t, &r)) {
@@ -234,21 +254,27 @@ int cmd_hist(int argc, char **argv)
 			break;
 		}
 		if (prom) {
-			/* The last interval is printed as the whole run's total. */
+			/* The terminal gets this interval, the endpoint the whole run. */
+			bbs_report_merge(&iv, &r);
 			bbs_report_merge(&total, &r);
 			bbs_report_sort(&total);
+			bbs_report_sort(&iv);
+			bbs_prom_publish(prom, &total);
 		}
-		if (!print_interval(prom ? &total : &r, json, &po)) {
+		ok = print_interval(prom ? &iv : &r, json, &po);
+		bbs_report_reset(&iv);
+		if (!ok) {
 			err = 1; /* bbs_exit() says why */
 			break;
 		}
 		n++;
-		if (stop || now >= deadline || (count && (unsigned long long)n >= count))
+		if (stop || now >= deadline || (count && n >= count))
 			break;
 		next += (uint64_t)(interval * 1e9);
 	}
 	bbs_report_free(&r);
 	bbs_report_free(&total);
+	bbs_report_free(&iv);
 	bbs_tracer_close(t);
 	bbs_prom_close(prom);
 	return err ? 1 : 0;

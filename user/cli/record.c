@@ -28,13 +28,17 @@
 #include "cli/cmd.h"
 #include "cli/options.h"
 #include "out/hist.h"
+#include "out/print.h"
 #include "trace/tracer.h"
 #include "trace/tracefile.h"
 #include "host/kernel.h"
+#include "host/jsonstr.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 #define TICK_NS 1000000000ULL
 #define BATCH_NS 20000000L
+#define CHILD_GRACE_S 5
 
 static volatile sig_atomic_t stop_sig;
 
@@ -56,9 +60,13 @@ static void usage(FILE *f)
 		"CPUs, completion and end_io contexts, end_io workqueue; csum, ordered, rmw\n"
 		"and recover spans; raid56 stripe I/O.  Read it with 'bbscope report' and\n"
 		"'bbscope export'.  With a COMMAND, record until it exits and exit with its\n"
-		"status.  SIGINT/SIGTERM end the recording cleanly.\n"
+		"status.  When the recording ends first (--duration, SIGINT/SIGTERM, a failed\n"
+		"write), COMMAND and what it started get that signal (else SIGTERM), then\n"
+		"SIGKILL 5 s later; record waits for it and exits with its status (1 when\n"
+		"the recording failed).  SIGINT/SIGTERM end the recording cleanly.\n"
 		"\n"
-		"  -o, --output FILE     the trace file (refused if it exists, unless --force)\n"
+		"  -o, --output FILE     the trace file (refused if it exists, unless --force;\n"
+		"                        a character device is written into, e.g. to measure)\n"
 		"  -F, --force           overwrite FILE\n"
 		"  -f, --fs PATH         only this btrfs filesystem (a path on it)\n"
 		"  -D, --dev NAME        only this block device (loop0, /dev/loop0, 7:0)\n"
@@ -140,18 +148,50 @@ static void join_command(char *dst, size_t len, char **argv)
 		used += snprintf(dst + used, len - used, "%s%s", i ? " " : "", argv[i]);
 }
 
+/*
+ * The command runs in a process group of its own, so that what it starts
+ * (sh -c 'dd ...') is stopped with it: stop_command() signals the group.
+ */
 static pid_t spawn(char **argv)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		setpgid(0, 0);
 		execvp(argv[0], argv);
 		fprintf(stderr, "bbscope: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	if (pid < 0)
 		bbs_err("cannot run %s: %s", argv[0], strerror(errno));
+	else
+		setpgid(pid, pid); /* both sides: no race with the signals below */
 	return pid;
+}
+
+/*
+ * The recording ended before the command did (--duration, SIGINT or
+ * SIGTERM, a failed write): the command's process group gets sig (the
+ * signal bbscope got, else SIGTERM) and CHILD_GRACE_S seconds to exit, then
+ * SIGKILL.  Its status, for the exit status.
+ */
+static int stop_command(pid_t child, int sig, const char *name)
+{
+	struct timespec tick = { .tv_nsec = 100000000L };
+	int status;
+
+	kill(-child, sig);
+	for (int i = 0; i < CHILD_GRACE_S * 10; i++) {
+		if (waitpid(child, &status, WNOHANG) == child)
+			return status;
+		nanosleep(&tick, NULL);
+	}
+	bbs_warn("%s did not exit %d s after SIG%s: killing it", name, CHILD_GRACE_S,
+		 sigabbrev_np(sig));
+	kill(-child, SIGKILL);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
 }
 
 static int exit_status(int status)
@@ -182,14 +222,16 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		for (int i = 0; i < NR_LOST_BPF; i++)
 			json_object_set_new(ld, bbs_lost_name[i], json_integer(lost[i]));
 		json_object_set_new(ld, "evicted", json_integer(rc->evicted));
-		o = json_pack("{s:s,s:f,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:I,s:f,s:f,s:i}", "file",
-			      rc->path, "duration_s", secs, "bios", (json_int_t)s.bios, "spans",
-			      (json_int_t)s.spans, "stripes", (json_int_t)s.stripes, "bytes",
-			      (json_int_t)s.bytes, "bytes_per_bio", per, "lost", (json_int_t)nlost,
-			      "lost_detail", ld, "unwritten", (json_int_t)s.unwritten, "cpu_user_s",
-			      cpu_user, "cpu_sys_s", cpu_sys, "exit_status", status);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		o = json_pack("{s:o,s:f,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:I,s:f,s:f,s:i}", "file",
+			      bbs_json_str(rc->path), "duration_s", secs, "bios",
+			      (json_int_t)s.bios, "spans", (json_int_t)s.spans, "stripes",
+			      (json_int_t)s.stripes, "bytes", (json_int_t)s.bytes, "bytes_per_bio",
+			      per, "lost", (json_int_t)nlost, "lost_detail", ld, "unwritten",
+			      (json_int_t)s.unwritten, "cpu_user_s", cpu_user, "cpu_sys_s", cpu_sys,
+			      "exit_status", status);
+		if (o)
+			bbs_json_set_str(o, "file", rc->path);
+		bbs_json_print(o, 0);
 		fflush(stdout);
 		json_decref(o);
 		return;
@@ -243,7 +285,9 @@ int cmd_record(int argc, char **argv)
 	char **cmd = NULL;
 	bool json = false, force = false, child_done = false;
 	pid_t child = 0;
-	int c, fd = -1, ret = 1, status = 0, n;
+	struct bbs_out out = { .fd = -1 };
+	char why[PATH_MAX + 128];
+	int c, ret = 1, status = 0, n;
 	struct utsname uts;
 	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
 
@@ -311,9 +355,12 @@ int cmd_record(int argc, char **argv)
 		bbs_err("record needs -o FILE");
 		return 2;
 	}
-	if (!force && !access(rc.path, F_OK)) {
-		bbs_err("%s exists (use --force to overwrite it)", rc.path);
-		return 2;
+	/* Refused paths are refused before anything is traced. */
+	n = bbs_out_open(&out, rc.path,
+			 BBS_OUT_DIRECT | BBS_OUT_SEEKABLE | (force ? BBS_OUT_FORCE : 0));
+	if (n) {
+		bbs_err("%s: %s", rc.path, out.why);
+		return bbs_out_refused(n) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 	}
 	to.ringbuf_mb = mb;
 	to.evict_after_ns = (uint64_t)(evict * 1e9);
@@ -322,6 +369,7 @@ int cmd_record(int argc, char **argv)
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		bbs_err("out of memory");
+		bbs_out_abort(&out);
 		return 1;
 	}
 	/* The clock base: both clocks together, before anything can be traced. */
@@ -365,19 +413,9 @@ int cmd_record(int argc, char **argv)
 	wo.dev = to.filter_dev ? &to.filter_dev : NULL;
 	wo.nr_dev = !!to.filter_dev;
 
-	if (force && unlink(rc.path) && errno != ENOENT) {
-		bbs_err("cannot replace %s: %s", rc.path, strerror(errno));
-		goto out_close;
-	}
-	fd = open(rc.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		bbs_err("cannot create %s: %s", rc.path, strerror(errno));
-		goto out_close;
-	}
-	n = bbs_tfw_open(&rc.w, fd, h, &wo);
+	n = bbs_tfw_open(&rc.w, out.fd, h, &wo);
 	if (n) {
 		bbs_err("cannot write %s: %s", rc.path, strerror(-n));
-		unlink(rc.path);
 		goto out_close;
 	}
 
@@ -426,10 +464,9 @@ int cmd_record(int argc, char **argv)
 	ret = 0;
 
 out_finish:
-	if (stop_sig && child > 0 && !child_done) {
-		kill(child, stop_sig);
-		if (waitpid(child, &status, WNOHANG) == child)
-			child_done = true;
+	if (child > 0 && !child_done) {
+		status = stop_command(child, stop_sig ? stop_sig : SIGTERM, cmd[0]);
+		child_done = true;
 	}
 	n = bbs_tfw_finish(rc.w, bbs_now_ns(), 0);
 	if (!rc.werr && n)
@@ -443,7 +480,7 @@ out_finish:
 			rc.path, strerror(-rc.werr), (unsigned long long)s.bios,
 			(unsigned long long)s.unwritten, n ? "" : ", and ends with a trailer");
 		ret = 1;
-	} else if (ret == 0 && child_done && !stop_sig) {
+	} else if (ret == 0 && child_done) {
 		ret = exit_status(status);
 	}
 	summary(&rc, json && !rc.werr, (bbs_now_ns() - h->mono_ns) / 1e9,
@@ -455,22 +492,32 @@ out_finish:
 		rc.total.interval_s = (bbs_now_ns() - h->mono_ns) / 1e9;
 		bbs_report_sort(&rc.total);
 		o = bbs_report_json(&rc.total);
-		s = json_dumps(o, JSON_COMPACT);
-		if (!s || bbs_write_file_atomic(hist_json, s, strlen(s))) {
-			bbs_err("cannot write %s: %s", hist_json, strerror(errno));
+		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (!s)
+			snprintf(why, sizeof(why), "cannot encode the JSON");
+		if (!s ||
+		    bbs_out_write_all(hist_json, BBS_OUT_FORCE, s, strlen(s), why, sizeof(why))) {
+			bbs_err("cannot write %s: %s", hist_json, why);
 			ret = ret ? ret : 1;
 		}
 		free(s);
 		json_decref(o);
 	}
 	bbs_tfw_free(rc.w);
-	close(fd);
+	rc.w = NULL;
+	if (bbs_out_commit(&out) && !rc.werr) {
+		bbs_err("cannot write %s: %s", rc.path, out.why);
+		ret = ret ? ret : 1;
+	}
 out_close:
 	bbs_report_free(&rc.interval);
 	bbs_report_free(&rc.total);
 	free(rc.percpu);
 	bbs_tracer_close(rc.t);
 out_free:
+	/* Not started: the file this run created goes again. */
+	if (out.fd >= 0)
+		bbs_out_abort(&out);
 	free(h);
 	return ret;
 }

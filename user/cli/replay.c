@@ -14,6 +14,7 @@
 #include "cli/cmd.h"
 #include "btrfs/stripe.h"
 #include "cli/options.h"
+#include "host/jsonstr.h"
 #include "host/util.h"
 #include "out/print.h"
 #include "replay/csum.h"
@@ -282,7 +283,7 @@ static int csum_print(const struct csum_cmd *c, const struct bbs_workload *w,
 	json_object_set_new(j, "qd", json_integer(o->qd));
 	json_object_set_new(j, "workers", json_integer(workers));
 	json_object_set_new(j, "timing", json_string(c->timing));
-	json_object_set_new(j, "target", json_string(o->target));
+	bbs_json_set_str(j, "target", o->target);
 	return print_report(&c->co, &r->report, j);
 }
 
@@ -641,10 +642,10 @@ static void parity_json_groups(const struct parity_cmd *c, const struct bbs_raid
 		uint32_t fs = r->report.groups[i].g.fs;
 
 		if (fs) {
-			json_object_set_new(g, "fs", json_string(c->o.targets[fs - 1]));
+			bbs_json_set_str(g, "fs", c->o.targets[fs - 1]);
 			json_object_set_new(g, "target_index", json_integer(fs - 1));
 		} else {
-			json_object_set_new(g, "fs", json_string(c->targets));
+			bbs_json_set_str(g, "fs", c->targets);
 		}
 	}
 }
@@ -689,7 +690,7 @@ static json_t *parity_json(const struct parity_cmd *c, const struct bbs_workload
 	json_object_set_new(j, "parity_busy_s", json_real(r->parity.sum_ns / 1e9));
 	arr = json_array();
 	for (unsigned int i = 0; i < o->nr_targets; i++)
-		json_array_append_new(arr, json_string(o->targets[i]));
+		json_array_append_new(arr, bbs_json_str(o->targets[i]));
 	json_object_set_new(j, "targets", arr);
 	return j;
 }

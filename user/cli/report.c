@@ -22,6 +22,8 @@
 #include "out/print.h"
 #include "trace/report.h"
 #include "trace/tracefile.h"
+#include "host/jsonstr.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 static void usage(FILE *f)
@@ -135,41 +137,76 @@ static void patch_group(json_t *o, const struct bbs_tf_reader *rd, unsigned by, 
 {
 	char buf[256];
 
-	json_object_set_new(o, "fs", json_string(fs_name(rd, by, gd->g.fs, buf, sizeof(buf))));
+	bbs_json_set_str(o, "fs", fs_name(rd, by, gd->g.fs, buf, sizeof(buf)));
 	if (gd->g.dev)
-		json_object_set_new(o, "dev",
-				    json_string(dev_name(rd, by, gd->g.dev, buf, sizeof(buf))));
+		bbs_json_set_str(o, "dev", dev_name(rd, by, gd->g.dev, buf, sizeof(buf)));
 	if (!(by & BBS_BY_OP))
 		json_object_set_new(o, "op", json_string("*"));
 	if (!(by & BBS_BY_KIND))
 		json_object_set_new(o, "kind", json_string("*"));
 	if (by & BBS_BY_COMM)
-		json_object_set_new(o, "comm", comm[0] ? json_string(comm) : json_null());
+		bbs_json_set_str(o, "comm", comm[0] ? comm : NULL);
 }
 
 /* Append r's groups, patched, to arr. */
-static void json_groups(json_t *arr, const struct bbs_tf_reader *rd, unsigned by, const char *comm,
-			const struct bbs_report *r)
+static int json_groups(json_t *arr, const struct bbs_tf_reader *rd, unsigned by, const char *comm,
+		       const struct bbs_report *r)
 {
 	json_t *o = bbs_report_json(r), *groups = json_object_get(o, "groups");
+	int ret = o ? 0 : -1;
 
 	for (size_t i = 0; i < r->nr_groups && i < json_array_size(groups); i++) {
 		json_t *g = json_array_get(groups, i);
 
 		patch_group(g, rd, by, comm, &r->groups[i]);
-		json_array_append(arr, g);
+		ret |= json_array_append(arr, g);
 	}
 	json_decref(o);
+	return ret;
 }
 
 /* ---- what the trace itself says: header, losses, damage ---- */
+
+/*
+ * The warnings bbs_tfr_warn() prints, in its words: "warnings" holds every
+ * line (without "bbscope: warning: "), "warning" the first, or null.
+ */
+static int warnings_json(json_t *o, const char *path, const struct bbs_tf_reader *rd)
+{
+	static const char prefix[] = "bbscope: warning: ";
+	json_t *arr = json_array();
+	char *text = NULL, *line, *save;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	int err = !m || !arr;
+
+	if (m) {
+		bbs_tfr_warn(rd, path, m);
+		err |= fclose(m) != 0;
+	}
+	for (line = text && !err ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_t *s;
+
+		if (!strncmp(line, prefix, sizeof(prefix) - 1))
+			line += sizeof(prefix) - 1;
+		line += strspn(line, " ");
+		s = bbs_json_str(line);
+		err |= json_array_append_new(arr, s);
+	}
+	free(text);
+	err |= json_object_set(o, "warning",
+			       json_array_size(arr) ? json_array_get(arr, 0) : json_null());
+	err |= json_object_set_new(o, "warnings", arr);
+	return err ? -1 : 0;
+}
 
 static json_t *trace_json(const char *path, const struct bbs_tf_reader *rd)
 {
 	const struct bbs_tf_header *h = bbs_tfr_header(rd);
 	const struct bbs_tf_status *st = bbs_tfr_status(rd);
 	const struct bbs_tf_lost *l = bbs_tfr_lost(rd);
-	json_t *percpu = json_array();
+	json_t *percpu = json_array(), *o;
 
 	for (uint32_t c = 0; c < l->ncpus; c++) {
 		json_t *row = json_array();
@@ -178,23 +215,29 @@ static json_t *trace_json(const char *path, const struct bbs_tf_reader *rd)
 			json_array_append_new(row, json_integer(l->percpu[c * l->nr_reasons + i]));
 		json_array_append_new(percpu, row);
 	}
-	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s?,s:i,s:I,"
-			 "s:I,s:I,s:o}",
-			 "file", path, "kernel", h->kernel, "host", h->host, "command", h->command,
-			 "start_realtime_ns", (json_int_t)h->real_ns, "bytes", (json_int_t)st->size,
-			 "bytes_read", (json_int_t)st->good, "chunks", (json_int_t)st->chunks,
-			 "bios", (json_int_t)st->bios, "spans", (json_int_t)st->spans, "stripes",
-			 (json_int_t)st->stripes, "complete", st->trailer, "truncated", st->stopped,
-			 "warning", st->why[0] ? st->why : NULL, "end_errno", (int)st->end_errno,
-			 "unwritten", (json_int_t)st->unwritten, "bad_records",
-			 (json_int_t)l->user[TF_LOST_BAD_RECORD], "names_full",
-			 (json_int_t)l->user[TF_LOST_NAMES_FULL], "lost_per_cpu", percpu);
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:i,s:I,s:I,s:I,s:o}",
+		      "start_realtime_ns", (json_int_t)h->real_ns, "bytes", (json_int_t)st->size,
+		      "bytes_read", (json_int_t)st->good, "chunks", (json_int_t)st->chunks, "bios",
+		      (json_int_t)st->bios, "spans", (json_int_t)st->spans, "stripes",
+		      (json_int_t)st->stripes, "complete", st->trailer, "truncated", st->stopped,
+		      "end_errno", (int)st->end_errno, "unwritten", (json_int_t)st->unwritten,
+		      "bad_records", (json_int_t)l->user[TF_LOST_BAD_RECORD], "names_full",
+		      (json_int_t)l->user[TF_LOST_NAMES_FULL], "lost_per_cpu", percpu);
+	/* Strings from the recording: any bytes (host/jsonstr.h). */
+	if (o && (bbs_json_set_str(o, "file", path) || bbs_json_set_str(o, "kernel", h->kernel) ||
+		  bbs_json_set_str(o, "host", h->host) ||
+		  bbs_json_set_str(o, "command", h->command) || warnings_json(o, path, rd))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* ---- --events ---- */
 
-static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs_tf_event *ev,
-		       bool json, bool ms)
+/* One bio, on f (JSON: on stdout).  0, or -1 when it could not be written. */
+static int event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs_tf_event *ev,
+		      bool json, bool ms)
 {
 	static const int shown[] = { PHASE_QUEUE, PHASE_DEVICE, PHASE_HOP, PHASE_ENDIO,
 				     PHASE_TOTAL };
@@ -203,6 +246,7 @@ static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs
 	struct bbs_bio_phases p;
 	char dev[64], fs[256];
 	const char *cctx, *ectx;
+	int ret;
 
 	bbs_bio_phases(e, &p);
 	cctx = p.complete_ctx ? bbs_ctx_name[e->complete_ctx] : NULL;
@@ -214,23 +258,30 @@ static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs
 			if (p.have & (1U << shown[i]))
 				json_object_set_new(ph, bbs_phase_name[shown[i]],
 						    json_integer(p.ns[shown[i]]));
-		o = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?,s:i,s:i,s:s?,"
+		o = json_pack("{s:I,s:o,s:I,s:o,s:o,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?,s:i,s:i,s:o,"
 			      "s:i}",
-			      "time_ns", (json_int_t)(e->queue_ns - base), "comm", e->comm, "pid",
-			      (json_int_t)e->pid, "fs",
-			      fs_name(rd, BBS_BY_FS, e->fs, fs, sizeof(fs)), "dev",
-			      dev_name(rd, BBS_BY_DEV, e->dev, dev, sizeof(dev)), "op",
-			      bbs_op_name[e->op], "kind", bbs_kind_name[e->kind], "sector",
+			      "time_ns", (json_int_t)(e->queue_ns - base), "comm", json_null(),
+			      "pid", (json_int_t)e->pid, "fs", json_null(), "dev", json_null(),
+			      "op", bbs_op_name[e->op], "kind", bbs_kind_name[e->kind], "sector",
 			      (json_int_t)e->sector, "bytes", (json_int_t)e->bytes, "phases", ph,
 			      "complete_ctx", cctx, "endio_ctx", ectx, "cpu_complete",
-			      e->cpu_complete, "cpu_endio", e->cpu_endio, "wq",
-			      e->wq[0] ? e->wq : NULL, "flags", e->flags);
-		if (e->logical)
+			      e->cpu_complete, "cpu_endio", e->cpu_endio, "wq", json_null(),
+			      "flags", e->flags);
+		if (o && e->logical)
 			json_object_set_new(o, "logical", json_integer(e->logical));
-		json_dumpf(o, f, JSON_COMPACT);
-		fputc('\n', f);
+		/* Names from the recording: any bytes (host/jsonstr.h). */
+		if (o &&
+		    (bbs_json_set_str(o, "comm", e->comm) ||
+		     bbs_json_set_str(o, "fs", fs_name(rd, BBS_BY_FS, e->fs, fs, sizeof(fs))) ||
+		     bbs_json_set_str(o, "dev",
+				      dev_name(rd, BBS_BY_DEV, e->dev, dev, sizeof(dev))) ||
+		     bbs_json_set_str(o, "wq", e->wq[0] ? e->wq : NULL))) {
+			json_decref(o);
+			o = NULL;
+		}
+		ret = bbs_json_print(o, 0);
 		json_decref(o);
-		return;
+		return ret;
 	}
 	fprintf(f, "%-12.6f %-16s %-7u %-8s %-5s %-8s %-12llu %-8u", (e->queue_ns - base) / 1e9,
 		e->comm[0] ? e->comm : "-", e->pid,
@@ -243,11 +294,13 @@ static void event_line(FILE *f, const struct bbs_tf_reader *rd, const struct bbs
 			fprintf(f, " %9s", "-");
 	}
 	fprintf(f, " %-8s %-8s %s\n", cctx ? cctx : "-", ectx ? ectx : "-", e->wq[0] ? e->wq : "-");
+	return 0;
 }
 
 static int print_events(struct bbs_tf_reader *rd, bool json, bool ms)
 {
 	struct bbs_tf_event ev;
+	int ret = 0;
 
 	if (!json)
 		printf("%-12s %-16s %-7s %-8s %-5s %-8s %-12s %-8s %9s %9s %9s %9s %9s %-8s %-8s "
@@ -255,13 +308,13 @@ static int print_events(struct bbs_tf_reader *rd, bool json, bool ms)
 		       "TIME(s)", "COMM", "PID", "DEV", "OP", "KIND", "SECTOR", "BYTES", "QUEUE",
 		       "DEVICE", "HOP", "ENDIO", "TOTAL", "COMPLETE", "END_IO", "WQ");
 	/* Stop at the first line stdout refuses: bbs_exit() says why. */
-	while (!ferror(stdout) && bbs_tfr_next(rd, &ev) == 1)
+	while (!ret && !ferror(stdout) && bbs_tfr_next(rd, &ev) == 1)
 		if (ev.type == EV_BIO)
-			event_line(stdout, rd, &ev, json, ms);
+			ret = event_line(stdout, rd, &ev, json, ms);
 	if (!json)
 		printf("(latencies in %s; COMPLETE and END_IO: the context each ran in)\n",
 		       ms ? "ms" : "us");
-	return ferror(stdout) ? BBS_EXIT_FAIL : BBS_EXIT_OK;
+	return ret || ferror(stdout) ? BBS_EXIT_FAIL : BBS_EXIT_OK;
 }
 
 /* ---- histograms ---- */
@@ -291,14 +344,21 @@ static json_t *report_json(const char *path, const struct bbs_trace_report *m,
 {
 	json_t *o = bbs_report_json(&m->all), *groups = json_array();
 
+	int err = !o;
+
 	if (m->by & BBS_BY_COMM) {
 		for (size_t i = 0; i < m->nr; i++)
-			json_groups(groups, rd, m->by, m->slices[i].comm, &m->slices[i].r);
+			err |= json_groups(groups, rd, m->by, m->slices[i].comm, &m->slices[i].r);
 	} else {
-		json_groups(groups, rd, m->by, "", &m->all);
+		err |= json_groups(groups, rd, m->by, "", &m->all);
 	}
-	json_object_set_new(o, "groups", groups);
-	json_object_set_new(o, "trace", trace_json(path, rd));
+	err |= json_object_set_new(o, "groups", groups);
+	err |= json_object_set_new(o, "trace", trace_json(path, rd));
+	if (err) {
+		/* Never half a report: bbs_json_print() says it could not be built. */
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -318,7 +378,7 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 {
 	json_t *o = report_json(path, m, rd);
 	struct bbs_html *h = bbs_html_new("bbscope report");
-	char err[256];
+	char err[PATH_MAX + 128];
 	int ret = 1;
 
 	if (!o || !h) {
@@ -327,8 +387,10 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 	}
 	if (bbs_html_report(h, "report", o, path, err, sizeof(err)))
 		bbs_warn("%s: no heatmap: %s", path, err);
-	if (bbs_html_write(h, out)) {
-		bbs_err("cannot write %s: %s", out, strerror(errno));
+	if (bbs_html_write(h, out, err, sizeof(err))) {
+		/* A path refused (a directory, a dangling link) is bad input. */
+		ret = bbs_out_refused(-errno) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
+		bbs_err("cannot write %s: %s", out, err);
 		goto out;
 	}
 	ret = 0;
@@ -429,7 +491,7 @@ static int report_hists(struct report_cmd *c, struct bbs_tf_reader *rd)
 	if (!ret && c->html)
 		ret = write_html(c->html, c->path, &c->m, rd);
 	bbs_trace_report_free(&c->m);
-	return ret ? BBS_EXIT_FAIL : BBS_EXIT_OK;
+	return ret < 0 ? BBS_EXIT_FAIL : ret;
 }
 
 int cmd_report(int argc, char **argv)

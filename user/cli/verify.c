@@ -13,6 +13,7 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
+#include "host/jsonstr.h"
 #include "host/util.h"
 #include "out/print.h"
 #include "verify/verify.h"
@@ -126,7 +127,7 @@ static void csum_plain(const struct bbs_verify_csum *v)
 static int csum_json(const struct bbs_verify_csum *v)
 {
 	char exp[2 * BBS_CSUM_MAX + 1], got[2 * BBS_CSUM_MAX + 1];
-	json_t *o, *skipped, *mms;
+	json_t *o, *skipped, *mms, *mm;
 	int ret = -ENOMEM;
 
 	o = json_object();
@@ -141,13 +142,18 @@ static int csum_json(const struct bbs_verify_csum *v)
 
 		hex(exp, m->expected, v->csum_size);
 		hex(got, m->found, v->csum_size);
-		json_array_append_new(
-			mms, json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:i, s:b, s:s, s:s}", "path",
-				       m->path, "file_offset", (json_int_t)m->file_offset,
-				       "logical", (json_int_t)m->logical, "devid",
-				       (json_int_t)m->devid, "device", m->device, "physical",
-				       (json_int_t)m->physical, "mirror", m->mirror, "compressed",
-				       m->compressed, "csum", got, "stored", exp));
+		mm = json_pack("{s:I, s:I, s:I, s:I, s:i, s:b, s:s, s:s}", "file_offset",
+			       (json_int_t)m->file_offset, "logical", (json_int_t)m->logical,
+			       "devid", (json_int_t)m->devid, "physical", (json_int_t)m->physical,
+			       "mirror", m->mirror, "compressed", m->compressed, "csum", got,
+			       "stored", exp);
+		/* Paths are bytes (host/jsonstr.h); a mismatch is never left out. */
+		if (!mm || bbs_json_set_str(mm, "path", m->path) ||
+		    bbs_json_set_str(mm, "device", m->device) || json_array_append_new(mms, mm)) {
+			json_decref(mm);
+			ret = bbs_json_print(NULL, 0); /* says it could not be built */
+			goto out_put;
+		}
 	}
 	json_object_set_new(o, "files", json_integer(v->files));
 	json_object_set_new(o, "checked", json_integer(v->checked));
@@ -220,7 +226,7 @@ static void parity_plain(const struct bbs_verify_parity *v)
 
 static int parity_json(const struct bbs_verify_parity *v)
 {
-	json_t *o, *skipped, *mms, *rec;
+	json_t *o, *skipped, *mms, *rec, *mm;
 	int ret = -ENOMEM;
 
 	o = json_object();
@@ -236,13 +242,17 @@ static int parity_json(const struct bbs_verify_parity *v)
 	for (size_t i = 0; i < v->nr_mm; i++) {
 		const struct bbs_vp_mismatch *m = &v->mm[i];
 
-		json_array_append_new(mms,
-				      json_pack("{s:I, s:s, s:i, s:s, s:I, s:s, s:I, s:i, s:b}",
-						"logical", (json_int_t)m->logical, "profile",
-						m->profile, "strip", (int)m->strip, "kind", m->kind,
-						"devid", (json_int_t)m->devid, "device", m->device,
-						"physical", (json_int_t)m->physical, "sectors",
-						(int)m->sectors, "degraded", m->degraded));
+		mm = json_pack("{s:I, s:s, s:i, s:s, s:I, s:I, s:i, s:b}", "logical",
+			       (json_int_t)m->logical, "profile", m->profile, "strip",
+			       (int)m->strip, "kind", m->kind, "devid", (json_int_t)m->devid,
+			       "physical", (json_int_t)m->physical, "sectors", (int)m->sectors,
+			       "degraded", m->degraded);
+		if (!mm || bbs_json_set_str(mm, "device", m->device) ||
+		    json_array_append_new(mms, mm)) {
+			json_decref(mm);
+			ret = bbs_json_print(NULL, 0); /* says it could not be built */
+			goto out_put;
+		}
 	}
 	json_object_set_new(o, "mode", json_string(v->nr_recover ? "recover" : "parity"));
 	if (v->nr_recover)

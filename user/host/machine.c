@@ -69,6 +69,21 @@ size_t bbs_llc_size(unsigned int *level)
 	return best;
 }
 
+uint64_t bbs_mem_available(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
+}
+
 json_t *bbs_machine_json(void)
 {
 	unsigned int level;

@@ -3,6 +3,7 @@
  * The sandbox mechanism (host/sandbox.h): sparse backing files, loop
  * devices, mkfs.btrfs, mount, the state file, and undoing each.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -21,6 +22,7 @@
 #include <linux/btrfs.h>
 #include <linux/loop.h>
 
+#include "host/jsonstr.h"
 #include "host/sandbox.h"
 #include "host/sys.h"
 #include "host/util.h"
@@ -147,15 +149,17 @@ static int state_paths(char *dir, char *file)
 }
 
 /*
- * Open and flock the state dir (making it first if asked).  Returns the fd,
- * -1 after an error message, or -2 when the dir does not exist and create
- * is false.
+ * Open and flock the state dir (making it first if asked; *made says
+ * whether it did).  Returns the fd, -1 after an error message, or -2 when
+ * the dir does not exist and create is false.
  */
-static int state_lock(const char *dir, bool create)
+static int state_lock(const char *dir, bool create, bool *made)
 {
 	int fd;
 
-	if (create && mkdir(dir, 0755) && errno != EEXIST) {
+	if (made)
+		*made = create && !mkdir(dir, 0755);
+	if (create && !*made && errno != EEXIST) {
 		bbs_err("cannot create state dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -172,6 +176,8 @@ static int state_lock(const char *dir, bool create)
 		else
 			bbs_err("cannot lock state dir %s: %s", dir, strerror(errno));
 		close(fd);
+		if (made && *made)
+			rmdir(dir);
 		return -1;
 	}
 	return fd;
@@ -181,29 +187,45 @@ static int state_lock(const char *dir, bool create)
  * The sandbox as JSON.  The state file adds what `down` needs to check
  * before it touches anything (members) and whether the backing dir is ours.
  */
+static json_t *member_json(const struct bbs_sb_member *m)
+{
+	json_t *o = json_pack("{s:s, s:i, s:i}", "device", m->dev, "major", m->major, "minor",
+			      m->minor);
+
+	if (o && bbs_json_set_str(o, "backing_file", m->backing)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Paths keep their bytes (host/jsonstr.h): a state file is read back exactly. */
 static json_t *state_json(const struct bbs_sandbox *st, bool for_state_file)
 {
 	json_t *o, *devs = json_array(), *members;
+	int err = 0;
 
-	for (unsigned int i = 0; i < st->ndevs; i++)
+	for (unsigned int i = 0; i < st->ndevs && st->devs[i].dev[0]; i++)
 		json_array_append_new(devs, json_string(st->devs[i].dev));
-	o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "mountpoint", st->mnt, "devices",
-		      devs, "fsid", st->fsid, "profile", st->profile, "metadata_profile",
-		      st->metadata, "algo", st->algo, "size_bytes", (json_int_t)st->size,
-		      "backing_dir", st->backing_dir);
-	if (!o || !for_state_file)
+	o = json_pack("{s:o, s:s, s:s, s:s, s:s, s:I}", "devices", devs, "fsid", st->fsid,
+		      "profile", st->profile, "metadata_profile", st->metadata, "algo", st->algo,
+		      "size_bytes", (json_int_t)st->size);
+	if (!o || bbs_json_set_str(o, "mountpoint", st->mnt) ||
+	    bbs_json_set_str(o, "backing_dir", st->backing_dir))
+		goto err;
+	if (!for_state_file)
 		return o;
 	members = json_array();
-	for (unsigned int i = 0; i < st->ndevs; i++) {
-		const struct bbs_sb_member *m = &st->devs[i];
-
-		json_array_append_new(members, json_pack("{s:s, s:s, s:i, s:i}", "device", m->dev,
-							 "backing_file", m->backing, "major",
-							 m->major, "minor", m->minor));
-	}
-	json_object_set_new(o, "members", members);
-	json_object_set_new(o, "backing_dir_created", json_boolean(st->backing_dir_created));
-	return o;
+	for (unsigned int i = 0; i < st->ndevs; i++)
+		err |= json_array_append_new(members, member_json(&st->devs[i]));
+	err |= json_object_set_new(o, "members", members);
+	err |= json_object_set_new(o, "backing_dir_created", json_boolean(st->backing_dir_created));
+	err |= json_object_set_new(o, "complete", json_boolean(st->complete));
+	if (!err)
+		return o;
+err:
+	json_decref(o);
+	return NULL;
 }
 
 static int state_write(const char *file, const struct bbs_sandbox *st)
@@ -226,16 +248,16 @@ static int state_write(const char *file, const struct bbs_sandbox *st)
 	return ret;
 }
 
+/* A member; its device is "" when `up` stopped before attaching it. */
 static int member_from_json(json_t *j, struct bbs_sb_member *m)
 {
-	const char *dev, *backing;
+	const char *dev;
 	int ma, mi;
 
-	if (json_unpack(j, "{s:s, s:s, s:i, s:i}", "device", &dev, "backing_file", &backing,
-			"major", &ma, "minor", &mi) ||
-	    ma < 0 || mi < 0 || strncmp(dev, "/dev/loop", 9) ||
+	if (json_unpack(j, "{s:s, s:i, s:i}", "device", &dev, "major", &ma, "minor", &mi) ||
+	    ma < 0 || mi < 0 || (dev[0] && strncmp(dev, "/dev/loop", 9)) ||
 	    copy_str(m->dev, sizeof(m->dev), dev) ||
-	    copy_str(m->backing, sizeof(m->backing), backing))
+	    bbs_json_get_str(j, "backing_file", m->backing, sizeof(m->backing)))
 		return -1;
 	m->major = ma;
 	m->minor = mi;
@@ -253,8 +275,8 @@ static const char *state_algo(json_t *o)
 /* 0 with st filled, 1 when there is no state file, -1 after an error message. */
 static int state_read(const char *file, struct bbs_sandbox *st)
 {
-	const char *mnt, *fsid, *profile, *meta, *bdir, *algo;
-	json_t *o, *members;
+	const char *fsid, *profile, *meta, *algo;
+	json_t *o, *members, *complete;
 	json_error_t jerr;
 	json_int_t size;
 	int created, ret = -1;
@@ -269,20 +291,23 @@ static int state_read(const char *file, struct bbs_sandbox *st)
 	}
 	memset(st, 0, sizeof(*st));
 	algo = state_algo(o);
-	if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:o}", "mountpoint", &mnt, "fsid",
-			&fsid, "profile", &profile, "metadata_profile", &meta, "size_bytes", &size,
-			"backing_dir", &bdir, "backing_dir_created", &created, "members",
-			&members) ||
+	if (json_unpack(o, "{s:s, s:s, s:s, s:I, s:b, s:o}", "fsid", &fsid, "profile", &profile,
+			"metadata_profile", &meta, "size_bytes", &size, "backing_dir_created",
+			&created, "members", &members) ||
 	    !algo || !json_is_array(members) || json_array_size(members) < 1 ||
-	    json_array_size(members) > BBS_SB_MAX_DEVS || copy_str(st->mnt, sizeof(st->mnt), mnt) ||
+	    json_array_size(members) > BBS_SB_MAX_DEVS ||
+	    bbs_json_get_str(o, "mountpoint", st->mnt, sizeof(st->mnt)) ||
 	    copy_str(st->fsid, sizeof(st->fsid), fsid) ||
 	    copy_str(st->profile, sizeof(st->profile), profile) ||
 	    copy_str(st->metadata, sizeof(st->metadata), meta) ||
 	    copy_str(st->algo, sizeof(st->algo), algo) ||
-	    copy_str(st->backing_dir, sizeof(st->backing_dir), bdir))
+	    bbs_json_get_str(o, "backing_dir", st->backing_dir, sizeof(st->backing_dir)))
 		goto bad;
 	st->size = size;
 	st->backing_dir_created = created;
+	/* Written by every `up` since issue 13; a state file without it is complete. */
+	complete = json_object_get(o, "complete");
+	st->complete = !complete || json_is_true(complete);
 	st->ndevs = json_array_size(members);
 	for (i = 0; i < st->ndevs; i++)
 		if (member_from_json(json_array_get(members, i), &st->devs[i]))
@@ -365,15 +390,17 @@ static int loop_configure(int lfd, const struct loop_config *cfg)
 
 /*
  * Attach the backing file open on fd to a free loop device and record it in
- * m (whose backing path is already set).  No autoclear: the device stays
- * bound after we close it, until `down` clears it.
+ * m (whose backing path is already set).  LO_FLAGS_AUTOCLEAR: the device
+ * goes when its last opener closes it.  Returns the device, open, which
+ * holds it until the mount does (a killed `up` leaves no loop device), or
+ * -1 after an error line.
  */
 static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
 {
-	struct loop_config cfg = { .fd = fd };
+	struct loop_config cfg = { .fd = fd, .info.lo_flags = LO_FLAGS_AUTOCLEAR };
 	size_t len = strlen(m->backing);
 	struct stat st = { 0 };
-	int n, lfd, err = EBUSY;
+	int n, lfd = -1, err = EBUSY;
 
 	/* lo_file_name is informational (losetup shows it); sysfs has the full path. */
 	memcpy(cfg.info.lo_file_name, m->backing, len < LO_NAME_SIZE ? len : LO_NAME_SIZE - 1);
@@ -387,6 +414,7 @@ static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
 		lfd = open(m->dev, O_RDWR | O_CLOEXEC);
 		if (lfd < 0) {
 			bbs_err("cannot open %s: %s", m->dev, strerror(errno));
+			m->dev[0] = 0;
 			return -1;
 		}
 		/* EBUSY: another process bound it since GET_FREE; ask again. */
@@ -395,26 +423,44 @@ static int loop_attach(int ctl, int fd, struct bbs_sb_member *m)
 			err = errno;
 			ioctl(lfd, LOOP_CLR_FD);
 		}
-		close(lfd);
+		if (err) {
+			close(lfd);
+			lfd = -1;
+		}
 	}
 	if (err) {
 		bbs_err("cannot attach %s to %s: %s", m->backing, m->dev, strerror(err));
+		m->dev[0] = 0;
 		return -1;
 	}
 	m->major = major(st.st_rdev);
 	m->minor = minor(st.st_rdev);
-	return 0;
+	return lfd;
 }
 
-/* Detach a loop device `up` attached a moment ago (unwinding). */
-static void loop_detach_new(const struct bbs_sb_member *m)
+/*
+ * Mounted: the devices stay until `down` detaches them, as a sandbox's
+ * should (unmounting it by hand to work on a device must not lose it).
+ */
+static void loop_keep(int lfd, const struct bbs_sb_member *m)
 {
-	int lfd = open(m->dev, O_RDWR | O_CLOEXEC);
+	struct loop_info64 info;
 
-	if (lfd < 0 || ioctl(lfd, LOOP_CLR_FD))
+	if (ioctl(lfd, LOOP_GET_STATUS64, &info))
+		goto warn;
+	info.lo_flags &= ~LO_FLAGS_AUTOCLEAR;
+	if (!ioctl(lfd, LOOP_SET_STATUS64, &info))
+		return;
+warn:
+	bbs_warn("%s stays with autoclear: %s", m->dev, strerror(errno));
+}
+
+/* Detach a loop device `up` attached a moment ago and still holds (unwinding). */
+static void loop_detach_new(int lfd, const struct bbs_sb_member *m)
+{
+	if (ioctl(lfd, LOOP_CLR_FD))
 		bbs_warn("cannot detach %s: %s", m->dev, strerror(errno));
-	if (lfd >= 0)
-		close(lfd);
+	close(lfd);
 }
 
 /*
@@ -428,6 +474,8 @@ static void btrfs_forget(const char *dev)
 	struct btrfs_ioctl_vol_args args = { 0 };
 	int fd;
 
+	if (!dev[0])
+		return;
 	snprintf(args.name, sizeof(args.name), "%s", dev);
 	fd = open("/dev/btrfs-control", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -458,8 +506,11 @@ static bool loop_backed_by(const struct bbs_sb_member *m, char *cur, size_t len)
  * Detach one member for `down`, but only if it is still ours.  We open it
  * first: while we hold it open nobody can rebind it (a LOOP_CLR_FD from
  * anyone else only takes effect at the last close), so what we check is
- * what we detach.  0 when done or left alone (with a warning), -1 when it
- * is ours and could not be detached (its backing file must stay).
+ * what we detach.  A device that is not attached any more (an `up` killed
+ * before the mount held it: autoclear let it go) is left quietly.  0 when
+ * done or left alone
+ * (with a warning), -1 when it is ours and could not be detached (its
+ * backing file must stay).
  */
 static int loop_release(const struct bbs_sb_member *m)
 {
@@ -467,6 +518,8 @@ static int loop_release(const struct bbs_sb_member *m)
 	struct stat st;
 	int lfd;
 
+	if (!m->dev[0])
+		return 0; /* `up` stopped before attaching it */
 	lfd = open(m->dev, O_RDWR | O_CLOEXEC);
 	if (lfd < 0) {
 		bbs_warn("%s is gone (%s); nothing to detach", m->dev, strerror(errno));
@@ -481,8 +534,6 @@ static int loop_release(const struct bbs_sb_member *m)
 		if (cur[0])
 			bbs_warn("%s is backed by %s now, not %s; leaving it alone", m->dev, cur,
 				 m->backing);
-		else
-			bbs_warn("%s is not attached any more; nothing to detach", m->dev);
 		goto out;
 	}
 	btrfs_forget(m->dev);
@@ -498,6 +549,7 @@ static int loop_release(const struct bbs_sb_member *m)
 	return 0;
 out:
 	close(lfd);
+	btrfs_forget(m->dev);
 	return 0;
 }
 
@@ -577,28 +629,54 @@ static int do_mount(const struct bbs_sb_opts *o, const struct bbs_sandbox *st)
 	return 0;
 }
 
-/* Backing dir: use it if it exists, else make it (and remember to remove it). */
-static int backing_dir_open(const char *dir, struct bbs_sandbox *st)
+/*
+ * The backing dir, before anything is made: its canonical path (what sysfs
+ * shows for the files in it) whether or not it exists yet, and whether
+ * `up` is to make it (and so `down` to remove it).
+ */
+static int backing_dir_plan(const char *dir, struct bbs_sandbox *st)
 {
+	char parent[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
 	struct stat sb;
-	int err = 0;
 
-	if (!mkdir(dir, 0700)) {
-		st->backing_dir_created = true;
-	} else if (errno != EEXIST) {
-		bbs_err("cannot create backing dir %s: %s", dir, strerror(errno));
+	if (!stat(dir, &sb)) {
+		if (!S_ISDIR(sb.st_mode) || !realpath(dir, st->backing_dir)) {
+			bbs_err("cannot use backing dir %s: %s", dir,
+				strerror(S_ISDIR(sb.st_mode) ? errno : ENOTDIR));
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	snprintf(base, sizeof(base), "%s", dir);
+	if (errno != ENOENT || !realpath(dirname(parent), real) ||
+	    copy_str(st->backing_dir, sizeof(st->backing_dir), real) ||
+	    snprintf(st->backing_dir + strlen(real), sizeof(st->backing_dir) - strlen(real), "/%s",
+		     basename(base)) >= (int)(sizeof(st->backing_dir) - strlen(real))) {
+		bbs_err("cannot create backing dir %s: %s", dir, strerror(errno ?: ENAMETOOLONG));
 		return -1;
 	}
-	/* Canonical, so that it compares equal to sysfs's backing_file later. */
-	if (!realpath(dir, st->backing_dir) || stat(st->backing_dir, &sb))
-		err = errno;
-	else if (!S_ISDIR(sb.st_mode))
-		err = ENOTDIR;
-	if (err) {
-		bbs_err("cannot use backing dir %s: %s", dir, strerror(err));
-		if (st->backing_dir_created)
-			rmdir(dir);
-		return -1;
+	st->backing_dir_created = true;
+	return 0;
+}
+
+/* devN.img names; refused when one is there already (left from an earlier sandbox?). */
+static int backing_names(struct bbs_sandbox *st)
+{
+	struct stat sb;
+
+	for (unsigned int i = 0; i < st->ndevs; i++) {
+		struct bbs_sb_member *m = &st->devs[i];
+
+		if (snprintf(m->backing, sizeof(m->backing), "%s/dev%u.img", st->backing_dir, i) >=
+		    (int)sizeof(m->backing)) {
+			bbs_err("backing dir path %s is too long", st->backing_dir);
+			return -1;
+		}
+		if (!lstat(m->backing, &sb)) {
+			bbs_err("%s exists (left from an earlier sandbox? remove it)", m->backing);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -609,11 +687,6 @@ static int backing_create(struct bbs_sandbox *st, unsigned int i)
 	struct bbs_sb_member *m = &st->devs[i];
 	int fd;
 
-	if (snprintf(m->backing, sizeof(m->backing), "%s/dev%u.img", st->backing_dir, i) >=
-	    (int)sizeof(m->backing)) {
-		bbs_err("backing dir path %s is too long", st->backing_dir);
-		return -1;
-	}
 	fd = open(m->backing, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EEXIST)
@@ -632,126 +705,274 @@ static int backing_create(struct bbs_sandbox *st, unsigned int i)
 	return fd;
 }
 
+/* The fsid mkfs.btrfs wrote: primary superblock at 64 KiB, fsid after its 32-byte csum. */
+static int super_fsid(int lfd, char *fsid)
+{
+	__u8 u[16];
+
+	if (pread(lfd, u, sizeof(u), (64 << 10) + 32) != (ssize_t)sizeof(u))
+		return -1;
+	fsid_str(u, fsid);
+	return 0;
+}
+
+/* What `up` holds while it works. */
+struct up_ctx {
+	const struct bbs_sb_opts *o;
+	struct bbs_sandbox st;
+	const char *file; /* the state file */
+	int ctl; /* /dev/loop-control */
+	int fds[BBS_SB_MAX_DEVS]; /* backing files */
+	int lfds[BBS_SB_MAX_DEVS]; /* loop devices: autoclear, so held until mounted */
+	unsigned int made, attached;
+};
+
+/* Where everything will be, written down before anything is made. */
+static int up_plan(struct up_ctx *u, const char *dir)
+{
+	struct bbs_sandbox *st = &u->st;
+	const struct bbs_sb_opts *o = u->o;
+
+	if (!realpath(dir, st->mnt) || strlen(st->mnt) + 5 > sizeof(st->mnt)) {
+		bbs_err("cannot use state dir %s: %s", dir, strerror(errno ? errno : ENAMETOOLONG));
+		return -1;
+	}
+	strcat(st->mnt, "/mnt");
+	snprintf(st->profile, sizeof(st->profile), "%s", o->data->name);
+	snprintf(st->metadata, sizeof(st->metadata), "%s", o->meta->name);
+	snprintf(st->algo, sizeof(st->algo), "%s", bbs_csum_name(o->algo));
+	st->size = o->size;
+	st->ndevs = o->ndevs;
+	if (backing_dir_plan(o->backing_dir, st) || backing_names(st))
+		return -1;
+	return state_write(u->file, st);
+}
+
+/* Backing files and loop devices; each step recorded before the next. */
+static int up_devices(struct up_ctx *u)
+{
+	struct bbs_sandbox *st = &u->st;
+
+	if (st->backing_dir_created && mkdir(st->backing_dir, 0700)) {
+		bbs_err("cannot create backing dir %s: %s", st->backing_dir, strerror(errno));
+		st->backing_dir_created = false; /* not ours: never removed */
+		return -1;
+	}
+	for (u->made = 0; u->made < st->ndevs; u->made++) {
+		u->fds[u->made] = backing_create(st, u->made);
+		if (u->fds[u->made] < 0)
+			return -1;
+	}
+	if (stop_requested())
+		return -1;
+	for (u->attached = 0; u->attached < st->ndevs; u->attached++) {
+		u->lfds[u->attached] =
+			loop_attach(u->ctl, u->fds[u->attached], &st->devs[u->attached]);
+		if (u->lfds[u->attached] < 0)
+			return -1;
+	}
+	return state_write(u->file, st) || stop_requested() ? -1 : 0;
+}
+
+/* mkfs, the fsid recorded, the mount point and the mount; 1: mkdir done, 2: mounted. */
+static int up_mount(struct up_ctx *u, int *done)
+{
+	struct bbs_sandbox *st = &u->st;
+
+	/* mkfs may have registered some devices with btrfs even when it fails. */
+	if (run_mkfs(u->o, st) || stop_requested())
+		return -1;
+	if (super_fsid(u->lfds[0], st->fsid)) {
+		bbs_err("cannot read the superblock of %s: %s", st->devs[0].dev, strerror(errno));
+		return -1;
+	}
+	if (state_write(u->file, st))
+		return -1;
+	if (mkdir(st->mnt, 0755)) {
+		int err = errno;
+
+		bbs_err("cannot create mount point %s: %s%s", st->mnt, strerror(err),
+			err == EEXIST ? " (left from an earlier sandbox? remove it)" : "");
+		return -1;
+	}
+	*done = 1;
+	if (do_mount(u->o, st))
+		return -1;
+	*done = 2;
+	if (read_fsid(st->mnt, st->fsid)) {
+		bbs_err("cannot read the fsid of %s: %s", st->mnt, strerror(errno));
+		return -1;
+	}
+	for (unsigned int i = 0; i < u->attached; i++)
+		loop_keep(u->lfds[i], &st->devs[i]);
+	st->complete = true;
+	return state_write(u->file, st) || stop_requested() ? -1 : 0;
+}
+
+/* Undo a failed `up`, from what it did, in reverse; the state file goes last. */
+static void up_undo(struct up_ctx *u, int done)
+{
+	struct bbs_sandbox *st = &u->st;
+	unsigned int i;
+
+	/*
+	 * Only a process that wandered in since the mount can make this fail:
+	 * detach it lazily then, so that no mount is left behind.  Its loop
+	 * devices go when it is finally released (autoclear).
+	 */
+	if (done >= 2 && umount2(st->mnt, UMOUNT_NOFOLLOW)) {
+		bbs_warn("cannot unmount %s: %s; detaching it lazily", st->mnt, strerror(errno));
+		umount2(st->mnt, UMOUNT_NOFOLLOW | MNT_DETACH);
+	}
+	if (done >= 1)
+		rmdir(st->mnt);
+	for (i = 0; i < u->attached; i++)
+		btrfs_forget(st->devs[i].dev);
+	while (u->attached--)
+		loop_detach_new(u->lfds[u->attached], &st->devs[u->attached]);
+	for (i = 0; i < u->made; i++)
+		unlink(st->devs[i].backing);
+	if (st->backing_dir_created)
+		rmdir(st->backing_dir);
+	unlink(u->file);
+}
+
+static int sandbox_remove(const struct bbs_sandbox *st, const char *file);
+
+/* A state file already there: a sandbox that is up (refused), or a killed `up`'s (removed). */
+static int clear_stale(const char *file)
+{
+	struct bbs_sandbox st;
+	int r = state_read(file, &st);
+
+	if (r)
+		return r > 0 ? 0 : -1;
+	if (st.complete) {
+		bbs_err("a sandbox is already up (see 'bbscope sandbox status')");
+		return -1;
+	}
+	bbs_warn("an earlier 'sandbox up' did not finish (killed?); removing what it left");
+	return sandbox_remove(&st, file);
+}
+
 int bbs_sandbox_up(const struct bbs_sb_opts *o, struct bbs_sandbox *sb)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	int lock, ctl, fds[BBS_SB_MAX_DEVS];
-	unsigned int made = 0, attached = 0, i;
-	struct bbs_sandbox st = { 0 };
-	int ret = -1;
+	struct up_ctx u = { .o = o, .file = file };
+	int lock, done = 0, ret = -1;
+	bool dir_made;
 
 	if (state_paths(dir, file))
 		return -1;
-	lock = state_lock(dir, true);
+	lock = state_lock(dir, true, &dir_made);
 	if (lock < 0)
 		return -1;
-	if (!access(file, F_OK)) {
-		bbs_err("a sandbox is already up (see 'bbscope sandbox status')");
+	if (clear_stale(file))
 		goto out_unlock;
-	}
-	if (!realpath(dir, st.mnt) || strlen(st.mnt) + 5 > sizeof(st.mnt)) {
-		bbs_err("cannot use state dir %s: %s", dir, strerror(errno ? errno : ENAMETOOLONG));
-		goto out_unlock;
-	}
-	strcat(st.mnt, "/mnt");
-	snprintf(st.profile, sizeof(st.profile), "%s", o->data->name);
-	snprintf(st.metadata, sizeof(st.metadata), "%s", o->meta->name);
-	snprintf(st.algo, sizeof(st.algo), "%s", bbs_csum_name(o->algo));
-	st.size = o->size;
-	st.ndevs = o->ndevs;
-
-	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0) {
+	u.ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (u.ctl < 0) {
 		bbs_err("cannot open /dev/loop-control: %s (is the loop driver loaded?)",
 			strerror(errno));
 		goto out_unlock;
 	}
 	catch_signals();
-	if (backing_dir_open(o->backing_dir, &st))
+	if (up_plan(&u, dir))
 		goto out_ctl;
-	for (made = 0; made < st.ndevs; made++) {
-		fds[made] = backing_create(&st, made);
-		if (fds[made] < 0)
-			goto undo_files;
+	if (up_devices(&u) || up_mount(&u, &done)) {
+		up_undo(&u, done);
+		goto out_files;
 	}
-	if (stop_requested())
-		goto undo_files;
-	for (attached = 0; attached < st.ndevs; attached++)
-		if (loop_attach(ctl, fds[attached], &st.devs[attached]))
-			goto undo_loops;
-	if (stop_requested())
-		goto undo_loops;
-	/* mkfs may have registered some devices with btrfs even when it fails. */
-	if (run_mkfs(o, &st) || stop_requested())
-		goto undo_mkfs;
-	if (mkdir(st.mnt, 0755)) {
-		int err = errno;
-
-		bbs_err("cannot create mount point %s: %s%s", st.mnt, strerror(err),
-			err == EEXIST ? " (left from an earlier sandbox? remove it)" : "");
-		goto undo_mkfs;
-	}
-	if (do_mount(o, &st))
-		goto undo_mkdir;
-	if (read_fsid(st.mnt, st.fsid)) {
-		bbs_err("cannot read the fsid of %s: %s", st.mnt, strerror(errno));
-		goto undo_mount;
-	}
-	if (state_write(file, &st))
-		goto undo_mount;
-	if (stop_requested())
-		goto undo_state;
-	*sb = st;
+	*sb = u.st;
 	ret = 0;
-	goto out_files;
-
-undo_state:
-	unlink(file);
-undo_mount:
-	/*
-	 * Only a process that wandered in since the mount can make this fail:
-	 * detach it lazily then, so that no mount is left behind.  Its loop
-	 * devices go when it is finally released (LOOP_CLR_FD below defers).
-	 */
-	if (umount2(st.mnt, UMOUNT_NOFOLLOW)) {
-		bbs_warn("cannot unmount %s: %s; detaching it lazily", st.mnt, strerror(errno));
-		umount2(st.mnt, UMOUNT_NOFOLLOW | MNT_DETACH);
-	}
-undo_mkdir:
-	rmdir(st.mnt);
-undo_mkfs:
-	for (i = 0; i < st.ndevs; i++)
-		btrfs_forget(st.devs[i].dev);
-undo_loops:
-	while (attached--)
-		loop_detach_new(&st.devs[attached]);
-undo_files:
-	for (i = 0; i < made; i++)
-		unlink(st.devs[i].backing);
-	if (st.backing_dir_created)
-		rmdir(st.backing_dir);
+	/* The mount holds the loop devices now. */
+	for (unsigned int i = 0; i < u.attached; i++)
+		close(u.lfds[i]);
 out_files:
 	/* The loop devices hold their own references to the files. */
-	for (i = 0; i < made; i++)
-		close(fds[i]);
+	for (unsigned int i = 0; i < u.made; i++)
+		close(u.fds[i]);
 out_ctl:
-	close(ctl);
+	close(u.ctl);
 out_unlock:
+	/* A state dir this `up` made and leaves empty goes again. */
+	if (ret && dir_made)
+		rmdir(dir);
 	close(lock);
 	return ret;
+}
+
+/*
+ * Remove what st records, and then the state file: unmount, detach the loop
+ * devices still ours, remove the backing files, the mount point and the
+ * backing dir if ours.  st may be a killed `up`'s, incomplete.  The state
+ * stays when something could not be undone, for a retry.  0 or -1.
+ */
+static int sandbox_remove(const struct bbs_sandbox *st, const char *file)
+{
+	bool kept = false;
+	int r;
+
+	/* The state stays until the unmount worked, so down can be retried. */
+	r = sandbox_mounted(st);
+	if (r < 0)
+		return -1;
+	if (r == 0 && st->complete) {
+		bbs_warn("%s was not mounted; removing the rest", st->mnt);
+	} else if (r > 0 && bbs_umount(st->mnt, UMOUNT_NOFOLLOW)) {
+		bbs_err("cannot unmount %s: %s%s", st->mnt, strerror(errno),
+			errno == EBUSY ? " (a process is using it)" : "");
+		return -1;
+	}
+	for (unsigned int i = 0; i < st->ndevs; i++) {
+		/* A device we could not detach keeps its file, and the state its record. */
+		if (loop_release(&st->devs[i])) {
+			kept = true;
+			continue;
+		}
+		if (unlink(st->devs[i].backing) && errno != ENOENT)
+			bbs_warn("cannot remove %s: %s", st->devs[i].backing, strerror(errno));
+	}
+	if (kept) {
+		bbs_err("some loop devices are still attached; run 'bbscope sandbox down' again");
+		return -1;
+	}
+	if (rmdir(st->mnt) && errno != ENOENT)
+		bbs_warn("cannot remove %s: %s", st->mnt, strerror(errno));
+	if (st->backing_dir_created && rmdir(st->backing_dir) && errno != ENOENT)
+		bbs_warn("cannot remove %s: %s", st->backing_dir, strerror(errno));
+	if (unlink(file)) {
+		bbs_err("cannot remove %s: %s", file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The temporaries of state writes a killed `up` did not finish
+ * (".sandbox.json.XXXXXX", host/outfile.h): ours, since we hold the lock.
+ */
+static void state_temps_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "." SB_STATE_FILE ".", sizeof(SB_STATE_FILE) + 1))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
 }
 
 int bbs_sandbox_down(struct bbs_sandbox *sb)
 {
 	struct bbs_sandbox st;
 	char dir[PATH_MAX], file[PATH_MAX];
-	bool kept = false;
 	int lock, r, ret = -1;
-	unsigned int i;
 
 	if (state_paths(dir, file))
 		return -1;
-	lock = state_lock(dir, false);
+	lock = state_lock(dir, false, NULL);
 	if (lock == -2) {
 		bbs_err("no sandbox is up");
 		return 1;
@@ -765,43 +986,18 @@ int bbs_sandbox_down(struct bbs_sandbox *sb)
 		ret = r;
 		goto out;
 	}
-
-	/* The state stays until the unmount worked, so down can be retried. */
-	r = sandbox_mounted(&st);
-	if (r < 0)
+	if (!st.complete)
+		bbs_warn("an earlier 'sandbox up' did not finish (killed?); removing what it left");
+	if (sandbox_remove(&st, file))
 		goto out;
-	if (r == 0) {
-		bbs_warn("%s was not mounted; removing the rest", st.mnt);
-	} else if (bbs_umount(st.mnt, UMOUNT_NOFOLLOW)) {
-		bbs_err("cannot unmount %s: %s%s", st.mnt, strerror(errno),
-			errno == EBUSY ? " (a process is using it)" : "");
-		goto out;
-	}
-
-	for (i = 0; i < st.ndevs; i++) {
-		/* A device we could not detach keeps its file, and the state its record. */
-		if (loop_release(&st.devs[i])) {
-			kept = true;
-			continue;
-		}
-		if (unlink(st.devs[i].backing) && errno != ENOENT)
-			bbs_warn("cannot remove %s: %s", st.devs[i].backing, strerror(errno));
-	}
-	if (kept) {
-		bbs_err("some loop devices are still attached; run 'bbscope sandbox down' again");
-		goto out;
-	}
-	if (rmdir(st.mnt) && errno != ENOENT)
-		bbs_warn("cannot remove %s: %s", st.mnt, strerror(errno));
-	if (st.backing_dir_created && rmdir(st.backing_dir) && errno != ENOENT)
-		bbs_warn("cannot remove %s: %s", st.backing_dir, strerror(errno));
-	if (unlink(file)) {
-		bbs_err("cannot remove %s: %s", file, strerror(errno));
-		goto out;
-	}
 	*sb = st;
 	ret = 0;
 out:
+	/* An empty state dir goes too (ENOTEMPTY: something else lives there). */
+	if (ret >= 0) {
+		state_temps_remove(dir);
+		rmdir(dir);
+	}
 	close(lock);
 	return ret;
 }
@@ -818,6 +1014,11 @@ int bbs_sandbox_status(struct bbs_sandbox *sb)
 		bbs_err("no sandbox is up");
 	if (r)
 		return -1;
+	if (!sb->complete) {
+		bbs_err("an earlier 'sandbox up' did not finish (killed?); run 'bbscope sandbox "
+			"down' to remove what it left");
+		return -1;
+	}
 	r = sandbox_mounted(sb);
 	if (r == 0)
 		bbs_err("sandbox is not mounted at %s any more (run 'bbscope sandbox down')",

@@ -4,12 +4,18 @@
  * backing files -> loop devices -> mkfs.btrfs -> mount, and exactly that
  * undone.  `bbscope sandbox` (cli/sandbox.c) is its command line.
  *
- * bbs_sandbox_up() records everything it made in <state dir>/sandbox.json
- * ($BBSCOPE_STATE_DIR, default BBS_SB_DEF_STATE_DIR) and bbs_sandbox_down()
- * touches nothing that is not recorded there and still provably ours: a
- * loop device is detached only while it has the device number we attached
- * and sysfs says it is backed by our file.  Both hold an flock on the state
- * dir, so two of them never interleave.  Both need root.
+ * bbs_sandbox_up() records everything it makes in <state dir>/sandbox.json
+ * ($BBSCOPE_STATE_DIR, default BBS_SB_DEF_STATE_DIR) before it makes it,
+ * marked incomplete until the filesystem is mounted, so an `up` killed at
+ * any point (SIGKILL too) leaves a record: `down`, or the next `up`, finishes
+ * the cleanup from it.  Loop devices are attached with LO_FLAGS_AUTOCLEAR and
+ * held open until the mount holds them: a killed `up` leaves none.  Once
+ * mounted the flag is cleared: the devices stay until `down`.  bbs_sandbox_down() touches nothing
+ * that is not recorded there and still provably ours: a loop device is
+ * detached only while it has the device number we attached and sysfs says
+ * it is backed by our file.  Both hold an flock on the state dir, so two of
+ * them never interleave; down removes the state dir once it is empty.  Both
+ * need root.
  */
 #ifndef BBS_HOST_SANDBOX_H
 #define BBS_HOST_SANDBOX_H
@@ -65,7 +71,7 @@ int bbs_sb_mount_opts(const char *s, struct bbs_sb_opts *o);
 
 /* One loop device of the sandbox, as attached. */
 struct bbs_sb_member {
-	char dev[32]; /* /dev/loopN */
+	char dev[32]; /* /dev/loopN; "" while not attached yet */
 	char backing[PATH_MAX]; /* canonical path: what sysfs shows */
 	unsigned int major, minor;
 };
@@ -81,12 +87,14 @@ struct bbs_sandbox {
 	uint64_t size;
 	unsigned int ndevs;
 	struct bbs_sb_member devs[BBS_SB_MAX_DEVS];
+	bool complete; /* false: an `up` that did not finish (its intent) */
 };
 
 /*
  * Make a sandbox as o says and fill sb.  SIGINT, SIGTERM and SIGHUP during
- * it undo what was done.  0, or -1 after one error line (bbs_err) with
- * nothing left behind.
+ * it undo what was done.  What an earlier `up` that was killed left is
+ * removed first (with a warning).  0, or -1 after one error line (bbs_err)
+ * with nothing left behind.
  */
 int bbs_sandbox_up(const struct bbs_sb_opts *o, struct bbs_sandbox *sb);
 
@@ -97,7 +105,10 @@ int bbs_sandbox_up(const struct bbs_sb_opts *o, struct bbs_sandbox *sb);
  */
 int bbs_sandbox_down(struct bbs_sandbox *sb);
 
-/* The sandbox that is up, still mounted.  0, or -1 after one error line. */
+/*
+ * The sandbox that is up, still mounted.  0, or -1 after one error line
+ * (also for an `up` that did not finish: 'run bbscope sandbox down').
+ */
 int bbs_sandbox_status(struct bbs_sandbox *sb);
 
 /*

@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "host/jsonstr.h"
+#include "host/outfile.h"
 #include "host/sys.h"
 #include "host/util.h"
 
@@ -31,8 +33,10 @@ void bbs_err(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "bbscope: %s\n", msg);
 	if (bbs_json_errors) {
-		json_t *o = json_pack("{s:s}", "error", msg);
+		/* A path in the message may not be UTF-8: the error is never lost to that. */
+		json_t *o = json_object();
 
+		bbs_json_set_str(o, "error", msg);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		fflush(stdout);
@@ -291,8 +295,15 @@ int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen)
 
 int bbs_dev_arg(const char *name, uint32_t *kdev)
 {
-	if (!bbs_dev_lookup(name, kdev))
-		return 0;
+	char sys[64];
+
+	/* "maj:min" parses for any numbers: a device that is not there traces nothing. */
+	if (!bbs_dev_lookup(name, kdev)) {
+		snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", bbs_kdev_major(*kdev),
+			 bbs_kdev_minor(*kdev));
+		if (!access(sys, F_OK))
+			return 0;
+	}
 	bbs_err("--dev %s: no such block device", name);
 	return -1;
 }
@@ -441,30 +452,11 @@ int bbs_run(char *const argv[], char *out, size_t outlen, char *err, size_t errl
 
 int bbs_write_file_atomic(const char *path, const void *buf, size_t len)
 {
-	char tmp[PATH_MAX];
-	int fd, saved;
+	char why[256];
+	int ret = bbs_out_write_all(path, BBS_OUT_FORCE, buf, len, why, sizeof(why));
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	errno = 0;
-	saved = write(fd, buf, len) != (ssize_t)len || fsync(fd) ? errno ?: EIO : 0;
-	if (close(fd) && !saved)
-		saved = errno; /* a write error some filesystems report only at close */
-	if (saved) {
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (rename(tmp, path)) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	if (!ret)
+		return 0;
+	errno = -ret;
+	return -1;
 }

@@ -68,7 +68,10 @@ int bbs_fs_arg(const char *path, uint32_t *kdev);
  */
 int bbs_run(char *const argv[], char *out, size_t outlen, char *err, size_t errlen);
 
-/* Write a whole file atomically: tmp + fsync + rename. */
+/*
+ * Write a whole file atomically (host/outfile.h, BBS_OUT_FORCE): a temporary
+ * nobody can guess, fsync, rename.  0, or -1 with errno set.
+ */
 int bbs_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #endif

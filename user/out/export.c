@@ -27,6 +27,7 @@
 #include "out/export.h"
 #include "out/hist.h"
 #include "trace/tracefile.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 /* ---- blktrace ---- */
@@ -216,11 +217,21 @@ static int bt_write_file(struct bt *b, const struct bbs_tf_reader *rd, const cha
 	const struct bbs_tf_header *h = bbs_tfr_header(rd);
 	struct blk_io_trace t;
 	uint32_t seq = 0, *noted = NULL, nr_noted = 0;
-	FILE *f = fopen(path, "we");
-	int ret = 0;
+	struct bbs_out out;
+	FILE *f;
+	int ret;
 
-	if (!f)
-		return -errno;
+	ret = bbs_out_open(&out, path, BBS_OUT_FORCE | BBS_OUT_NOFOLLOW);
+	if (ret) {
+		bbs_err("cannot write %s: %s", path, out.why);
+		return ret;
+	}
+	f = bbs_out_stream(&out);
+	if (!f) {
+		bbs_out_abort(&out);
+		bbs_err("cannot write %s: %s", path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
 	memset(&t, 0, sizeof(t));
 	t.magic = BLK_IO_TRACE_MAGIC | BLK_IO_TRACE_VERSION;
 	t.device = b->devs[dev].kdev;
@@ -275,8 +286,13 @@ static int bt_write_file(struct bt *b, const struct bbs_tf_reader *rd, const cha
 		b->devs[dev].events++;
 	}
 	free(noted);
-	if (fclose(f) && !ret)
-		ret = -errno;
+	if (ret) {
+		bbs_out_abort(&out);
+		bbs_err("cannot write %s: %s", path, strerror(-ret));
+	} else if (bbs_out_commit(&out)) {
+		ret = -EIO;
+		bbs_err("cannot write %s: %s", path, out.why);
+	}
 	return ret;
 }
 
@@ -286,6 +302,7 @@ int bbs_export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force,
 	const struct bbs_tf_header *h = bbs_tfr_header(rd);
 	struct bt b = { 0 };
 	struct bbs_tf_event ev;
+	struct stat st;
 	uint32_t ncpus;
 	char path[4096];
 	size_t i = 0;
@@ -316,7 +333,8 @@ int bbs_export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force,
 				err = -EEXIST;
 				goto out;
 			}
-			if (cpu >= ncpus)
+			/* Only a file of ours: a device or link there is left alone. */
+			if (cpu >= ncpus && !lstat(path, &st) && S_ISREG(st.st_mode))
 				unlink(path);
 		}
 	}
@@ -326,8 +344,6 @@ int bbs_export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force,
 		for (uint32_t cpu = 0; !err && cpu < ncpus; cpu++) {
 			bt_path(path, sizeof(path), dir, &b.devs[d], cpu);
 			err = bt_write_file(&b, rd, path, &i, d, cpu);
-			if (err)
-				bbs_err("cannot write %s: %s", path, strerror(-err));
 		}
 	}
 	if (err)
@@ -446,7 +462,7 @@ int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool f
 		     struct bbs_export_result *res)
 {
 	struct iolog l = { 0 };
-	char tmp[4096];
+	struct bbs_out o;
 	FILE *f;
 	int err;
 
@@ -454,24 +470,23 @@ int bbs_export_iolog(struct bbs_tf_reader *rd, const char *out, bool all, bool f
 	err = iolog_collect(&l, rd, all);
 	if (err)
 		goto out;
-	if (!force && !access(out, F_OK)) {
-		bbs_err("%s exists (use --force to overwrite it)", out);
-		err = -EEXIST;
+	/* Written beside and renamed into place: never a half iolog under its name. */
+	err = bbs_out_open(&o, out, force ? BBS_OUT_FORCE : 0);
+	if (err) {
+		bbs_err("%s: %s", out, o.why);
 		goto out;
 	}
-	/* Written beside and renamed into place: never a half iolog under its name. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
-	f = fopen(tmp, "we");
+	f = bbs_out_stream(&o);
 	if (!f) {
-		err = -errno;
-		bbs_err("cannot create %s: %s", tmp, strerror(errno));
+		bbs_out_abort(&o);
+		err = -ENOMEM;
+		bbs_err("cannot write %s: %s", out, strerror(ENOMEM));
 		goto out;
 	}
 	iolog_write(&l, f);
-	if (ferror(f) | fclose(f) || rename(tmp, out)) {
-		err = -(errno ? errno : EIO);
-		bbs_err("cannot write %s: %s", out, strerror(-err));
-		unlink(tmp);
+	err = bbs_out_commit(&o);
+	if (err) {
+		bbs_err("cannot write %s: %s", out, o.why);
 		goto out;
 	}
 	res->ios = l.nr;

@@ -31,8 +31,10 @@ struct bbs_export_result {
 /*
  * Write DIR/<dev>.blktrace.<cpu> for every device and CPU of the trace, for
  * 'blkparse -i <dev> -D DIR'.  0 with res filled (bbs_export_free()),
- * -EEXIST when a file is there and force is not (nothing written), another
- * negative errno after one error line.
+ * -EEXIST when a file is there and force is not (nothing written), -EINVAL
+ * for a path host/outfile.h refuses, another negative errno after one error
+ * line.  Files are written as host/outfile.h says: never renamed over a
+ * device, never through a planted symlink.
  */
 int bbs_export_blktrace(struct bbs_tf_reader *rd, const char *dir, bool force,
 			struct bbs_export_result *res);

@@ -5,6 +5,7 @@
 
 #include "out/hist.h"
 #include "out/print.h"
+#include "host/jsonstr.h"
 #include "host/util.h"
 
 const char *const bbs_phase_name[NR_PHASES] = {
@@ -594,6 +595,16 @@ static json_t *ctx_json(const __u64 *c)
 			 (json_int_t)c[CTX_SOFTIRQ], "task", (json_int_t)c[CTX_TASK]);
 }
 
+/* A workqueue name is a key: the text of its bytes (host/jsonstr.h). */
+static void wq_json(json_t *wq, const char *name, uint64_t count)
+{
+	char *text = bbs_utf8_lossy(name);
+
+	if (text)
+		json_object_set_new(wq, text, json_integer(count));
+	free(text);
+}
+
 static json_t *group_json(const struct bbs_report *r, const struct bbs_group_data *gd)
 {
 	bool dev_group = gd->g.dev != 0;
@@ -608,45 +619,58 @@ static json_t *group_json(const struct bbs_report *r, const struct bbs_group_dat
 					    bbs_phase_json(&gd->phases[p], group_why(r, gd, p)));
 	wq = json_object();
 	for (int i = 0; i < gd->nr_wqs; i++)
-		json_object_set_new(wq, gd->wqs[i].name, json_integer(gd->wqs[i].count));
-	o = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I}", "fs",
-		      group_fs(r, gd, fs, sizeof(fs)), "dev",
-		      dev_group ? bbs_dev_name(gd->g.dev, dev, sizeof(dev)) : NULL, "op",
-		      bbs_op_name[gd->g.op], "kind", bbs_kind_name[gd->g.kind], "bios",
-		      (json_int_t)s->bios, "bytes", (json_int_t)s->bytes, "phases", phases,
+		wq_json(wq, gd->wqs[i].name, gd->wqs[i].count);
+	/* Names from the system go through host/jsonstr.h: no group is lost to a byte. */
+	o = json_pack("{s:o,s:o,s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I}", "fs", json_null(), "dev",
+		      json_null(), "op", bbs_op_name[gd->g.op], "kind", bbs_kind_name[gd->g.kind],
+		      "bios", (json_int_t)s->bios, "bytes", (json_int_t)s->bytes, "phases", phases,
 		      "complete_ctx", ctx_json(s->complete_ctx), "endio_ctx",
 		      ctx_json(s->endio_ctx), "endio_wq", wq, "stripe_writes",
 		      (json_int_t)s->stripe_writes, "stripe_reads", (json_int_t)s->stripe_reads);
+	if (o && (bbs_json_set_str(o, "fs", group_fs(r, gd, fs, sizeof(fs))) ||
+		  bbs_json_set_str(o, "dev",
+				   dev_group ? bbs_dev_name(gd->g.dev, dev, sizeof(dev)) : NULL))) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
-/* "funcs": one object per filesystem, function and operation; "funcs_not_traced". */
-static void funcs_json(const struct bbs_report *r, json_t *o)
+/*
+ * "funcs": one object per filesystem, function and operation; "funcs_not_traced".
+ * The mount point goes through host/jsonstr.h.  0, or -1 if one could not be encoded.
+ */
+static int funcs_json(const struct bbs_report *r, json_t *o)
 {
-	json_t *funcs = json_array(), *off = json_array();
+	json_t *funcs = json_array(), *off = json_array(), *f;
 	char fs[256], name[BBS_FUNC_NAME + 8];
+	int failed = 0;
 
 	for (size_t i = 0; i < r->nr_funcs; i++) {
 		const struct bbs_func_data *fd = &r->funcs[i];
 
 		if (!fd->total.count)
 			continue;
-		json_array_append_new(funcs, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "phase",
-						       func_phase(r, fd->slot, name, sizeof(name)),
-						       "fs", bbs_fs_name(fd->fs, fs, sizeof(fs)),
-						       "under", bbs_under_name[fd->under], "attach",
-						       r->func[fd->slot].attach, "calls",
-						       (json_int_t)fd->total.count, "total",
-						       bbs_phase_json(&fd->total, WHY_NONE), "self",
-						       bbs_phase_json(&fd->self, WHY_NONE)));
+		f = json_pack("{s:s,s:o,s:s,s:s,s:I,s:o,s:o}", "phase",
+			      func_phase(r, fd->slot, name, sizeof(name)), "fs", json_null(),
+			      "under", bbs_under_name[fd->under], "attach",
+			      r->func[fd->slot].attach, "calls", (json_int_t)fd->total.count,
+			      "total", bbs_phase_json(&fd->total, WHY_NONE), "self",
+			      bbs_phase_json(&fd->self, WHY_NONE));
+		if (!f || bbs_json_set_str(f, "fs", bbs_fs_name(fd->fs, fs, sizeof(fs))))
+			failed = -1;
+		if (json_array_append_new(funcs, f))
+			failed = -1;
 	}
 	for (int i = 0; i < r->nr_func_off; i++) {
 		snprintf(name, sizeof(name), "func:%s", r->func_off[i].name);
-		json_array_append_new(
-			off, json_pack("{s:s,s:s}", "phase", name, "reason", r->func_off[i].why));
+		if (json_array_append_new(off, json_pack("{s:s,s:s}", "phase", name, "reason",
+							 r->func_off[i].why)))
+			failed = -1;
 	}
 	json_object_set_new(o, "funcs", funcs);
 	json_object_set_new(o, "funcs_not_traced", off);
+	return failed;
 }
 
 json_t *bbs_report_json(const struct bbs_report *r)
@@ -654,11 +678,13 @@ json_t *bbs_report_json(const struct bbs_report *r)
 	struct bbs_hist rmw = { 0 }, recover = { 0 };
 	uint64_t sw = 0, sr = 0;
 	json_t *groups = json_array(), *lost_detail = json_object(), *o;
+	bool failed = false;
 
 	for (size_t i = 0; i < r->nr_groups; i++) {
 		const struct bbs_group_data *gd = &r->groups[i];
 
-		json_array_append_new(groups, group_json(r, gd));
+		/* A group that cannot be encoded fails the whole object, never just goes. */
+		failed |= json_array_append_new(groups, group_json(r, gd)) != 0;
 		bbs_hist_merge(&rmw, &gd->phases[PHASE_RMW]);
 		bbs_hist_merge(&recover, &gd->phases[PHASE_RECOVER]);
 		sw += gd->stats.stripe_writes;
@@ -667,12 +693,19 @@ json_t *bbs_report_json(const struct bbs_report *r)
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		json_object_set_new(lost_detail, bbs_lost_name[i], json_integer(r->lost[i]));
 	json_object_set_new(lost_detail, "evicted", json_integer(r->evicted));
+	if (failed) {
+		json_decref(groups);
+		json_decref(lost_detail);
+		return NULL;
+	}
 	o = json_pack("{s:f,s:I,s:o,s:o,s:{s:o,s:o,s:I,s:I}}", "interval_s", r->interval_s, "lost",
 		      (json_int_t)bbs_report_lost(r), "lost_detail", lost_detail, "groups", groups,
 		      "raid56", "rmw", bbs_phase_json(&rmw, r->phase_why[BBS_OP_WRITE][PHASE_RMW]),
 		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
-	if (o && has_funcs(r))
-		funcs_json(r, o);
+	if (o && has_funcs(r) && funcs_json(r, o)) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }

@@ -15,6 +15,7 @@
 #include "out/hist.h"
 #include "out/html.h"
 #include "trace/tracefile.h"
+#include "host/outfile.h"
 #include "host/util.h"
 
 #define MAX_IDS 4096
@@ -146,19 +147,24 @@ void bbs_html_free(struct bbs_html *h)
 	free(h);
 }
 
-int bbs_html_write(struct bbs_html *h, const char *path)
+int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whylen)
 {
-	int bad;
+	int bad, ret;
 
 	fputs("</body></html>\n", h->f);
 	bad = ferror(h->f);
 	if (fclose(h->f) || bad) {
 		h->f = NULL;
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
 		errno = ENOMEM;
 		return -1;
 	}
 	h->f = NULL;
-	return bbs_write_file_atomic(path, h->buf, h->len);
+	ret = bbs_out_write_all(path, BBS_OUT_FORCE, h->buf, h->len, why, whylen);
+	if (!ret)
+		return 0;
+	errno = -ret;
+	return -1;
 }
 
 void bbs_html_h2(struct bbs_html *h, const char *text)

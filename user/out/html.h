@@ -4,7 +4,7 @@
  * external style sheet, font or image, nothing fetched.  `bbscope report
  * --html` and `bbscope bench --html` build their pages from these pieces.
  *
- * A page is built in memory and written with bbs_html_write(): tmp file,
+ * A page is built in memory and written with bbs_html_write(): a temporary,
  * fsync, rename, so a reader never sees half a page.  Writing errors inside
  * the builders are remembered and reported there, once.
  *
@@ -22,8 +22,11 @@ struct bbs_html;
 
 /* A page titled title; NULL on ENOMEM. */
 struct bbs_html *bbs_html_new(const char *title);
-/* Close the page and write it to path atomically.  0, or -1 with errno set. */
-int bbs_html_write(struct bbs_html *h, const char *path);
+/*
+ * Close the page and write it to path (host/outfile.h: atomically over a
+ * regular file, into a device or FIFO).  0, or -1 with errno set and why.
+ */
+int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whylen);
 void bbs_html_free(struct bbs_html *h);
 
 /* Text.  Everything given is escaped; printf-style arguments are formatted first. */

@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "out/print.h"
+#include "host/util.h"
 
 int bbs_json_print(const json_t *o, size_t flags)
 {
-	if (!o || json_dumpf(o, stdout, flags | JSON_COMPACT) || fputc('\n', stdout) == EOF)
+	if (!o) {
+		/* Never a silent nothing: an object that could not be built is an error. */
+		bbs_err("cannot encode the JSON output: %s", strerror(ENOMEM));
+		return -1;
+	}
+	if (json_dumpf(o, stdout, flags | JSON_COMPACT) || fputc('\n', stdout) == EOF)
 		return -1;
 	return 0;
 }

@@ -17,7 +17,8 @@
 
 /*
  * One JSON document on one line of stdout (json_dumpf() flags, JSON_COMPACT
- * added).  0, or -1 when it could not be written.
+ * added).  0, or -1 when it could not be written, or o is NULL (an object
+ * that could not be built: one error line then).
  */
 int bbs_json_print(const json_t *o, size_t flags);
 

@@ -1,101 +1,67 @@
 // SPDX-License-Identifier: GPL-2.0
+/* Prometheus exposition and its endpoint (out/prom.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <microhttpd.h>
 
 #include "out/prom.h"
+#include "host/jsonstr.h"
 #include "host/util.h"
 
 struct bbs_prom {
-	int fd;
+	struct MHD_Daemon *httpd;
+	pthread_mutex_t lock; /* text, len: swapped by publish, copied by scrapes */
+	char *text;
+	size_t len;
+	char url[128];
 };
 
-int bbs_prom_open(struct bbs_prom **out, const char *addr)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-	struct addrinfo *ai = NULL;
-	char host[256], *port;
-	struct bbs_prom *p;
-	int fd, one = 1, err;
-
-	snprintf(host, sizeof(host), "%s", addr ? addr : "127.0.0.1:9435");
-	port = strrchr(host, ':');
-	if (!port || !port[1]) {
-		bbs_err("--prom %s: want HOST:PORT", host);
-		return -EINVAL;
-	}
-	*port++ = 0;
-	/* [::1]:9435 */
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = 0;
-	}
-	err = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-	if (err) {
-		bbs_err("--prom %s:%s: %s", host, port, gai_strerror(err));
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		goto err_errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 16))
-		goto err_close;
-	freeaddrinfo(ai);
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	p->fd = fd;
-	*out = p;
-	return 0;
-
-err_close:
-	err = -errno;
-	close(fd);
-	freeaddrinfo(ai);
-	bbs_err("cannot listen on %s:%s: %s", host, port, strerror(-err));
-	return err;
-err_errno:
-	err = -errno;
-	freeaddrinfo(ai);
-	bbs_err("cannot open a socket: %s", strerror(-err));
-	return err;
-}
-
-void bbs_prom_close(struct bbs_prom *p)
-{
-	if (!p)
-		return;
-	close(p->fd);
-	free(p);
-}
-
-int bbs_prom_fd(const struct bbs_prom *p)
-{
-	return p->fd;
-}
+/* ---- the exposition ---- */
 
 /* Power-of-two bucket bounds, 1 us .. ~8.6 s, plus +Inf. */
 #define PROM_LO_LOG2 10
 #define PROM_HI_LOG2 33
 
+/*
+ * A label value as the exposition format wants it: '\', '"' and newline
+ * escaped, and UTF-8 (a byte that is not part of valid UTF-8 becomes
+ * U+FFFD): a mount point can hold any byte but '/' and NUL.
+ */
+static void label_value(char *dst, size_t len, const char *s)
+{
+	char *text = bbs_utf8_lossy(s);
+	size_t n = 0;
+
+	for (const char *p = text ? text : ""; *p && n + 3 < len; p++) {
+		if (*p == '\\' || *p == '"' || *p == '\n') {
+			dst[n++] = '\\';
+			dst[n++] = *p == '\n' ? 'n' : *p;
+		} else {
+			dst[n++] = *p;
+		}
+	}
+	dst[n] = 0;
+	free(text);
+}
+
 static void labels(char *buf, size_t len, const struct bbs_group_data *gd)
 {
-	char fs[256], dev[64];
+	char fs[256], dev[64], efs[2 * sizeof(fs)], edev[2 * sizeof(dev)];
 
 	bbs_fs_name(gd->g.fs, fs, sizeof(fs));
 	if (gd->g.dev)
 		bbs_dev_name(gd->g.dev, dev, sizeof(dev));
 	else
-		snprintf(dev, sizeof(dev), "%s", "");
-	/* Paths and device names carry no quotes or backslashes worth escaping here. */
-	snprintf(buf, len, "fs=\"%s\",dev=\"%s\",op=\"%s\",kind=\"%s\"", fs, dev,
+		dev[0] = 0;
+	label_value(efs, sizeof(efs), fs);
+	label_value(edev, sizeof(edev), dev);
+	snprintf(buf, len, "fs=\"%s\",dev=\"%s\",op=\"%s\",kind=\"%s\"", efs, edev,
 		 bbs_op_name[gd->g.op], bbs_kind_name[gd->g.kind]);
 }
 
@@ -129,7 +95,7 @@ enum counter_kind {
 static void counter(FILE *f, const struct bbs_report *r, enum counter_kind kind, const char *name,
 		    const char *help)
 {
-	char lbl[512];
+	char lbl[1024];
 
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (size_t i = 0; i < r->nr_groups; i++) {
@@ -154,7 +120,7 @@ static void counter(FILE *f, const struct bbs_report *r, enum counter_kind kind,
 static void write_funcs(FILE *f, const struct bbs_report *r)
 {
 	static const char *const name = "bbscope_func_seconds";
-	char lbl[512], fs[256];
+	char lbl[1024], fs[256], efs[2 * sizeof(fs)];
 
 	if (!r->nr_funcs)
 		return;
@@ -168,9 +134,10 @@ static void write_funcs(FILE *f, const struct bbs_report *r)
 		if (!fd->total.count || fd->slot >= MAX_FUNCS)
 			continue;
 		bbs_fs_name(fd->fs, fs, sizeof(fs));
+		label_value(efs, sizeof(efs), fs);
 		for (int self = 0; self < 2; self++) {
 			snprintf(lbl, sizeof(lbl),
-				 "fs=\"%s\",phase=\"func:%s\",under=\"%s\",time=\"%s\"", fs,
+				 "fs=\"%s\",phase=\"func:%s\",under=\"%s\",time=\"%s\"", efs,
 				 r->func[fd->slot].name, bbs_under_name[fd->under],
 				 self ? "self" : "total");
 			write_hist(f, name, lbl, self ? &fd->self : &fd->total);
@@ -180,7 +147,7 @@ static void write_funcs(FILE *f, const struct bbs_report *r)
 
 void bbs_prom_write(FILE *f, const struct bbs_report *r)
 {
-	char lbl[512], name[64];
+	char lbl[1024], name[64];
 
 	for (int p = 0; p < NR_PHASES; p++) {
 		snprintf(name, sizeof(name), "bbscope_%s_seconds", bbs_phase_name[p]);
@@ -211,48 +178,159 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 	fprintf(f, "bbscope_lost_total{reason=\"evicted\"} %llu\n", (unsigned long long)r->evicted);
 }
 
-void bbs_prom_serve(struct bbs_prom *p, const struct bbs_report *r)
-{
-	struct pollfd pfd;
-	char req[2048], *body = NULL;
-	size_t body_len = 0;
-	ssize_t n;
-	FILE *f;
-	int c;
+/* ---- the endpoint ---- */
 
-	c = accept4(p->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		return;
-	/* One request per connection; a client that sends nothing in 1 s is dropped. */
-	pfd.fd = c;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 1000) <= 0)
-		goto out;
-	n = recv(c, req, sizeof(req) - 1, 0);
-	if (n <= 0)
-		goto out;
-	req[n] = 0;
-	f = open_memstream(&body, &body_len);
+int bbs_prom_publish(struct bbs_prom *p, const struct bbs_report *r)
+{
+	char *text = NULL, *old;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
 	if (!f)
-		goto out;
-	if (strncmp(req, "GET ", 4)) {
-		fclose(f);
-		dprintf(c, "HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
-		goto out;
-	}
+		return -ENOMEM;
 	bbs_prom_write(f, r);
-	fclose(f);
-	dprintf(c,
-		"HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		"Content-Length: %zu\r\nConnection: close\r\n\r\n",
-		body_len);
-	for (size_t off = 0; off < body_len;) {
-		n = send(c, body + off, body_len - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		off += n;
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
 	}
-out:
-	free(body);
-	close(c);
+	pthread_mutex_lock(&p->lock);
+	old = p->text;
+	p->text = text;
+	p->len = len;
+	pthread_mutex_unlock(&p->lock);
+	free(old);
+	return 0;
+}
+
+/* libmicrohttpd's thread: a copy of the latest text, made under the lock. */
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *data_len, void **req)
+{
+	struct bbs_prom *p = cls;
+	struct MHD_Response *resp;
+	unsigned int status = MHD_HTTP_OK;
+	enum MHD_Result ret;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	} else {
+		pthread_mutex_lock(&p->lock);
+		resp = MHD_create_response_from_buffer(p->len, p->text ? p->text : "",
+						       MHD_RESPMEM_MUST_COPY);
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* "HOST:PORT" split; the port checked (0..65535), brackets of "[::1]" dropped. */
+static int parse_addr(const char *addr, char *host, size_t len, char *port, size_t plen)
+{
+	unsigned long long n;
+	char *colon;
+
+	snprintf(host, len, "%s", addr);
+	colon = strrchr(host, ':');
+	if (!colon || bbs_parse_uint(colon + 1, 65535, &n)) {
+		bbs_err("--prom %s: want HOST:PORT, a port from 0 to 65535", addr);
+		return -EINVAL;
+	}
+	*colon = 0;
+	snprintf(port, plen, "%llu", n);
+	if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	return 0;
+}
+
+/* Bind and listen ourselves: the address family is the host's, and :0 can be told. */
+static int listen_on(const char *host, const char *port, char *url, size_t len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo *ai = NULL;
+	char h[INET6_ADDRSTRLEN], s[16];
+	int fd, one = 1, err;
+
+	err = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (err) {
+		bbs_err("--prom %s:%s: %s", host, port, gai_strerror(err));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s),
+			NI_NUMERICHOST | NI_NUMERICSERV)) {
+		err = -errno;
+		bbs_err("cannot listen on %s:%s: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return err;
+	}
+	freeaddrinfo(ai);
+	snprintf(url, len,
+		 ss.ss_family == AF_INET6 ? "http://[%s]:%s/metrics" : "http://%s:%s/metrics", h,
+		 s);
+	return fd;
+}
+
+int bbs_prom_open(struct bbs_prom **out, const char *addr)
+{
+	char host[256], port[16];
+	struct bbs_prom *p;
+	int fd;
+
+	if (parse_addr(addr ? addr : BBS_PROM_DEF_ADDR, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	fd = listen_on(host, port, p->url, sizeof(p->url));
+	if (fd < 0) {
+		bbs_prom_close(p);
+		return fd;
+	}
+	/* One internal thread, epoll or poll: many connections, none blocks another. */
+	p->httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, p,
+				    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+				    (unsigned int)BBS_PROM_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
+				    (unsigned int)BBS_PROM_TIMEOUT_S, MHD_OPTION_END);
+	if (!p->httpd) {
+		bbs_err("cannot start the HTTP server on %s", p->url);
+		close(fd);
+		bbs_prom_close(p);
+		return -EIO;
+	}
+	*out = p;
+	return 0;
+}
+
+void bbs_prom_close(struct bbs_prom *p)
+{
+	if (!p)
+		return;
+	if (p->httpd)
+		MHD_stop_daemon(p->httpd); /* closes the listening socket it was given too */
+	pthread_mutex_destroy(&p->lock);
+	free(p->text);
+	free(p);
+}
+
+const char *bbs_prom_url(const struct bbs_prom *p)
+{
+	return p->url;
 }

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Prometheus text exposition (format 0.0.4) of a cumulative bbs_report,
- * served over HTTP on one socket, polled from the hist loop: no threads.
- * Prometheus does the aggregation across hosts; this only exposes.
+ * Prometheus text exposition (format 0.0.4) of a cumulative bbs_report, and
+ * the HTTP endpoint that serves it.  Prometheus does the aggregation across
+ * hosts; this only exposes.
+ *
+ * The endpoint is libmicrohttpd's, in its own thread, so that concurrent
+ * scrapes are served while idle or slow clients are connected, connections
+ * are bounded (BBS_PROM_MAX_CONNS, BBS_PROM_TIMEOUT_S), and the tracer's
+ * loop never waits on a client: it renders the text once per update
+ * (bbs_prom_publish()), and a scrape gets a copy of the latest.
  */
 #ifndef BBS_PROM_H
 #define BBS_PROM_H
@@ -11,15 +17,23 @@
 
 #include "out/hist.h"
 
+#define BBS_PROM_DEF_ADDR "127.0.0.1:9435"
+#define BBS_PROM_MAX_CONNS 64 /* at once; more are refused until some close */
+#define BBS_PROM_TIMEOUT_S 10 /* an idle connection is closed after this */
+
 struct bbs_prom;
 
-/* addr is "HOST:PORT" ("127.0.0.1:9435" when NULL). 0 or -errno, after one error line. */
+/*
+ * Listen on addr, "HOST:PORT" (BBS_PROM_DEF_ADDR when NULL; "[::1]:9435";
+ * port 0: one the kernel picks), and serve GET on any path.  0 or -errno,
+ * after one error line.
+ */
 int bbs_prom_open(struct bbs_prom **out, const char *addr);
 void bbs_prom_close(struct bbs_prom *p);
-/* The listening socket, to poll() for readability. */
-int bbs_prom_fd(const struct bbs_prom *p);
-/* Accept and answer one scrape with the metrics of r (cumulative). */
-void bbs_prom_serve(struct bbs_prom *p, const struct bbs_report *r);
+/* "http://HOST:PORT/metrics", with the port actually bound (for :0). */
+const char *bbs_prom_url(const struct bbs_prom *p);
+/* What scrapes get from now on: r's exposition.  0, or -ENOMEM (the old text stays). */
+int bbs_prom_publish(struct bbs_prom *p, const struct bbs_report *r);
 
 /* Write the exposition text of r to f (also used by tests without HTTP). */
 void bbs_prom_write(FILE *f, const struct bbs_report *r);

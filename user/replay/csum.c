@@ -63,6 +63,7 @@
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
+#include "host/outfile.h"
 #include "host/util.h"
 #include "replay/workload.h"
 
@@ -574,11 +575,11 @@ static int by_offset(const void *a, const void *b)
 	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
-/* '<offset> <hex>' per block, by offset, into path (atomically: tmp + rename). */
+/* '<offset> <hex>' per block, by offset, into path (host/outfile.h: atomically). */
 static int write_csums(struct replay *r, const char *path)
 {
 	const struct bbs_workload *w = r->w;
-	char tmp[4096];
+	struct bbs_out out;
 	size_t *order;
 	int ret = -1;
 	FILE *f;
@@ -595,11 +596,16 @@ static int write_csums(struct replay *r, const char *path)
 		order[i] = i;
 	sort_w = w;
 	qsort(order, w->nr, sizeof(*order), by_offset);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
+	ret = bbs_out_open(&out, path, BBS_OUT_FORCE);
+	if (ret) {
+		bbs_err("--csum-out %s: %s", path, out.why);
+		goto out;
+	}
+	f = bbs_out_stream(&out);
 	if (!f) {
-		ret = -errno;
-		bbs_err("--csum-out %s: %s", path, strerror(errno));
+		bbs_out_abort(&out);
+		ret = -ENOMEM;
+		bbs_err("--csum-out %s: out of memory", path);
 		goto out;
 	}
 	for (size_t k = 0; k < w->nr; k++) {
@@ -610,13 +616,9 @@ static int write_csums(struct replay *r, const char *path)
 		for (uint32_t off = 0; off < b->len; off += BBS_WL_BLOCK, c += r->csum_size)
 			fwrite(line, 1, bbs_csum_line(line, b->offset + off, c, r->csum_size), f);
 	}
-	if (fflush(f) || ferror(f) || fsync(fileno(f)) | fclose(f) || rename(tmp, path)) {
-		ret = -(errno ?: EIO);
-		bbs_err("--csum-out %s: %s", path, strerror(-ret));
-		unlink(tmp);
-		goto out;
-	}
-	ret = 0;
+	ret = bbs_out_commit(&out);
+	if (ret)
+		bbs_err("--csum-out %s: %s", path, out.why);
 out:
 	free(order);
 	return ret;

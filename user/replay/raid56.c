@@ -99,6 +99,7 @@
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
+#include "host/outfile.h"
 #include "host/util.h"
 #include "replay/workload.h"
 
@@ -193,7 +194,7 @@ struct replay {
 	atomic_bool abort;
 	unsigned int threads; /* lanes: 1, or --threads (the online CPUs) */
 	bool missing[MAX_TARGETS];
-	int rebuilt_fd[MAX_TARGETS];
+	struct bbs_out rebuilt[MAX_TARGETS]; /* --rebuilt-out PREFIX.N (host/outfile.h) */
 	struct rusage ru0, ru1;
 };
 
@@ -640,7 +641,7 @@ static void write_rebuilt(struct lane *l, const struct slot *s, uint64_t f)
 	for (unsigned int i = 0; i < r->n; i++) {
 		const uint8_t *strip = s->buf + (size_t)target_strip(r, f, i) * BBS_STRIPE_LEN;
 
-		if (!r->missing[i] || pwrite(r->rebuilt_fd[i], strip, BBS_STRIPE_LEN,
+		if (!r->missing[i] || pwrite(r->rebuilt[i].fd, strip, BBS_STRIPE_LEN,
 					     f * BBS_STRIPE_LEN) == BBS_STRIPE_LEN)
 			continue;
 		if (!l->err) {
@@ -1057,22 +1058,48 @@ static int check_distinct(char *const *paths, unsigned int n)
 	return 0;
 }
 
+/*
+ * PREFIX.N for each missing target: written at the strips' offsets, so it
+ * must seek; a regular file is made beside and renamed in at the end.
+ */
 static int open_rebuilt(struct replay *r)
 {
 	char path[PATH_MAX];
+	struct bbs_out *o;
 
 	for (unsigned int i = 0; i < r->n; i++) {
 		if (!r->missing[i])
 			continue;
+		o = &r->rebuilt[i];
 		snprintf(path, sizeof(path), "%s.%u", r->o->rebuilt_out, i);
-		r->rebuilt_fd[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (r->rebuilt_fd[i] < 0 ||
-		    ftruncate(r->rebuilt_fd[i], r->nr_stripes * BBS_STRIPE_LEN)) {
+		if (bbs_out_open(o, path, BBS_OUT_FORCE | BBS_OUT_SEEKABLE | BBS_OUT_NOFOLLOW)) {
+			bbs_err("--rebuilt-out %s: %s", path, o->why);
+			return -1;
+		}
+		if (o->tmp[0] && ftruncate(o->fd, r->nr_stripes * BBS_STRIPE_LEN)) {
 			bbs_err("--rebuilt-out %s: %s", path, strerror(errno));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Rename the rebuilt strips into place after a good run; else drop them. */
+static int close_rebuilt(struct replay *r, int ret)
+{
+	for (unsigned int i = 0; i < MAX_TARGETS; i++) {
+		struct bbs_out *o = &r->rebuilt[i];
+
+		if (o->fd < 0)
+			continue;
+		if (ret) {
+			bbs_out_abort(o);
+		} else if (bbs_out_commit(o)) {
+			bbs_err("--rebuilt-out %s: %s", o->path, o->why);
+			ret = -EIO;
+		}
+	}
+	return ret;
 }
 
 /* What the options say that no target or workload needs to be seen for. */
@@ -1224,7 +1251,7 @@ int bbs_raid56_replay(const struct bbs_raid56_opts *o, const struct bbs_workload
 	memset(res, 0, sizeof(*res));
 	for (unsigned int i = 0; i < MAX_TARGETS; i++) {
 		t[i].fd = -1;
-		r.rebuilt_fd[i] = -1;
+		r.rebuilt[i].fd = -1;
 	}
 	ret = check_opts(o);
 	if (!ret)
@@ -1237,9 +1264,7 @@ int bbs_raid56_replay(const struct bbs_raid56_opts *o, const struct bbs_workload
 		lane_teardown(&r.lanes[i]);
 	free(r.lanes);
 	bbs_pool_free(&r.pool);
-	for (unsigned int i = 0; i < MAX_TARGETS; i++)
-		if (r.rebuilt_fd[i] >= 0)
-			close(r.rebuilt_fd[i]);
+	ret = close_rebuilt(&r, ret);
 	/* Keep what was written (or a file another target's refusal left untouched). */
 	for (unsigned int i = 0; i < opened; i++)
 		bbs_target_close(&t[i], ret == 0);

@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -371,6 +373,23 @@ err_close:
 	return -1;
 }
 
+/*
+ * Whether a path that does not exist would be created under /dev: a typo'd
+ * device name (/dev/nvme0n2) must not become a file on devtmpfs that the
+ * replay then measures as if it were the device.
+ */
+static bool under_dev(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat d, devfs;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (stat(dirname(dir), &d) || stat("/dev", &devfs))
+		return false;
+	/* /dev's own filesystem: /dev/shm and other mounts below it are not. */
+	return d.st_dev == devfs.st_dev;
+}
+
 int bbs_target_open(struct bbs_target *t, const char *path, const struct bbs_target_opts *o)
 {
 	struct stat st;
@@ -385,6 +404,12 @@ int bbs_target_open(struct bbs_target *t, const char *path, const struct bbs_tar
 	if (stat(path, &st)) {
 		if (errno != ENOENT) {
 			bbs_err("--target %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (under_dev(path)) {
+			bbs_err("--target %s: no such device (a target under /dev must exist; a "
+				"file would be made on devtmpfs, in memory)",
+				path);
 			return -1;
 		}
 		ret = open_file(t, NULL, o);

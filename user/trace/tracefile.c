@@ -1696,6 +1696,14 @@ int bbs_tfr_open_mem(struct bbs_tf_reader **out, const void *buf, size_t len, ch
 	r->st.chunks = 1;
 	r->st.end_ns = r->hdr.mono_ns;
 	r->seq = 1;
+	/*
+	 * A first chunk that is corrupt (not merely cut short by a killed
+	 * recorder) leaves nothing readable: say so, rather than "0 bios".
+	 */
+	if (!next_chunk(r) && r->st.stopped && !strncmp(r->st.why, "corrupt", 7)) {
+		snprintf(err, errlen, "%s: nothing after the file header can be read", r->st.why);
+		goto err_free;
+	}
 	*out = r;
 	return 0;
 
@@ -1710,7 +1718,8 @@ int bbs_tfr_open(struct bbs_tf_reader **out, const char *path, char *err, size_t
 	void *map = NULL;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on in open(). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		ret = -errno;
 		snprintf(err, errlen, "%s", strerror(errno));

@@ -210,12 +210,16 @@ struct bbs_tf_lost {
 /*
  * Open a trace held in memory (buf must stay valid until close).  Fails,
  * with a one-line reason in err, when it is not a readable bbscope trace:
- * -ENODATA empty, -EINVAL bad magic or header, -EPROTONOSUPPORT unknown
- * version.  Anything after a good header is read up to the first bad chunk.
+ * -ENODATA empty, -EINVAL bad magic or header (or a corrupt first chunk
+ * after it: nothing could be read), -EPROTONOSUPPORT unknown version.
+ * Anything after a good header is read up to the first bad chunk.
  */
 int bbs_tfr_open_mem(struct bbs_tf_reader **out, const void *buf, size_t len, char *err,
 		     size_t errlen);
-/* The same for a file (mapped read-only); -errno of open/mmap as well. */
+/*
+ * The same for a file (mapped read-only); -errno of open/mmap as well, and
+ * -EINVAL for what is not a regular file (a FIFO is refused, not waited on).
+ */
 int bbs_tfr_open(struct bbs_tf_reader **out, const char *path, char *err, size_t errlen);
 void bbs_tfr_close(struct bbs_tf_reader *r);
 

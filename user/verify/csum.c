@@ -559,6 +559,14 @@ int bbs_verify_csum_paths(char *const *paths, int n)
 			bbs_err("cannot access %s: %s (check the path)", paths[i], strerror(errno));
 			return -EINVAL;
 		}
+		if (S_ISBLK(st.st_mode)) {
+			/* statfs() of a device node describes /dev, not what the device holds. */
+			bbs_err("%s is a block device: verify checks the files of a mounted btrfs "
+				"(give a path on it); --parity and --recover also take member "
+				"devices",
+				paths[i]);
+			return -EINVAL;
+		}
 		if (sfs.f_type != BTRFS_SUPER_MAGIC) {
 			bbs_err("%s is not on a btrfs filesystem (verify reads btrfs only)",
 				paths[i]);

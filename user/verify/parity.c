@@ -911,6 +911,13 @@ int bbs_verify_parity(char *const *targets, int nr_targets, const uint64_t *reco
 	ret = check_targets(&v) ? -EINVAL : 0;
 	if (!ret)
 		ret = check_chunks(&v);
+	if (!ret && !v.r.block_groups) {
+		/* Not "0 checked, all fine": there was nothing this mode checks. */
+		bbs_err("%s has no raid5 or raid6 block group: no parity to check (plain 'bbscope "
+			"verify PATH' checks data checksums)",
+			targets[0]);
+		ret = -EINVAL;
+	}
 	if (!ret) {
 		*res = v.r;
 		v.r.mm = NULL;

@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# hist --prom serves like a server (issue 13, items 7, 9 and 10): scrapes
+# are answered while idle clients hold connections, several at once;
+# connections are bounded and the endpoint lives through a flood of them;
+# label values are escaped (a mount point with '"', '\' and a newline that
+# would forge a metric line), and promtool accepts the result; the port is
+# checked, port 0 prints the one it got; with -i the terminal shows each
+# interval while the endpoint counts from the start.
+# Traffic goes to 127.0.0.1 only; every loop is bounded.
+. "$(dirname "$0")/lib.sh"
+need_root
+for t in promtool curl python3 jq; do
+	command -v $t >/dev/null || skip "$t missing"
+done
+
+# A mount point that would break the exposition if it were not escaped.
+export BBSCOPE_STATE_DIR="$T_TMP/q\"b\\s
+x_total 999 #"
+sandbox_up --profile single --size 256M --mount-opts commit=300
+
+# ---- 10. the port: checked, and :0 says which it got ----
+"$BBSCOPE" hist --prom 127.0.0.1:99999 -d 1 >/dev/null 2>"$T_TMP/err"
+rc=$?
+check "--prom :99999 is refused (exit $rc)" test $rc -eq 2
+check "--prom :99999 says what a port is" grep -q '0 to 65535' "$T_TMP/err"
+
+tracer_start "$T_TMP/h.out" --fs "$MNT" --prom 127.0.0.1:0 -i 1 --json
+URL=$(sed -n 's/^bbscope: serving Prometheus metrics on //p' "$T_TMP/h.out.err")
+check "--prom :0 prints the URL it listens on ($URL)" eval \
+	'[[ "$URL" =~ ^http://127\.0\.0\.1:[0-9]+/metrics$ ]] && [[ "$URL" != *:0/* ]]'
+PORT=${URL##*:}
+PORT=${PORT%%/*}
+
+dd if=/dev/urandom of="$MNT/file" bs=1M count=4 conv=fsync status=none || fail "dd"
+sleep 2.5 # folded in once a second
+
+# ---- 9. idle clients do not hold scrapes back; several scrapes at once ----
+python3 - "$PORT" 20 6 >"$T_TMP/idle.out" 2>&1 <<'EOF' &
+import socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+for c in conns[: n // 2]:
+    c.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # a request never finished
+print("holding", len(conns), flush=True)
+time.sleep(secs)
+EOF
+IDLE=$!
+at_exit "kill $IDLE"
+for ((i = 0; i < 50; i++)); do
+	grep -q holding "$T_TMP/idle.out" && break
+	sleep 0.1
+done
+check "20 idle connections are open" grep -q 'holding 20' "$T_TMP/idle.out"
+pids=()
+for i in 1 2 3 4; do
+	curl -sf --max-time 5 "$URL" >"$T_TMP/m$i.txt" &
+	pids+=($!)
+done
+for i in 1 2 3 4; do
+	wait "${pids[i - 1]}" || fail "scrape $i with idle clients connected failed"
+done
+ok "4 concurrent scrapes answered while 20 idle clients hold connections"
+kill $IDLE 2>/dev/null
+wait $IDLE 2>/dev/null
+
+# ---- 7. label values escaped: promtool accepts it, nothing forged ----
+promtool check metrics <"$T_TMP/m1.txt" >"$T_TMP/promtool.out" 2>&1 ||
+	{ cat "$T_TMP/promtool.out"; fail "promtool rejects the exposition"; }
+ok "promtool check metrics accepts a mount point with '\"', '\\' and a newline"
+check "no forged line" eval '! grep -q "^x_total" "$T_TMP/m1.txt"'
+check "the fs label is escaped" grep -qF 'q\"b\\s\nx_total 999 #/mnt"' "$T_TMP/m1.txt"
+bytes=$(awk '/^bbscope_bytes_total\{.*op="write",kind="data"/ {s += $NF} END {print s + 0}' \
+	"$T_TMP/m1.txt")
+check "endpoint: data write bytes ($bytes) == file size" [ "$bytes" -eq 4194304 ]
+
+# A flood past the connection limit: refused or queued, never fatal.
+python3 - "$PORT" 120 >"$T_TMP/flood.out" 2>&1 <<'EOF'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for _ in range(n):
+    try:
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        pass
+print("opened", len(conns), flush=True)
+EOF
+check "the tracer lives through a flood of connections" kill -0 "$TRACER_PID"
+curl -sf --max-time 5 "$URL" >"$T_TMP/m5.txt" || fail "scrape after the flood"
+ok "scrape after the flood: $(wc -l <"$T_TMP/m5.txt") lines"
+
+# ---- 10. -i with --prom: the terminal per interval, the endpoint cumulative ----
+sleep 1.2
+tracer_stop
+sum=$(jq -s '[.[].groups[] | select(.op == "write" and .kind == "data" and .dev != null)
+	| .bytes] | add // 0' "$T_TMP/h.out")
+n=$(wc -l <"$T_TMP/h.out")
+check "-i 1: $n intervals, whose data write bytes add up to the file ($sum)" \
+	test "$n" -ge 3 -a "$sum" -eq 4194304
+exit 0
