@@ -90,20 +90,22 @@ capture_guest() {  # KERNEL
 
 # Fold a finished guest's lines in here, as NAME@KERNEL.
 fold_guest() {  # KERNEL
-	local k=$1 line st name rest rc=1
+	local k=$1 line st name rest rc=1 seen=0 want=$((${#guest_tests[@]} + 1))
 	while IFS= read -r line; do
 		case $line in
 		PASS* | SKIP* | FAIL*)
 			read -r st name rest <<<"$line"
 			[[ $name == leftovers* ]] || name="$name@$k"
+			seen=$((seen + 1))
 			result "$st" "$name" "$rest" ;;
 		"rc "*) rc=${line#rc } ;;
 		*) echo "$line" ;;
 		esac
 	done <"$OUT/guest-$k.out"
-	# A guest that did not boot or did not finish is a failure, never a skip.
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 2 ]; then
-		result FAIL "boot@$k" "the guest did not run its tests (see above)"
+	# A guest that did not boot, did not finish, or did not find its tests
+	# is a failure, never a skip: every test it should have run reports.
+	if [ "$seen" -lt "$want" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; }; then
+		result FAIL "boot@$k" "the guest reported $seen of $want results (exit $rc; see above)"
 	fi
 }
 

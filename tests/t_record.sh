@@ -134,6 +134,9 @@ cat "$T_TMP/cut.err"
 check "a cut trace: exit 0" [ $rc -eq 0 ]
 check "a cut trace: a warning naming how much was read" \
 	grep -q "warning: .*truncated.*read [0-9]* of $((size - 100)) bytes" "$T_TMP/cut.err"
+"$BBSCOPE" report --json "$T_TMP/cut.bbt" >"$T_TMP/cut.json" 2>/dev/null
+check "a cut trace: JSON trace.warning says it, as the text does" \
+	jq -e '.trace.truncated and (.trace.warning | test("truncated"))' "$T_TMP/cut.json"
 
 # --- files that are not traces, and an existing -o
 expect_refused() {  # WHAT FILE

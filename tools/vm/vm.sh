@@ -198,6 +198,8 @@ cmd_run() {
 		esac
 	done
 	[ $# -gt 0 ] || usage
+	# The directory is handed to the guest on its command line, which splits at blanks.
+	[[ $PWD != *[[:space:]]* ]] || die "cannot run a guest from a directory with blanks in its path: $PWD"
 	rel=$(release_of "$kernel")
 	fetch_one "$rel"
 	make_initramfs "$rel"
@@ -223,8 +225,9 @@ cmd_run() {
 	timeout --kill-after=5 "$timeout" qemu-system-x86_64 $(accel) -smp 2 -m "$mem" \
 		-nographic -no-reboot -display none -monitor none -serial "file:$run/console" \
 		-kernel "$dir/root/boot/vmlinuz-$kver" -initrd "$dir/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet loglevel=4 panic=-1 bbscope.run=$run bbscope.kver=$kver bbscope.init=$HERE/guest-init" \
+		-append "console=ttyS0 quiet loglevel=4 panic=-1 bbscope.run=$run bbscope.kver=$kver bbscope.init=$HERE/guest-init bbscope.cwd=$PWD" \
 		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
+		-virtfs local,path="$PWD",mount_tag=cwd,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$mods",mount_tag=modules,security_model=none,readonly=on \
 		-virtfs local,path="$share",mount_tag=share,security_model=none,multidevs=remap \
 		</dev/null >/dev/null 2>"$run/qemu.err" &
