@@ -27,7 +27,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 VMLINUX_H ?= $(OUT)/vmlinux.h
-PKGS      := libbpf liburing jansson libcrypto libsodium blkid libmicrohttpd
+PKGS      := libbpf liburing jansson libcrypto libsodium blkid libmicrohttpd gsl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
@@ -48,9 +48,9 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 # kernels before 5.12 refuse anywhere in an object (user/trace/tracer.c picks one).
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS)) $(OUT)/bbscope_nocas.bpf.o
 SKELS     := $(patsubst %.bpf.o,%.skel.h,$(BPF_OBJS))
-# user/<role>/*.c: cli/ (commands), trace/, replay/, verify/, bench/ (engines),
+# user/<role>/*.c: cli/ (commands), trace/, replay/, verify/, bench/, diff/ (engines),
 # out/ (output formats), host/, btrfs/ (below them all); docs/design.md maps them.
-USER_DIRS := cli trace replay verify bench out host btrfs
+USER_DIRS := cli trace replay verify bench diff out host btrfs
 MAIN_SRC  := user/cli/main.c
 LIB_SRCS  := $(filter-out $(MAIN_SRC),$(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))

@@ -4,7 +4,7 @@
 # every #include: a directory may include only what sits beside or below it.
 #
 #   cli/                        commands: may include anything below
-#   trace/ replay/ verify/ bench/   engines: themselves, out/, host/, btrfs/
+#   trace/ replay/ verify/ bench/ diff/   engines: themselves, out/, host/, btrfs/
 #   out/                        output formats: out/, host/, btrfs/
 #   host/                       the machine: host/, btrfs/
 #   btrfs/                      the btrfs model: btrfs/ only
@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.." || exit 1
 
 allowed() { # DIR: the directories DIR's files may include
 	case $1 in
-	cli) echo "cli trace replay verify bench out host btrfs" ;;
-	trace | replay | verify | bench) echo "$1 out host btrfs" ;;
+	cli) echo "cli trace replay verify bench diff out host btrfs" ;;
+	trace | replay | verify | bench | diff) echo "$1 out host btrfs" ;;
 	out) echo "out host btrfs" ;;
 	host) echo "host btrfs" ;;
 	btrfs) echo "btrfs" ;;

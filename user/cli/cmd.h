@@ -32,5 +32,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_features(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

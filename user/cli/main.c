@@ -18,6 +18,7 @@ static const struct bbs_cmd cmds[] = {
 	{ "replay", cmd_replay, "replay writes through btrfs's checksum or raid56 parity paths" },
 	{ "bench", cmd_bench, "kernel write path and its userspace replays, side by side" },
 	{ "features", cmd_features, "what this host allows and what bbscope does with it" },
+	{ "diff", cmd_diff, "two runs side by side: each change with its interval and p-value" },
 };
 
 int main(int argc, char **argv)

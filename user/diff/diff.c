@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: GPL-2.0
+/* bbscope diff: matching two sides' groups and comparing them (diff/diff.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff/diff.h"
+#include "out/hist.h"
+
+const double bbs_diff_q[BBS_DIFF_NQ] = { 0.50, 0.90, 0.99 };
+const char *const bbs_diff_q_name[BBS_DIFF_NQ] = { "p50", "p90", "p99" };
+
+/* Whether both sides have the same device names (over all their runs). */
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static size_t side_devices(const struct bbs_diff_side *s, const char ***out)
+{
+	size_t cap = 0, n = 0;
+	const char **names;
+
+	for (size_t r = 0; r < s->nruns; r++)
+		cap += s->runs[r].ng;
+	names = calloc(cap ? cap : 1, sizeof(char *));
+	*out = names;
+	if (!names)
+		return 0;
+	for (size_t r = 0; r < s->nruns; r++)
+		for (size_t i = 0; i < s->runs[r].ng; i++) {
+			const char *d = s->runs[r].g[i].dev;
+			bool seen = false;
+
+			for (size_t j = 0; j < n; j++)
+				seen |= !strcmp(names[j], d);
+			if (*d && !seen)
+				names[n++] = d;
+		}
+	qsort(names, n, sizeof(char *), cmp_str);
+	return n;
+}
+
+static bool same_devices(const struct bbs_diff_side *a, const struct bbs_diff_side *b)
+{
+	const char **na, **nb;
+	size_t n = side_devices(a, &na), m = side_devices(b, &nb);
+	bool same = na && nb && n == m && n > 0;
+
+	for (size_t j = 0; same && j < n; j++)
+		same = !strcmp(na[j], nb[j]);
+	free(na);
+	free(nb);
+	return same;
+}
+
+/* Groups as compared: devices merged to "*" unless matched by name. */
+struct view {
+	struct bbs_diff_group *g;
+	size_t n;
+	double seconds;
+};
+
+static struct bbs_diff_group *view_get(struct view *v, const char *dev, int op, int kind)
+{
+	struct bbs_diff_group *g;
+
+	for (size_t i = 0; i < v->n; i++)
+		if (v->g[i].op == op && v->g[i].kind == kind && !strcmp(v->g[i].dev, dev))
+			return &v->g[i];
+	g = realloc(v->g, (v->n + 1) * sizeof(*g));
+	if (!g)
+		return NULL;
+	v->g = g;
+	g = &v->g[v->n++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->dev, sizeof(g->dev), "%s", dev);
+	g->op = op;
+	g->kind = kind;
+	return g;
+}
+
+static int view_add(struct view *v, const struct bbs_diff_run *run, bool by_dev)
+{
+	for (size_t i = 0; i < run->ng; i++) {
+		const struct bbs_diff_group *from = &run->g[i];
+		struct bbs_diff_group *g =
+			view_get(v, by_dev || !*from->dev ? from->dev : "*", from->op, from->kind);
+
+		if (!g)
+			return -1;
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			if (bbs_samples_merge(&g->ph[ph], &from->ph[ph]))
+				return -1;
+		if (bbs_samples_merge(&g->size, &from->size))
+			return -1;
+		for (int c = 0; c < NR_CTX; c++) {
+			g->complete_ctx[c] += from->complete_ctx[c];
+			g->endio_ctx[c] += from->endio_ctx[c];
+		}
+		g->bios += from->bios;
+		g->bytes += from->bytes;
+	}
+	v->seconds += run->seconds;
+	return 0;
+}
+
+static int view_sort(struct view *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			if (bbs_samples_sort(&v->g[i].ph[ph]))
+				return -1;
+		if (bbs_samples_sort(&v->g[i].size))
+			return -1;
+	}
+	return 0;
+}
+
+static void view_free(struct view *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			bbs_samples_free(&v->g[i].ph[ph]);
+		bbs_samples_free(&v->g[i].size);
+	}
+	free(v->g);
+	memset(v, 0, sizeof(*v));
+}
+
+static const struct bbs_diff_group *view_find(const struct view *v,
+					      const struct bbs_diff_group *like)
+{
+	for (size_t i = 0; v && i < v->n; i++)
+		if (v->g[i].op == like->op && v->g[i].kind == like->kind &&
+		    !strcmp(v->g[i].dev, like->dev))
+			return &v->g[i];
+	return NULL;
+}
+
+/* A side as compared: all its runs pooled, and each run on its own. */
+struct sideview {
+	struct view pooled;
+	struct view *run;
+	size_t nruns;
+};
+
+static int sideview_build(struct sideview *sv, const struct bbs_diff_side *s, bool by_dev)
+{
+	sv->run = calloc(s->nruns ? s->nruns : 1, sizeof(*sv->run));
+	if (!sv->run)
+		return -1;
+	sv->nruns = s->nruns;
+	for (size_t r = 0; r < s->nruns; r++)
+		if (view_add(&sv->pooled, &s->runs[r], by_dev) ||
+		    view_add(&sv->run[r], &s->runs[r], by_dev) || view_sort(&sv->run[r]))
+			return -1;
+	return view_sort(&sv->pooled);
+}
+
+static void sideview_free(struct sideview *sv)
+{
+	view_free(&sv->pooled);
+	for (size_t r = 0; r < sv->nruns; r++)
+		view_free(&sv->run[r]);
+	free(sv->run);
+}
+
+/* One value per run that has the group: f(run's group), into out (sorted). */
+static int per_run(struct bbs_samples *out, const struct sideview *sv,
+		   const struct bbs_diff_group *like,
+		   double (*f)(const struct bbs_diff_group *, const struct view *, const void *),
+		   const void *arg)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t r = 0; r < sv->nruns; r++) {
+		const struct bbs_diff_group *g = view_find(&sv->run[r], like);
+		double v = g ? f(g, &sv->run[r], arg) : NAN;
+
+		if (!isnan(v) && bbs_samples_add(out, v, 1))
+			return -1;
+	}
+	return bbs_samples_sort(out);
+}
+
+struct qarg {
+	int phase;
+	double q;
+};
+
+static double run_quantile(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+{
+	const struct qarg *a = arg;
+
+	return g->ph[a->phase].total ? bbs_quantile(&g->ph[a->phase], a->q) : NAN;
+}
+
+static double run_tput(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+{
+	return v->seconds > 0 && g->bios ? g->bytes / v->seconds : NAN;
+}
+
+static double run_bpb(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+{
+	return g->bios ? (double)g->bytes / g->bios : NAN;
+}
+
+struct ctxarg {
+	bool endio;
+	int ctx;
+};
+
+static double run_share(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+{
+	const struct ctxarg *a = arg;
+	const uint64_t *c = a->endio ? g->endio_ctx : g->complete_ctx;
+	uint64_t t = 0;
+
+	for (int x = 0; x < NR_CTX; x++)
+		t += c[x];
+	return t ? (double)c[a->ctx] / t : NAN;
+}
+
+static void qchange_nan(struct bbs_qchange *q)
+{
+	*q = (struct bbs_qchange){ NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+}
+
+/*
+ * One phase of one group.  By run (two runs or more with samples on both
+ * sides): each quantile is the median over runs of each run's quantile, its
+ * interval the bootstrap over runs, the test on the runs' p50.  Else by bio.
+ */
+static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *like,
+			 const struct sideview *sa, const struct sideview *sb,
+			 const struct bbs_diff_opts *o)
+{
+	const struct bbs_diff_group *ga = view_find(&sa->pooled, like),
+				    *gb = view_find(&sb->pooled, like);
+	const struct bbs_samples *a = ga ? &ga->ph[p->phase] : NULL,
+				 *b = gb ? &gb->ph[p->phase] : NULL;
+	struct bbs_samples ra[BBS_DIFF_NQ] = { 0 }, rb[BBS_DIFF_NQ] = { 0 };
+	int ret = -1;
+
+	p->na = a ? a->total : 0;
+	p->nb = b ? b->total : 0;
+	p->p = p->p_adj = NAN;
+	for (int q = 0; q < BBS_DIFF_NQ; q++) {
+		struct qarg qa = { p->phase, bbs_diff_q[q] };
+
+		if (per_run(&ra[q], sa, like, run_quantile, &qa) ||
+		    per_run(&rb[q], sb, like, run_quantile, &qa))
+			goto out;
+	}
+	p->runs_a = (unsigned)ra[0].total;
+	p->runs_b = (unsigned)rb[0].total;
+	p->by_run = p->runs_a >= 2 && p->runs_b >= 2;
+	p->compared = p->na > 0 && p->nb > 0;
+	for (int q = 0; q < BBS_DIFF_NQ; q++) {
+		qchange_nan(&p->q[q]);
+		if (p->by_run) {
+			p->q[q].a = bbs_quantile(&ra[q], 0.5);
+			p->q[q].b = bbs_quantile(&rb[q], 0.5);
+		} else {
+			if (p->na)
+				p->q[q].a = bbs_quantile(a, bbs_diff_q[q]);
+			if (p->nb)
+				p->q[q].b = bbs_quantile(b, bbs_diff_q[q]);
+		}
+	}
+	ret = 0;
+	if (!p->compared)
+		goto out;
+	for (int q = 0; q < BBS_DIFF_NQ; q++)
+		if (p->by_run ? bbs_qchange(&ra[q], &rb[q], 0.5, o->alpha, o->draws, &p->q[q])
+			      : bbs_qchange(a, b, bbs_diff_q[q], o->alpha, o->draws, &p->q[q]))
+			ret = -1;
+	p->p = p->by_run ? bbs_mann_whitney(&ra[0], &rb[0]) : bbs_mann_whitney(a, b);
+out:
+	for (int q = 0; q < BBS_DIFF_NQ; q++) {
+		bbs_samples_free(&ra[q]);
+		bbs_samples_free(&rb[q]);
+	}
+	return ret;
+}
+
+/*
+ * Context shares.  By bio: chi-square of the pooled counts.  By run: the
+ * rank test of each run's share of the context whose pooled share moved
+ * most.
+ */
+static int compare_ctx(double *p, bool endio, const struct bbs_diff_group *like,
+		       const struct bbs_diff_group *ga, const struct bbs_diff_group *gb,
+		       const struct sideview *sa, const struct sideview *sb, bool by_run)
+{
+	const uint64_t *ca = endio ? ga->endio_ctx : ga->complete_ctx;
+	const uint64_t *cb = endio ? gb->endio_ctx : gb->complete_ctx;
+	struct bbs_samples ra, rb;
+	double ta = 0, tb = 0, best = -1;
+	struct ctxarg arg = { endio, 0 };
+
+	if (!by_run) {
+		*p = bbs_chi2_homogeneity(ca, cb, NR_CTX);
+		return 0;
+	}
+	for (int x = 0; x < NR_CTX; x++) {
+		ta += ca[x];
+		tb += cb[x];
+	}
+	if (!ta || !tb) {
+		*p = NAN;
+		return 0;
+	}
+	for (int x = 0; x < NR_CTX; x++) {
+		double d = fabs(ca[x] / ta - cb[x] / tb);
+
+		if (d > best) {
+			best = d;
+			arg.ctx = x;
+		}
+	}
+	if (per_run(&ra, sa, like, run_share, &arg) || per_run(&rb, sb, like, run_share, &arg))
+		return -1;
+	*p = bbs_mann_whitney(&ra, &rb);
+	bbs_samples_free(&ra);
+	bbs_samples_free(&rb);
+	return 0;
+}
+
+static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *like,
+			const struct sideview *sa, const struct sideview *sb,
+			const struct bbs_diff *d)
+{
+	const struct bbs_diff_group *ga = view_find(&sa->pooled, like),
+				    *gb = view_find(&sb->pooled, like);
+	static const uint64_t zero[NR_CTX];
+	struct bbs_samples ra = { 0 }, rb = { 0 };
+	bool dev_group = *like->dev != 0;
+
+	memset(pr, 0, sizeof(*pr));
+	snprintf(pr->dev, sizeof(pr->dev), "%s", like->dev);
+	pr->op = like->op;
+	pr->kind = like->kind;
+	pr->only = ga && gb ? 0 : ga ? 1 : 2;
+	pr->by_run = d->by_run;
+	for (int ph = 0; ph < NR_PHASES; ph++) {
+		if (bbs_phase_is_device(ph) != dev_group)
+			continue;
+		if ((!ga || !ga->ph[ph].total) && (!gb || !gb->ph[ph].total))
+			continue;
+		pr->ph[pr->nph].phase = ph;
+		if (compare_phase(&pr->ph[pr->nph++], like, sa, sb, &d->o))
+			return -1;
+	}
+	memcpy(pr->complete_a, ga ? ga->complete_ctx : zero, sizeof(zero));
+	memcpy(pr->complete_b, gb ? gb->complete_ctx : zero, sizeof(zero));
+	memcpy(pr->endio_a, ga ? ga->endio_ctx : zero, sizeof(zero));
+	memcpy(pr->endio_b, gb ? gb->endio_ctx : zero, sizeof(zero));
+	pr->complete_p = pr->complete_p_adj = pr->endio_p = pr->endio_p_adj = NAN;
+	pr->bpb_p = pr->bpb_p_adj = pr->tput_p = pr->tput_p_adj = NAN;
+	qchange_nan(&pr->tput);
+	pr->bpb_a = ga && ga->bios ? (double)ga->bytes / ga->bios : NAN;
+	pr->bpb_b = gb && gb->bios ? (double)gb->bytes / gb->bios : NAN;
+	pr->tput.a = ga && sa->pooled.seconds > 0 ? ga->bytes / sa->pooled.seconds : NAN;
+	pr->tput.b = gb && sb->pooled.seconds > 0 ? gb->bytes / sb->pooled.seconds : NAN;
+	pr->tput.pct = (pr->tput.b / pr->tput.a - 1) * 100;
+	if (!ga || !gb || !dev_group)
+		return 0;
+	if (compare_ctx(&pr->complete_p, false, like, ga, gb, sa, sb, d->by_run) ||
+	    compare_ctx(&pr->endio_p, true, like, ga, gb, sa, sb, d->by_run))
+		return -1;
+	if (!d->by_run) {
+		if (ga->size.total && gb->size.total)
+			pr->bpb_p = bbs_mann_whitney(&ga->size, &gb->size);
+		return 0;
+	}
+	/* By run: bytes per bio and throughput are one value a run. */
+	if (per_run(&ra, sa, like, run_bpb, NULL) || per_run(&rb, sb, like, run_bpb, NULL))
+		goto nomem;
+	pr->bpb_p = bbs_mann_whitney(&ra, &rb);
+	bbs_samples_free(&ra);
+	bbs_samples_free(&rb);
+	if (per_run(&ra, sa, like, run_tput, NULL) || per_run(&rb, sb, like, run_tput, NULL))
+		goto nomem;
+	if (ra.total >= 2 && rb.total >= 2) {
+		if (bbs_qchange(&ra, &rb, 0.5, d->o.alpha, d->o.draws, &pr->tput))
+			goto nomem;
+		pr->tput_p = bbs_mann_whitney(&ra, &rb);
+	}
+	bbs_samples_free(&ra);
+	bbs_samples_free(&rb);
+	return 0;
+nomem:
+	bbs_samples_free(&ra);
+	bbs_samples_free(&rb);
+	return -1;
+}
+
+/* Device groups by name, then the filesystem's; each by op, then kind. */
+static int cmp_pair(const void *x, const void *y)
+{
+	const struct bbs_diff_pair *a = x, *b = y;
+	int c;
+
+	if (!*a->dev != !*b->dev)
+		return !*a->dev ? 1 : -1;
+	c = strcmp(a->dev, b->dev);
+	if (c)
+		return c;
+	if (a->op != b->op)
+		return a->op - b->op;
+	return a->kind - b->kind;
+}
+
+static int compare_groups(struct bbs_diff *d)
+{
+	struct sideview sa = { 0 }, sb = { 0 };
+	int ret = -1;
+
+	d->by_dev = same_devices(d->a, d->b);
+	d->by_run = d->a->nruns >= 2 && d->b->nruns >= 2;
+	if (sideview_build(&sa, d->a, d->by_dev) || sideview_build(&sb, d->b, d->by_dev))
+		goto out;
+	d->pairs = calloc(sa.pooled.n + sb.pooled.n + 1, sizeof(*d->pairs));
+	if (!d->pairs)
+		goto out;
+	for (size_t i = 0; i < sa.pooled.n; i++)
+		if (compare_pair(&d->pairs[d->npairs++], &sa.pooled.g[i], &sa, &sb, d))
+			goto out;
+	for (size_t i = 0; i < sb.pooled.n; i++)
+		if (!view_find(&sa.pooled, &sb.pooled.g[i]) &&
+		    compare_pair(&d->pairs[d->npairs++], &sb.pooled.g[i], &sa, &sb, d))
+			goto out;
+	qsort(d->pairs, d->npairs, sizeof(*d->pairs), cmp_pair);
+	ret = 0;
+out:
+	sideview_free(&sa);
+	sideview_free(&sb);
+	return ret;
+}
+
+static const struct bbs_diff_row *row_find(const struct bbs_diff_side *s, const char *name)
+{
+	for (size_t i = 0; i < s->nrows; i++)
+		if (!strcmp(s->rows[i].name, name))
+			return &s->rows[i];
+	return NULL;
+}
+
+static int compare_row(struct bbs_diff_rowcmp *rc, const struct bbs_diff_row *ra,
+		       const struct bbs_diff_row *rb, const struct bbs_diff_opts *o)
+{
+	memset(rc, 0, sizeof(*rc));
+	snprintf(rc->name, sizeof(rc->name), "%s", (ra ? ra : rb)->name);
+	rc->only = ra && rb ? 0 : ra ? 1 : 2;
+	rc->na = ra ? ra->rounds.total : 0;
+	rc->nb = rb ? rb->rounds.total : 0;
+	rc->med = (struct bbs_qchange){ NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+	rc->p = rc->p_adj = NAN;
+	if (ra)
+		rc->med.a = bbs_quantile(&ra->rounds, 0.5);
+	if (rb)
+		rc->med.b = bbs_quantile(&rb->rounds, 0.5);
+	if (rc->only)
+		return 0;
+	if (bbs_qchange(&ra->rounds, &rb->rounds, 0.5, o->alpha, o->draws, &rc->med))
+		return -1;
+	/* One round on a side is a number, not a distribution: no verdict. */
+	rc->verdict = rc->na > 1 && rc->nb > 1;
+	if (rc->verdict)
+		rc->p = bbs_mann_whitney(&ra->rounds, &rb->rounds);
+	return 0;
+}
+
+static int compare_rows(struct bbs_diff *d)
+{
+	d->rows = calloc(d->a->nrows + d->b->nrows + 1, sizeof(*d->rows));
+	if (!d->rows)
+		return -1;
+	for (size_t i = 0; i < d->a->nrows; i++)
+		if (compare_row(&d->rows[d->nrows++], &d->a->rows[i],
+				row_find(d->b, d->a->rows[i].name), &d->o))
+			return -1;
+	for (size_t i = 0; i < d->b->nrows; i++)
+		if (!row_find(d->a, d->b->rows[i].name) &&
+		    compare_row(&d->rows[d->nrows++], NULL, &d->b->rows[i], &d->o))
+			return -1;
+	return 0;
+}
+
+/* ---- many tests at once: Holm's step-down adjustment ---- */
+
+struct ptest {
+	const double *p;
+	double *adj;
+};
+
+static int cmp_ptest(const void *x, const void *y)
+{
+	double a = *((const struct ptest *)x)->p, b = *((const struct ptest *)y)->p;
+
+	return (a > b) - (a < b);
+}
+
+static void ptest_add(struct ptest *t, size_t *n, const double *p, double *adj)
+{
+	if (!isnan(*p))
+		t[(*n)++] = (struct ptest){ p, adj };
+}
+
+/*
+ * Every p-value of the diff, adjusted: sorted ascending, the i-th of m
+ * becomes max over j <= i of min(1, (m - j) p_j) (0-based), Holm's method,
+ * which bounds the chance of any false "changed" by alpha whatever the
+ * tests' dependence.  Without adjusting, each keeps its own p.
+ */
+static int adjust(struct bbs_diff *d)
+{
+	size_t cap = d->nrows + d->npairs * (NR_PHASES + 4), n = 0;
+	struct ptest *t = calloc(cap ? cap : 1, sizeof(*t));
+	double run = 0;
+
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < d->nrows; i++)
+		ptest_add(t, &n, &d->rows[i].p, &d->rows[i].p_adj);
+	for (size_t i = 0; i < d->npairs; i++) {
+		struct bbs_diff_pair *pr = &d->pairs[i];
+
+		for (int k = 0; k < pr->nph; k++)
+			ptest_add(t, &n, &pr->ph[k].p, &pr->ph[k].p_adj);
+		ptest_add(t, &n, &pr->complete_p, &pr->complete_p_adj);
+		ptest_add(t, &n, &pr->endio_p, &pr->endio_p_adj);
+		ptest_add(t, &n, &pr->bpb_p, &pr->bpb_p_adj);
+		ptest_add(t, &n, &pr->tput_p, &pr->tput_p_adj);
+	}
+	qsort(t, n, sizeof(*t), cmp_ptest);
+	for (size_t i = 0; i < n; i++) {
+		double a = d->o.no_adjust ? *t[i].p : fmin(1, (double)(n - i) * *t[i].p);
+
+		run = d->o.no_adjust ? a : fmax(run, a);
+		*t[i].adj = run;
+	}
+	d->o.tests = n;
+	for (size_t i = 0; i < d->nrows; i++)
+		d->rows[i].significant = d->rows[i].p_adj < d->o.alpha;
+	for (size_t i = 0; i < d->npairs; i++)
+		for (int k = 0; k < d->pairs[i].nph; k++)
+			d->pairs[i].ph[k].significant = d->pairs[i].ph[k].p_adj < d->o.alpha;
+	free(t);
+	return 0;
+}
+
+int bbs_diff_run(struct bbs_diff *d, struct bbs_diff_side *a, struct bbs_diff_side *b,
+		 const struct bbs_diff_opts *o, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	d->a = a;
+	d->b = b;
+	d->o = *o;
+	if (!d->o.alpha)
+		d->o.alpha = 0.05;
+	if (!d->o.draws)
+		d->o.draws = 2000;
+	if (a->kind != b->kind) {
+		snprintf(err, errlen, "%s is %s and %s %s: diff compares two of one kind", a->path,
+			 bbs_diff_kind_phrase[a->kind], b->path, bbs_diff_kind_phrase[b->kind]);
+		return -1;
+	}
+	d->other_kernel = *a->kernel && *b->kernel && strcmp(a->kernel, b->kernel);
+	d->other_host = *a->host && *b->host && strcmp(a->host, b->host);
+	if ((a->kind == BBS_DIFF_BENCH ? compare_rows(d) : compare_groups(d)) || adjust(d)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void bbs_diff_free(struct bbs_diff *d)
+{
+	free(d->pairs);
+	free(d->rows);
+	memset(d, 0, sizeof(*d));
+}

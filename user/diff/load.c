@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The two sides of `bbscope diff` (diff/diff.h): a recording, a histogram
+ * document or a bench result, read into groups of weighted samples.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diff/diff.h"
+#include "host/jsonstr.h"
+#include "out/hist.h"
+#include "trace/tracefile.h"
+
+const char *const bbs_diff_kind_name[] = {
+	[BBS_DIFF_RECORDING] = "recording",
+	[BBS_DIFF_HIST] = "histograms",
+	[BBS_DIFF_BENCH] = "bench result",
+};
+
+const char *const bbs_diff_kind_phrase[] = {
+	[BBS_DIFF_RECORDING] = "a recording",
+	[BBS_DIFF_HIST] = "histograms (hist or report --json)",
+	[BBS_DIFF_BENCH] = "a bench result",
+};
+
+static struct bbs_diff_group *group_get(struct bbs_diff_run *s, const char *dev, int op, int kind)
+{
+	struct bbs_diff_group *g;
+
+	for (size_t i = 0; i < s->ng; i++)
+		if (s->g[i].op == op && s->g[i].kind == kind && !strcmp(s->g[i].dev, dev))
+			return &s->g[i];
+	g = realloc(s->g, (s->ng + 1) * sizeof(*g));
+	if (!g)
+		return NULL;
+	s->g = g;
+	g = &s->g[s->ng++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->dev, sizeof(g->dev), "%s", dev);
+	g->op = op;
+	g->kind = kind;
+	return g;
+}
+
+/* ---- a recording: every bio's phases and size, every span ---- */
+
+static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, char *err,
+			  size_t errlen)
+{
+	struct bbs_tf_reader *rd;
+	struct bbs_tf_event ev;
+	const struct bbs_tf_status *st;
+	char dev[64];
+	int ret;
+
+	ret = bbs_tfr_open(&rd, s->path, err, errlen);
+	if (ret)
+		return -1;
+	if (side->nruns == 1) {
+		snprintf(side->kernel, sizeof(side->kernel), "%s", bbs_tfr_header(rd)->kernel);
+		snprintf(side->host, sizeof(side->host), "%s", bbs_tfr_header(rd)->host);
+	}
+	ret = -1;
+	while (bbs_tfr_next(rd, &ev) == 1) {
+		struct bbs_diff_group *g;
+
+		if (ev.type == EV_BIO) {
+			const struct bbs_event_bio *e = &ev.bio;
+			const char *name = bbs_tfr_name(rd, TF_DEV, e->dev);
+			struct bbs_bio_phases p;
+
+			if (e->op >= BBS_NR_OPS || e->kind >= NR_KINDS)
+				continue;
+			if (name)
+				snprintf(dev, sizeof(dev), "%s", name);
+			else
+				snprintf(dev, sizeof(dev), "%u:%u", e->dev >> 20, e->dev & 0xfffff);
+			g = group_get(s, dev, e->op, e->kind);
+			if (!g)
+				goto nomem;
+			bbs_bio_phases(e, &p);
+			for (int ph = 0; ph < NR_PHASES; ph++)
+				if ((p.have & (1U << ph)) &&
+				    bbs_samples_add(&g->ph[ph], p.ns[ph], 1))
+					goto nomem;
+			if (p.complete_ctx && e->complete_ctx < NR_CTX)
+				g->complete_ctx[e->complete_ctx]++;
+			if (p.endio_ctx && e->endio_ctx < NR_CTX)
+				g->endio_ctx[e->endio_ctx]++;
+			g->bios++;
+			g->bytes += e->bytes;
+			if (bbs_samples_add(&g->size, e->bytes, 1))
+				goto nomem;
+		} else if (ev.type == EV_CSUM || ev.type == EV_ORDERED || ev.type == EV_RBIO) {
+			struct bbs_group sg;
+
+			bbs_span_group(&ev.span, &sg);
+			if (ev.span.phase >= NR_PHASES || sg.op >= BBS_NR_OPS ||
+			    sg.kind >= NR_KINDS)
+				continue;
+			g = group_get(s, "", sg.op, sg.kind);
+			if (!g || bbs_samples_add(&g->ph[ev.span.phase],
+						  (double)(ev.span.end_ns - ev.span.start_ns), 1))
+				goto nomem;
+		}
+	}
+	st = bbs_tfr_status(rd);
+	if (st->stopped) {
+		/* A diff of what was read would compare part of a run with a whole one. */
+		snprintf(err, errlen, "%s; read %llu of %llu bytes: diff compares whole runs",
+			 st->why, (unsigned long long)st->good, (unsigned long long)st->size);
+		goto out;
+	}
+	if (!st->trailer)
+		snprintf(side->warning, sizeof(side->warning),
+			 "%s has no trailer: the recording did not finish", s->path);
+	if (st->end_ns > bbs_tfr_header(rd)->mono_ns)
+		s->seconds = (st->end_ns - bbs_tfr_header(rd)->mono_ns) / 1e9;
+	ret = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	bbs_tfr_close(rd);
+	return ret;
+}
+
+/* ---- a histogram document: buckets, each its count at its midpoint ---- */
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s && i < n; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	return -1;
+}
+
+static void ctx_add(uint64_t *ctx, const json_t *o)
+{
+	for (int c = 0; c < NR_CTX; c++)
+		ctx[c] += json_integer_value(json_object_get(o, bbs_ctx_name[c]));
+}
+
+static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const json_t *o,
+		       char *err, size_t errlen)
+{
+	const json_t *groups = json_object_get(o, "groups"), *gj,
+		     *trace = json_object_get(o, "trace");
+	size_t i;
+
+	if (json_is_true(json_object_get(trace, "truncated"))) {
+		snprintf(err, errlen, "the report is of a truncated recording");
+		return -1;
+	}
+	if (trace && side->nruns == 1) {
+		bbs_json_get_str(trace, "kernel", side->kernel, sizeof(side->kernel));
+		bbs_json_get_str(trace, "host", side->host, sizeof(side->host));
+	}
+	s->seconds += json_number_value(json_object_get(o, "interval_s"));
+	json_array_foreach(groups, i, gj)
+	{
+		int op = name_index(bbs_op_name, BBS_NR_OPS,
+				    json_string_value(json_object_get(gj, "op")));
+		int kind = name_index(bbs_kind_name, NR_KINDS,
+				      json_string_value(json_object_get(gj, "kind")));
+		const json_t *phases = json_object_get(gj, "phases");
+		struct bbs_diff_group *g;
+		char dev[64] = "";
+
+		if (op < 0 || kind < 0) {
+			snprintf(err, errlen, "a group without a known op and kind");
+			return -1;
+		}
+		if (json_is_string(json_object_get(gj, "dev")))
+			bbs_json_get_str(gj, "dev", dev, sizeof(dev));
+		g = group_get(s, dev, op, kind);
+		if (!g)
+			goto nomem;
+		for (int ph = 0; ph < NR_PHASES; ph++) {
+			const json_t *b,
+				*buckets = json_object_get(
+					json_object_get(phases, bbs_phase_name[ph]), "buckets");
+			size_t k;
+
+			json_array_foreach(buckets, k, b)
+			{
+				double lo = json_number_value(json_array_get(b, 0));
+				double hi = json_number_value(json_array_get(b, 1));
+				double n = json_number_value(json_array_get(b, 2));
+
+				if (bbs_samples_add(&g->ph[ph], (lo + hi) / 2, n))
+					goto nomem;
+			}
+		}
+		ctx_add(g->complete_ctx, json_object_get(gj, "complete_ctx"));
+		ctx_add(g->endio_ctx, json_object_get(gj, "endio_ctx"));
+		g->bios += json_integer_value(json_object_get(gj, "bios"));
+		g->bytes += json_integer_value(json_object_get(gj, "bytes"));
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* ---- a bench result: each row's throughput, one value per round ---- */
+
+static int bench_row(struct bbs_diff_side *s, const char *name, const json_t *o)
+{
+	const json_t *rounds = json_object_get(o, "throughput_rounds_bps"), *v;
+	struct bbs_diff_row *r;
+	size_t i;
+
+	if (!json_array_size(rounds))
+		return 0;
+	/* Several bench files a side: their rounds are pooled, row by row. */
+	for (i = 0; i < s->nrows; i++)
+		if (!strcmp(s->rows[i].name, name))
+			break;
+	if (i < s->nrows) {
+		r = &s->rows[i];
+	} else {
+		r = realloc(s->rows, (s->nrows + 1) * sizeof(*r));
+		if (!r)
+			return -1;
+		s->rows = r;
+		r = &s->rows[s->nrows++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "%s", name);
+	}
+	json_array_foreach(rounds, i,
+			   v) if (bbs_samples_add(&r->rounds, json_number_value(v), 1)) return -1;
+	return 0;
+}
+
+static int bench_object(struct bbs_diff_side *s, const json_t *o, char *err, size_t errlen)
+{
+	const json_t *m = json_object_get(o, "machine"), *u = json_object_get(o, "userspace"), *v;
+	const char *mode;
+	char name[32];
+
+	if (s->nruns == 1) {
+		snprintf(s->kernel, sizeof(s->kernel), "%s",
+			 json_string_value(json_object_get(m, "kernel")) ?: "");
+		snprintf(s->host, sizeof(s->host), "%s, %lld cores",
+			 json_string_value(json_object_get(m, "cpu")) ?: "?",
+			 (long long)json_integer_value(json_object_get(m, "cores")));
+	}
+	if (bench_row(s, "kernel", json_object_get(o, "kernel")))
+		goto nomem;
+	json_object_foreach((json_t *)u, mode, v)
+	{
+		snprintf(name, sizeof(name), "replay %s", mode);
+		if (bench_row(s, name, v))
+			goto nomem;
+	}
+	if (!s->nrows) {
+		snprintf(err, errlen, "a bench result without throughput_rounds_bps");
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* The whole file, a regular one (a FIFO would block: refused like a directory). */
+static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		goto out;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, st.st_size - got);
+
+		if (n <= 0) {
+			snprintf(err, errlen, "%s", n ? strerror(errno) : "shorter than it was");
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+		got += n;
+	}
+	buf[got] = 0;
+	*len = got;
+out:
+	close(fd);
+	return buf;
+}
+
+/*
+ * One JSON document or JSON lines (hist --json: one object an interval).
+ * Sets *kind.
+ */
+static int load_json(struct bbs_diff_side *side, struct bbs_diff_run *run, const char *buf,
+		     size_t len, enum bbs_diff_kind *kind, char *err, size_t errlen)
+{
+	size_t off = 0, objs = 0;
+
+	*kind = BBS_DIFF_HIST;
+	for (;;) {
+		json_error_t je;
+		json_t *o;
+		int ret;
+
+		while (off < len && strchr(" \t\r\n", buf[off]))
+			off++;
+		if (off == len)
+			break;
+		o = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &je);
+		if (!o) {
+			snprintf(err, errlen, "not a recording, and not JSON at byte %zu: %s",
+				 off + je.position, je.text);
+			return -1;
+		}
+		off += je.position;
+		if (json_object_get(o, "error")) {
+			snprintf(err, errlen, "a JSON error document, not a result");
+			ret = -1;
+		} else if (json_object_get(o, "userspace") && json_object_get(o, "rounds")) {
+			*kind = BBS_DIFF_BENCH;
+			ret = objs ? -1 : bench_object(side, o, err, errlen);
+			if (objs)
+				snprintf(err, errlen, "more than one bench result");
+		} else if (json_is_array(json_object_get(o, "groups"))) {
+			ret = *kind == BBS_DIFF_BENCH ? -1 : hist_object(side, run, o, err, errlen);
+			if (*kind == BBS_DIFF_BENCH)
+				snprintf(err, errlen, "a bench result mixed with histograms");
+		} else {
+			snprintf(err, errlen,
+				 "JSON that is neither histograms (hist/report --json) nor a bench "
+				 "result (bench --json)");
+			ret = -1;
+		}
+		json_decref(o);
+		if (ret)
+			return -1;
+		objs++;
+	}
+	if (!objs) {
+		snprintf(err, errlen, "empty");
+		return -1;
+	}
+	return 0;
+}
+
+static int sort_run(struct bbs_diff_run *r)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < r->ng; i++) {
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			ret |= bbs_samples_sort(&r->g[i].ph[ph]);
+		ret |= bbs_samples_sort(&r->g[i].size);
+	}
+	return ret;
+}
+
+/* One file, as the side's next run.  0, or -1 with err. */
+static int load_one(struct bbs_diff_side *s, const char *path, char *err, size_t errlen)
+{
+	struct bbs_diff_run *run;
+	enum bbs_diff_kind kind = BBS_DIFF_RECORDING;
+	size_t len = 0;
+	char *buf;
+	int ret;
+
+	run = realloc(s->runs, (s->nruns + 1) * sizeof(*run));
+	if (!run) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->runs = run;
+	run = &s->runs[s->nruns++];
+	memset(run, 0, sizeof(*run));
+	run->path = path;
+	buf = slurp(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	if (!len) {
+		snprintf(err, errlen, "empty");
+		ret = -1;
+	} else if (len >= strlen(TF_MAGIC) && !memcmp(buf, TF_MAGIC, strlen(TF_MAGIC))) {
+		ret = load_recording(s, run, err, errlen);
+	} else {
+		ret = load_json(s, run, buf, len, &kind, err, errlen);
+	}
+	free(buf);
+	if (ret)
+		return -1;
+	if (s->nruns > 1 && kind != s->kind) {
+		snprintf(err, errlen, "%s, after %s: the files of a side are of one kind",
+			 bbs_diff_kind_phrase[kind], bbs_diff_kind_phrase[s->kind]);
+		return -1;
+	}
+	s->kind = kind;
+	if (sort_run(run)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int bbs_diff_load(struct bbs_diff_side *s, char *const *paths, int n, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	s->path = paths[0];
+	for (int i = 0; i < n; i++) {
+		char why[256] = "";
+
+		if (load_one(s, paths[i], why, sizeof(why))) {
+			snprintf(err, errlen, "%s: %s", paths[i], why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < s->nrows; i++)
+		if (bbs_samples_sort(&s->rows[i].rounds)) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	return 0;
+}
+
+void bbs_diff_side_free(struct bbs_diff_side *s)
+{
+	for (size_t r = 0; r < s->nruns; r++) {
+		struct bbs_diff_run *run = &s->runs[r];
+
+		for (size_t i = 0; i < run->ng; i++) {
+			for (int ph = 0; ph < NR_PHASES; ph++)
+				bbs_samples_free(&run->g[i].ph[ph]);
+			bbs_samples_free(&run->g[i].size);
+		}
+		free(run->g);
+	}
+	for (size_t i = 0; i < s->nrows; i++)
+		bbs_samples_free(&s->rows[i].rounds);
+	free(s->runs);
+	free(s->rows);
+	memset(s, 0, sizeof(*s));
+}
