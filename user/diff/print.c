@@ -500,9 +500,21 @@ int bbs_diff_html(const struct bbs_diff *d, const char *path, char *why, size_t 
 	}
 	bbs_diff_text(mem, d);
 	fclose(mem);
+	for (int k = 0; k < 2; k++) {
+		char *line = NULL;
+		size_t n = 0;
+		FILE *m = open_memstream(&line, &n);
+
+		if (m) {
+			side_line(m, k ? "B" : "A", k ? d->b : d->a);
+			fclose(m);
+			bbs_html_p(h, "%s", line ? line : "");
+		}
+		free(line);
+	}
 	bbs_html_p(h,
 		   "Bars: A and B; whiskers: each side's %.0f%% bootstrap interval of the "
-		   "quantile.  The table is what 'bbscope diff' prints.",
+		   "quantile.  Below: the comparison as 'bbscope diff' prints it.",
 		   100 * (1 - d->o.alpha));
 	bbs_html_grid_begin(h);
 	if (d->a->kind == BBS_DIFF_BENCH)
