@@ -166,30 +166,6 @@ void bbs_report_free(struct bbs_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
-struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slot, int under)
-{
-	struct bbs_func_data *fd;
-
-	for (size_t i = 0; i < r->nr_funcs; i++)
-		if (r->funcs[i].fs == fs && r->funcs[i].slot == slot && r->funcs[i].under == under)
-			return &r->funcs[i];
-	if (r->nr_funcs == r->cap_funcs) {
-		size_t cap = r->cap_funcs ? 2 * r->cap_funcs : 16;
-
-		fd = realloc(r->funcs, cap * sizeof(*fd));
-		if (!fd)
-			return NULL;
-		r->funcs = fd;
-		r->cap_funcs = cap;
-	}
-	fd = &r->funcs[r->nr_funcs++];
-	memset(fd, 0, sizeof(*fd));
-	fd->fs = fs;
-	fd->slot = slot;
-	fd->under = under;
-	return fd;
-}
-
 static bool group_eq(const struct bbs_group *a, const struct bbs_group *b)
 {
 	return a->fs == b->fs && a->dev == b->dev && a->op == b->op && a->kind == b->kind;

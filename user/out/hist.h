@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 
 #include "bbscope.h"
@@ -134,8 +136,35 @@ void bbs_report_free(struct bbs_report *r);
 struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_group *g);
 void bbs_group_add_wq(struct bbs_group_data *gd, const char *name, uint64_t count);
 uint64_t bbs_report_lost(const struct bbs_report *r);
-/* The function phase of (fs, slot, under), added empty if new; NULL on ENOMEM. */
-struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slot, int under);
+/*
+ * The function phase of (fs, slot, under), added empty if new; NULL on ENOMEM.
+ * Inline: the trace reader (trace/tracefile.c) uses it too, and is built
+ * alone for the fuzzer.
+ */
+static inline struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slot,
+						    int under)
+{
+	struct bbs_func_data *fd;
+
+	for (size_t i = 0; i < r->nr_funcs; i++)
+		if (r->funcs[i].fs == fs && r->funcs[i].slot == slot && r->funcs[i].under == under)
+			return &r->funcs[i];
+	if (r->nr_funcs == r->cap_funcs) {
+		size_t cap = r->cap_funcs ? 2 * r->cap_funcs : 16;
+
+		fd = realloc(r->funcs, cap * sizeof(*fd));
+		if (!fd)
+			return NULL;
+		r->funcs = fd;
+		r->cap_funcs = cap;
+	}
+	fd = &r->funcs[r->nr_funcs++];
+	memset(fd, 0, sizeof(*fd));
+	fd->fs = fs;
+	fd->slot = slot;
+	fd->under = under;
+	return fd;
+}
 /* Add r's function phases into total (and take its function list). */
 void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r);
 /* Add r into total: counts, histograms, workqueues, lost (cumulative views). */

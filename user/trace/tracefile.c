@@ -1147,31 +1147,6 @@ static bool cur_hist(struct cur *c, struct bbs_hist *h)
 	return !c->bad;
 }
 
-/* The entry of (fs, slot, under) in f->funcs, added if new (the reader's own, no out/). */
-static struct bbs_func_data *func_of(struct bbs_report *f, uint32_t fs, int slot, int under)
-{
-	struct bbs_func_data *fd;
-
-	for (size_t i = 0; i < f->nr_funcs; i++)
-		if (f->funcs[i].fs == fs && f->funcs[i].slot == slot && f->funcs[i].under == under)
-			return &f->funcs[i];
-	if (f->nr_funcs == f->cap_funcs) {
-		size_t cap = f->cap_funcs ? 2 * f->cap_funcs : 16;
-
-		fd = realloc(f->funcs, cap * sizeof(*fd));
-		if (!fd)
-			return NULL;
-		f->funcs = fd;
-		f->cap_funcs = cap;
-	}
-	fd = &f->funcs[f->nr_funcs++];
-	memset(fd, 0, sizeof(*fd));
-	fd->fs = fs;
-	fd->slot = slot;
-	fd->under = under;
-	return fd;
-}
-
 /* The funcs chunk (bbs_tfw_funcs): summed into r->funcs. */
 static bool parse_funcs(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 {
@@ -1213,7 +1188,7 @@ static bool parse_funcs(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 
 		if (c.bad || slot >= MAX_FUNCS || under >= NR_UNDER)
 			return false;
-		fd = func_of(f, fs, slot, under);
+		fd = bbs_report_func(f, fs, slot, under);
 		if (!fd || !cur_hist(&c, &fd->total) || !cur_hist(&c, &fd->self))
 			return false;
 	}
