@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diff/diff.h"
+#include "diff/internal.h"
 #include "out/hist.h"
 
 const double bbs_diff_q[BBS_DIFF_NQ] = { 0.50, 0.90, 0.99 };
@@ -54,38 +54,16 @@ static bool same_devices(const struct bbs_diff_side *a, const struct bbs_diff_si
 	return same;
 }
 
-/* Groups as compared: devices merged to "*" unless matched by name. */
-struct view {
-	struct bbs_diff_group *g;
-	size_t n;
-	double seconds;
-};
-
-static struct bbs_diff_group *view_get(struct view *v, const char *dev, int op, int kind)
-{
-	struct bbs_diff_group *g;
-
-	for (size_t i = 0; i < v->n; i++)
-		if (v->g[i].op == op && v->g[i].kind == kind && !strcmp(v->g[i].dev, dev))
-			return &v->g[i];
-	g = realloc(v->g, (v->n + 1) * sizeof(*g));
-	if (!g)
-		return NULL;
-	v->g = g;
-	g = &v->g[v->n++];
-	memset(g, 0, sizeof(*g));
-	snprintf(g->dev, sizeof(g->dev), "%s", dev);
-	g->op = op;
-	g->kind = kind;
-	return g;
-}
-
-static int view_add(struct view *v, const struct bbs_diff_run *run, bool by_dev)
+/*
+ * Groups as compared are a run's groups (diff/internal.h): one run's, or
+ * all runs' pooled, devices merged to "*" unless matched by name.
+ */
+static int run_add(struct bbs_diff_run *v, const struct bbs_diff_run *run, bool by_dev)
 {
 	for (size_t i = 0; i < run->ng; i++) {
 		const struct bbs_diff_group *from = &run->g[i];
-		struct bbs_diff_group *g =
-			view_get(v, by_dev || !*from->dev ? from->dev : "*", from->op, from->kind);
+		struct bbs_diff_group *g = bbs_diff_group_get(
+			v, by_dev || !*from->dev ? from->dev : "*", from->op, from->kind);
 
 		if (!g)
 			return -1;
@@ -105,43 +83,10 @@ static int view_add(struct view *v, const struct bbs_diff_run *run, bool by_dev)
 	return 0;
 }
 
-static int view_sort(struct view *v)
-{
-	for (size_t i = 0; i < v->n; i++) {
-		for (int ph = 0; ph < NR_PHASES; ph++)
-			if (bbs_samples_sort(&v->g[i].ph[ph]))
-				return -1;
-		if (bbs_samples_sort(&v->g[i].size))
-			return -1;
-	}
-	return 0;
-}
-
-static void view_free(struct view *v)
-{
-	for (size_t i = 0; i < v->n; i++) {
-		for (int ph = 0; ph < NR_PHASES; ph++)
-			bbs_samples_free(&v->g[i].ph[ph]);
-		bbs_samples_free(&v->g[i].size);
-	}
-	free(v->g);
-	memset(v, 0, sizeof(*v));
-}
-
-static const struct bbs_diff_group *view_find(const struct view *v,
-					      const struct bbs_diff_group *like)
-{
-	for (size_t i = 0; v && i < v->n; i++)
-		if (v->g[i].op == like->op && v->g[i].kind == like->kind &&
-		    !strcmp(v->g[i].dev, like->dev))
-			return &v->g[i];
-	return NULL;
-}
-
 /* A side as compared: all its runs pooled, and each run on its own. */
 struct sideview {
-	struct view pooled;
-	struct view *run;
+	struct bbs_diff_run pooled;
+	struct bbs_diff_run *run;
 	size_t nruns;
 };
 
@@ -152,29 +97,29 @@ static int sideview_build(struct sideview *sv, const struct bbs_diff_side *s, bo
 		return -1;
 	sv->nruns = s->nruns;
 	for (size_t r = 0; r < s->nruns; r++)
-		if (view_add(&sv->pooled, &s->runs[r], by_dev) ||
-		    view_add(&sv->run[r], &s->runs[r], by_dev) || view_sort(&sv->run[r]))
+		if (run_add(&sv->pooled, &s->runs[r], by_dev) ||
+		    run_add(&sv->run[r], &s->runs[r], by_dev) || bbs_diff_run_sort(&sv->run[r]))
 			return -1;
-	return view_sort(&sv->pooled);
+	return bbs_diff_run_sort(&sv->pooled);
 }
 
 static void sideview_free(struct sideview *sv)
 {
-	view_free(&sv->pooled);
+	bbs_diff_run_free(&sv->pooled);
 	for (size_t r = 0; r < sv->nruns; r++)
-		view_free(&sv->run[r]);
+		bbs_diff_run_free(&sv->run[r]);
 	free(sv->run);
 }
 
 /* One value per run that has the group: f(run's group), into out (sorted). */
-static int per_run(struct bbs_samples *out, const struct sideview *sv,
-		   const struct bbs_diff_group *like,
-		   double (*f)(const struct bbs_diff_group *, const struct view *, const void *),
-		   const void *arg)
+static int
+per_run(struct bbs_samples *out, const struct sideview *sv, const struct bbs_diff_group *like,
+	double (*f)(const struct bbs_diff_group *, const struct bbs_diff_run *, const void *),
+	const void *arg)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t r = 0; r < sv->nruns; r++) {
-		const struct bbs_diff_group *g = view_find(&sv->run[r], like);
+		const struct bbs_diff_group *g = bbs_diff_group_find(&sv->run[r], like);
 		double v = g ? f(g, &sv->run[r], arg) : NAN;
 
 		if (!isnan(v) && bbs_samples_add(out, v, 1))
@@ -188,19 +133,21 @@ struct qarg {
 	double q;
 };
 
-static double run_quantile(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+static double run_quantile(const struct bbs_diff_group *g, const struct bbs_diff_run *v,
+			   const void *arg)
 {
 	const struct qarg *a = arg;
 
 	return g->ph[a->phase].total ? bbs_quantile(&g->ph[a->phase], a->q) : NAN;
 }
 
-static double run_tput(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+static double run_tput(const struct bbs_diff_group *g, const struct bbs_diff_run *v,
+		       const void *arg)
 {
 	return v->seconds > 0 && g->bios ? g->bytes / v->seconds : NAN;
 }
 
-static double run_bpb(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+static double run_bpb(const struct bbs_diff_group *g, const struct bbs_diff_run *v, const void *arg)
 {
 	return g->bios ? (double)g->bytes / g->bios : NAN;
 }
@@ -210,7 +157,8 @@ struct ctxarg {
 	int ctx;
 };
 
-static double run_share(const struct bbs_diff_group *g, const struct view *v, const void *arg)
+static double run_share(const struct bbs_diff_group *g, const struct bbs_diff_run *v,
+			const void *arg)
 {
 	const struct ctxarg *a = arg;
 	const uint64_t *c = a->endio ? g->endio_ctx : g->complete_ctx;
@@ -235,8 +183,8 @@ static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *
 			 const struct sideview *sa, const struct sideview *sb,
 			 const struct bbs_diff_opts *o)
 {
-	const struct bbs_diff_group *ga = view_find(&sa->pooled, like),
-				    *gb = view_find(&sb->pooled, like);
+	const struct bbs_diff_group *ga = bbs_diff_group_find(&sa->pooled, like),
+				    *gb = bbs_diff_group_find(&sb->pooled, like);
 	const struct bbs_samples *a = ga ? &ga->ph[p->phase] : NULL,
 				 *b = gb ? &gb->ph[p->phase] : NULL;
 	struct bbs_samples ra[BBS_DIFF_NQ] = { 0 }, rb[BBS_DIFF_NQ] = { 0 };
@@ -331,8 +279,8 @@ static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *l
 			const struct sideview *sa, const struct sideview *sb,
 			const struct bbs_diff *d)
 {
-	const struct bbs_diff_group *ga = view_find(&sa->pooled, like),
-				    *gb = view_find(&sb->pooled, like);
+	const struct bbs_diff_group *ga = bbs_diff_group_find(&sa->pooled, like),
+				    *gb = bbs_diff_group_find(&sb->pooled, like);
 	static const uint64_t zero[NR_CTX];
 	struct bbs_samples ra = { 0 }, rb = { 0 };
 	bool dev_group = *like->dev != 0;
@@ -421,14 +369,14 @@ static int compare_groups(struct bbs_diff *d)
 	d->by_run = d->a->nruns >= 2 && d->b->nruns >= 2;
 	if (sideview_build(&sa, d->a, d->by_dev) || sideview_build(&sb, d->b, d->by_dev))
 		goto out;
-	d->pairs = calloc(sa.pooled.n + sb.pooled.n + 1, sizeof(*d->pairs));
+	d->pairs = calloc(sa.pooled.ng + sb.pooled.ng + 1, sizeof(*d->pairs));
 	if (!d->pairs)
 		goto out;
-	for (size_t i = 0; i < sa.pooled.n; i++)
+	for (size_t i = 0; i < sa.pooled.ng; i++)
 		if (compare_pair(&d->pairs[d->npairs++], &sa.pooled.g[i], &sa, &sb, d))
 			goto out;
-	for (size_t i = 0; i < sb.pooled.n; i++)
-		if (!view_find(&sa.pooled, &sb.pooled.g[i]) &&
+	for (size_t i = 0; i < sb.pooled.ng; i++)
+		if (!bbs_diff_group_find(&sa.pooled, &sb.pooled.g[i]) &&
 		    compare_pair(&d->pairs[d->npairs++], &sb.pooled.g[i], &sa, &sb, d))
 			goto out;
 	qsort(d->pairs, d->npairs, sizeof(*d->pairs), cmp_pair);
@@ -455,7 +403,7 @@ static int compare_row(struct bbs_diff_rowcmp *rc, const struct bbs_diff_row *ra
 	rc->only = ra && rb ? 0 : ra ? 1 : 2;
 	rc->na = ra ? ra->rounds.total : 0;
 	rc->nb = rb ? rb->rounds.total : 0;
-	rc->med = (struct bbs_qchange){ NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+	qchange_nan(&rc->med);
 	rc->p = rc->p_adj = NAN;
 	if (ra)
 		rc->med.a = bbs_quantile(&ra->rounds, 0.5);

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diff/diff.h"
+#include "diff/internal.h"
 #include "host/jsonstr.h"
 #include "out/hist.h"
 #include "trace/tracefile.h"
@@ -28,23 +28,55 @@ const char *const bbs_diff_kind_phrase[] = {
 	[BBS_DIFF_BENCH] = "a bench result",
 };
 
-static struct bbs_diff_group *group_get(struct bbs_diff_run *s, const char *dev, int op, int kind)
+struct bbs_diff_group *bbs_diff_group_get(struct bbs_diff_run *r, const char *dev, int op, int kind)
 {
-	struct bbs_diff_group *g;
+	struct bbs_diff_group like = { .op = op, .kind = kind }, *g;
 
-	for (size_t i = 0; i < s->ng; i++)
-		if (s->g[i].op == op && s->g[i].kind == kind && !strcmp(s->g[i].dev, dev))
-			return &s->g[i];
-	g = realloc(s->g, (s->ng + 1) * sizeof(*g));
+	snprintf(like.dev, sizeof(like.dev), "%s", dev);
+	g = (struct bbs_diff_group *)bbs_diff_group_find(r, &like);
+	if (g)
+		return g;
+	g = realloc(r->g, (r->ng + 1) * sizeof(*g));
 	if (!g)
 		return NULL;
-	s->g = g;
-	g = &s->g[s->ng++];
-	memset(g, 0, sizeof(*g));
-	snprintf(g->dev, sizeof(g->dev), "%s", dev);
-	g->op = op;
-	g->kind = kind;
+	r->g = g;
+	g = &r->g[r->ng++];
+	*g = like;
 	return g;
+}
+
+const struct bbs_diff_group *bbs_diff_group_find(const struct bbs_diff_run *r,
+						 const struct bbs_diff_group *like)
+{
+	for (size_t i = 0; i < r->ng; i++)
+		if (r->g[i].op == like->op && r->g[i].kind == like->kind &&
+		    !strcmp(r->g[i].dev, like->dev))
+			return &r->g[i];
+	return NULL;
+}
+
+int bbs_diff_run_sort(struct bbs_diff_run *r)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < r->ng; i++) {
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			ret |= bbs_samples_sort(&r->g[i].ph[ph]);
+		ret |= bbs_samples_sort(&r->g[i].size);
+	}
+	return ret;
+}
+
+void bbs_diff_run_free(struct bbs_diff_run *r)
+{
+	for (size_t i = 0; i < r->ng; i++) {
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			bbs_samples_free(&r->g[i].ph[ph]);
+		bbs_samples_free(&r->g[i].size);
+	}
+	free(r->g);
+	r->g = NULL;
+	r->ng = 0;
 }
 
 /* ---- a recording: every bio's phases and size, every span ---- */
@@ -80,7 +112,7 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 				snprintf(dev, sizeof(dev), "%s", name);
 			else
 				snprintf(dev, sizeof(dev), "%u:%u", e->dev >> 20, e->dev & 0xfffff);
-			g = group_get(s, dev, e->op, e->kind);
+			g = bbs_diff_group_get(s, dev, e->op, e->kind);
 			if (!g)
 				goto nomem;
 			bbs_bio_phases(e, &p);
@@ -103,7 +135,7 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 			if (ev.span.phase >= NR_PHASES || sg.op >= BBS_NR_OPS ||
 			    sg.kind >= NR_KINDS)
 				continue;
-			g = group_get(s, "", sg.op, sg.kind);
+			g = bbs_diff_group_get(s, "", sg.op, sg.kind);
 			if (!g || bbs_samples_add(&g->ph[ev.span.phase],
 						  (double)(ev.span.end_ns - ev.span.start_ns), 1))
 				goto nomem;
@@ -178,7 +210,7 @@ static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const
 		}
 		if (json_is_string(json_object_get(gj, "dev")))
 			bbs_json_get_str(gj, "dev", dev, sizeof(dev));
-		g = group_get(s, dev, op, kind);
+		g = bbs_diff_group_get(s, dev, op, kind);
 		if (!g)
 			goto nomem;
 		for (int ph = 0; ph < NR_PHASES; ph++) {
@@ -364,18 +396,6 @@ static int load_json(struct bbs_diff_side *side, struct bbs_diff_run *run, const
 	return 0;
 }
 
-static int sort_run(struct bbs_diff_run *r)
-{
-	int ret = 0;
-
-	for (size_t i = 0; i < r->ng; i++) {
-		for (int ph = 0; ph < NR_PHASES; ph++)
-			ret |= bbs_samples_sort(&r->g[i].ph[ph]);
-		ret |= bbs_samples_sort(&r->g[i].size);
-	}
-	return ret;
-}
-
 /* One file, as the side's next run.  0, or -1 with err. */
 static int load_one(struct bbs_diff_side *s, const char *path, char *err, size_t errlen)
 {
@@ -414,7 +434,7 @@ static int load_one(struct bbs_diff_side *s, const char *path, char *err, size_t
 		return -1;
 	}
 	s->kind = kind;
-	if (sort_run(run)) {
+	if (bbs_diff_run_sort(run)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -443,16 +463,8 @@ int bbs_diff_load(struct bbs_diff_side *s, char *const *paths, int n, char *err,
 
 void bbs_diff_side_free(struct bbs_diff_side *s)
 {
-	for (size_t r = 0; r < s->nruns; r++) {
-		struct bbs_diff_run *run = &s->runs[r];
-
-		for (size_t i = 0; i < run->ng; i++) {
-			for (int ph = 0; ph < NR_PHASES; ph++)
-				bbs_samples_free(&run->g[i].ph[ph]);
-			bbs_samples_free(&run->g[i].size);
-		}
-		free(run->g);
-	}
+	for (size_t r = 0; r < s->nruns; r++)
+		bbs_diff_run_free(&s->runs[r]);
 	for (size_t i = 0; i < s->nrows; i++)
 		bbs_samples_free(&s->rows[i].rounds);
 	free(s->runs);
