@@ -12,30 +12,15 @@
 
 /* ---- text ---- */
 
+/* Latencies and rates as the pages print them (out/html.h): "12.5 us", "1.25 GB/s". */
 static void fmt_ns(char *buf, size_t len, double ns)
 {
-	if (isnan(ns))
-		snprintf(buf, len, "-");
-	else if (ns < 1e3)
-		snprintf(buf, len, "%.0fns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, len, "%.1fus", ns / 1e3);
-	else if (ns < 1e9)
-		snprintf(buf, len, "%.2fms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.2fs", ns / 1e9);
+	bbs_html_fmt(buf, len, ns, BBS_UNIT_NS);
 }
 
 static void fmt_bps(char *buf, size_t len, double v)
 {
-	if (isnan(v))
-		snprintf(buf, len, "-");
-	else if (v >= 1e9)
-		snprintf(buf, len, "%.2fGB/s", v / 1e9);
-	else if (v >= 1e6)
-		snprintf(buf, len, "%.1fMB/s", v / 1e6);
-	else
-		snprintf(buf, len, "%.1fkB/s", v / 1e3);
+	bbs_html_fmt(buf, len, v, BBS_UNIT_BPS);
 }
 
 static void fmt_pct(char *buf, size_t len, double pct)
