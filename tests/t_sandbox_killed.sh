@@ -34,7 +34,7 @@ check_clean() {
 # Kill up after DELAY seconds (with KILL), then clean up with CLEANER
 # ("down", or "up" followed by down).
 killed_up() {
-	local delay=$1 cleaner=$2 pid rc
+	local delay=$1 cleaner=$2 pid rc complete=0
 	"$BBSCOPE" sandbox up --backing-dir "$BACKING" --size 256M >/dev/null 2>&1 &
 	pid=$!
 	sleep "$delay"
@@ -46,12 +46,19 @@ killed_up() {
 	elif [ -e "$STATE/sandbox.json" ] && jq -e '.complete' "$STATE/sandbox.json" >/dev/null 2>&1; then
 		# Killed between recording that it had finished and exiting.
 		ok "killed after ${delay}s: up had recorded that it finished"
+		complete=1
 	elif [ -e "$STATE/sandbox.json" ]; then
 		"$BBSCOPE" sandbox status >/dev/null 2>"$T_TMP/err"
 		check "killed after ${delay}s: status says up did not finish" \
 			grep -q 'did not finish' "$T_TMP/err"
 	fi
-	if [ "$cleaner" = up ] && [ $rc -ne 0 ]; then
+	if [ "$cleaner" = up ] && [ $complete -eq 1 ]; then
+		# The sandbox is up: the next up must say so, not take it over.
+		! "$BBSCOPE" sandbox up --backing-dir "$BACKING" --size 256M >/dev/null 2>"$T_TMP/err" &&
+			grep -q 'already up' "$T_TMP/err" ||
+			{ cat "$T_TMP/err"; fail "killed after ${delay}s: the next up did not refuse a finished sandbox"; }
+		ok "killed after ${delay}s: the next up refuses the finished sandbox"
+	elif [ "$cleaner" = up ] && [ $rc -ne 0 ]; then
 		"$BBSCOPE" sandbox up --backing-dir "$BACKING" --size 256M >/dev/null 2>"$T_TMP/err" ||
 			{ cat "$T_TMP/err"; fail "killed after ${delay}s: the next up failed"; }
 		ok "killed after ${delay}s: the next up works"
@@ -71,6 +78,10 @@ killed_up() {
 start=$(date +%s%N)
 "$BBSCOPE" sandbox up --backing-dir "$BACKING" --size 256M >/dev/null || fail "up"
 took=$((($(date +%s%N) - start) / 1000)) # us
+if "$BBSCOPE" sandbox up --backing-dir "$BACKING" --size 256M >/dev/null 2>"$T_TMP/err"; then
+	fail "a second up took over the sandbox that is up"
+fi
+check "a second up refuses while one is up" grep -q 'already up' "$T_TMP/err"
 "$BBSCOPE" sandbox down >/dev/null || fail "down"
 check_clean "a whole up and down (${took} us)"
 for k in 0 1 2 3 4 5 6 7 8 9 10 11; do
