@@ -22,6 +22,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "host/kallsyms.h"
 #include "host/kernel.h"
 #include "host/util.h"
 
@@ -73,54 +74,47 @@ const char *const *bbs_fn_candidates(enum bbs_fn fn)
 	return roles[fn].names;
 }
 
-/* Which candidate (0 = newest) a kallsyms name is for role i; -1 if none. */
-static int candidate_of(int i, const char *sym)
-{
-	for (int c = 0; c < 3 && roles[i].names[c]; c++) {
-		size_t n = strlen(roles[i].names[c]);
+struct ksym_ctx {
+	struct bbs_kernel *k;
+	uint8_t role[NR_FNS * 3], cand[NR_FNS * 3];
+	int best[NR_FNS];
+	bool btrfs_syms_in_module;
+};
 
-		/* "name" or a compiler copy "name.isra.0"; never "name_more". */
-		if (!strncmp(sym, roles[i].names[c], n) && (!sym[n] || sym[n] == '.'))
-			return c;
-	}
-	return -1;
+/* A kallsyms symbol that is candidate c of a role: keep the newest name. */
+static void ksym_seen(void *ctx, int i, const char *sym, const char *mod, unsigned long long addr)
+{
+	struct ksym_ctx *x = ctx;
+	int r = x->role[i], c = x->cand[i];
+
+	if (c >= x->best[r])
+		return;
+	if (!roles[r].core && mod[0] && strcmp(mod, "btrfs"))
+		return;
+	if (!roles[r].core && !strcmp(mod, "btrfs"))
+		x->btrfs_syms_in_module = true;
+	x->best[r] = c;
+	x->k->fn[r] = addr;
+	x->k->fn_name[r] = roles[r].names[c];
 }
 
 static int read_kallsyms(struct bbs_kernel *k, bool *btrfs_syms_in_module)
 {
-	char line[512], sym[256], mod[64], type;
-	int best[NR_FNS], nonzero = 0;
-	unsigned long long a;
-	FILE *f;
+	const char *names[NR_FNS * 3];
+	struct ksym_ctx x = { .k = k };
+	int n = 0, err;
 
-	for (int i = 0; i < NR_FNS; i++)
-		best[i] = 99;
-	f = fopen("/proc/kallsyms", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		mod[0] = 0;
-		if (sscanf(line, "%llx %c %255s [%63[^]]", &a, &type, sym, mod) < 3)
-			continue;
-		if (type != 't' && type != 'T')
-			continue;
-		nonzero |= a != 0;
-		for (int i = 0; i < NR_FNS; i++) {
-			int c = candidate_of(i, sym);
-
-			if (c < 0 || c >= best[i])
-				continue;
-			if (!roles[i].core && mod[0] && strcmp(mod, "btrfs"))
-				continue;
-			if (!roles[i].core && !strcmp(mod, "btrfs"))
-				*btrfs_syms_in_module = true;
-			best[i] = c;
-			k->fn[i] = a;
-			k->fn_name[i] = roles[i].names[c];
+	for (int r = 0; r < NR_FNS; r++) {
+		x.best[r] = 99;
+		for (int c = 0; c < 3 && roles[r].names[c]; c++, n++) {
+			names[n] = roles[r].names[c];
+			x.role[n] = r;
+			x.cand[n] = c;
 		}
 	}
-	fclose(f);
-	return nonzero ? 0 : -EPERM;
+	err = bbs_kallsyms_find(names, n, ksym_seen, &x);
+	*btrfs_syms_in_module = x.btrfs_syms_in_module;
+	return err;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "trace/funcs.h"
+#include "host/kallsyms.h"
 #include "host/util.h"
 
 /*
@@ -22,9 +23,11 @@
  *     __raid56_parity_recover, __raid_recover_end_io).
  *   csum: data checksums computed for writes and verified on reads.
  */
+#define PRESET_MAX 24
+
 static const struct preset {
 	const char *name;
-	const char *funcs[24];
+	const char *funcs[PRESET_MAX];
 } presets[] = {
 	{ "raid56",
 	  { "rmw_rbio", "recover_rbio", "generate_pq_vertical", "generate_pq_vertical_step",
@@ -51,47 +54,39 @@ static void add_off(struct bbs_func_plan *p, const char *name, const char *why)
 	p->nr_off++;
 }
 
-static bool planned(const struct bbs_func_plan *p, const char *name)
-{
-	for (int i = 0; i < p->n; i++)
-		if (!strcmp(p->slot[i].name, name))
-			return true;
-	return false;
-}
+/* A function asked for, and its kallsyms symbol once found. */
+struct want {
+	const char *name;
+	char sym[BBS_FUNC_NAME];
+	bool exact; /* sym is name itself, not a compiler copy */
+};
 
 /*
- * The kallsyms symbol of function name: "name" itself, else a compiler copy
- * ("name.isra.0", "name.constprop.0"; never "name.cold", a fragment).
- * Prefers a btrfs module symbol where btrfs is one.  false if none.
+ * The kallsyms symbol of a function asked for: "name" itself, else its
+ * first compiler copy ("name.isra.0", "name.constprop.0").
  */
-static bool find_sym(const char *name, char *sym, size_t len)
+static void sym_seen(void *ctx, int i, const char *sym, const char *mod, unsigned long long addr)
 {
-	char line[512], s[256], mod[64], type;
-	size_t n = strlen(name);
-	unsigned long long a;
-	bool found = false;
-	FILE *f = fopen("/proc/kallsyms", "re");
+	struct want *w = (struct want *)ctx + i;
+	bool exact = !strcmp(sym, w->name);
 
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		mod[0] = 0;
-		if (sscanf(line, "%llx %c %255s [%63[^]]", &a, &type, s, mod) < 3 ||
-		    (type != 't' && type != 'T') || strncmp(s, name, n))
-			continue;
-		if (s[n] == '.' && !strncmp(s + n, ".cold", 5))
-			continue;
-		if (s[n] && s[n] != '.')
-			continue;
-		if (strlen(s) >= len)
-			continue;
-		memcpy(sym, s, strlen(s) + 1);
-		found = true;
-		if (!s[n])
-			break;
-	}
-	fclose(f);
-	return found;
+	if (w->exact || strlen(sym) >= sizeof(w->sym) || (!exact && w->sym[0]))
+		return;
+	memcpy(w->sym, sym, strlen(sym) + 1);
+	w->exact = exact;
+}
+
+/* Every function's symbol, in one read of /proc/kallsyms; sym empty where none. */
+static void find_syms(struct want *w, int n)
+{
+	const char **names = calloc(n > 0 ? n : 1, sizeof(*names));
+
+	if (!names)
+		return;
+	for (int i = 0; i < n; i++)
+		names[i] = w[i].name;
+	bbs_kallsyms_find(names, n, sym_seen, w);
+	free(names);
 }
 
 /* What a function's first argument is, from its BTF prototype. */
@@ -159,32 +154,29 @@ struct plan_ctx {
 };
 
 /* Plan one function: a slot, or the not-traced list with why. */
-static void plan_one(struct plan_ctx *c, const char *name)
+static void plan_one(struct plan_ctx *c, const struct want *w)
 {
 	struct bbs_func_plan *p = c->p;
 	struct bbs_func_slot *s;
-	char sym[BBS_FUNC_NAME];
 	int id;
 
-	if (planned(p, name))
-		return;
-	if (!find_sym(name, sym, sizeof(sym))) {
-		add_off(p, name, "not in this kernel (inlined or absent)");
+	if (!w->sym[0]) {
+		add_off(p, w->name, "not in this kernel (inlined or absent)");
 		return;
 	}
 	if (p->n == MAX_FUNCS) {
-		add_off(p, name, "no free slot (16 functions at most)");
+		add_off(p, w->name, "no free slot (16 functions at most)");
 		return;
 	}
 	s = &p->slot[p->n];
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	snprintf(s->sym, sizeof(s->sym), "%s", sym);
-	id = c->btf ? btf__find_by_name_kind(c->btf, name, BTF_KIND_FUNC) : -1;
+	snprintf(s->name, sizeof(s->name), "%s", w->name);
+	snprintf(s->sym, sizeof(s->sym), "%s", w->sym);
+	id = c->btf ? btf__find_by_name_kind(c->btf, w->name, BTF_KIND_FUNC) : -1;
 	/* A compiler copy has its own calling convention: no BTF of its own. */
-	s->fentry = c->want_fentry && id >= 0 && !strcmp(sym, name) && fentry_loads(id, c->obj_fd);
-	s->arg = id >= 0 && !strcmp(sym, name) ? arg_kind(c->btf, id) : FARG_NONE;
+	s->fentry = c->want_fentry && id >= 0 && w->exact && fentry_loads(id, c->obj_fd);
+	s->arg = id >= 0 && w->exact ? arg_kind(c->btf, id) : FARG_NONE;
 	if (!s->fentry && !c->want_kprobe) {
-		add_off(p, name,
+		add_off(p, w->name,
 			c->want_fentry ? "fentry refused on it, and no kprobes here"
 				       : "no fentry or kprobes here");
 		return;
@@ -192,20 +184,29 @@ static void plan_one(struct plan_ctx *c, const char *name)
 	p->n++;
 }
 
-static int plan_spec(struct plan_ctx *c, const char *spec)
+static void add_want(struct want *w, int *n, const char *name)
+{
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(w[i].name, name))
+			return;
+	w[(*n)++].name = name;
+}
+
+/* The functions a spec (a preset or a name) asks for, added to w. */
+static int want_spec(struct want *w, int *n, const char *spec)
 {
 	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
 		if (strcmp(spec, presets[i].name))
 			continue;
-		for (int j = 0; j < 24 && presets[i].funcs[j]; j++)
-			plan_one(c, presets[i].funcs[j]);
+		for (int j = 0; j < PRESET_MAX && presets[i].funcs[j]; j++)
+			add_want(w, n, presets[i].funcs[j]);
 		return 0;
 	}
 	if (!*spec || strspn(spec, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(spec)) {
 		bbs_err("--func %s: want a function name or a preset (raid56, csum)", spec);
 		return -EINVAL;
 	}
-	plan_one(c, spec);
+	add_want(w, n, spec);
 	return 0;
 }
 
@@ -215,11 +216,22 @@ int bbs_funcs_plan(struct bbs_func_plan *p, const char *const *specs, int n,
 	const char *force = getenv("BBSCOPE_FUNC_ATTACH");
 	struct plan_ctx c = { .p = p, .k = k };
 	struct btf *vmlinux = NULL;
-	int err = 0;
+	struct want *w;
+	int nw = 0, err = 0;
 
 	memset(p, 0, sizeof(*p));
+	w = calloc((size_t)n * PRESET_MAX + 1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (int i = 0; i < n && !err; i++)
+		err = want_spec(w, &nw, specs[i]);
+	if (err) {
+		free(w);
+		return err;
+	}
 	if (force && *force && strcmp(force, "fentry") && strcmp(force, "kprobe")) {
 		bbs_err("BBSCOPE_FUNC_ATTACH=%s: want fentry or kprobe", force);
+		free(w);
 		return -EINVAL;
 	}
 	c.want_fentry = k->fentry && !(force && !strcmp(force, "kprobe"));
@@ -235,8 +247,10 @@ int bbs_funcs_plan(struct bbs_func_plan *p, const char *const *specs, int n,
 		c.btf = k->btrfs == BTRFS_MODULE ? btf__load_module_btf("btrfs", vmlinux) : vmlinux;
 		c.obj_fd = btrfs_btf_fd(k);
 	}
-	for (int i = 0; i < n && !err; i++)
-		err = plan_spec(&c, specs[i]);
+	find_syms(w, nw);
+	for (int i = 0; i < nw; i++)
+		plan_one(&c, &w[i]);
+	free(w);
 	if (c.btf != vmlinux)
 		btf__free(c.btf);
 	btf__free(vmlinux);
