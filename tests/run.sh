@@ -4,12 +4,13 @@
 # btrfs on loop devices) on this machine's kernel, then the tracing tests
 # (those marked "# kernels: all") again on each Debian kernel booted under
 # QEMU with this machine's userspace (tools/vm/vm.sh): Debian 11 (5.10),
-# 12 (6.1) and 13 (6.12).  Each test exits 0 pass, 1 fail, 77 skip
+# 12 (6.1), 13 (6.12) and Debian 13's backports kernel ("bpo", Debian's
+# newest: results name its version, 7.3 when this was written).  Each test exits 0 pass, 1 fail, 77 skip
 # (liburing's convention).  After each set, the loop devices, btrfs mounts
 # and BPF links must be as they were before it ("leftovers").
 #
 # Usage: tests/run.sh [NAME-SUBSTRING...]
-#   BBSCOPE_KERNELS   guest kernels (default "5.10 6.1 6.12"; "" for none)
+#   BBSCOPE_KERNELS   guest kernels (default "5.10 6.1 6.12 bpo"; "" for none)
 #   BBSCOPE_HOST=0    skip this machine's tests (make test-kernels)
 #   BBSCOPE_GUEST     set by this script inside a guest: its kernel
 set -u
@@ -18,7 +19,7 @@ OUT=${OUT:-build}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 export BBSCOPE="$OUT/bbscope" OUT
 GUEST=${BBSCOPE_GUEST:-}
-KERNELS=${BBSCOPE_KERNELS-5.10 6.1 6.12}
+KERNELS=${BBSCOPE_KERNELS-5.10 6.1 6.12 bpo}
 LOGS=$OUT/test-logs${GUEST:+/$GUEST}
 pass=0 fail=0 skip=0
 
@@ -77,7 +78,7 @@ run_set() {  # TEST...: run them, then check for leftovers
 # One guest: boot it and run the marked tests inside, lines into guest-K.out.
 capture_guest() {  # KERNEL
 	local k=$1 line
-	{ tools/vm/vm.sh run "$k" -t 1500 -- env BBSCOPE_GUEST="$k" BBSCOPE_KERNELS= \
+	{ tools/vm/vm.sh run "$k" -t 1500 -- env BBSCOPE_GUEST="$(tools/vm/vm.sh label "$k")" BBSCOPE_KERNELS= \
 		tests/run.sh "${filters[@]}"; echo "rc $?"; } 2>&1 |
 		while IFS= read -r line; do
 			case $line in
@@ -90,12 +91,13 @@ capture_guest() {  # KERNEL
 
 # Fold a finished guest's lines in here, as NAME@KERNEL.
 fold_guest() {  # KERNEL
-	local k=$1 line st name rest rc=1 seen=0 want=$((${#guest_tests[@]} + 1))
+	local k=$1 line st name rest rc=1 seen=0 want=$((${#guest_tests[@]} + 1)) label
+	label=$(tools/vm/vm.sh label "$k")
 	while IFS= read -r line; do
 		case $line in
 		PASS* | SKIP* | FAIL*)
 			read -r st name rest <<<"$line"
-			[[ $name == leftovers* ]] || name="$name@$k"
+			[[ $name == leftovers* ]] || name="$name@$label"
 			seen=$((seen + 1))
 			result "$st" "$name" "$rest" ;;
 		"rc "*) rc=${line#rc } ;;
@@ -105,7 +107,7 @@ fold_guest() {  # KERNEL
 	# A guest that did not boot, did not finish, or did not find its tests
 	# is a failure, never a skip: every test it should have run reports.
 	if [ "$seen" -lt "$want" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; }; then
-		result FAIL "boot@$k" "the guest reported $seen of $want results (exit $rc; see above)"
+		result FAIL "boot@$label" "the guest reported $seen of $want results (exit $rc; see above)"
 	fi
 }
 

@@ -8,10 +8,13 @@
 #   tools/vm/vm.sh run KERNEL [-t SECS] [-m MEM] [-s DIR] -- CMD [ARG...]
 #                                        boot KERNEL, run CMD as root in the
 #                                        current directory, exit with its status
+#   tools/vm/vm.sh label KERNEL          what results call it (bpo: its version)
 #
-# KERNEL is a release (5.10, 6.1, 6.12) or a Debian suite (bullseye,
-# bookworm, trixie).  The image is the one the suite's linux-image-amd64
-# depends on today.
+# KERNEL is a release (5.10, 6.1, 6.12), a Debian suite (bullseye,
+# bookworm, trixie), or bpo: Debian 13's backports kernel (trixie-backports),
+# Debian's newest, whatever version it is today (7.3 when this was written:
+# the first with the btrfs_bio::async_csum series, merged in 6.19).  The
+# image is the one the suite's linux-image-amd64 depends on today.
 #
 # How a guest is built (the virtme approach): a busybox-static initramfs
 # loads the virtio, 9p and overlay modules, mounts this machine's / read-only
@@ -34,7 +37,7 @@ set -euo pipefail
 
 CACHE=${BBSCOPE_VM_CACHE:-/var/cache/bbscope/vm}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ALL_KERNELS="5.10 6.1 6.12"
+ALL_KERNELS="5.10 6.1 6.12 bpo"
 
 die() { echo "vm.sh: $*" >&2; exit 2; }
 
@@ -43,6 +46,7 @@ suite_of() {
 	5.10 | bullseye) echo bullseye ;;
 	6.1 | bookworm) echo bookworm ;;
 	6.12 | trixie) echo trixie ;;
+	bpo | trixie-backports) echo trixie-backports ;;
 	*) die "unknown kernel '$1' (want one of: $ALL_KERNELS)" ;;
 	esac
 }
@@ -52,7 +56,19 @@ release_of() {
 	bullseye) echo 5.10 ;;
 	bookworm) echo 6.1 ;;
 	trixie) echo 6.12 ;;
+	trixie-backports) echo bpo ;;
 	esac
+}
+
+# What a kernel is called in results: its release, or for bpo its version
+# (major.minor) once fetched.
+label_of() {
+	local rel v
+	rel=$(release_of "$1")
+	[ "$rel" = bpo ] || { echo "$rel"; return; }
+	v=$(sed -n 's/^kver=//p' "$CACHE/bpo/info" 2>/dev/null)
+	v=$(echo "$v" | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p')
+	echo "${v:-bpo}"
 }
 
 # The Debian mirror this machine uses, from its apt sources (deb822 or
@@ -81,7 +97,7 @@ apt_update() {
 	m=$(mirror)
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
 	: >"$APT_DIR/sources.list.new"
-	for s in bullseye bookworm trixie; do
+	for s in bullseye bookworm trixie trixie-backports; do
 		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $s main" \
 			>>"$APT_DIR/sources.list.new"
 	done
@@ -89,29 +105,52 @@ apt_update() {
 	apt_private apt-get -qq update >/dev/null || die "apt-get update from $m failed"
 }
 
+# The package names of the first Depends: line of apt-cache show's output
+# (reads it all: no SIGPIPE for apt-cache under pipefail).
+depends_of() {
+	awk '/^Depends:/ && !done { sub(/^Depends:/, ""); gsub(/\([^)]*\)|,/, " "); print; done = 1 }' |
+		tr -s ' ' '\n' | sed '/^$/d'
+}
+
 # fetch KERNEL: the image package into $CACHE/<release>/ with modules.dep.
+# From 7.x Debian splits it: linux-image-VER is a small package depending on
+# linux-binary-VER (the vmlinuz, at /usr/lib/modules/VER/vmlinuz, no /boot)
+# and linux-modules-VER; those are fetched too when the image has no vmlinuz.
 fetch_one() {
-	local rel suite dir ver pkg deb tmp base kver
+	local rel suite dir ver pkg deb base kver vmlinuz p
 	rel=$(release_of "$1")
 	suite=$(suite_of "$1")
 	dir=$CACHE/$rel
 	[ -f "$dir/ready" ] && return 0
-	[ -f "$APT_DIR/sources.list" ] || apt_update
-	ver=$(apt_private apt-cache madison linux-image-amd64 | awk -v s="$suite" '$0 ~ s"/main" { print $3; exit }')
+	grep -qs " $suite main" "$APT_DIR/sources.list" || apt_update
+	ver=$(apt_private apt-cache madison linux-image-amd64 | awk -v s="$suite" '$0 ~ " "s"/main" { print $3; exit }')
 	[ -n "$ver" ] || die "no linux-image-amd64 in $suite"
-	pkg=$(apt_private apt-cache show "linux-image-amd64=$ver" |
-		sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -1)
+	pkg=$(apt_private apt-cache show "linux-image-amd64=$ver" | depends_of | grep '^linux-image-' | head -1)
 	[ -n "$pkg" ] || die "cannot tell which image linux-image-amd64=$ver depends on"
 	echo "vm.sh: fetching $pkg ($suite)" >&2
 	rm -rf "$dir.tmp"
 	mkdir -p "$dir.tmp/deb"
 	(cd "$dir.tmp/deb" && apt_private apt-get -qq download "$pkg" >/dev/null) ||
 		die "apt-get download $pkg failed"
-	deb=$(ls "$dir.tmp"/deb/*.deb)
-	dpkg-deb -x "$deb" "$dir.tmp/root"
+	dpkg-deb -x "$dir.tmp"/deb/*.deb "$dir.tmp/root"
+	if ! ls "$dir.tmp"/root/boot/vmlinuz-* "$dir.tmp"/root/usr/lib/modules/*/vmlinuz >/dev/null 2>&1; then
+		rm -f "$dir.tmp"/deb/*.deb
+		for p in $(apt_private apt-cache show "$pkg" | depends_of); do
+			case $p in
+			linux-binary-* | linux-modules-*)
+				(cd "$dir.tmp/deb" && apt_private apt-get -qq download "$p" >/dev/null) ||
+					die "apt-get download $p failed" ;;
+			esac
+		done
+		for deb in "$dir.tmp"/deb/*.deb; do dpkg-deb -x "$deb" "$dir.tmp/root"; done
+	fi
 	rm -rf "$dir.tmp/deb"
-	kver=$(basename "$(ls "$dir.tmp"/root/boot/vmlinuz-*)")
-	kver=${kver#vmlinuz-}
+	vmlinuz=$(ls "$dir.tmp"/root/boot/vmlinuz-* "$dir.tmp"/root/usr/lib/modules/*/vmlinuz 2>/dev/null | head -1 || true)
+	[ -n "$vmlinuz" ] || die "$pkg: no vmlinuz in the image or its linux-binary package"
+	case $vmlinuz in
+	*/boot/vmlinuz-*) kver=${vmlinuz##*/vmlinuz-} ;;
+	*) kver=$(basename "$(dirname "$vmlinuz")") ;;
+	esac
 	base=$dir.tmp/root
 	[ -d "$base/usr/lib/modules/$kver" ] && base=$base/usr
 	# The packages ship no modules.dep (the postinst makes it).
@@ -120,6 +159,7 @@ fetch_one() {
 		echo "pkg=$pkg"
 		echo "version=$ver"
 		echo "kver=$kver"
+		echo "vmlinuz=${vmlinuz#"$dir.tmp/"}"
 		echo "modules=${base#"$dir.tmp/"}/lib/modules/$kver"
 	} >"$dir.tmp/info"
 	rm -rf "$dir"
@@ -141,8 +181,11 @@ make_initramfs() {
 	mkdir -p "$tmp"/{bin,dev,proc,sys,mods,lower,upper,newroot}
 	cp /bin/busybox "$tmp/bin/busybox"
 	: >"$tmp/mods/order"
-	modprobe -d "$base" -S "$kver" -a --show-depends 9pnet_virtio 9p virtio_pci overlay |
-		awk '$1 == "insmod" && !seen[$2]++ { print $2 }' >"$tmp/mods/paths"
+	# One at a time: a module built in (virtio_pci from 7.x, whose split
+	# packages ship no modules.builtin) is "not found", and needs no insmod.
+	for m in 9pnet_virtio 9p virtio_pci overlay; do
+		modprobe -d "$base" -S "$kver" --show-depends "$m" 2>/dev/null || true
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' >"$tmp/mods/paths"
 	while read -r m; do
 		local name
 		name=$(basename "$m")
@@ -157,8 +200,8 @@ make_initramfs() {
 	rm "$tmp/mods/paths"
 	cp "$HERE/initramfs-init" "$tmp/init"
 	chmod +x "$tmp/init"
-	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
-	mv "$out.tmp" "$out"
+	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp.$$"
+	mv "$out.tmp.$$" "$out"  # atomic: guests of other checkouts may be booting from it
 	rm -rf "$tmp"
 }
 
@@ -181,12 +224,12 @@ accel() {
 }
 
 usage() {
-	sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 cmd_run() {
-	local kernel=$1 timeout=600 mem=3G share="" rel dir kver mods rc qpid
+	local kernel=$1 timeout=600 mem=3G share="" rel dir kver mods vmlinuz rc qpid
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -206,6 +249,8 @@ cmd_run() {
 	dir=$CACHE/$rel
 	kver=$(info_of "$rel" kver)
 	mods=$dir/$(info_of "$rel" modules)
+	vmlinuz=$dir/$(info_of "$rel" vmlinuz)
+	[ -f "$vmlinuz" ] || vmlinuz=$dir/root/boot/vmlinuz-$kver  # cached before 7.x
 	share=$(realpath -m "${share:-${OUT:-build}}")
 	mkdir -p "$share"
 	local run
@@ -224,7 +269,7 @@ cmd_run() {
 	# shellcheck disable=SC2046
 	timeout --kill-after=5 "$timeout" qemu-system-x86_64 $(accel) -smp 2 -m "$mem" \
 		-nographic -no-reboot -display none -monitor none -serial "file:$run/console" \
-		-kernel "$dir/root/boot/vmlinuz-$kver" -initrd "$dir/initramfs.cpio.gz" \
+		-kernel "$vmlinuz" -initrd "$dir/initramfs.cpio.gz" \
 		-append "console=ttyS0 quiet loglevel=4 panic=-1 bbscope.run=$run bbscope.kver=$kver bbscope.init=$HERE/guest-init bbscope.cwd=$PWD" \
 		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$PWD",mount_tag=cwd,security_model=none,readonly=on,multidevs=remap \
@@ -252,11 +297,15 @@ case $1 in
 list)
 	for k in $ALL_KERNELS; do
 		if [ -f "$CACHE/$k/ready" ]; then
-			printf '%-5s %-9s %s\n' "$k" "$(suite_of "$k")" "$(info_of "$k" pkg)"
+			printf '%-5s %-17s %s\n' "$k" "$(suite_of "$k")" "$(info_of "$k" pkg)"
 		else
-			printf '%-5s %-9s %s\n' "$k" "$(suite_of "$k")" "(not fetched)"
+			printf '%-5s %-17s %s\n' "$k" "$(suite_of "$k")" "(not fetched)"
 		fi
 	done
+	;;
+label)
+	[ $# -eq 2 ] || usage
+	label_of "$2"
 	;;
 fetch)
 	shift
