@@ -122,6 +122,7 @@ enum ev_kind {
 	EV_D_DONE, /* D finished a bio */
 	EV_W_DONE, /* a worker finished a checksum */
 	EV_W_START, /* a worker woke for a bio handed while it was idle */
+	EV_W_FREE, /* a worker is ready for the next bio */
 };
 
 struct ev {
@@ -302,8 +303,12 @@ static void on_ev(struct sim *s, const struct ev *e)
 		push_ev(s, s->now + p->csum_ns, EV_W_DONE, e->bio);
 		break;
 	case EV_W_DONE:
-		s->w_busy--;
+		/* the checksum is done: S hears of it; the worker hands it back meanwhile */
 		s_add(s, e->bio, true);
+		push_ev(s, s->now + p->worker_ns, EV_W_FREE, e->bio);
+		break;
+	case EV_W_FREE:
+		s->w_busy--;
 		w_next(s, false);
 		break;
 	}
@@ -318,7 +323,7 @@ int bbs_pipe_predict(struct bbs_pipe *p)
 	p->bps = p->latency_ns = NAN;
 	if (!p->qd || !p->workers || !(p->bio_bytes > 0) || !(p->submit_ns >= 0) ||
 	    !(p->csum_ns >= 0) || !(p->device_ns >= 0) || !(p->handoff_ns >= 0) ||
-	    !(p->wake_ns >= 0))
+	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0))
 		return -1;
 	if (p->qd > SIM_BIOS / 4)
 		p->qd = SIM_BIOS / 4;

@@ -39,8 +39,9 @@ void bbs_model_predict(struct bbs_model *m);
  *      csum_ns in serial) and sees a worker's finished checksum (no work,
  *      but wake_ns first when S was asleep)
  *   D  the device, one FIFO server: device_ns a bio (its busy time per bio)
- *   W  workers checksum servers: csum_ns a bio, handoff_ns first when the
- *      bio finds a worker idle (its wake-up)
+ *   W  workers checksum servers: csum_ns a bio, then worker_ns of its own
+ *      (handing it back), handoff_ns first when the bio finds a worker
+ *      idle (its wake-up)
  *
  * Routes: none S -> D; serial S(+csum) -> D; async S -> (D and W -> S's
  * notice), done when both are; offload S -> W -> S's notice -> D.  A bio
@@ -58,6 +59,7 @@ struct bbs_pipe {
 	unsigned int qd, workers; /* >= 1 */
 	double bio_bytes;
 	double submit_ns, csum_ns, device_ns, handoff_ns, wake_ns; /* per bio, >= 0 */
+	double worker_ns; /* a worker's own cost a bio besides the checksum, >= 0 */
 	/* predicted */
 	double bps, latency_ns; /* throughput; mean bio start -> done */
 };

@@ -126,6 +126,7 @@ struct replay {
 	uint64_t dev_since; /* while dev_inflight: when the device last became busy */
 	uint32_t dev_inflight; /* writes submitted, not yet reaped */
 	uint64_t wait_since; /* while reaping: when the submitter's last wait began */
+	atomic_uint_fast64_t worker_gap_ns, worker_gaps; /* the workers' own per-bio cost */
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
 };
@@ -262,6 +263,11 @@ static void *csum_worker(void *arg)
 		s->csum_start_ns = bbs_now_ns();
 		/* a hand-off to an idle worker: its wake-up; to a busy one: none */
 		s->idle_handoff = s->handed_ns >= last_end;
+		/* busy to busy: what the worker spent between two checksums */
+		if (!s->idle_handoff && last_end) {
+			atomic_fetch_add(&r->worker_gap_ns, s->csum_start_ns - last_end);
+			atomic_fetch_add(&r->worker_gaps, 1);
+		}
 		csum_bio(r, s->bio);
 		s->csum_end_ns = last_end = bbs_now_ns();
 		fifo_push(&r->done_q, &si, 1);
@@ -690,6 +696,8 @@ static int build_result(struct replay *r, struct bbs_replay_csum_result *res)
 	res->cpu_s = bbs_replay_cpu_s(&r->ru0, &r->ru1);
 	res->csum_wait_ns = r->csum_wait_ns;
 	res->terms = r->terms;
+	res->terms.worker_ns = atomic_load(&r->worker_gap_ns);
+	res->terms.worker_gaps = atomic_load(&r->worker_gaps);
 	res->terms.csum_ns = r->csum.sum_ns;
 	res->csum = r->csum;
 	snprintf(res->target_name, sizeof(res->target_name), "%s", r->t->name);

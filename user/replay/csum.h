@@ -52,6 +52,9 @@ struct bbs_replay_csum_opts {
  *   handoff_ns   a bio put on the work FIFO -> a worker starts its checksum,
  *                over the handoffs to an idle worker (its wake-up; a busy
  *                worker takes the next bio at once)
+ *   worker_ns    a worker's time between two checksums when it did not
+ *                sleep (pushing the bio back, the eventfd write, the next
+ *                pop), over worker_gaps such gaps
  *   wake_ns      a worker finished a checksum -> the submitter sees it, over
  *                the wakes of a submitter asleep in io_uring_enter()
  *
@@ -60,6 +63,7 @@ struct bbs_replay_csum_opts {
 struct bbs_replay_terms {
 	uint64_t enter_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
 	uint64_t handoffs, wakes; /* how many handoff_ns and wake_ns are summed over */
+	uint64_t worker_ns, worker_gaps;
 };
 
 struct bbs_replay_csum_result {
