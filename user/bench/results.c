@@ -327,12 +327,209 @@ static void table_model(FILE *f, const struct bbs_bench *b, const struct results
 		fprintf(f, "note: %s\n", json_string_value(json_array_get(b->notes, i)));
 }
 
+
+/* ---- the pipeline model at every point of the sweep (bench/model.h) ---- */
+
+static const enum bbs_model_shape row_shape[NR_SHAPES] = { BBS_SHAPE_NONE, BBS_SHAPE_SERIAL,
+							   BBS_SHAPE_ASYNC, BBS_SHAPE_OFFLOAD };
+
+/* One shape at one point: its terms, the prediction, the seed's, and their errors. */
+static json_t *predict_shape(const struct point *pt, int k, const struct bbs_model *seed)
+{
+	const json_t *row = pt->rows[k], *t = json_object_get(row, "terms");
+	double bios = bench_jnum(row, "bios"), bytes = bench_jnum(row, "bytes");
+	double meas = bench_jnum(row, "throughput_bps");
+	struct bbs_pipe p = {
+		.shape = row_shape[k],
+		.qd = pt->qd,
+		.workers = 1,
+		.bio_bytes = bios > 0 ? bytes / bios : NAN,
+		.submit_ns = bench_jnum(t, "submit_ns"),
+		.csum_ns = k ? bench_jnum(t, "csum_ns") : 0,
+		.device_ns = bench_jnum(t, "device_ns"),
+		.handoff_ns = k >= 2 ? bench_jnum(t, "handoff_ns") : 0,
+		.wake_ns = k >= 2 ? bench_jnum(t, "wake_ns") : 0,
+		.worker_ns = k >= 2 ? bench_jnum(t, "worker_ns") : 0,
+	};
+	double seed_bps = k == 0   ? 1 / (1 / seed->mem_bps + 1 / seed->dev_bps)
+			  : k == 2 ? seed->async_bps
+				   : seed->serial_bps;
+	json_t *o;
+
+	bbs_pipe_predict(&p);
+	o = json_pack("{s:{s:f,s:f,s:f,s:f,s:f,s:f},s:f,s:f,s:f,s:f,s:f,s:f}", "inputs",
+		      "submit_ns", p.submit_ns, "csum_ns", p.csum_ns, "device_ns", p.device_ns,
+		      "handoff_ns", p.handoff_ns, "wake_ns", p.wake_ns, "worker_ns", p.worker_ns,
+		      "measured_bps", meas, "predicted_bps", p.bps, "error", p.bps / meas - 1,
+		      "predicted_latency_ns", p.latency_ns, "seed_bps", seed_bps, "seed_error",
+		      seed_bps / meas - 1);
+	json_object_set_new(o, "measured_latency_ns",
+			    json_real(bench_stat(row, "phases.total.mean_ns", NULL, NULL)));
+	return o;
+}
+
+static void predict_points(struct bbs_bench *b)
+{
+	for (unsigned int i = 0; i < b->npts; i++) {
+		struct point *pt = &b->pts[i];
+		struct bbs_model seed;
+		json_t *shapes = json_object();
+		double pa, ps, ma, ms;
+
+		for (int k = 0; k < NR_SHAPES; k++)
+			pt->rows[k] = aggregate_array(pt->samples[k]);
+		pt->bw_med = aggregate_array(pt->bw);
+		seed = (struct bbs_model){ .mem_bps = bench_jnum(pt->bw_med, "mem_bps"),
+					   .csum_bps = bench_jnum(pt->bw_med, "csum_bps"),
+					   .dev_bps = bench_jnum(pt->rows[0], "throughput_bps") };
+		bbs_model_predict(&seed);
+		for (int k = 0; k < NR_SHAPES; k++)
+			json_object_set_new(shapes, bench_row_name[ROW_NONE + k],
+					    predict_shape(pt, k, &seed));
+		ps = bench_jnum(json_object_get(shapes, "serial"), "predicted_bps");
+		pa = bench_jnum(json_object_get(shapes, "async"), "predicted_bps");
+		ms = bench_jnum(json_object_get(shapes, "serial"), "measured_bps");
+		ma = bench_jnum(json_object_get(shapes, "async"), "measured_bps");
+		pt->model = json_pack("{s:i,s:s,s:i,s:f,s:f,s:f,s:f,s:o}", "qd", (int)pt->qd, "algo",
+				      bbs_csum_name(pt->algo), "workers", 1, "mem_bps",
+				      seed.mem_bps, "csum_bps", seed.csum_bps,
+				      "predicted_async_speedup", pa / ps, "measured_async_speedup",
+				      ma / ms, "shapes", shapes);
+		json_object_set_new(pt->model, "speedup_error", json_real(pa / ps - ma / ms));
+		json_object_set_new(pt->model, "seed_async_speedup", json_real(seed.speedup));
+	}
+}
+
+/* The sweep's table: every shape at every point, predicted beside measured. */
+static void table_points(FILE *f, const struct bbs_bench *b)
+{
+	char a[32], z[32], x[32];
+
+	fprintf(f,
+		"\nmodel: a closed pipeline, one customer a bio in flight (docs/design.md); "
+		"terms measured per bio in the same run\n");
+	fprintf(f, "%-4s %-7s %-8s %-11s %-11s %-7s %-11s %-7s %s\n", "qd", "algo", "shape",
+		"measured", "predicted", "error", "seed", "error",
+		"terms: submit csum device handoff wake worker (us)");
+	for (unsigned int i = 0; i < b->npts; i++) {
+		const json_t *m = b->pts[i].model, *sh = json_object_get(m, "shapes");
+
+		for (int k = 0; k < NR_SHAPES; k++) {
+			const json_t *s = json_object_get(sh, bench_row_name[ROW_NONE + k]);
+			const json_t *in = json_object_get(s, "inputs");
+
+			bbs_html_fmt(a, sizeof(a), bench_jnum(s, "measured_bps"), BBS_UNIT_BPS);
+			bbs_html_fmt(z, sizeof(z), bench_jnum(s, "predicted_bps"), BBS_UNIT_BPS);
+			bbs_html_fmt(x, sizeof(x), bench_jnum(s, "seed_bps"), BBS_UNIT_BPS);
+			fprintf(f,
+				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %-11s %+6.1f%% %.1f %.1f %.1f %.1f "
+				"%.1f %.1f\n",
+				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
+				bench_row_name[ROW_NONE + k], a, z, 100 * bench_jnum(s, "error"), x,
+				100 * bench_jnum(s, "seed_error"), bench_jnum(in, "submit_ns") / 1e3,
+				bench_jnum(in, "csum_ns") / 1e3, bench_jnum(in, "device_ns") / 1e3,
+				bench_jnum(in, "handoff_ns") / 1e3, bench_jnum(in, "wake_ns") / 1e3,
+				bench_jnum(in, "worker_ns") / 1e3);
+		}
+		fprintf(f,
+			"%-4u %-7s async/serial: predicted %.2fx, measured %.2fx (error %+.2f); "
+			"seed %.2fx\n",
+			b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
+			bench_jnum(m, "predicted_async_speedup"),
+			bench_jnum(m, "measured_async_speedup"), bench_jnum(m, "speedup_error"),
+			bench_jnum(m, "seed_async_speedup"));
+	}
+}
+
+/*
+ * The kernel row: one write at a time (--workload direct) is the pipeline
+ * at qd 1, in series: the ordered extent's life outside its bios (S), the
+ * checksum, the bio's queue + device (D), then hop and end_io (the
+ * hand-off back).  Each term per write from the recording's phases; what
+ * they leave of the measured time per write is unexplained.
+ */
+static void predict_kernel(struct bbs_bench *b, const struct results *r)
+{
+	const json_t *k = r->rows[ROW_KERNEL];
+	static const char *const ph[] = { "csum", "queue", "device", "hop", "endio", "ordered" };
+	double per[6], writes = b->o.size / (double)b->o.bs, el = bench_jnum(k, "elapsed_s") * 1e9;
+	double bio, explained, meas = bench_jnum(k, "throughput_bps");
+	double c = bench_jnum(r->model, "csum_bps");
+	bool inline_csum;
+	json_t *terms = json_object();
+	struct bbs_pipe p;
+
+	if (!k || !(writes > 0) || !(el > 0))
+		return;
+	for (int i = 0; i < 6; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "phases.%s.sum_ns", ph[i]);
+		per[i] = bench_stat(k, path, NULL, NULL) / writes;
+		if (!isfinite(per[i]))
+			per[i] = 0;
+	}
+	/* crc32c and synchronous writes checksum inline, unobserved: the bytes at c */
+	inline_csum = per[0] <= 0 && c > 0;
+	if (inline_csum)
+		per[0] = b->o.bs / c * 1e9;
+	bio = per[1] + per[2] + per[3] + per[4];
+	p = (struct bbs_pipe){ .shape = BBS_SHAPE_SERIAL,
+			       .qd = 1,
+			       .workers = 1,
+			       .bio_bytes = b->o.bs,
+			       .submit_ns = per[5] > bio + per[0] ? per[5] - bio - per[0] : 0,
+			       .csum_ns = per[0],
+			       .device_ns = per[1] + per[2],
+			       .wake_ns = 0 };
+	/* hop and end_io follow the device in series at qd 1 */
+	p.device_ns += per[3] + per[4];
+	bbs_pipe_predict(&p);
+	explained = p.submit_ns + p.csum_ns + p.device_ns;
+	for (int i = 0; i < 6; i++)
+		json_object_set_new(terms, ph[i], json_real(per[i]));
+	json_object_set_new(terms, "ordered_outside_bio", json_real(p.submit_ns));
+	b->kmodel = json_pack("{s:o,s:b,s:f,s:f,s:f,s:f,s:f}", "per_write_ns", terms,
+			      "csum_inline_from_c", inline_csum, "measured_per_write_ns",
+			      el / writes, "predicted_bps", p.bps, "measured_bps", meas, "error",
+			      p.bps / meas - 1, "unexplained_share",
+			      1 - explained / (el / writes));
+}
+
+static void table_kernel_model(FILE *f, const struct bbs_bench *b)
+{
+	const json_t *km = b->kmodel, *t = json_object_get(km, "per_write_ns");
+	char a[32], z[32];
+
+	if (!km)
+		return;
+	bbs_html_fmt(a, sizeof(a), bench_jnum(km, "predicted_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(z, sizeof(z), bench_jnum(km, "measured_bps"), BBS_UNIT_BPS);
+	fprintf(f,
+		"\nkernel model (qd 1 pipeline, per write): predicted %s, measured %s (error "
+		"%+.1f%%); unexplained: %.0f%%\n",
+		a, z, 100 * bench_jnum(km, "error"), 100 * bench_jnum(km, "unexplained_share"));
+	fprintf(f,
+		"  per write of %.0f us: ordered extent outside its bio %.1f us, csum %.1f us%s, "
+		"queue %.1f, device %.1f, hop %.1f, end_io %.1f us\n",
+		bench_jnum(km, "measured_per_write_ns") / 1e3,
+		bench_jnum(t, "ordered_outside_bio") / 1e3, bench_jnum(t, "csum") / 1e3,
+		json_is_true(json_object_get(km, "csum_inline_from_c")) ? " (inline: bs/c)" : "",
+		bench_jnum(t, "queue") / 1e3, bench_jnum(t, "device") / 1e3,
+		bench_jnum(t, "hop") / 1e3, bench_jnum(t, "endio") / 1e3);
+	if (!b->o.direct)
+		fprintf(f, "  (buffered writeback is not one write at a time: the kernel model "
+			   "is for --workload direct)\n");
+}
+
 static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)
 {
 	table_rows(f, b, r);
 	if (r->rows[ROW_KERNEL])
 		table_kernel(f, b, r->rows[ROW_KERNEL]);
 	table_model(f, b, r);
+	table_points(f, b);
+	table_kernel_model(f, b);
 }
 
 json_t *bbs_bench_json(const struct bbs_bench *b)
@@ -343,7 +540,7 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 	p = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:i}", "profile", b->profile, "algo",
 		      bbs_csum_name(b->algo), "size", (json_int_t)b->o.size, "bs",
 		      (json_int_t)b->o.bs, "pattern", b->o.rand ? "rand" : "seq", "writeback",
-		      b->o.rand		? "direct"
+		      b->o.rand || b->o.direct ? "direct"
 		      : b->o.fsync_only ? "fsync"
 					: "background",
 		      "backing", bbs_backing_name[b->o.backing], "fs", json_null(), "mountpoint",
@@ -365,6 +562,15 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 	}
 	json_object_set_new(o, "userspace", us);
 	json_object_set(o, "model", r->model);
+	{
+		json_t *pts = json_array();
+
+		for (unsigned int i = 0; i < b->npts; i++)
+			json_array_append(pts, b->pts[i].model);
+		json_object_set_new(r->model, "points", pts);
+		if (b->kmodel)
+			json_object_set(r->model, "kernel", b->kmodel);
+	}
 	json_object_set_new(o, "measured_async_speedup", json_real(r->speedup));
 	json_object_set_new(o, "min", json_pack("{s:f}", "measured_async_speedup", r->speedup_lo));
 	json_object_set_new(o, "max", json_pack("{s:f}", "measured_async_speedup", r->speedup_hi));
@@ -466,6 +672,8 @@ int bench_results(struct bbs_bench *b)
 		r->rows[i] = json_array_size(b->samples[i]) ? aggregate_array(b->samples[i]) : NULL;
 	r->model = aggregate_array(b->model);
 	predict(r);
+	predict_points(b);
+	predict_kernel(b, r);
 	s = aggregate_array(b->speedup);
 	r->speedup = bench_stat(s, "measured_async_speedup", &r->speedup_lo, &r->speedup_hi);
 	json_decref(s);

@@ -193,7 +193,11 @@ static const char **fio_cmd(struct bbs_bench *b, struct fio_cmd *c)
 	c->argv[n++] = "--end_fsync=1";
 	c->argv[n++] = "--output-format=json";
 	c->argv[n++] = c->out;
-	if (b->o.rand) {
+	if (b->o.direct) {
+		/* the async csum series' own case: O_DIRECT, one write in flight */
+		c->argv[n++] = "--direct=1";
+		c->argv[n++] = "--ioengine=psync";
+	} else if (b->o.rand) {
 		/* buffered random writes would reach btrfs sorted, at writeback */
 		c->argv[n++] = "--direct=1";
 		c->argv[n++] = "--ioengine=libaio";
@@ -201,7 +205,7 @@ static const char **fio_cmd(struct bbs_bench *b, struct fio_cmd *c)
 	} else {
 		c->argv[n++] = "--ioengine=psync";
 	}
-	if (!b->o.rand && !b->o.fsync_only) {
+	if (!b->o.rand && !b->o.fsync_only && !b->o.direct) {
 		uint64_t every = RANGE_BYTES / b->o.bs;
 
 		snprintf(c->sfr, sizeof(c->sfr), "--sync_file_range=write:%llu",
@@ -370,9 +374,9 @@ out:
 
 /* ---- the userspace rounds ---- */
 
-static int replay_round(struct bbs_bench *b, enum row row)
+static int replay_round(struct bbs_bench *b, enum row row, struct point *pt)
 {
-	char target[PATH_MAX + 32], what[64];
+	char target[PATH_MAX + 32], what[64], qd[16];
 	const char *args[] = { "replay",
 			       "csum",
 			       "--trace",
@@ -383,28 +387,37 @@ static int replay_round(struct bbs_bench *b, enum row row)
 			       "--mode",
 			       bench_row_name[row],
 			       "--algo",
-			       bbs_csum_name(b->algo),
+			       bbs_csum_name(pt->algo),
+			       "--qd",
+			       qd,
 			       "--json",
 			       NULL };
 	json_t *o, *s, *full;
 
 	snprintf(target, sizeof(target), "%s/replay.img", b->store);
-	snprintf(what, sizeof(what), "replay csum --mode %s", bench_row_name[row]);
+	snprintf(qd, sizeof(qd), "%u", pt->qd);
+	snprintf(what, sizeof(what), "replay csum --mode %s --qd %u", bench_row_name[row], pt->qd);
 	o = bench_child_json(b, what, args);
 	if (!o)
 		return -1;
-	s = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:{}}", "bytes", json_object_get(o, "bytes"),
-		      "bios", json_object_get(o, "bios"), "elapsed_s",
+	s = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:{}}", "bytes",
+		      json_object_get(o, "bytes"), "bios", json_object_get(o, "bios"), "elapsed_s",
 		      json_object_get(o, "elapsed_s"), "throughput_bps",
 		      json_object_get(o, "throughput_bps"), "cpu_s", json_object_get(o, "cpu_s"),
-		      "csum_busy_s", json_object_get(o, "csum_busy_s"), "phases");
+		      "csum_busy_s", json_object_get(o, "csum_busy_s"), "terms",
+		      json_object_get(o, "terms"), "phases");
 	full = json_object();
 	take_phase(s, full, o, "csum", FS_GROUPS);
 	take_phase(s, full, o, "device", DEV_GROUPS);
 	take_phase(s, full, o, "total", DEV_GROUPS);
-	json_array_append_new(b->samples[row], s);
-	json_decref(b->last[row]);
-	b->last[row] = full;
+	json_array_append(pt->samples[row - ROW_NONE], s);
+	if (pt == b->pts) {
+		json_array_append(b->samples[row], s);
+		json_decref(b->last[row]);
+		b->last[row] = json_incref(full);
+	}
+	json_decref(s);
+	json_decref(full);
 	json_decref(o);
 	return 0;
 }
@@ -471,13 +484,17 @@ static void bench_progress(const struct bbs_bench *b, unsigned int round)
 static int replays(struct bbs_bench *b, unsigned int round)
 {
 	/* the target's pages, once, as bench_warm_up() did for the loop devices' */
-	if (round == 0 && (replay_round(b, ROW_NONE) || bench_stop_sig))
+	if (round == 0 && (replay_round(b, ROW_NONE, b->pts) || bench_stop_sig))
 		return -1;
-	if (round == 0)
+	if (round == 0) {
 		json_array_clear(b->samples[ROW_NONE]);
-	for (int row = ROW_NONE; row <= ROW_OFFLOAD; row++)
-		if (bench_stop_sig || replay_round(b, row))
-			return -1;
+		json_array_clear(b->pts[0].samples[0]);
+	}
+	/* every point of the sweep, its shapes interleaved within the round */
+	for (unsigned int p = 0; p < b->npts; p++)
+		for (int row = ROW_NONE; row <= ROW_OFFLOAD; row++)
+			if (bench_stop_sig || replay_round(b, row, &b->pts[p]))
+				return -1;
 	for (int row = ROW_STEP; b->parity && row <= ROW_BATCHED; row++) {
 		if (bench_stop_sig)
 			return -1;
@@ -502,6 +519,15 @@ static void model_sample(struct bbs_bench *b, unsigned int round)
 	double m, c, ser, asy, busy = bench_jnum(ss, "csum_busy_s");
 
 	bench_bw_measure(&b->bw, b->algo, &m, &c);
+	/* the seed's c of every other checksum the sweep replays */
+	for (unsigned int p = 0; p < b->npts; p++) {
+		double pm = m, pc = c;
+
+		if (b->pts[p].algo != b->algo)
+			bench_bw_measure(&b->bw, b->pts[p].algo, &pm, &pc);
+		json_array_append_new(b->pts[p].bw,
+				      json_pack("{s:f,s:f}", "mem_bps", pm, "csum_bps", pc));
+	}
 	ser = bench_jnum(ss, "throughput_bps");
 	asy = bench_jnum(json_array_get(b->samples[ROW_ASYNC], round), "throughput_bps");
 	s = json_pack("{s:f,s:f,s:f}", "mem_bps", m, "csum_bps", c, "dev_bps",
