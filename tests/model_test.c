@@ -12,7 +12,7 @@
 
 #include "check.h"
 
-#define NEAR(a, b, rel) (fabs((a) - (b)) <= (rel) * fabs(b))
+#define NEAR(a, b, rel) (fabs((a) - (b)) <= (rel)*fabs(b))
 
 /* bios a second of p, as the model predicts it */
 static double rate(struct bbs_pipe *p)
@@ -21,8 +21,8 @@ static double rate(struct bbs_pipe *p)
 	return p->bps / p->bio_bytes;
 }
 
-static struct bbs_pipe pipe_of(enum bbs_model_shape shape, unsigned int qd, double sub,
-			       double c, double d)
+static struct bbs_pipe pipe_of(enum bbs_model_shape shape, unsigned int qd, double sub, double c,
+			       double d)
 {
 	return (struct bbs_pipe){ .shape = shape,
 				  .qd = qd,
@@ -48,8 +48,7 @@ static void test_seed(void)
 	CHECK(NEAR(p.latency_ns, 1750e3, 1e-6), "latency = the sum: %g", p.latency_ns);
 	bbs_pipe_seed(&p, &m, BBS_SHAPE_ASYNC, 1e6);
 	CHECK(!bbs_pipe_predict(&p), "predict");
-	CHECK(NEAR(p.bps, m.async_bps, 1e-6), "pipe async = seed async: %g %g", p.bps,
-	      m.async_bps);
+	CHECK(NEAR(p.bps, m.async_bps, 1e-6), "pipe async = seed async: %g %g", p.bps, m.async_bps);
 	/* c above d: async bound by the checksum */
 	m.csum_bps = 0.5e9;
 	bbs_model_predict(&m);

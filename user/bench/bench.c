@@ -271,7 +271,8 @@ static int prepare(struct bbs_bench *b)
 			struct point *pt = &b->pts[b->npts++];
 
 			pt->qd = b->o.nqd ? b->o.qds[q] : 16;
-			pt->algo = b->o.nalgo ? b->o.algos[i] : BBS_CSUM_CRC32C; /* set at bring-up */
+			pt->algo =
+				b->o.nalgo ? b->o.algos[i] : BBS_CSUM_CRC32C; /* set at bring-up */
 			pt->bw = json_array();
 			for (int k = 0; k < NR_SHAPES; k++)
 				pt->samples[k] = json_array();

@@ -327,7 +327,6 @@ static void table_model(FILE *f, const struct bbs_bench *b, const struct results
 		fprintf(f, "note: %s\n", json_string_value(json_array_get(b->notes, i)));
 }
 
-
 /* ---- the pipeline model at every point of the sweep (bench/model.h) ---- */
 
 static const enum bbs_model_shape row_shape[NR_SHAPES] = { BBS_SHAPE_NONE, BBS_SHAPE_SERIAL,
@@ -390,11 +389,11 @@ static void predict_points(struct bbs_bench *b)
 		pa = bench_jnum(json_object_get(shapes, "async"), "predicted_bps");
 		ms = bench_jnum(json_object_get(shapes, "serial"), "measured_bps");
 		ma = bench_jnum(json_object_get(shapes, "async"), "measured_bps");
-		pt->model = json_pack("{s:i,s:s,s:i,s:f,s:f,s:f,s:f,s:o}", "qd", (int)pt->qd, "algo",
-				      bbs_csum_name(pt->algo), "workers", 1, "mem_bps",
-				      seed.mem_bps, "csum_bps", seed.csum_bps,
-				      "predicted_async_speedup", pa / ps, "measured_async_speedup",
-				      ma / ms, "shapes", shapes);
+		pt->model =
+			json_pack("{s:i,s:s,s:i,s:f,s:f,s:f,s:f,s:o}", "qd", (int)pt->qd, "algo",
+				  bbs_csum_name(pt->algo), "workers", 1, "mem_bps", seed.mem_bps,
+				  "csum_bps", seed.csum_bps, "predicted_async_speedup", pa / ps,
+				  "measured_async_speedup", ma / ms, "shapes", shapes);
 		json_object_set_new(pt->model, "speedup_error", json_real(pa / ps - ma / ms));
 		json_object_set_new(pt->model, "seed_async_speedup", json_real(seed.speedup));
 	}
@@ -405,9 +404,8 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 {
 	char a[32], z[32], x[32];
 
-	fprintf(f,
-		"\nmodel: a closed pipeline, one customer a bio in flight (docs/design.md); "
-		"terms measured per bio in the same run\n");
+	fprintf(f, "\nmodel: a closed pipeline, one customer a bio in flight (docs/design.md); "
+		   "terms measured per bio in the same run\n");
 	fprintf(f, "%-4s %-7s %-8s %-11s %-11s %-7s %-11s %-7s %s\n", "qd", "algo", "shape",
 		"measured", "predicted", "error", "seed", "error",
 		"terms: submit csum device handoff wake worker (us)");
@@ -422,12 +420,14 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 			bbs_html_fmt(z, sizeof(z), bench_jnum(s, "predicted_bps"), BBS_UNIT_BPS);
 			bbs_html_fmt(x, sizeof(x), bench_jnum(s, "seed_bps"), BBS_UNIT_BPS);
 			fprintf(f,
-				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %-11s %+6.1f%% %.1f %.1f %.1f %.1f "
+				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %-11s %+6.1f%% %.1f %.1f %.1f "
+				"%.1f "
 				"%.1f %.1f\n",
 				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
 				bench_row_name[ROW_NONE + k], a, z, 100 * bench_jnum(s, "error"), x,
-				100 * bench_jnum(s, "seed_error"), bench_jnum(in, "submit_ns") / 1e3,
-				bench_jnum(in, "csum_ns") / 1e3, bench_jnum(in, "device_ns") / 1e3,
+				100 * bench_jnum(s, "seed_error"),
+				bench_jnum(in, "submit_ns") / 1e3, bench_jnum(in, "csum_ns") / 1e3,
+				bench_jnum(in, "device_ns") / 1e3,
 				bench_jnum(in, "handoff_ns") / 1e3, bench_jnum(in, "wake_ns") / 1e3,
 				bench_jnum(in, "worker_ns") / 1e3);
 		}
@@ -492,8 +492,7 @@ static void predict_kernel(struct bbs_bench *b, const struct results *r)
 	b->kmodel = json_pack("{s:o,s:b,s:f,s:f,s:f,s:f,s:f}", "per_write_ns", terms,
 			      "csum_inline_from_c", inline_csum, "measured_per_write_ns",
 			      el / writes, "predicted_bps", p.bps, "measured_bps", meas, "error",
-			      p.bps / meas - 1, "unexplained_share",
-			      1 - explained / (el / writes));
+			      p.bps / meas - 1, "unexplained_share", 1 - explained / (el / writes));
 }
 
 static void table_kernel_model(FILE *f, const struct bbs_bench *b)
@@ -541,8 +540,8 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 		      bbs_csum_name(b->algo), "size", (json_int_t)b->o.size, "bs",
 		      (json_int_t)b->o.bs, "pattern", b->o.rand ? "rand" : "seq", "writeback",
 		      b->o.rand || b->o.direct ? "direct"
-		      : b->o.fsync_only ? "fsync"
-					: "background",
+		      : b->o.fsync_only	       ? "fsync"
+					       : "background",
 		      "backing", bbs_backing_name[b->o.backing], "fs", json_null(), "mountpoint",
 		      json_null(), "devices", (int)b->ndevs);
 	/* Paths are bytes (host/jsonstr.h). */
