@@ -5,7 +5,7 @@
  * so that scripts (tools/bench_replay.sh) predict as `bbscope bench` does.
  *
  *   bench_model M C D
- *   bench_model --pipe SHAPE QD WORKERS BYTES SUBMIT CSUM DEVICE HANDOFF WAKE [WORKER]
+ *   bench_model --pipe SHAPE QD WORKERS BYTES SUBMIT CSUM DEVICE HANDOFF WAKE [WORKER [ISSUE]]
  *
  * M, C, D: memory, checksum and device bandwidth in bytes a second; M may
  * be "inf" to leave memory out.  Prints one JSON object: the inputs, and
@@ -41,7 +41,7 @@ static int pipe_main(int argc, char **argv)
 	for (int i = 0; i < 8 && argc >= 11; i++)
 		if (number(argv[3 + i], &v[i]) && !(i >= 3 && !strcmp(argv[3 + i], "0")))
 			p.shape = 4;
-	if (argc < 11 || argc > 12 || p.shape == 4) {
+	if (argc < 11 || argc > 13 || p.shape == 4) {
 		fprintf(stderr, "usage: bench_model --pipe none|serial|async|offload QD WORKERS "
 				"BYTES SUBMIT CSUM DEVICE HANDOFF WAKE\n");
 		return 2;
@@ -55,6 +55,7 @@ static int pipe_main(int argc, char **argv)
 	p.handoff_ns = strtod(argv[9], NULL);
 	p.wake_ns = strtod(argv[10], NULL);
 	p.worker_ns = argc > 11 ? strtod(argv[11], NULL) : 0;
+	p.issue_ns = argc > 12 ? strtod(argv[12], NULL) : 0;
 	if (bbs_pipe_predict(&p)) {
 		fprintf(stderr, "bench_model: bad pipeline input\n");
 		return 2;

@@ -208,10 +208,13 @@ static void s_next(struct sim *s, bool was_asleep)
 		return;
 	s->s_cur = s->sq[s->sq_head++];
 	s->s_busy = true;
+	/* S issues a write where the shape submits it: at start, or offload's notice */
 	if (s->s_cur.notice)
-		svc = was_asleep ? p->wake_ns : 0;
+		svc = (was_asleep ? p->wake_ns : 0) +
+		      (p->shape == BBS_SHAPE_OFFLOAD ? p->issue_ns : 0);
 	else
-		svc = p->submit_ns + (p->shape == BBS_SHAPE_SERIAL ? p->csum_ns : 0);
+		svc = p->submit_ns + (p->shape == BBS_SHAPE_SERIAL ? p->csum_ns : 0) +
+		      (p->shape == BBS_SHAPE_OFFLOAD ? 0 : p->issue_ns);
 	push_ev(s, s->now + svc, EV_S_DONE, s->s_cur.bio);
 }
 
@@ -228,7 +231,9 @@ static void d_next(struct sim *s)
 	if (s->d_busy || s->dq_head == s->dq_tail)
 		return;
 	s->d_busy = true;
-	push_ev(s, s->now + s->p->device_ns, EV_D_DONE, s->dq[s->dq_head++]);
+	/* what the device takes beyond the part S ran inline while issuing */
+	push_ev(s, s->now + fmax(s->p->device_ns - s->p->issue_ns, 0), EV_D_DONE,
+		s->dq[s->dq_head++]);
 }
 
 static void d_add(struct sim *s, unsigned int bio)
@@ -323,7 +328,7 @@ int bbs_pipe_predict(struct bbs_pipe *p)
 	p->bps = p->latency_ns = NAN;
 	if (!p->qd || !p->workers || !(p->bio_bytes > 0) || !(p->submit_ns >= 0) ||
 	    !(p->csum_ns >= 0) || !(p->device_ns >= 0) || !(p->handoff_ns >= 0) ||
-	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0))
+	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0) || !(p->issue_ns >= 0))
 		return -1;
 	if (p->qd > SIM_BIOS / 4)
 		p->qd = SIM_BIOS / 4;

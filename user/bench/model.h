@@ -39,6 +39,7 @@ void bbs_model_predict(struct bbs_model *m);
  *      csum_ns in serial) and sees a worker's finished checksum (no work,
  *      but wake_ns first when S was asleep)
  *   D  the device, one FIFO server: device_ns a bio (its busy time per bio)
+ *      less issue_ns, the part S ran inline while submitting (S's own)
  *   W  workers checksum servers: csum_ns a bio, then worker_ns of its own
  *      (handing it back), handoff_ns first when the bio finds a worker
  *      idle (its wake-up)
@@ -60,6 +61,7 @@ struct bbs_pipe {
 	double bio_bytes;
 	double submit_ns, csum_ns, device_ns, handoff_ns, wake_ns; /* per bio, >= 0 */
 	double worker_ns; /* a worker's own cost a bio besides the checksum, >= 0 */
+	double issue_ns; /* S's time submitting a write: inline device work, part of device_ns */
 	/* predicted */
 	double bps, latency_ns; /* throughput; mean bio start -> done */
 };

@@ -258,12 +258,13 @@ static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs
 {
 	const struct bbs_replay_terms *t = &r->terms;
 	double n = w->nr, el = r->elapsed_s * 1e9;
-	double sub = el - t->enter_ns - (o->mode == BBS_REPLAY_SERIAL ? t->csum_ns : 0);
+	double sub =
+		el - t->issue_ns - t->sleep_ns - (o->mode == BBS_REPLAY_SERIAL ? t->csum_ns : 0);
 
-	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "worker_ns",
-			 t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0, "submit_ns",
-			 (sub > 0 ? sub : 0) / n, "enter_ns", t->enter_ns / n, "csum_ns",
-			 t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
+	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "issue_ns", t->issue_ns / n,
+			 "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
+			 "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n,
+			 "csum_ns", t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
 			 t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
 			 t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
 			 (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);

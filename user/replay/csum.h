@@ -44,8 +44,10 @@ struct bbs_replay_csum_opts {
  * The bench model's terms (bench/model.h), summed over a run's bios: what
  * each resource of the pipeline was busy with, and the two hand-offs.
  *
- *   enter_ns     the submitting thread inside io_uring_enter(): submitting,
- *                and sleeping until a completion or a worker's wake-up
+ *   issue_ns     the submitting thread submitting (io_uring_submit()): a
+ *                write the kernel runs inline (tmpfs) is done in it
+ *   sleep_ns     the submitting thread waiting for a completion or a
+ *                worker's wake-up (io_uring_enter() with wait)
  *   csum_ns      checksum computation (whoever ran it)
  *   dev_busy_ns  time with at least one write submitted and not yet reaped:
  *                the device's busy time (utilization law: per bio, its demand)
@@ -58,10 +60,11 @@ struct bbs_replay_csum_opts {
  *   wake_ns      a worker finished a checksum -> the submitter sees it, over
  *                the wakes of a submitter asleep in io_uring_enter()
  *
- * The submitter's own time is elapsed - enter_ns (less csum_ns in serial).
+ * The submitter's own time is elapsed - issue_ns - sleep_ns (less csum_ns
+ * in serial).
  */
 struct bbs_replay_terms {
-	uint64_t enter_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
+	uint64_t issue_ns, sleep_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
 	uint64_t handoffs, wakes; /* how many handoff_ns and wake_ns are summed over */
 	uint64_t worker_ns, worker_gaps;
 };
