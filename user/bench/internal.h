@@ -176,6 +176,9 @@ double bench_jnum(const json_t *o, const char *key);
 double bench_stat(const json_t *o, const char *path, double *lo, double *hi);
 const char *bench_row_label(int row);
 bool bench_raid56(const struct bbs_bench *b);
+struct bbs_pipe;
+/* The pipeline model of shape k (ROW_NONE + k) at pt's median terms, at qd: true if predicted. */
+bool bench_pipe_of(const struct point *pt, int k, unsigned int qd, struct bbs_pipe *p);
 /* The medians, the model's predictions, the notes that explain them, the table. */
 int bench_results(struct bbs_bench *b);
 void bench_results_free(struct results *r);

@@ -330,10 +330,19 @@ static void table_model(FILE *f, const struct bbs_bench *b, const struct results
 
 /* ---- the pipeline model at every point of the sweep (bench/model.h) ---- */
 
+static struct bbs_pipe pipe_of(const struct point *pt, int k, const json_t *row);
+
 static const enum bbs_model_shape row_shape[NR_SHAPES] = { BBS_SHAPE_NONE, BBS_SHAPE_SERIAL,
 							   BBS_SHAPE_ASYNC, BBS_SHAPE_OFFLOAD };
 
 /* One shape at one point: its terms, the prediction, the seed's, and their errors. */
+bool bench_pipe_of(const struct point *pt, int k, unsigned int qd, struct bbs_pipe *p)
+{
+	*p = pipe_of(pt, k, pt->rows[k]);
+	p->qd = qd;
+	return !bbs_pipe_predict(p) && isfinite(p->bps);
+}
+
 /* The pipeline of shape k at pt from one sample's terms (or the medians'). */
 static struct bbs_pipe pipe_of(const struct point *pt, int k, const json_t *row)
 {
