@@ -134,10 +134,41 @@ static void add_counts(json_t *dst, const json_t *src)
  * and the data strips per full stripe of its first raid5/6 data strip write
  * (what `replay parity --trace` replays), 0 when it has none.
  */
+struct ival {
+	uint64_t a, z;
+};
+
+static int by_start(const void *x, const void *y)
+{
+	const struct ival *p = x, *q = y;
+
+	return p->a < q->a ? -1 : p->a > q->a;
+}
+
+/* Time covered by at least one of the n intervals (sorted here). */
+static uint64_t union_ns(struct ival *v, size_t n)
+{
+	uint64_t sum = 0, a = 0, z = 0;
+
+	qsort(v, n, sizeof(*v), by_start);
+	for (size_t i = 0; i < n; i++) {
+		if (i && v[i].a <= z) {
+			z = v[i].z > z ? v[i].z : z;
+			continue;
+		}
+		sum += z - a;
+		a = v[i].a;
+		z = v[i].z;
+	}
+	return sum + (z - a);
+}
+
 static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
-			   unsigned int *strip_data)
+			   unsigned int *strip_data, double *busy_s)
 {
 	uint64_t first = UINT64_MAX, last = 0;
+	struct ival *iv = NULL;
+	size_t niv = 0, cap = 0;
 	struct bbs_tf_reader *rd;
 	struct bbs_tf_event ev;
 	char err[256];
@@ -161,9 +192,24 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
 		first = ev.bio.queue_ns < first ? ev.bio.queue_ns : first;
 		last = end > last ? end : last;
 		*bytes += ev.bio.bytes;
+		if (niv == cap) {
+			struct ival *n = realloc(iv, (cap = cap ? 2 * cap : 1024) * sizeof(*iv));
+
+			if (!n) {
+				free(iv);
+				bbs_tfr_close(rd);
+				bbs_err("bench: cannot read %s: out of memory", trace);
+				return -1;
+			}
+			iv = n;
+		}
+		iv[niv++] = (struct ival){ ev.bio.queue_ns, end };
 	}
 	bbs_tfr_close(rd);
 	*secs = last > first ? (last - first) / 1e9 : 0;
+	/* time with at least one data write bio in flight (the rest: none was) */
+	*busy_s = niv ? union_ns(iv, niv) / 1e9 : 0;
+	free(iv);
 	return 0;
 }
 
@@ -285,7 +331,7 @@ static void kernel_contexts(json_t *s, const json_t *rep)
 
 /* The kernel row's sample of this round, from the recording and its report. */
 static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, double span,
-			  uint64_t dev_bytes)
+			  uint64_t dev_bytes, double busy)
 {
 	json_t *s, *full = json_object(), *ph;
 
@@ -306,6 +352,7 @@ static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, d
 		json_object_set_new(s, "csum_busy_s", json_real(busy));
 		json_object_set_new(s, "csum_share", json_real(busy / span));
 	}
+	json_object_set_new(s, "bio_busy_s", json_real(busy));
 	kernel_contexts(s, rep);
 	json_array_append_new(b->samples[ROW_KERNEL], s);
 	json_decref(b->last[ROW_KERNEL]);
@@ -343,11 +390,11 @@ static int kernel_round(struct bbs_bench *b)
 	json_t *rec = NULL, *rep = NULL;
 	unsigned int strip_data;
 	uint64_t dev_bytes;
-	double span;
+	double span, busy;
 	int ret = -1;
 
 	if (kernel_record(b, &rec, &rep) ||
-	    data_write_span(b->trace, &span, &dev_bytes, &strip_data))
+	    data_write_span(b->trace, &span, &dev_bytes, &strip_data, &busy))
 		goto out;
 	if (span <= 0 || !dev_bytes) {
 		bbs_err("bench: the recording holds no data writes to %s (was the workload "
@@ -364,7 +411,7 @@ static int kernel_round(struct bbs_bench *b)
 		json_array_clear(b->samples[ROW_BATCHED]);
 	}
 	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
-	kernel_sample(b, rec, rep, span, dev_bytes);
+	kernel_sample(b, rec, rep, span, dev_bytes, busy);
 	ret = 0;
 out:
 	json_decref(rec);
