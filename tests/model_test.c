@@ -4,7 +4,8 @@
  * hand: the seed's formula as its special case (qd 1, free hand-offs), the
  * bottleneck law at depth (throughput 1 / the largest demand of a single
  * server), hand-offs as pure delays at qd 1, a worker's wake-up paid only
- * when it was idle, and bad input refused.
+ * when it was idle, a write issued inline as the submitter's time, and bad
+ * input refused.
  */
 #include <math.h>
 
@@ -106,6 +107,17 @@ static void test_handoffs(void)
 	p = pipe_of(BBS_SHAPE_ASYNC, 16, 5e3, 60e3, 40e3);
 	p.handoff_ns = 100e3;
 	CHECK(NEAR(rate(&p), 1 / 60e-6, 2e-2), "busy worker, no wake-up: %g", p.bps);
+	/*
+	 * a write run inline while issuing (tmpfs): S carries it, depth cannot
+	 * overlap it with S's own time: none qd 8, S 1 + issue 20, D 20 - 20
+	 */
+	p = pipe_of(BBS_SHAPE_NONE, 8, 1e3, 0, 20e3);
+	p.issue_ns = 20e3;
+	CHECK(NEAR(rate(&p), 1 / 21e-6, 1e-3), "inline issue is S's: %g", p.bps);
+	/* serial: S 1 + c 30 + issue 5, D 40 - 5 = 35: S bound at 36 us */
+	p = pipe_of(BBS_SHAPE_SERIAL, 8, 1e3, 30e3, 40e3);
+	p.issue_ns = 5e3;
+	CHECK(NEAR(rate(&p), 1 / 36e-6, 1e-3), "serial with issue: %g", p.bps);
 	printf("ok hand-offs: delays at qd 1, hidden behind a busy worker at depth\n");
 }
 

@@ -709,7 +709,7 @@ static void explain_points(struct bbs_bench *b)
 				   "load)",
 				   b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
 				   bench_row_name[ROW_NONE + k], 100 * e,
-				   bench_jnum(json_object_get(s, "inputs"), "cores_used"), cores);
+				   bench_jnum(s, "cores_used"), cores);
 		}
 	}
 }
