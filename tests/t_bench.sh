@@ -82,6 +82,33 @@ check "measured speedup is async over serial" jq -e '
 	 .measured_async_speedup | fabs) < 1e-3' "$J"
 left_behind
 
+# The pipeline model at every point of a sweep, and the kernel row's model of
+# --workload direct (1 MiB O_DIRECT writes at queue depth 1).
+"$BBSCOPE" bench --workload direct --size 16M --rounds 1 --sweep qd=1,4 \
+	--sweep algo=crc32c,sha256 --json >"$T_TMP/s.json" 2>"$T_TMP/s.err" ||
+	{ cat "$T_TMP/s.err"; fail "bench --workload direct --sweep"; }
+S=$T_TMP/s.json
+check "direct: params say direct, bs 1 MiB" jq -e '.params.writeback == "direct" and
+	.params.bs == 1048576' "$S"
+check "sweep: 4 points (2 queue depths x 2 checksums)" jq -e '.model.points | length == 4 and
+	([.[] | "\(.qd) \(.algo)"] | sort == ["1 crc32c", "1 sha256", "4 crc32c", "4 sha256"])' "$S"
+check "sweep: every shape predicted, with its inputs and error" jq -e '[.model.points[].shapes[] |
+	.predicted_bps > 0 and .measured_bps > 0 and
+	((.predicted_bps / .measured_bps - 1) - .error | fabs) < 1e-4 and
+	(.inputs | has("submit_ns") and has("device_ns") and has("handoff_ns"))] | all' "$S"
+check "sweep: the speedup error is predicted minus measured" jq -e '[.model.points[] |
+	((.predicted_async_speedup - .measured_async_speedup) - .speedup_error | fabs) < 1e-4] |
+	all' "$S"
+check "sweep: none at qd 1 predicted within 10% (its terms are its own)" jq -e \
+	'[.model.points[] | select(.qd == 1) | .shapes.none.error | fabs < 0.1] | all' "$S"
+check "kernel model: predicted, with the unexplained share in [0, 1)" jq -e '.model.kernel |
+	.predicted_bps > 0 and .unexplained_share >= 0 and .unexplained_share < 1' "$S"
+left_behind
+"$BBSCOPE" bench --sweep qd=0 >/dev/null 2>&1
+check "--sweep qd=0 is bad usage" test $? -eq 2
+"$BBSCOPE" bench --sweep depth=1 >/dev/null 2>&1
+check "--sweep depth=1 is bad usage" test $? -eq 2
+
 # The plain table: one row per mode, the model under it.
 "$BBSCOPE" bench --size 16M --rounds 1 >"$T_TMP/t.out" 2>"$T_TMP/t.err" ||
 	{ cat "$T_TMP/t.err"; fail "bench (table)"; }
@@ -89,6 +116,8 @@ for row in kernel none serial async offload; do
 	check "table row $row" grep -q "^$row " "$T_TMP/t.out"
 done
 check "table: predicted beside measured" grep -q 'speedup: predicted .*measured' "$T_TMP/t.out"
+check "table: the pipeline model's rows, with errors" \
+	grep -Eq '^16 +crc32c +async .*[-+][0-9.]+%' "$T_TMP/t.out"
 left_behind
 
 # raid5 and raid6: the parity rows replay the recording's data strip writes

@@ -265,6 +265,19 @@ static int prepare(struct bbs_bench *b)
 	b->model = json_array();
 	b->speedup = json_array();
 	b->notes = json_array();
+	/* the sweep's points: every queue depth with every checksum */
+	for (unsigned int i = 0; i < (b->o.nalgo ?: 1); i++) {
+		for (unsigned int q = 0; q < (b->o.nqd ?: 1); q++) {
+			struct point *pt = &b->pts[b->npts++];
+
+			pt->qd = b->o.nqd ? b->o.qds[q] : 16;
+			pt->algo =
+				b->o.nalgo ? b->o.algos[i] : BBS_CSUM_CRC32C; /* set at bring-up */
+			pt->bw = json_array();
+			for (int k = 0; k < NR_SHAPES; k++)
+				pt->samples[k] = json_array();
+		}
+	}
 	return 0;
 }
 
@@ -291,6 +304,8 @@ static int bring_up(struct bbs_bench *b)
 		snprintf(b->profile, sizeof(b->profile), "%s", b->o.profile ?: "single");
 		b->algo = b->o.have_algo ? b->o.algo : BBS_CSUM_CRC32C;
 	}
+	for (unsigned int p = 0; !b->o.nalgo && p < b->npts; p++)
+		b->pts[p].algo = b->algo;
 	/* zram: the sandbox's devices, the replay target and the parity targets, sparse */
 	zram_bytes = 6 * dev_size(b) + 4 * b->o.size + (256ULL << 20);
 	if (bench_store_up(b, zram_bytes))
@@ -319,6 +334,16 @@ static void bench_free(struct bbs_bench *b)
 	}
 	json_decref(b->model);
 	json_decref(b->speedup);
+	json_decref(b->kmodel);
+	for (unsigned int p = 0; p < b->npts; p++) {
+		for (int k = 0; k < NR_SHAPES; k++) {
+			json_decref(b->pts[p].samples[k]);
+			json_decref(b->pts[p].rows[k]);
+		}
+		json_decref(b->pts[p].bw);
+		json_decref(b->pts[p].bw_med);
+		json_decref(b->pts[p].model);
+	}
 	json_decref(b->notes);
 	json_decref(b->last_report);
 	free(b);

@@ -19,6 +19,7 @@
 #define BBS_BENCH_MAX_ROUNDS 99
 #define BBS_BENCH_DEF_SIZE (256ULL << 20)
 #define BBS_BENCH_DEF_BS (128ULL << 10)
+#define BBS_BENCH_MAX_SWEEP 8 /* values of one --sweep parameter */
 
 /* Where the sandbox's devices and the replay targets live. */
 enum bbs_backing {
@@ -43,6 +44,11 @@ struct bbs_bench_opts {
 	const char *fs;
 	unsigned int rounds; /* 1 .. BBS_BENCH_MAX_ROUNDS */
 	const char *html; /* also write the page here */
+	bool have_bs; /* --bs given */
+	bool direct; /* --workload direct: O_DIRECT writes at queue depth 1 */
+	unsigned int qds[BBS_BENCH_MAX_SWEEP], nqd; /* --sweep qd=: 0 none (the replay's 16) */
+	enum bbs_csum_type algos[BBS_BENCH_MAX_SWEEP]; /* --sweep algo= (replays only) */
+	unsigned int nalgo;
 };
 
 struct bbs_bench;

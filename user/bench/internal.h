@@ -53,6 +53,21 @@ struct results {
 	double pred_serial, pred_async, predicted;
 };
 
+/*
+ * A point of the sweep: the four csum replays at one queue depth and
+ * checksum.  Point 0 is the table's rows (samples[ROW_NONE..ROW_OFFLOAD]).
+ */
+#define NR_SHAPES 4 /* none, serial, async, offload: ROW_NONE + shape */
+#define MAX_POINTS (BBS_BENCH_MAX_SWEEP * BBS_BENCH_MAX_SWEEP)
+struct point {
+	unsigned int qd;
+	enum bbs_csum_type algo;
+	json_t *samples[NR_SHAPES]; /* arrays: one sample a round */
+	json_t *bw; /* array: {mem_bps, csum_bps} a round, for the seed's model */
+	json_t *rows[NR_SHAPES], *bw_med; /* medians */
+	json_t *model; /* the predictions (docs/json.md "model.points") */
+};
+
 /* The buffer m and c are measured over (model.c). */
 struct bw {
 	uint8_t *buf;
@@ -87,6 +102,9 @@ struct bbs_bench {
 	json_t *notes;
 	struct bw bw;
 	struct results r;
+	struct point pts[MAX_POINTS];
+	unsigned int npts;
+	json_t *kmodel; /* the kernel row's model */
 	char *table; /* the text table */
 };
 
@@ -158,6 +176,9 @@ double bench_jnum(const json_t *o, const char *key);
 double bench_stat(const json_t *o, const char *path, double *lo, double *hi);
 const char *bench_row_label(int row);
 bool bench_raid56(const struct bbs_bench *b);
+struct bbs_pipe;
+/* The pipeline model of shape k (ROW_NONE + k) at pt's median terms, at qd: true if predicted. */
+bool bench_pipe_of(const struct point *pt, int k, unsigned int qd, struct bbs_pipe *p);
 /* The medians, the model's predictions, the notes that explain them, the table. */
 int bench_results(struct bbs_bench *b);
 void bench_results_free(struct results *r);

@@ -2,6 +2,8 @@
 /* The async_csum series' model (bench/model.h), and m and c measured for it. */
 #include <math.h>
 #include <sched.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -108,4 +110,275 @@ void bench_bw_measure(struct bw *w, enum bbs_csum_type algo, double *m, double *
 		sched_setaffinity(0, sizeof(old), &old);
 	*m = bbs_median(tm, BW_TRIALS);
 	*c = bbs_median(tc, BW_TRIALS);
+}
+
+/* ---- the pipeline model: a closed network, simulated event by event ---- */
+
+#define SIM_BIOS 4000 /* bios simulated; the first SIM_WARM are not counted */
+#define SIM_WARM 400
+
+enum ev_kind {
+	EV_S_DONE, /* S finished its job */
+	EV_D_DONE, /* D finished a bio */
+	EV_W_DONE, /* a worker finished a checksum */
+	EV_W_START, /* a worker woke for a bio handed while it was idle */
+	EV_W_FREE, /* a worker is ready for the next bio */
+};
+
+struct ev {
+	double t;
+	enum ev_kind kind;
+	unsigned int bio;
+};
+
+/* S's jobs: start a bio, or see a checksum a worker finished. */
+struct job {
+	unsigned int bio;
+	bool notice;
+};
+
+struct sim {
+	const struct bbs_pipe *p;
+	double now;
+	struct ev *heap;
+	size_t nheap;
+	/* S: one server and its FIFO */
+	struct job *sq;
+	size_t sq_head, sq_tail;
+	bool s_busy;
+	struct job s_cur;
+	/* D */
+	unsigned int *dq;
+	size_t dq_head, dq_tail;
+	bool d_busy;
+	/* W */
+	unsigned int *wq;
+	size_t wq_head, wq_tail;
+	unsigned int w_busy; /* working or waking */
+	/* bios: parts left, start time */
+	unsigned int *left;
+	double *start;
+	unsigned int started, done, lat_n;
+	double lat_sum, t_warm;
+};
+
+static void push_ev(struct sim *s, double t, enum ev_kind k, unsigned int bio)
+{
+	size_t i = s->nheap++;
+
+	while (i) {
+		size_t up = (i - 1) / 2;
+
+		if (s->heap[up].t <= t)
+			break;
+		s->heap[i] = s->heap[up];
+		i = up;
+	}
+	s->heap[i] = (struct ev){ t, k, bio };
+}
+
+static struct ev pop_ev(struct sim *s)
+{
+	struct ev top = s->heap[0], last = s->heap[--s->nheap];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= s->nheap)
+			break;
+		if (c + 1 < s->nheap && s->heap[c + 1].t < s->heap[c].t)
+			c++;
+		if (last.t <= s->heap[c].t)
+			break;
+		s->heap[i] = s->heap[c];
+		i = c;
+	}
+	s->heap[i] = last;
+	return top;
+}
+
+/* S takes its next job, if idle; asleep (nothing queued) a notice costs wake_ns first. */
+static void s_next(struct sim *s, bool was_asleep)
+{
+	const struct bbs_pipe *p = s->p;
+	double svc;
+
+	if (s->s_busy || s->sq_head == s->sq_tail)
+		return;
+	s->s_cur = s->sq[s->sq_head++];
+	s->s_busy = true;
+	/* S issues a write where the shape submits it: at start, or offload's notice */
+	if (s->s_cur.notice)
+		svc = (was_asleep ? p->wake_ns : 0) +
+		      (p->shape == BBS_SHAPE_OFFLOAD ? p->issue_ns : 0);
+	else
+		svc = p->submit_ns + (p->shape == BBS_SHAPE_SERIAL ? p->csum_ns : 0) +
+		      (p->shape == BBS_SHAPE_OFFLOAD ? 0 : p->issue_ns);
+	push_ev(s, s->now + svc, EV_S_DONE, s->s_cur.bio);
+}
+
+static void s_add(struct sim *s, unsigned int bio, bool notice)
+{
+	bool asleep = !s->s_busy && s->sq_head == s->sq_tail;
+
+	s->sq[s->sq_tail++] = (struct job){ bio, notice };
+	s_next(s, asleep);
+}
+
+static void d_next(struct sim *s)
+{
+	if (s->d_busy || s->dq_head == s->dq_tail)
+		return;
+	s->d_busy = true;
+	/* what the device takes beyond the part S ran inline while issuing */
+	push_ev(s, s->now + fmax(s->p->device_ns - s->p->issue_ns, 0), EV_D_DONE,
+		s->dq[s->dq_head++]);
+}
+
+static void d_add(struct sim *s, unsigned int bio)
+{
+	s->dq[s->dq_tail++] = bio;
+	d_next(s);
+}
+
+/* A worker takes the next bio: at once when it just finished one, after handoff_ns if idle. */
+static void w_next(struct sim *s, bool from_idle)
+{
+	if (s->w_busy >= s->p->workers || s->wq_head == s->wq_tail)
+		return;
+	s->w_busy++;
+	if (from_idle)
+		push_ev(s, s->now + s->p->handoff_ns, EV_W_START, s->wq[s->wq_head++]);
+	else
+		push_ev(s, s->now + s->p->csum_ns, EV_W_DONE, s->wq[s->wq_head++]);
+}
+
+static void start_bio(struct sim *s)
+{
+	if (s->started >= SIM_BIOS)
+		return;
+	s->start[s->started] = s->now;
+	s->left[s->started] = s->p->shape == BBS_SHAPE_ASYNC ? 2 : 1;
+	s_add(s, s->started++, false);
+}
+
+static void part_done(struct sim *s, unsigned int bio)
+{
+	if (--s->left[bio])
+		return;
+	if (bio >= SIM_WARM) {
+		s->lat_sum += s->now - s->start[bio];
+		s->lat_n++;
+		if (!s->t_warm)
+			s->t_warm = s->now;
+	}
+	s->done++;
+	start_bio(s);
+}
+
+static void on_ev(struct sim *s, const struct ev *e)
+{
+	const struct bbs_pipe *p = s->p;
+
+	switch (e->kind) {
+	case EV_S_DONE:
+		s->s_busy = false;
+		if (s->s_cur.notice) {
+			if (p->shape == BBS_SHAPE_OFFLOAD)
+				d_add(s, e->bio);
+			else
+				part_done(s, e->bio);
+		} else if (p->shape == BBS_SHAPE_NONE || p->shape == BBS_SHAPE_SERIAL) {
+			d_add(s, e->bio);
+		} else {
+			if (p->shape == BBS_SHAPE_ASYNC)
+				d_add(s, e->bio);
+			s->wq[s->wq_tail++] = e->bio;
+			w_next(s, true);
+		}
+		s_next(s, false);
+		break;
+	case EV_D_DONE:
+		s->d_busy = false;
+		part_done(s, e->bio);
+		d_next(s);
+		break;
+	case EV_W_START:
+		push_ev(s, s->now + p->csum_ns, EV_W_DONE, e->bio);
+		break;
+	case EV_W_DONE:
+		/* the checksum is done: S hears of it; the worker hands it back meanwhile */
+		s_add(s, e->bio, true);
+		push_ev(s, s->now + p->worker_ns, EV_W_FREE, e->bio);
+		break;
+	case EV_W_FREE:
+		s->w_busy--;
+		w_next(s, false);
+		break;
+	}
+}
+
+int bbs_pipe_predict(struct bbs_pipe *p)
+{
+	struct sim s = { .p = p };
+	double span;
+	int ret = -1;
+
+	p->bps = p->latency_ns = NAN;
+	if (!p->qd || !p->workers || !(p->bio_bytes > 0) || !(p->submit_ns >= 0) ||
+	    !(p->csum_ns >= 0) || !(p->device_ns >= 0) || !(p->handoff_ns >= 0) ||
+	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0) || !(p->issue_ns >= 0))
+		return -1;
+	if (p->qd > SIM_BIOS / 4)
+		p->qd = SIM_BIOS / 4;
+	s.heap = calloc(3 * SIM_BIOS, sizeof(*s.heap));
+	s.sq = calloc(2 * SIM_BIOS + 1, sizeof(*s.sq));
+	s.dq = calloc(SIM_BIOS + 1, sizeof(*s.dq));
+	s.wq = calloc(SIM_BIOS + 1, sizeof(*s.wq));
+	s.left = calloc(SIM_BIOS, sizeof(*s.left));
+	s.start = calloc(SIM_BIOS, sizeof(*s.start));
+	if (!s.heap || !s.sq || !s.dq || !s.wq || !s.left || !s.start)
+		goto out;
+	for (unsigned int i = 0; i < p->qd; i++)
+		start_bio(&s);
+	while (s.nheap && s.done < SIM_BIOS) {
+		struct ev e = pop_ev(&s);
+
+		s.now = e.t;
+		on_ev(&s, &e);
+	}
+	span = s.now - s.t_warm;
+	/* bios done after the first counted one, over the time they took */
+	if (s.done > SIM_WARM + 1 && span > 0) {
+		p->bps = (s.done - SIM_WARM - 1) * p->bio_bytes / (span / 1e9);
+		p->latency_ns = s.lat_sum / s.lat_n;
+	} else {
+		/* every time zero: nothing bounds it */
+		p->bps = INFINITY;
+		p->latency_ns = 0;
+	}
+	ret = 0;
+out:
+	free(s.heap);
+	free(s.sq);
+	free(s.dq);
+	free(s.wq);
+	free(s.left);
+	free(s.start);
+	return ret;
+}
+
+void bbs_pipe_seed(struct bbs_pipe *p, const struct bbs_model *m, enum bbs_model_shape shape,
+		   double bio_bytes)
+{
+	*p = (struct bbs_pipe){
+		.shape = shape,
+		.qd = 1,
+		.workers = 1,
+		.bio_bytes = bio_bytes,
+		.submit_ns = isinf(m->mem_bps) ? 0 : bio_bytes / m->mem_bps * 1e9,
+		.csum_ns = bio_bytes / m->csum_bps * 1e9,
+		.device_ns = bio_bytes / m->dev_bps * 1e9,
+	};
 }

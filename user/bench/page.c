@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bench/internal.h"
+#include "bench/model.h"
 #include "host/machine.h"
 #include "host/util.h"
 #include "out/html.h"
@@ -125,6 +126,88 @@ static void page_model(struct bbs_html *h, const struct results *r)
 	bbs_html_grid_end(h);
 }
 
+/*
+ * Every shape's measured throughput (dots) on the pipeline model's curve
+ * over the queue depth, one chart a checksum of the sweep.  The curve is
+ * predicted at every depth from 1 to the largest swept, each from the terms
+ * measured at the nearest swept depth at or below it.
+ */
+#define CURVE_PTS 64
+static void page_sweep(struct bbs_html *h, const struct bbs_bench *b)
+{
+	static const char *const colors[NR_SHAPES] = { "#4e79a7", "#f28e2b", "#59a14f", "#e15759" };
+	enum bbs_csum_type seen[MAX_POINTS];
+	unsigned int nseen = 0;
+
+	bbs_html_h2(h, "The model's curves and the measured points");
+	bbs_html_grid_begin(h);
+	for (unsigned int i = 0; i < b->npts; i++) {
+		enum bbs_csum_type algo = b->pts[i].algo;
+		double cx[NR_SHAPES][CURVE_PTS], cy[NR_SHAPES][CURVE_PTS];
+		double mx[NR_SHAPES][MAX_POINTS], my[NR_SHAPES][MAX_POINTS];
+		struct bbs_html_curve cv[2 * NR_SHAPES];
+		char names[2 * NR_SHAPES][48], id[64], title[96];
+		size_t nc[NR_SHAPES] = { 0 }, nm[NR_SHAPES] = { 0 };
+		unsigned int maxqd = 0;
+		bool dup = false;
+
+		for (unsigned int k = 0; k < nseen; k++)
+			dup |= seen[k] == algo;
+		if (dup)
+			continue;
+		seen[nseen++] = algo;
+		for (unsigned int j = 0; j < b->npts; j++)
+			if (b->pts[j].algo == algo && b->pts[j].qd > maxqd)
+				maxqd = b->pts[j].qd;
+		for (unsigned int qd = 1; qd <= maxqd; qd = qd < 8 ? qd + 1 : qd * 5 / 4) {
+			const struct point *near = NULL;
+
+			for (unsigned int j = 0; j < b->npts; j++)
+				if (b->pts[j].algo == algo && b->pts[j].qd <= qd &&
+				    (!near || b->pts[j].qd > near->qd))
+					near = &b->pts[j];
+			for (int k = 0; near && k < NR_SHAPES; k++) {
+				struct bbs_pipe p;
+
+				if (nc[k] >= CURVE_PTS || !bench_pipe_of(near, k, qd, &p))
+					continue;
+				cx[k][nc[k]] = qd;
+				cy[k][nc[k]++] = p.bps;
+			}
+		}
+		for (unsigned int j = 0; j < b->npts; j++) {
+			const json_t *sh = json_object_get(b->pts[j].model, "shapes");
+
+			if (b->pts[j].algo != algo)
+				continue;
+			for (int k = 0; k < NR_SHAPES; k++) {
+				mx[k][nm[k]] = b->pts[j].qd;
+				my[k][nm[k]++] = bench_jnum(
+					json_object_get(sh, bench_row_name[ROW_NONE + k]),
+					"measured_bps");
+			}
+		}
+		for (int k = 0; k < NR_SHAPES; k++) {
+			snprintf(names[2 * k], sizeof(names[0]), "%s model",
+				 bench_row_name[ROW_NONE + k]);
+			snprintf(names[2 * k + 1], sizeof(names[0]), "%s measured",
+				 bench_row_name[ROW_NONE + k]);
+			cv[2 * k] = (struct bbs_html_curve){ names[2 * k], cx[k],     cy[k],
+							     nc[k],	   colors[k], false };
+			cv[2 * k + 1] =
+				(struct bbs_html_curve){ names[2 * k + 1], mx[k], my[k], nm[k],
+							 colors[k],	   true };
+		}
+		snprintf(id, sizeof(id), "model-curves-%s", bbs_csum_name(algo));
+		snprintf(title, sizeof(title),
+			 "%s: throughput over queue depth, model and measured",
+			 bbs_csum_name(algo));
+		bbs_html_curves(h, id, title, BBS_UNIT_BPS, "queue depth (bios in flight)", cv,
+				2 * NR_SHAPES);
+	}
+	bbs_html_grid_end(h);
+}
+
 int bench_page(const struct bbs_bench *b)
 {
 	struct bbs_html *h;
@@ -141,6 +224,7 @@ int bench_page(const struct bbs_bench *b)
 	page_head(h, b);
 	page_rows(h, &b->r);
 	page_model(h, &b->r);
+	page_sweep(h, b);
 	bbs_html_h2(h, "Userspace replays: latency histograms (last round)");
 	bbs_html_grid_begin(h);
 	page_phase_hists(h, b);

@@ -134,10 +134,41 @@ static void add_counts(json_t *dst, const json_t *src)
  * and the data strips per full stripe of its first raid5/6 data strip write
  * (what `replay parity --trace` replays), 0 when it has none.
  */
+struct ival {
+	uint64_t a, z;
+};
+
+static int by_start(const void *x, const void *y)
+{
+	const struct ival *p = x, *q = y;
+
+	return p->a < q->a ? -1 : p->a > q->a;
+}
+
+/* Time covered by at least one of the n intervals (sorted here). */
+static uint64_t union_ns(struct ival *v, size_t n)
+{
+	uint64_t sum = 0, a = 0, z = 0;
+
+	qsort(v, n, sizeof(*v), by_start);
+	for (size_t i = 0; i < n; i++) {
+		if (i && v[i].a <= z) {
+			z = v[i].z > z ? v[i].z : z;
+			continue;
+		}
+		sum += z - a;
+		a = v[i].a;
+		z = v[i].z;
+	}
+	return sum + (z - a);
+}
+
 static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
-			   unsigned int *strip_data)
+			   unsigned int *strip_data, double *busy_s)
 {
 	uint64_t first = UINT64_MAX, last = 0;
+	struct ival *iv = NULL;
+	size_t niv = 0, cap = 0;
 	struct bbs_tf_reader *rd;
 	struct bbs_tf_event ev;
 	char err[256];
@@ -161,9 +192,24 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
 		first = ev.bio.queue_ns < first ? ev.bio.queue_ns : first;
 		last = end > last ? end : last;
 		*bytes += ev.bio.bytes;
+		if (niv == cap) {
+			struct ival *n = realloc(iv, (cap = cap ? 2 * cap : 1024) * sizeof(*iv));
+
+			if (!n) {
+				free(iv);
+				bbs_tfr_close(rd);
+				bbs_err("bench: cannot read %s: out of memory", trace);
+				return -1;
+			}
+			iv = n;
+		}
+		iv[niv++] = (struct ival){ ev.bio.queue_ns, end };
 	}
 	bbs_tfr_close(rd);
 	*secs = last > first ? (last - first) / 1e9 : 0;
+	/* time with at least one data write bio in flight (the rest: none was) */
+	*busy_s = niv ? union_ns(iv, niv) / 1e9 : 0;
+	free(iv);
 	return 0;
 }
 
@@ -193,7 +239,11 @@ static const char **fio_cmd(struct bbs_bench *b, struct fio_cmd *c)
 	c->argv[n++] = "--end_fsync=1";
 	c->argv[n++] = "--output-format=json";
 	c->argv[n++] = c->out;
-	if (b->o.rand) {
+	if (b->o.direct) {
+		/* the async csum series' own case: O_DIRECT, one write in flight */
+		c->argv[n++] = "--direct=1";
+		c->argv[n++] = "--ioengine=psync";
+	} else if (b->o.rand) {
 		/* buffered random writes would reach btrfs sorted, at writeback */
 		c->argv[n++] = "--direct=1";
 		c->argv[n++] = "--ioengine=libaio";
@@ -201,7 +251,7 @@ static const char **fio_cmd(struct bbs_bench *b, struct fio_cmd *c)
 	} else {
 		c->argv[n++] = "--ioengine=psync";
 	}
-	if (!b->o.rand && !b->o.fsync_only) {
+	if (!b->o.rand && !b->o.fsync_only && !b->o.direct) {
 		uint64_t every = RANGE_BYTES / b->o.bs;
 
 		snprintf(c->sfr, sizeof(c->sfr), "--sync_file_range=write:%llu",
@@ -281,7 +331,7 @@ static void kernel_contexts(json_t *s, const json_t *rep)
 
 /* The kernel row's sample of this round, from the recording and its report. */
 static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, double span,
-			  uint64_t dev_bytes)
+			  uint64_t dev_bytes, double busy)
 {
 	json_t *s, *full = json_object(), *ph;
 
@@ -302,6 +352,7 @@ static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, d
 		json_object_set_new(s, "csum_busy_s", json_real(busy));
 		json_object_set_new(s, "csum_share", json_real(busy / span));
 	}
+	json_object_set_new(s, "bio_busy_s", json_real(busy));
 	kernel_contexts(s, rep);
 	json_array_append_new(b->samples[ROW_KERNEL], s);
 	json_decref(b->last[ROW_KERNEL]);
@@ -339,11 +390,11 @@ static int kernel_round(struct bbs_bench *b)
 	json_t *rec = NULL, *rep = NULL;
 	unsigned int strip_data;
 	uint64_t dev_bytes;
-	double span;
+	double span, busy;
 	int ret = -1;
 
 	if (kernel_record(b, &rec, &rep) ||
-	    data_write_span(b->trace, &span, &dev_bytes, &strip_data))
+	    data_write_span(b->trace, &span, &dev_bytes, &strip_data, &busy))
 		goto out;
 	if (span <= 0 || !dev_bytes) {
 		bbs_err("bench: the recording holds no data writes to %s (was the workload "
@@ -360,7 +411,7 @@ static int kernel_round(struct bbs_bench *b)
 		json_array_clear(b->samples[ROW_BATCHED]);
 	}
 	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
-	kernel_sample(b, rec, rep, span, dev_bytes);
+	kernel_sample(b, rec, rep, span, dev_bytes, busy);
 	ret = 0;
 out:
 	json_decref(rec);
@@ -370,9 +421,9 @@ out:
 
 /* ---- the userspace rounds ---- */
 
-static int replay_round(struct bbs_bench *b, enum row row)
+static int replay_round(struct bbs_bench *b, enum row row, struct point *pt)
 {
-	char target[PATH_MAX + 32], what[64];
+	char target[PATH_MAX + 32], what[64], qd[16];
 	const char *args[] = { "replay",
 			       "csum",
 			       "--trace",
@@ -383,28 +434,37 @@ static int replay_round(struct bbs_bench *b, enum row row)
 			       "--mode",
 			       bench_row_name[row],
 			       "--algo",
-			       bbs_csum_name(b->algo),
+			       bbs_csum_name(pt->algo),
+			       "--qd",
+			       qd,
 			       "--json",
 			       NULL };
 	json_t *o, *s, *full;
 
 	snprintf(target, sizeof(target), "%s/replay.img", b->store);
-	snprintf(what, sizeof(what), "replay csum --mode %s", bench_row_name[row]);
+	snprintf(qd, sizeof(qd), "%u", pt->qd);
+	snprintf(what, sizeof(what), "replay csum --mode %s --qd %u", bench_row_name[row], pt->qd);
 	o = bench_child_json(b, what, args);
 	if (!o)
 		return -1;
-	s = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:{}}", "bytes", json_object_get(o, "bytes"),
-		      "bios", json_object_get(o, "bios"), "elapsed_s",
+	s = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:{}}", "bytes",
+		      json_object_get(o, "bytes"), "bios", json_object_get(o, "bios"), "elapsed_s",
 		      json_object_get(o, "elapsed_s"), "throughput_bps",
 		      json_object_get(o, "throughput_bps"), "cpu_s", json_object_get(o, "cpu_s"),
-		      "csum_busy_s", json_object_get(o, "csum_busy_s"), "phases");
+		      "csum_busy_s", json_object_get(o, "csum_busy_s"), "terms",
+		      json_object_get(o, "terms"), "phases");
 	full = json_object();
 	take_phase(s, full, o, "csum", FS_GROUPS);
 	take_phase(s, full, o, "device", DEV_GROUPS);
 	take_phase(s, full, o, "total", DEV_GROUPS);
-	json_array_append_new(b->samples[row], s);
-	json_decref(b->last[row]);
-	b->last[row] = full;
+	json_array_append(pt->samples[row - ROW_NONE], s);
+	if (pt == b->pts) {
+		json_array_append(b->samples[row], s);
+		json_decref(b->last[row]);
+		b->last[row] = json_incref(full);
+	}
+	json_decref(s);
+	json_decref(full);
 	json_decref(o);
 	return 0;
 }
@@ -471,13 +531,17 @@ static void bench_progress(const struct bbs_bench *b, unsigned int round)
 static int replays(struct bbs_bench *b, unsigned int round)
 {
 	/* the target's pages, once, as bench_warm_up() did for the loop devices' */
-	if (round == 0 && (replay_round(b, ROW_NONE) || bench_stop_sig))
+	if (round == 0 && (replay_round(b, ROW_NONE, b->pts) || bench_stop_sig))
 		return -1;
-	if (round == 0)
+	if (round == 0) {
 		json_array_clear(b->samples[ROW_NONE]);
-	for (int row = ROW_NONE; row <= ROW_OFFLOAD; row++)
-		if (bench_stop_sig || replay_round(b, row))
-			return -1;
+		json_array_clear(b->pts[0].samples[0]);
+	}
+	/* every point of the sweep, its shapes interleaved within the round */
+	for (unsigned int p = 0; p < b->npts; p++)
+		for (int row = ROW_NONE; row <= ROW_OFFLOAD; row++)
+			if (bench_stop_sig || replay_round(b, row, &b->pts[p]))
+				return -1;
 	for (int row = ROW_STEP; b->parity && row <= ROW_BATCHED; row++) {
 		if (bench_stop_sig)
 			return -1;
@@ -502,6 +566,15 @@ static void model_sample(struct bbs_bench *b, unsigned int round)
 	double m, c, ser, asy, busy = bench_jnum(ss, "csum_busy_s");
 
 	bench_bw_measure(&b->bw, b->algo, &m, &c);
+	/* the seed's c of every other checksum the sweep replays */
+	for (unsigned int p = 0; p < b->npts; p++) {
+		double pm = m, pc = c;
+
+		if (b->pts[p].algo != b->algo)
+			bench_bw_measure(&b->bw, b->pts[p].algo, &pm, &pc);
+		json_array_append_new(b->pts[p].bw,
+				      json_pack("{s:f,s:f}", "mem_bps", pm, "csum_bps", pc));
+	}
 	ser = bench_jnum(ss, "throughput_bps");
 	asy = bench_jnum(json_array_get(b->samples[ROW_ASYNC], round), "throughput_bps");
 	s = json_pack("{s:f,s:f,s:f}", "mem_bps", m, "csum_bps", c, "dev_bps",

@@ -19,7 +19,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bbscope bench [--profile single|raid1|raid5|raid6] [--algo ALGO]\n"
 		"                     [--size SIZE] [--bs SIZE] [--pattern seq|rand]\n"
-		"                     [--writeback background|fsync]\n"
+		"                     [--writeback background|fsync] [--workload buffered|direct]\n"
+		"                     [--sweep qd=N,N,...] [--sweep algo=ALGO,ALGO,...]\n"
 		"                     [--backing tmpfs|zram|file] [--backing-dir DIR]\n"
 		"                     [--devices N] [--fs MOUNTPOINT] [--rounds N]\n"
 		"                     [--json] [--html FILE]\n"
@@ -47,6 +48,11 @@ static void usage(FILE *f)
 		"                     flusher would: btrfs may checksum on a worker), and\n"
 		"                     fsyncs at the end; fsync: only the fsync at the end\n"
 		"                     (synchronous writeback: btrfs checksums inline)\n"
+		"  --workload W       buffered (default): as --pattern and --writeback say;\n"
+		"                     direct: O_DIRECT writes of --bs (default 1M), one at a\n"
+		"                     time (the async csum series' own case)\n"
+		"  --sweep qd=LIST    replay at each queue depth (default 16); algo=LIST: with\n"
+		"                     each checksum too; the model predicts every point\n"
 		"  --backing B        where the sandbox's devices and the replay targets live:\n"
 		"                     tmpfs (default, /dev/shm), file (a directory on disk,\n"
 		"                     /var/tmp) or zram (an ext4 on a zram device made for the "
@@ -83,10 +89,41 @@ static int size_opt(struct bbs_bench_opts *o, int c)
 		bbs_err("--size %s: want a size of at least 1M", optarg);
 		return BBS_EXIT_USAGE;
 	}
+	o->have_bs |= c == 'b';
 	if (c == 'b' &&
 	    (bbs_parse_size(optarg, &o->bs) || !o->bs || o->bs % 4096 || o->bs > (64 << 20))) {
 		bbs_err("--bs %s: want a multiple of 4K, at most 64M", optarg);
 		return BBS_EXIT_USAGE;
+	}
+	return BBS_PARSE_GO;
+}
+
+/* --sweep qd=1,4,16 or algo=crc32c,sha256 */
+static int sweep_opt(struct bbs_bench_opts *o, const char *arg)
+{
+	char buf[256], *save = NULL;
+	bool qd = !strncmp(arg, "qd=", 3), algo = !strncmp(arg, "algo=", 5);
+	unsigned long long v;
+
+	snprintf(buf, sizeof(buf), "%s", arg + (qd ? 3 : 5));
+	if (!qd && !algo) {
+		bbs_err("--sweep %s: want qd=N,N,... or algo=ALGO,ALGO,...", arg);
+		return BBS_EXIT_USAGE;
+	}
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if ((qd ? o->nqd : o->nalgo) >= BBS_BENCH_MAX_SWEEP) {
+			bbs_err("--sweep %s: at most %d values", arg, BBS_BENCH_MAX_SWEEP);
+			return BBS_EXIT_USAGE;
+		}
+		if (qd) {
+			if (bbs_parse_uint(t, 4096, &v) || !v) {
+				bbs_err("--sweep %s: queue depth %s: want 1 to 4096", arg, t);
+				return BBS_EXIT_USAGE;
+			}
+			o->qds[o->nqd++] = v;
+		} else if (bbs_opt_algo("--sweep algo", t, &o->algos[o->nalgo++])) {
+			return BBS_EXIT_USAGE;
+		}
 	}
 	return BBS_PARSE_GO;
 }
@@ -96,6 +133,7 @@ static int bench_opt(struct bbs_bench_opts *o, int c, char **argv)
 	static const char *const profiles[] = { "single", "raid1", "raid5", "raid6" };
 	static const char *const patterns[] = { "seq", "rand" };
 	static const char *const writebacks[] = { "background", "fsync" };
+	static const char *const workloads[] = { "buffered", "direct" };
 	unsigned long long v;
 	int i;
 
@@ -156,6 +194,14 @@ static int bench_opt(struct bbs_bench_opts *o, int c, char **argv)
 		break;
 	case 'j':
 		break;
+	case 'w':
+		i = pick("--workload", optarg, workloads, 2, "buffered or direct");
+		if (i < 0)
+			return BBS_EXIT_USAGE;
+		o->direct = i;
+		break;
+	case 'S':
+		return sweep_opt(o, optarg);
 	case 'H':
 		o->html = optarg;
 		break;
@@ -169,8 +215,14 @@ static int bench_opt(struct bbs_bench_opts *o, int c, char **argv)
 }
 
 /* What the options say together. */
-static int bench_check(const struct bbs_bench_opts *o)
+static int bench_check(struct bbs_bench_opts *o)
 {
+	if (o->direct && !o->have_bs)
+		o->bs = 1ULL << 20;
+	if (o->direct && o->rand) {
+		bbs_err("--workload direct writes sequentially: not with --pattern rand");
+		return BBS_EXIT_USAGE;
+	}
 	if (o->size % o->bs) {
 		bbs_err("--size must be a multiple of --bs (%llu)", (unsigned long long)o->bs);
 		return BBS_EXIT_USAGE;
@@ -203,6 +255,8 @@ static int parse_opts(int argc, char **argv, struct bbs_bench_opts *o)
 		{ "fs", required_argument, NULL, 'f' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "workload", required_argument, NULL, 'w' },
+		{ "sweep", required_argument, NULL, 'S' },
 		{ "html", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{},

@@ -252,6 +252,24 @@ static int csum_parse(int argc, char **argv, struct csum_cmd *c)
 	return BBS_PARSE_GO;
 }
 
+/* The model's terms (replay/csum.h), per bio: docs/json.md. */
+static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs_workload *w,
+			  const struct bbs_replay_csum_result *r)
+{
+	const struct bbs_replay_terms *t = &r->terms;
+	double n = w->nr, el = r->elapsed_s * 1e9;
+	double sub =
+		el - t->issue_ns - t->sleep_ns - (o->mode == BBS_REPLAY_SERIAL ? t->csum_ns : 0);
+
+	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "issue_ns", t->issue_ns / n,
+			 "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
+			 "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n,
+			 "csum_ns", t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
+			 t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
+			 t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
+			 (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);
+}
+
 static int csum_print(const struct csum_cmd *c, const struct bbs_workload *w,
 		      const struct bbs_replay_csum_result *r)
 {
@@ -283,6 +301,7 @@ static int csum_print(const struct csum_cmd *c, const struct bbs_workload *w,
 	json_object_set_new(j, "qd", json_integer(o->qd));
 	json_object_set_new(j, "workers", json_integer(workers));
 	json_object_set_new(j, "timing", json_string(c->timing));
+	json_object_set_new(j, "terms", terms_json(o, w, r));
 	bbs_json_set_str(j, "target", o->target);
 	return print_report(&c->co, &r->report, j);
 }

@@ -375,6 +375,92 @@ static void axis_x(struct bbs_html *h, const struct scale *s, double y0, double 
 		s->p0, y1, s->p1, y1);
 }
 
+/* ---- curves (bbs_html_curves) ---- */
+
+void bbs_html_curves(struct bbs_html *h, const char *id, const char *title, enum bbs_html_unit unit,
+		     const char *xlabel, const struct bbs_html_curve *c, size_t nc)
+{
+	const int W = 600, H = 260, L = 70, R = 20, T = 26 + 18 * (int)((nc + 3) / 4), B = 36;
+	struct scale xs = { .p0 = L, .p1 = W - R }, ys = { .p0 = H - B, .p1 = T };
+	double xmin = INFINITY, xmax = 0, ymax = 0, t[32];
+	char buf[32];
+	int n;
+
+	for (size_t k = 0; k < nc; k++) {
+		for (size_t i = 0; i < c[k].n; i++) {
+			if (!isfinite(c[k].y[i]) || !(c[k].x[i] > 0))
+				continue;
+			xmin = fmin(xmin, c[k].x[i]);
+			xmax = fmax(xmax, c[k].x[i]);
+			ymax = fmax(ymax, c[k].y[i]);
+		}
+	}
+	svg_begin(h, id, title, W, H);
+	if (!(ymax > 0)) {
+		text(h, W / 2.0, T + 20, "middle", "note", "nothing measured");
+		svg_end(h);
+		return;
+	}
+	scale_fit(&xs, xmin, xmax > xmin ? xmax : xmin * 10, true);
+	scale_fit(&ys, 0, ymax, false);
+	n = scale_ticks(&ys, t, 32);
+	for (int i = 0; i < n; i++) {
+		double y = sx(&ys, t[i]);
+
+		fprintf(h->f,
+			"<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", L,
+			y, W - R, y);
+		bbs_html_fmt(buf, sizeof(buf), t[i], unit);
+		text(h, L - 4, y + 4, "end", NULL, buf);
+	}
+	n = scale_ticks(&xs, t, 32);
+	for (int i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "%g", t[i]);
+		text(h, sx(&xs, t[i]), H - B + 13, "middle", NULL, buf);
+	}
+	text(h, (L + W - R) / 2.0, H - 6, "middle", NULL, xlabel);
+	fprintf(h->f, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", L, H - B,
+		W - R, H - B);
+	for (size_t k = 0; k < nc; k++) {
+		const char *col = c[k].color ? c[k].color : palette[k % NR_COLORS];
+		double lx = 8 + (k % 4) * 148, ly = 24 + (k / 4) * 18;
+
+		if (c[k].dots)
+			fprintf(h->f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n",
+				lx + 5, ly + 5, col);
+		else
+			fprintf(h->f,
+				"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+				"stroke=\"%s\" stroke-width=\"2\"/>\n",
+				lx, ly + 5, lx + 10, ly + 5, col);
+		text(h, lx + 14, ly + 9, NULL, NULL, c[k].name);
+		if (!c[k].dots) {
+			fprintf(h->f,
+				"<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+				"points=\"",
+				col);
+			for (size_t i = 0; i < c[k].n; i++)
+				if (isfinite(c[k].y[i]) && c[k].x[i] > 0)
+					fprintf(h->f, "%.1f,%.1f ", sx(&xs, c[k].x[i]),
+						sx(&ys, c[k].y[i]));
+			fputs("\"/>\n", h->f);
+			continue;
+		}
+		for (size_t i = 0; i < c[k].n; i++) {
+			if (!isfinite(c[k].y[i]) || !(c[k].x[i] > 0))
+				continue;
+			fprintf(h->f,
+				"<circle class=\"mark\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" "
+				"fill=\"%s\"><title>",
+				sx(&xs, c[k].x[i]), sx(&ys, c[k].y[i]), col);
+			esc(h->f, c[k].name);
+			bbs_html_fmt(buf, sizeof(buf), c[k].y[i], unit);
+			fprintf(h->f, " at %g: %s</title></circle>\n", c[k].x[i], buf);
+		}
+	}
+	svg_end(h);
+}
+
 /* ---- bar charts ---- */
 
 static const char *series_color(const struct bbs_html_series *s, size_t k)

@@ -66,6 +66,22 @@ void bbs_html_bars(struct bbs_html *h, const char *id, const char *title, enum b
 		   size_t nser, bool log);
 
 /*
+ * Lines over a logarithmic x axis (a queue depth, ...): each curve a
+ * polyline through its n (x, y) points, or, with dots, its points alone as
+ * circles (a measurement on a model's curve).  y linear from 0, in unit.
+ */
+struct bbs_html_curve {
+	const char *name;
+	const double *x, *y; /* n each; non-finite y: skipped */
+	size_t n;
+	const char *color; /* NULL: the palette's, by index */
+	bool dots;
+};
+
+void bbs_html_curves(struct bbs_html *h, const char *id, const char *title, enum bbs_html_unit unit,
+		     const char *xlabel, const struct bbs_html_curve *c, size_t nc);
+
+/*
  * The latency histogram of one phase object of docs/json.md (count, p50_ns,
  * p99_ns, buckets [[lo_ns, hi_ns, count], ...]) on a logarithmic time axis,
  * with p50 and p99 marked.  {"observable": false} draws a note instead.

@@ -77,6 +77,8 @@ struct slot {
 	size_t bio;
 	uint64_t start_ns, submit_ns, complete_ns;
 	uint64_t csum_start_ns, csum_end_ns; /* written by the thread that checksums */
+	uint64_t handed_ns; /* put on the work FIFO (async, offload) */
+	bool idle_handoff; /* a worker was idle when it was handed */
 	bool dev_done, csum_done;
 };
 
@@ -120,6 +122,11 @@ struct replay {
 	struct rusage ru0, ru1;
 	struct bbs_hist csum, device, total;
 	uint64_t csum_wait_ns; /* sum over bios: bio start -> its checksum starts */
+	struct bbs_replay_terms terms; /* the model's terms (replay/csum.h) */
+	uint64_t dev_since; /* while dev_inflight: when the device last became busy */
+	uint32_t dev_inflight; /* writes submitted, not yet reaped */
+	uint64_t wait_since; /* while reaping: when the submitter's last wait began */
+	atomic_uint_fast64_t worker_gap_ns, worker_gaps; /* the workers' own per-bio cost */
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
 };
@@ -244,7 +251,7 @@ static void *csum_worker(void *arg)
 {
 	struct replay *r = arg;
 	uint8_t warm[BBS_CSUM_MAX];
-	uint64_t one = 1;
+	uint64_t one = 1, last_end = 0;
 	uint32_t si;
 
 	/* The first sha256/blake2 call sets up libraries and contexts: not timed. */
@@ -254,8 +261,15 @@ static void *csum_worker(void *arg)
 		struct slot *s = &r->slots[si];
 
 		s->csum_start_ns = bbs_now_ns();
+		/* a hand-off to an idle worker: its wake-up; to a busy one: none */
+		s->idle_handoff = s->handed_ns >= last_end;
+		/* busy to busy: what the worker spent between two checksums */
+		if (!s->idle_handoff && last_end) {
+			atomic_fetch_add(&r->worker_gap_ns, s->csum_start_ns - last_end);
+			atomic_fetch_add(&r->worker_gaps, 1);
+		}
 		csum_bio(r, s->bio);
-		s->csum_end_ns = bbs_now_ns();
+		s->csum_end_ns = last_end = bbs_now_ns();
 		fifo_push(&r->done_q, &si, 1);
 		/* One wakeup at a time; the main thread clears it before draining. */
 		if (!atomic_exchange(&r->notified, true) && write(r->efd, &one, 8) != 8)
@@ -291,6 +305,9 @@ static void stamp_queued(struct replay *r)
 {
 	uint64_t now = bbs_now_ns();
 
+	if (r->nqueued && !r->dev_inflight)
+		r->dev_since = now;
+	r->dev_inflight += r->nqueued;
 	for (uint32_t i = 0; i < r->nqueued; i++)
 		r->slots[r->queued[i]].submit_ns = now;
 	r->nqueued = 0;
@@ -299,15 +316,34 @@ static void stamp_queued(struct replay *r)
 /* Submit what is queued without waiting. */
 static int flush(struct replay *r)
 {
+	uint64_t t;
 	int ret;
 
 	if (!io_uring_sq_ready(&r->ring))
 		return 0;
 	stamp_queued(r);
+	t = bbs_now_ns();
 	do
 		ret = io_uring_submit(&r->ring);
 	while (ret == -EINTR);
+	r->terms.issue_ns += bbs_now_ns() - t;
 	return ret < 0 ? ret : 0;
+}
+
+static void reap(struct replay *r);
+
+/*
+ * flush(), then take what completed meanwhile: a write the kernel ran
+ * inline in io_uring_enter() (a tmpfs file's copy) is done when the call
+ * returns, and is stamped so, not when the next wait would have reaped it.
+ */
+static int flush_reap(struct replay *r)
+{
+	int ret = flush(r);
+
+	if (!ret)
+		reap(r);
+	return ret;
 }
 
 static void finish(struct replay *r, uint32_t si)
@@ -319,6 +355,10 @@ static void finish(struct replay *r, uint32_t si)
 	if (r->o->mode != BBS_REPLAY_NONE) {
 		bbs_hist_add(&r->csum, s->csum_end_ns - s->csum_start_ns);
 		r->csum_wait_ns += s->csum_start_ns - s->start_ns;
+		if (r->o->mode >= BBS_REPLAY_ASYNC && s->idle_handoff) {
+			r->terms.handoff_ns += s->csum_start_ns - s->handed_ns;
+			r->terms.handoffs++;
+		}
 		if (s->csum_end_ns > end)
 			end = s->csum_end_ns;
 	}
@@ -343,7 +383,7 @@ static void start_bio(struct replay *r, size_t i, uint64_t now)
 		break;
 	case BBS_REPLAY_SERIAL:
 		/* What is queued goes to the device before this checksum starts. */
-		r->err = -flush(r);
+		r->err = -flush_reap(r);
 		s->csum_start_ns = bbs_now_ns();
 		csum_bio(r, i);
 		s->csum_end_ns = bbs_now_ns();
@@ -363,7 +403,7 @@ static void start_bio(struct replay *r, size_t i, uint64_t now)
 }
 
 /* Checksums finished by workers: async bios may be done, offload bios go out. */
-static void on_notify(struct replay *r, int res)
+static void on_notify(struct replay *r, int res, uint64_t now)
 {
 	uint32_t n;
 
@@ -377,6 +417,11 @@ static void on_notify(struct replay *r, int res)
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t si = r->drained[k];
 
+		/* the submitter asleep when the checksum finished: its wake-up */
+		if (r->wait_since && r->wait_since <= r->slots[si].csum_end_ns) {
+			r->terms.wake_ns += now - r->slots[si].csum_end_ns;
+			r->terms.wakes++;
+		}
 		r->slots[si].csum_done = true;
 		if (r->o->mode == BBS_REPLAY_OFFLOAD)
 			queue_write(r, si);
@@ -399,6 +444,8 @@ static void on_write(struct replay *r, uint32_t si, int res, uint64_t now)
 	}
 	s->complete_ns = now;
 	s->dev_done = true;
+	if (r->dev_inflight && !--r->dev_inflight)
+		r->terms.dev_busy_ns += now - r->dev_since;
 	if (r->o->mode == BBS_REPLAY_NONE || s->csum_done)
 		finish(r, si);
 }
@@ -414,7 +461,7 @@ static void reap(struct replay *r)
 		uint64_t tag = io_uring_cqe_get_data64(cqe);
 
 		if (tag == EFD_TAG)
-			on_notify(r, cqe->res);
+			on_notify(r, cqe->res, now);
 		else
 			on_write(r, (uint32_t)tag, cqe->res, now);
 		n++;
@@ -433,7 +480,8 @@ static int run(struct replay *r)
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
 	size_t next = 0;
-	uint64_t now;
+	uint64_t now, t_wait;
+	size_t done;
 	int ret;
 
 	getrusage(RUSAGE_SELF, &r->ru0);
@@ -446,11 +494,21 @@ static int run(struct replay *r)
 			start_bio(r, next++, now);
 			now = bbs_now_ns();
 		}
+		now = bbs_now_ns();
+		for (uint32_t k = 0; k < r->nstarted; k++)
+			r->slots[r->started[k]].handed_ns = now;
 		fifo_push(&r->work, r->started, r->nstarted);
 		r->nstarted = 0;
 		if (r->err)
 			break;
-		stamp_queued(r);
+		/* Submit, and take inline completions: start more before sleeping. */
+		done = r->done;
+		r->err = -flush_reap(r);
+		if (r->err)
+			break;
+		if (r->done != done || (r->o->mode == BBS_REPLAY_OFFLOAD && r->nqueued))
+			continue;
+		t_wait = bbs_now_ns();
 		if (r->nfree && next < w->nr) {
 			/* Waiting for the next bio's recorded time, or an event. */
 			uint64_t left = release_ns(r, next) - now;
@@ -461,11 +519,14 @@ static int run(struct replay *r)
 		} else {
 			ret = io_uring_submit_and_wait(&r->ring, 1);
 		}
+		r->terms.sleep_ns += bbs_now_ns() - t_wait;
+		r->wait_since = t_wait;
 		if (ret < 0 && ret != -ETIME && ret != -EINTR) {
 			r->err = -ret;
 			break;
 		}
 		reap(r);
+		r->wait_since = 0;
 	}
 	getrusage(RUSAGE_SELF, &r->ru1);
 	return r->err ? -1 : 0;
@@ -657,6 +718,10 @@ static int build_result(struct replay *r, struct bbs_replay_csum_result *res)
 	res->elapsed_s = rep->interval_s;
 	res->cpu_s = bbs_replay_cpu_s(&r->ru0, &r->ru1);
 	res->csum_wait_ns = r->csum_wait_ns;
+	res->terms = r->terms;
+	res->terms.worker_ns = atomic_load(&r->worker_gap_ns);
+	res->terms.worker_gaps = atomic_load(&r->worker_gaps);
+	res->terms.csum_ns = r->csum.sum_ns;
 	res->csum = r->csum;
 	snprintf(res->target_name, sizeof(res->target_name), "%s", r->t->name);
 	return 0;

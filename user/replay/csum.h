@@ -40,6 +40,35 @@ struct bbs_replay_csum_opts {
 	const char *csum_out; /* NULL, or a file for '<offset> <checksum>' of every block */
 };
 
+/*
+ * The bench model's terms (bench/model.h), summed over a run's bios: what
+ * each resource of the pipeline was busy with, and the two hand-offs.
+ *
+ *   issue_ns     the submitting thread submitting (io_uring_submit()): a
+ *                write the kernel runs inline (tmpfs) is done in it
+ *   sleep_ns     the submitting thread waiting for a completion or a
+ *                worker's wake-up (io_uring_enter() with wait)
+ *   csum_ns      checksum computation (whoever ran it)
+ *   dev_busy_ns  time with at least one write submitted and not yet reaped:
+ *                the device's busy time (utilization law: per bio, its demand)
+ *   handoff_ns   a bio put on the work FIFO -> a worker starts its checksum,
+ *                over the handoffs to an idle worker (its wake-up; a busy
+ *                worker takes the next bio at once)
+ *   worker_ns    a worker's time between two checksums when it did not
+ *                sleep (pushing the bio back, the eventfd write, the next
+ *                pop), over worker_gaps such gaps
+ *   wake_ns      a worker finished a checksum -> the submitter sees it, over
+ *                the wakes of a submitter asleep in io_uring_enter()
+ *
+ * The submitter's own time is elapsed - issue_ns - sleep_ns (less csum_ns
+ * in serial).
+ */
+struct bbs_replay_terms {
+	uint64_t issue_ns, sleep_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
+	uint64_t handoffs, wakes; /* how many handoff_ns and wake_ns are summed over */
+	uint64_t worker_ns, worker_gaps;
+};
+
 struct bbs_replay_csum_result {
 	/*
 	 * As the tracer makes them: the target's device group (device, total;
@@ -51,6 +80,7 @@ struct bbs_replay_csum_result {
 	double cpu_s; /* user + system time of the whole process during the run */
 	struct bbs_hist csum; /* one bio's checksum; sum_ns is the busy time */
 	uint64_t csum_wait_ns; /* summed over bios: bio start -> its checksum starts */
+	struct bbs_replay_terms terms;
 	char target_name[64]; /* "loop3", or a file's filesystem device */
 };
 
