@@ -149,7 +149,7 @@ static void write_funcs(FILE *f, const struct bbs_report *r)
 /*
  * The running kernel, node_exporter's node_uname_info on bbscope's own
  * instance label: a fleet asks which hosts changed after a kernel update
- * (docs/guide.md, "Fleet").
+ * (docs/guide.md, "From one host to a fleet").
  */
 static void write_kernel(FILE *f)
 {
