@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <microhttpd.h>
 
 #include "out/prom.h"
@@ -145,9 +146,30 @@ static void write_funcs(FILE *f, const struct bbs_report *r)
 	}
 }
 
+/*
+ * The running kernel, node_exporter's node_uname_info on bbscope's own
+ * instance label: a fleet asks which hosts changed after a kernel update
+ * (docs/guide.md, "From one host to a fleet").
+ */
+static void write_kernel(FILE *f)
+{
+	struct utsname u;
+	char rel[2 * sizeof(u.release)];
+
+	if (uname(&u))
+		return;
+	label_value(rel, sizeof(rel), u.release);
+	fprintf(f,
+		"# HELP bbscope_kernel_info The running kernel (uname -r), always 1.\n"
+		"# TYPE bbscope_kernel_info gauge\nbbscope_kernel_info{release=\"%s\"} 1\n",
+		rel);
+}
+
 void bbs_prom_write(FILE *f, const struct bbs_report *r)
 {
 	char lbl[1024], name[64];
+
+	write_kernel(f);
 
 	for (int p = 0; p < NR_PHASES; p++) {
 		snprintf(name, sizeof(name), "bbscope_%s_seconds", bbs_phase_name[p]);
