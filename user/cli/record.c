@@ -312,7 +312,8 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'd':
 			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
-				bbs_err("--duration %s: want positive seconds", optarg);
+				bbs_err("--duration %s: want seconds above 0, up to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
@@ -325,7 +326,8 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'E':
 			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
-				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				bbs_err("--evict-after %s: want seconds from 1 to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;

@@ -124,7 +124,7 @@ int bbs_parse_seconds(const char *s, double *out)
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !(v >= 0) || v > 1e9)
+	if (errno || *end || !(v >= 0) || v > BBS_SECONDS_MAX)
 		return -1;
 	*out = v;
 	return 0;
