@@ -43,6 +43,7 @@ struct bbs_bench_opts {
 	const char *fs;
 	unsigned int rounds; /* 1 .. BBS_BENCH_MAX_ROUNDS */
 	const char *html; /* also write the page here */
+	bool force; /* over an existing file */
 };
 
 struct bbs_bench;

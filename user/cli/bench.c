@@ -159,6 +159,9 @@ static int bench_opt(struct bbs_bench_opts *o, int c, char **argv)
 	case 'H':
 		o->html = optarg;
 		break;
+	case 'F':
+		o->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -204,6 +207,7 @@ static int parse_opts(int argc, char **argv, struct bbs_bench_opts *o)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "html", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};

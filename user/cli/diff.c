@@ -51,7 +51,7 @@ static void usage(FILE *f)
 
 struct diff_cmd {
 	struct bbs_diff_opts o;
-	bool json;
+	bool json, force;
 	const char *html;
 	char **a, **b; /* the sides' files */
 	int na, nb;
@@ -78,6 +78,9 @@ static int diff_opt(struct diff_cmd *c, int opt, char **argv)
 	case 'H':
 		c->html = optarg;
 		break;
+	case 'F':
+		c->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -92,12 +95,13 @@ static int parse_opts(int argc, char **argv, struct diff_cmd *c)
 	static const struct option long_opts[] = {
 		{ "alpha", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
 		{ "no-adjust", no_argument, NULL, 'N' },   { "html", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },	   {},
+		{ "force", no_argument, NULL, 'F' },	   { "help", no_argument, NULL, 'h' },
+		{},
 	};
 	int opt, ret;
 
 	bbs_opt_start();
-	while ((opt = getopt_long(argc, argv, ":a:jH:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":a:jH:Fh", long_opts, NULL)) != -1) {
 		ret = diff_opt(c, opt, argv);
 		if (ret != BBS_PARSE_GO)
 			return ret;
@@ -168,7 +172,7 @@ int cmd_diff(int argc, char **argv)
 		ret = BBS_EXIT_OK;
 	}
 	if (!ret && c.html) {
-		int r = bbs_diff_html(&d, c.html, err, sizeof(err));
+		int r = bbs_diff_html(&d, c.html, c.force, err, sizeof(err));
 
 		if (r) {
 			/* A path refused (a directory, a dangling link) is bad input. */

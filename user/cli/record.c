@@ -358,6 +358,10 @@ int cmd_record(int argc, char **argv)
 		return 2;
 	}
 	/* Refused paths are refused before anything is traced. */
+	if (bbs_out_precheck(hist_json, force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
+		bbs_err("--hist-json %s: %s", hist_json, why);
+		return BBS_EXIT_USAGE;
+	}
 	n = bbs_out_open(&out, rc.path,
 			 BBS_OUT_DIRECT | BBS_OUT_SEEKABLE | (force ? BBS_OUT_FORCE : 0));
 	if (n) {
@@ -498,7 +502,8 @@ out_finish:
 		if (!s)
 			snprintf(why, sizeof(why), "cannot encode the JSON");
 		if (!s ||
-		    bbs_out_write_all(hist_json, BBS_OUT_FORCE, s, strlen(s), why, sizeof(why))) {
+		    bbs_out_write_all(hist_json, force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
+				      sizeof(why))) {
 			bbs_err("cannot write %s: %s", hist_json, why);
 			ret = ret ? ret : 1;
 		}

@@ -373,8 +373,8 @@ static int print_json(const char *path, const struct bbs_trace_report *m,
 }
 
 /* --html: the same report as one page (out/html.h), with the trace's heatmaps. */
-static int write_html(const char *out, const char *path, const struct bbs_trace_report *m,
-		      const struct bbs_tf_reader *rd)
+static int write_html(const char *out, bool force, const char *path,
+		      const struct bbs_trace_report *m, const struct bbs_tf_reader *rd)
 {
 	json_t *o = report_json(path, m, rd);
 	struct bbs_html *h = bbs_html_new("bbscope report");
@@ -387,7 +387,7 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 	}
 	if (bbs_html_report(h, "report", o, path, err, sizeof(err)))
 		bbs_warn("%s: no heatmap: %s", path, err);
-	if (bbs_html_write(h, out, err, sizeof(err))) {
+	if (bbs_html_write(h, out, force, err, sizeof(err))) {
 		/* A path refused (a directory, a dangling link) is bad input. */
 		ret = bbs_out_refused(-errno) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 		bbs_err("cannot write %s: %s", out, err);
@@ -403,7 +403,7 @@ out:
 struct report_cmd {
 	struct bbs_trace_report m;
 	struct bbs_print_opts po;
-	bool json, events;
+	bool json, events, force;
 	const char *path, *html;
 };
 
@@ -431,6 +431,9 @@ static int report_opt(struct report_cmd *c, int opt, char **argv)
 	case 'H':
 		c->html = optarg;
 		break;
+	case 'F':
+		c->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -449,13 +452,14 @@ static int parse_opts(int argc, char **argv, struct report_cmd *c)
 		{ "summary", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "html", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	int opt, ret;
 
 	bbs_opt_start();
-	while ((opt = getopt_long(argc, argv, ":b:emsjH:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":b:emsjH:Fh", long_opts, NULL)) != -1) {
 		ret = report_opt(c, opt, argv);
 		if (ret != BBS_PARSE_GO)
 			return ret;
@@ -489,7 +493,7 @@ static int report_hists(struct report_cmd *c, struct bbs_tf_reader *rd)
 	fflush(stdout);
 	bbs_tfr_warn(rd, c->path, stderr);
 	if (!ret && c->html)
-		ret = write_html(c->html, c->path, &c->m, rd);
+		ret = write_html(c->html, c->force, c->path, &c->m, rd);
 	bbs_trace_report_free(&c->m);
 	return ret < 0 ? BBS_EXIT_FAIL : ret;
 }

@@ -147,7 +147,7 @@ void bbs_html_free(struct bbs_html *h)
 	free(h);
 }
 
-int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whylen)
+int bbs_html_write(struct bbs_html *h, const char *path, bool force, char *why, size_t whylen)
 {
 	int bad, ret;
 
@@ -160,7 +160,7 @@ int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whyle
 		return -1;
 	}
 	h->f = NULL;
-	ret = bbs_out_write_all(path, BBS_OUT_FORCE, h->buf, h->len, why, whylen);
+	ret = bbs_out_write_all(path, force ? BBS_OUT_FORCE : 0, h->buf, h->len, why, whylen);
 	if (!ret)
 		return 0;
 	errno = -ret;
