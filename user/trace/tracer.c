@@ -484,9 +484,15 @@ static int attach_all(struct bbs_tracer *t)
 
 		if (!t->kind[i]) {
 			t->unavailable |= tps[i].phases;
-		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) && tps[i].required) {
+		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) &&
+			   (tps[i].required || err == -EMFILE || err == -ENFILE)) {
+			/* Out of fds is this process's limit, not a tracepoint missing. */
 			bbs_err("cannot attach %s: %s%s", tps[i].name, strerror(-err),
-				err == -EPERM ? " (run as root)" : "");
+				err == -EPERM ? " (run as root)"
+				: err == -EMFILE || err == -ENFILE
+					? " (each program and link takes a file descriptor: raise "
+					  "the limit, ulimit -n 1024 or more)"
+					: "");
 			return err;
 		}
 	}
@@ -743,7 +749,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	static struct bbs_tracer_opts opts_copy;
 	struct bbs_tracer *t;
 	const char *force;
-	bool refused;
+	bool refused, fd_limit;
 	int err;
 
 	if (geteuid() != 0) {
@@ -781,7 +787,9 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 
 	err = load(t, o, false, &refused);
 	force = getenv("BBSCOPE_ATTACH");
-	if (refused && t->btf && err != -EPERM && !(force && !strcmp(force, "tp_btf"))) {
+	/* Out of fds is this process's limit, not the host refusing programs: no fallback. */
+	fd_limit = err == -EMFILE || err == -ENFILE;
+	if (refused && t->btf && err != -EPERM && !fd_limit && !(force && !strcmp(force, "tp_btf"))) {
 		/* The probes said yes but the verifier said no: fall back, and say so. */
 		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
 		bbscope_bpf__destroy(t->skel);
@@ -793,6 +801,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	if (refused)
 		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
 			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)"
+			: fd_limit    ? " (each program and map takes a file descriptor: "
+					"raise the limit, ulimit -n 1024 or more)"
 				      : " (run with -v for the verifier log)");
 	if (err)
 		goto err_destroy;
