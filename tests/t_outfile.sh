@@ -152,4 +152,8 @@ done
 ln -s "$T_TMP/victim2" "$STICKY/mine.html"
 run "report --html through the caller's own symlink" 0 report --html "$STICKY/mine.html" --force "$TRACE"
 check "the caller's own link written through" grep -q '</html>' "$T_TMP/victim2"
+# A 4 KiB path: the message is whole, its reason at the end not cut (item 8).
+LONG=$T_TMP/$(printf 'a%.0s' $(seq 4180))
+run "export -o a 4 KiB path" 1 export --fio-iolog -o "$LONG" "$TRACE"
+check "the long path's reason is not cut" grep -q 'File name too long$' "$T_TMP/err"
 exit 0

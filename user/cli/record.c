@@ -242,13 +242,16 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		"%.1f bytes per bio; lost %llu",
 		(unsigned long long)s.bios, (unsigned long long)s.spans,
 		(unsigned long long)s.stripes, secs, (unsigned long long)s.bytes, rc->path, per,
-		(unsigned long long)nlost);
-	if (nlost) {
+		(unsigned long long)(nlost + s.unwritten));
+	/* Records a failed write dropped are lost too: "lost 0" after them would mislead. */
+	if (nlost + s.unwritten) {
 		fputs(" (", stderr);
 		for (int i = 0; i < NR_LOST_BPF; i++)
 			if (lost[i])
 				fprintf(stderr, "%s %llu, ", bbs_lost_name[i],
 					(unsigned long long)lost[i]);
+		if (s.unwritten)
+			fprintf(stderr, "not written %llu, ", (unsigned long long)s.unwritten);
 		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
 			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
 	}
