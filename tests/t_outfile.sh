@@ -156,4 +156,10 @@ check "the caller's own link written through" grep -q '</html>' "$T_TMP/victim2"
 LONG=$T_TMP/$(printf 'a%.0s' $(seq 4180))
 run "export -o a 4 KiB path" 1 export --fio-iolog -o "$LONG" "$TRACE"
 check "the long path's reason is not cut" grep -q 'File name too long$' "$T_TMP/err"
+# What a record killed before its header leaves, an empty file, is no
+# recording: the next record replaces it without --force; a non-empty one stays.
+: >"$T_TMP/empty.bbt"
+run "record -o EMPTY" 0 record -o "$T_TMP/empty.bbt" -d 0.3
+check "record -o EMPTY: a recording now" test -s "$T_TMP/empty.bbt"
+run "record -o NONEMPTY" 2 record -o "$T_TMP/empty.bbt" -d 0.3
 exit 0

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -290,6 +291,8 @@ int cmd_record(int argc, char **argv)
 	pid_t child = 0;
 	struct bbs_out out = { .fd = -1 };
 	char why[PATH_MAX + 128];
+	unsigned int out_flags = BBS_OUT_DIRECT | BBS_OUT_SEEKABLE;
+	struct stat st;
 	int c, ret = 1, status = 0, n;
 	struct utsname uts;
 	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
@@ -360,13 +363,20 @@ int cmd_record(int argc, char **argv)
 		bbs_err("record needs -o FILE");
 		return 2;
 	}
+	/*
+	 * An empty file of the caller's is what a record killed before its
+	 * header (while the tracer loaded, ~0.7 s) leaves: no recording, nothing
+	 * to lose, so it is replaced without --force.
+	 */
+	if (!force && !lstat(rc.path, &st) && S_ISREG(st.st_mode) && !st.st_size &&
+	    st.st_uid == geteuid())
+		out_flags |= BBS_OUT_FORCE;
 	/* Refused paths are refused before anything is traced. */
 	if (bbs_out_precheck(hist_json, force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
 		bbs_err("--hist-json %s: %s", hist_json, why);
 		return BBS_EXIT_USAGE;
 	}
-	n = bbs_out_open(&out, rc.path,
-			 BBS_OUT_DIRECT | BBS_OUT_SEEKABLE | (force ? BBS_OUT_FORCE : 0));
+	n = bbs_out_open(&out, rc.path, out_flags | (force ? BBS_OUT_FORCE : 0));
 	if (n) {
 		bbs_err("%s: %s", rc.path, out.why);
 		return bbs_out_refused(n) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
