@@ -95,6 +95,17 @@ check "the tracer lives through a flood of connections" kill -0 "$TRACER_PID"
 curl -sf --max-time 5 "$URL" >"$T_TMP/m5.txt" || fail "scrape after the flood"
 ok "scrape after the flood: $(wc -l <"$T_TMP/m5.txt") lines"
 
+# ---- issue 19, items 3 and 9: loopback unless named; /metrics only ----
+"$BBSCOPE" hist --prom :0 -d 1 >/dev/null 2>"$T_TMP/colon.err" || fail "hist --prom :0"
+check "--prom :PORT listens on 127.0.0.1" grep -q '^bbscope: serving Prometheus metrics on http://127\.0\.0\.1:' "$T_TMP/colon.err"
+check "--prom :PORT: no warning" eval '! grep -q warning "$T_TMP/colon.err"'
+for a in 0.0.0.0:0 '[::]:0'; do
+	"$BBSCOPE" hist --prom "$a" -d 1 >/dev/null 2>"$T_TMP/any.err" || fail "hist --prom $a"
+	check "--prom $a: said on stderr" grep -q '^bbscope: warning: .* listens beyond this host' "$T_TMP/any.err"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT/nope")
+check "/nope: 404 ($code)" [ "$code" = 404 ]
+
 # ---- issue 19, item 2: 1,000 stalled requests do not silence the endpoint ----
 # Each sends a request's first lines and stalls, as a slow or hostile local
 # client can; a scrape must still be answered within 100 ms.  The client
