@@ -89,8 +89,8 @@ static void check_iolog(const char *path, const char *what)
 			continue;
 		}
 		if (sscanf(line, "%llu /dev/%255s %31s %llu %u", &t, dev, act, &off, &len) == 5)
-			CHECK(!strcmp(act, "read") || !strcmp(act, "write"), "%s: line %d: %s", what,
-			      n, line);
+			CHECK(!strcmp(act, "read") || !strcmp(act, "write"), "%s: line %d: %s",
+			      what, n, line);
 		else
 			CHECK(sscanf(line, "%llu /dev/%255s %31s", &t, dev, act) == 3 &&
 				      (!strcmp(act, "add") || !strcmp(act, "open") ||
@@ -126,8 +126,8 @@ static void test_name(const char *dir, const char *name, const char *what)
 	for (uint32_t i = 0; i < res.nr_devs; i++) {
 		const char *s = res.devs[i].name;
 
-		CHECK(s[0] && s[0] != '.' && !strpbrk(s, "/ \t\n\r"),
-		      "%s: blktrace file name '%s'", what, s);
+		CHECK(s[0] && s[0] != '.' && !strpbrk(s, "/ \t\n\r"), "%s: blktrace file name '%s'",
+		      what, s);
 	}
 	bbs_export_free(&res);
 	bbs_tfr_close(rd);

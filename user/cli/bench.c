@@ -60,6 +60,7 @@ static void usage(FILE *f)
 		"  --json             one JSON object on stdout (errors too)\n"
 		"  --html FILE        also write the tables and charts as one self-contained\n"
 		"                     HTML page\n"
+		"  --force            replace an existing --html FILE\n"
 		"\n"
 		"Exit status: 0 measured, 1 failed (or not root), 2 bad usage, 128+N killed by\n"
 		"signal N\n"

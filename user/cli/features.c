@@ -79,10 +79,10 @@ static json_t *unseen_json(bool no_kallsyms)
 	json_t *a = json_array();
 
 	if (no_kallsyms)
-		json_array_append_new(a, json_pack("{s:s,s:s}", "what", "functions",
-						   "why",
-						   "btrfs functions and end_io: /proc/kallsyms "
-						   "shows no addresses (kptr_restrict; run as root)"));
+		json_array_append_new(a,
+				      json_pack("{s:s,s:s}", "what", "functions", "why",
+						"btrfs functions and end_io: /proc/kallsyms "
+						"shows no addresses (kptr_restrict; run as root)"));
 	if (geteuid() != 0)
 		json_array_append_new(a, json_pack("{s:s,s:s}", "what", "bpf", "why",
 						   "BPF features: loading a probe program needs "
@@ -251,7 +251,8 @@ int cmd_features(int argc, char **argv)
 		print_kernel(&k);
 		for (size_t i = 0; i < json_array_size(unseen); i++)
 			printf("%-12s %s\n", i ? "" : "unseen",
-			       json_string_value(json_object_get(json_array_get(unseen, i), "why")));
+			       json_string_value(
+				       json_object_get(json_array_get(unseen, i), "why")));
 		if (t)
 			print_tracer(t);
 		else

@@ -139,7 +139,8 @@ int cmd_hist(int argc, char **argv)
 		switch (c) {
 		case 'i':
 			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
-				bbs_err("-i %s: want seconds from 0.01 to %d", optarg, BBS_SECONDS_MAX);
+				bbs_err("-i %s: want seconds from 0.01 to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;

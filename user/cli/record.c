@@ -514,9 +514,8 @@ out_finish:
 		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (!s)
 			snprintf(why, sizeof(why), "cannot encode the JSON");
-		if (!s ||
-		    bbs_out_write_all(hist_json, force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
-				      sizeof(why))) {
+		if (!s || bbs_out_write_all(hist_json, force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
+					    sizeof(why))) {
 			bbs_err("cannot write %s: %s", hist_json, why);
 			ret = ret ? ret : 1;
 		}

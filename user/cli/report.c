@@ -28,26 +28,28 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bbscope report FILE [--json] [--html OUT] [--by DIMS] [-m] [-s]\n"
-		   "       bbscope report --events FILE [--json] [-m]\n"
-		   "\n"
-		   "Per-phase latency histograms of a trace written by 'bbscope record', the same\n"
-		   "as 'bbscope hist' prints for a live run (docs/json.md), or one line per bio.\n"
-		   "A truncated trace is read up to its last complete chunk, with a warning.\n"
-		   "\n"
-		   "  -b, --by DIMS        group by these, comma separated: fs dev op kind comm\n"
-		   "                       (default fs,dev,op,kind, as hist); left out: '*'\n"
-		   "  -e, --events         one line per bio: time, comm, pid, dev, op, kind,\n"
-		   "                       sector, bytes, phase latencies, contexts, workqueue\n"
-		   "  -m, --milliseconds   milliseconds instead of microseconds\n"
-		   "  -s, --summary        the per-phase table only, no star histograms\n"
-		   "  -j, --json           JSON (docs/json.md; with --events, one object per bio)\n"
-		   "  -H, --html OUT       write the histograms and a latency-over-time heatmap\n"
-		   "                       as one self-contained HTML page (no text report;\n"
-		   "                       with --json the JSON is still printed)\n"
-		   "\n"
-		   "Exit status: 0 read (perhaps with warnings), 1 failed (or the output could\n"
-		   "not be written), 2 bad usage or not a readable trace.\n");
+	fprintf(f,
+		"usage: bbscope report FILE [--json] [--html OUT [--force]] [--by DIMS] [-m] [-s]\n"
+		"       bbscope report --events FILE [--json] [-m]\n"
+		"\n"
+		"Per-phase latency histograms of a trace written by 'bbscope record', the same\n"
+		"as 'bbscope hist' prints for a live run (docs/json.md), or one line per bio.\n"
+		"A truncated trace is read up to its last complete chunk, with a warning.\n"
+		"\n"
+		"  -b, --by DIMS        group by these, comma separated: fs dev op kind comm\n"
+		"                       (default fs,dev,op,kind, as hist); left out: '*'\n"
+		"  -e, --events         one line per bio: time, comm, pid, dev, op, kind,\n"
+		"                       sector, bytes, phase latencies, contexts, workqueue\n"
+		"  -m, --milliseconds   milliseconds instead of microseconds\n"
+		"  -s, --summary        the per-phase table only, no star histograms\n"
+		"  -j, --json           JSON (docs/json.md; with --events, one object per bio)\n"
+		"  -F, --force          replace an existing --html OUT\n"
+		"  -H, --html OUT       write the histograms and a latency-over-time heatmap\n"
+		"                       as one self-contained HTML page (no text report;\n"
+		"                       with --json the JSON is still printed)\n"
+		"\n"
+		"Exit status: 0 read (perhaps with warnings), 1 failed (or the output could\n"
+		"not be written), 2 bad usage or not a readable trace.\n");
 }
 
 /* ---- names: recorded ones, '*' for dimensions left out ---- */

@@ -465,8 +465,7 @@ static void html_rows(struct bbs_html *h, const struct bbs_diff *d)
 		      cats, n, s, 2, false);
 }
 
-int bbs_diff_html(const struct bbs_diff *d, const char *path, bool force, char *why,
-		  size_t whylen)
+int bbs_diff_html(const struct bbs_diff *d, const char *path, bool force, char *why, size_t whylen)
 {
 	struct bbs_html *h = bbs_html_new("bbscope diff");
 	char *text = NULL;

@@ -789,7 +789,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	force = getenv("BBSCOPE_ATTACH");
 	/* Out of fds is this process's limit, not the host refusing programs: no fallback. */
 	fd_limit = err == -EMFILE || err == -ENFILE;
-	if (refused && t->btf && err != -EPERM && !fd_limit && !(force && !strcmp(force, "tp_btf"))) {
+	if (refused && t->btf && err != -EPERM && !fd_limit &&
+	    !(force && !strcmp(force, "tp_btf"))) {
 		/* The probes said yes but the verifier said no: fall back, and say so. */
 		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
 		bbscope_bpf__destroy(t->skel);
