@@ -53,9 +53,10 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u
 #else
 	/*
 	 * Probe reads cost: a device belongs to one filesystem and is request-
-	 * or bio-based for good, so learn both once.  User space empties this
-	 * cache every second (refills it, without btrfs BTF), so a device
-	 * reformatted meanwhile is seen afresh.
+	 * or bio-based for good, so learn both once.  User space refreshes
+	 * this cache every second, so a device reformatted meanwhile is seen
+	 * afresh: with btrfs BTF it empties it; without, it updates it in
+	 * place, never empty (fill_devs()), or bios would go unclaimed.
 	 */
 	struct bbs_dev_info *di = bpf_map_lookup_elem(&devs, &dev), dinfo = {};
 

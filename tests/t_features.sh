@@ -6,6 +6,7 @@
 # (kallsyms: the async csum series' work functions); each phase is either
 # observable or comes with a reason.  Where btrfs is a module it is then
 # unloaded: hist and features must both refuse in one line that says so.
+# Without root, features still answers (exit 0) and says what it could not see.
 # kernels: all
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -49,6 +50,22 @@ fi
 check "the text form too" "$BBSCOPE" features
 "$BBSCOPE" features >"$T_TMP/f.txt" || fail "features (text)"
 check "... naming the kernel" grep -q "^kernel *$(uname -r)$" "$T_TMP/f.txt"
+
+# Without root: the facts, exit 0, and what could not be seen (issue 19, item 5).
+if command -v setpriv >/dev/null; then
+	rc=0
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$BBSCOPE" features --json \
+		>"$T_TMP/nr.json" 2>"$T_TMP/nr.err" || rc=$?
+	check "non-root: features --json exits 0 ($rc: $(cat "$T_TMP/nr.err"))" [ $rc -eq 0 ]
+	check "non-root: the kernel facts, not traceable, and what it could not see" jq -e '
+		.kernel == "'"$(uname -r)"'" and .traceable == false and (.why | length > 0) and
+		(.unseen | length > 0) and all(.unseen[]; (.what | length > 0) and (.why | length > 0))' \
+		"$T_TMP/nr.json"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$BBSCOPE" features >"$T_TMP/nr.txt" 2>&1
+	check "non-root: the text form exits 0 and says what it could not see" \
+		eval '[ $? -eq 0 ] && grep -q "^unseen " "$T_TMP/nr.txt"'
+fi
+check "root: nothing unseen" jq -e '.unseen == []' "$J"
 
 btrfs_is_module || { echo "note: btrfs is built in here: the not-loaded case needs a module"; exit 0; }
 awk '$3 == "btrfs" {f=1} END {exit !f}' /proc/mounts && {

@@ -34,7 +34,31 @@ else
 	echo "note: setpriv missing, non-root case not run"
 fi
 
-# SIGTERM ends a run cleanly with its last interval, exit 0.
+# Issue 19, item 8: messages that say the real cause.
+expect_fail 2 "--evict-after too large" "$BBSCOPE" hist --evict-after 99999999999 -d 1
+check "--evict-after: the upper limit said" grep -q 'from 1 to 1000000000' "$T_TMP/err"
+expect_fail 2 "--duration too large" "$BBSCOPE" hist --duration 1e10
+check "--duration: the upper limit said" grep -q 'up to 1000000000' "$T_TMP/err"
+expect_fail 2 "--prom twice" "$BBSCOPE" hist --prom 127.0.0.1:0 --prom 127.0.0.1:0 -d 1
+# Out of fds: this process's limit, not the host refusing tp_btf programs.
+(ulimit -n 16 && "$BBSCOPE" hist -d 1 >"$T_TMP/out" 2>"$T_TMP/err")
+rc=$?
+cat "$T_TMP/err"
+check "ulimit -n 16: exit 1 ($rc)" [ $rc -eq 1 ]
+check "ulimit -n 16: the fd limit named, not the host blamed" \
+	eval 'grep -q "ulimit -n" "$T_TMP/err" && ! grep -q "do not load here" "$T_TMP/err"'
+
+# SIGTERM and SIGHUP end a run cleanly with its last interval, exit 0.
+for sig in HUP; do
+	"$BBSCOPE" hist --json >"$T_TMP/$sig.json" 2>"$T_TMP/$sig.err" &
+	pid=$!
+	for i in $(seq 100); do grep -q '^bbscope: tracing' "$T_TMP/$sig.err" && break; sleep 0.1; done
+	kill -$sig $pid
+	wait $pid
+	check "SIG$sig exits 0" [ $? -eq 0 ]
+	check "SIG$sig prints the last interval" jq -e 'has("groups")' "$T_TMP/$sig.json"
+done
+
 "$BBSCOPE" hist --json >"$T_TMP/term.json" 2>"$T_TMP/term.err" &
 pid=$!
 for i in $(seq 100); do grep -q '^bbscope: tracing' "$T_TMP/term.err" && break; sleep 0.1; done

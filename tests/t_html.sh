@@ -113,4 +113,9 @@ chromium_run --hide-scrollbars --window-size=1300,2400 --screenshot="$T_TMP/benc
 check "screenshot written" test -s "$T_TMP/bench.png"
 size=$(stat -c %s "$T_TMP/bench.png")
 check "screenshot is not blank ($size bytes)" test "$size" -gt 50000
+# --by comm,fs: headings name the comm, never "* * *" (issue 19, item 9).
+"$BBSCOPE" report --by comm,fs --html "$T_TMP/by.html" "$PWD/tests/fuzz/real-dd.bbt" 2>/dev/null ||
+	fail "report --by comm,fs --html"
+check "--by comm,fs: a heading names dd" grep -qE '<h2>[^<]* dd</h2>' "$T_TMP/by.html"
+check "--by comm,fs: no '* * *' heading" eval '! grep -q "<h2>[* ]*</h2>" "$T_TMP/by.html"'
 exit 0

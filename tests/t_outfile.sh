@@ -89,7 +89,7 @@ check "victim untouched by --blktrace" test "$(cat "$T_TMP/victim")" = precious
 
 # A symlink the user named is written through (the link stays a link).
 ln -s rep.html "$T_TMP/link.html"
-run "report --html LINK" 0 report --html "$T_TMP/link.html" "$TRACE"
+run "report --html LINK --force" 0 report --html "$T_TMP/link.html" --force "$TRACE"
 check "the link is still a link" test -L "$T_TMP/link.html"
 
 # ---- 12. report and export refuse a FIFO as input, at once ----
@@ -114,4 +114,52 @@ check "a dangling symlink: a clear message" \
 	grep -q "dangling: is a symbolic link to 'nowhere', which does not exist" "$T_TMP/err"
 run "record -o FIFO" 2 record -o "$T_TMP/fifo" -d 0.3
 check "record -o FIFO: refused, it cannot seek" grep -q 'FIFO' "$T_TMP/err"
+# ---- issue 19, item 4: one policy for every command's output ----
+# No existing file replaced without --force: report, diff, replay, record.
+echo old >"$T_TMP/page.html"
+run "report --html EXISTING" 2 report --html "$T_TMP/page.html" "$TRACE"
+check "report --html EXISTING: says --force" grep -q -- 'use --force' "$T_TMP/err"
+check "report --html EXISTING: the file kept" grep -qx old "$T_TMP/page.html"
+run "report --html EXISTING --force" 0 report --html "$T_TMP/page.html" --force "$TRACE"
+check "report --html --force: the page" grep -q '</html>' "$T_TMP/page.html"
+echo old >"$T_TMP/page.html"
+B2=$PWD/tests/fuzz/valid-small.bbt
+run "diff --html EXISTING" 2 diff "$TRACE" "$B2" --html "$T_TMP/page.html"
+check "diff --html EXISTING: the file kept" grep -qx old "$T_TMP/page.html"
+run "diff --html EXISTING --force" 0 diff "$TRACE" "$B2" --html "$T_TMP/page.html" --force
+echo old >"$T_TMP/csums"
+run "replay csum --csum-out EXISTING" 2 replay csum --synthetic size=1M \
+	--target "$T_TMP/r2.img" --mode serial --csum-out "$T_TMP/csums"
+check "replay --csum-out EXISTING: the file kept" grep -qx old "$T_TMP/csums"
+run "record --hist-json EXISTING" 2 record -o "$T_TMP/t3.bbt" --hist-json "$T_TMP/csums" -d 0.3
+check "record --hist-json EXISTING: refused before recording" test ! -e "$T_TMP/t3.bbt"
+
+# A symlink another user planted in a sticky world-writable directory is
+# not followed, --force or not, whatever fs.protected_symlinks says.
+STICKY=$T_TMP/sticky
+mkdir -m 1777 "$STICKY"
+echo precious >"$T_TMP/victim2"
+ln -s "$T_TMP/victim2" "$STICKY/page.html"
+chown -h 65534:65534 "$STICKY/page.html"
+for cmd in "report --html $STICKY/page.html --force $TRACE" \
+	"diff $TRACE $B2 --html $STICKY/page.html --force" \
+	"export --fio-iolog -o $STICKY/page.html --force $TRACE"; do
+	run "${cmd%% *} through a planted symlink" 2 $cmd
+	check "${cmd%% *}: says why" grep -q 'sticky world-writable' "$T_TMP/err"
+	check "${cmd%% *}: victim untouched" test "$(cat "$T_TMP/victim2")" = precious
+done
+# The caller's own link there is followed (with --force).
+ln -s "$T_TMP/victim2" "$STICKY/mine.html"
+run "report --html through the caller's own symlink" 0 report --html "$STICKY/mine.html" --force "$TRACE"
+check "the caller's own link written through" grep -q '</html>' "$T_TMP/victim2"
+# A 4 KiB path: the message is whole, its reason at the end not cut (item 8).
+LONG=$T_TMP/$(printf 'a%.0s' $(seq 4180))
+run "export -o a 4 KiB path" 1 export --fio-iolog -o "$LONG" "$TRACE"
+check "the long path's reason is not cut" grep -q 'File name too long$' "$T_TMP/err"
+# What a record killed before its header leaves, an empty file, is no
+# recording: the next record replaces it without --force; a non-empty one stays.
+: >"$T_TMP/empty.bbt"
+run "record -o EMPTY" 0 record -o "$T_TMP/empty.bbt" -d 0.3
+check "record -o EMPTY: a recording now" test -s "$T_TMP/empty.bbt"
+run "record -o NONEMPTY" 2 record -o "$T_TMP/empty.bbt" -d 0.3
 exit 0

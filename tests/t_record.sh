@@ -179,6 +179,9 @@ rc=$?
 cat "$REC_ERR"
 check "ENOSPC: record stops with a non-zero status ($rc)" [ $rc -ne 0 ]
 check "ENOSPC: a clear message" grep -q '^bbscope: cannot write .*No space left on device; recording stopped' "$REC_ERR"
+nw=$(sed -n 's/.*(\([0-9]*\) records not written).*/\1/p' "$REC_ERR")
+check "ENOSPC: the summary's lost counts the $nw records not written" \
+	grep -qE "lost [1-9][0-9]* \(.*not written $nw," "$REC_ERR"
 "$BBSCOPE" report --json "$T_TMP/tiny/t.bbt" >"$T_TMP/tiny.json" 2>"$T_TMP/tiny.rep.err"
 rc=$?
 cat "$T_TMP/tiny.rep.err"

@@ -75,6 +75,7 @@ for mode in none serial async offload; do
 		else
 			tgt=$T_TMP/target.$i
 		fi
+		rm -f "$T_TMP/want" # --csum-out replaces a file only with --force
 		replay --synthetic "$spec" --target "$tgt" --mode $mode --algo $algo --qd $qd \
 			--workers $workers --csum-out "$T_TMP/want" --json ||
 			{ cat "$T_TMP/err"; fail "replay $mode on $target"; }
@@ -102,6 +103,7 @@ WT=${WORKLOAD_TEST:-$OUT/tests/workload_test}
 "$WT" --write-trace "$T_TMP/rec.trace" >/dev/null || fail "writing a test recording"
 # 64 data writes of 64 KiB, queued 5 ms apart: 315 ms from first to last.
 for timing in fast recorded scale=0.5; do
+	rm -f "$T_TMP/want"
 	replay --trace "$T_TMP/rec.trace" --target "$T_TMP/trace.$timing" --mode async \
 		--timing $timing --csum-out "$T_TMP/want" --json ||
 		{ cat "$T_TMP/err"; fail "replay --trace --timing $timing"; }

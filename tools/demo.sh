@@ -32,7 +32,7 @@ echo "== bbscope bench: a $PROFILE $CSUM sandbox btrfs on tmpfs, $SIZE of writes
 echo "   (kernel: recorded with 'bbscope record'; userspace: 'bbscope replay csum' of the"
 echo "    same writes; progress on stderr; about half a minute a round on 2 cores)"
 echo
-"$B" bench --profile "$PROFILE" --csum "$CSUM" --size "$SIZE" --rounds "$ROUNDS" --html "$HTML"
+"$B" bench --profile "$PROFILE" --csum "$CSUM" --size "$SIZE" --rounds "$ROUNDS" --html "$HTML" --force
 rc=$?
 echo
 if [ $rc -ne 0 ]; then

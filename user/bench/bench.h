@@ -49,6 +49,7 @@ struct bbs_bench_opts {
 	unsigned int qds[BBS_BENCH_MAX_SWEEP], nqd; /* --sweep qd=: 0 none (the replay's 16) */
 	enum bbs_csum_type algos[BBS_BENCH_MAX_SWEEP]; /* --sweep algo= (replays only) */
 	unsigned int nalgo;
+	bool force; /* over an existing file */
 };
 
 struct bbs_bench;

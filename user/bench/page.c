@@ -234,7 +234,7 @@ int bench_page(const struct bbs_bench *b)
 		if (bbs_html_report(h, "kernel", b->last_report, b->trace, err, sizeof(err)))
 			bbs_html_p(h, "No heatmap: %s", err);
 	}
-	ret = bbs_html_write(h, b->o.html, err, sizeof(err));
+	ret = bbs_html_write(h, b->o.html, b->o.force, err, sizeof(err));
 	if (ret)
 		bbs_err("bench: cannot write %s: %s", b->o.html, err);
 	bbs_html_free(h);

@@ -66,6 +66,7 @@ static void usage(FILE *f)
 		"  --json             one JSON object on stdout (errors too)\n"
 		"  --html FILE        also write the tables and charts as one self-contained\n"
 		"                     HTML page\n"
+		"  --force            replace an existing --html FILE\n"
 		"\n"
 		"Exit status: 0 measured, 1 failed (or not root), 2 bad usage, 128+N killed by\n"
 		"signal N\n"
@@ -205,6 +206,9 @@ static int bench_opt(struct bbs_bench_opts *o, int c, char **argv)
 	case 'H':
 		o->html = optarg;
 		break;
+	case 'F':
+		o->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -258,6 +262,7 @@ static int parse_opts(int argc, char **argv, struct bbs_bench_opts *o)
 		{ "workload", required_argument, NULL, 'w' },
 		{ "sweep", required_argument, NULL, 'S' },
 		{ "html", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};

@@ -20,7 +20,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bbscope diff A B [--json] [--html FILE] [--alpha P] [--no-adjust]\n"
+		"usage: bbscope diff A B [--json] [--html FILE [--force]] [--alpha P] "
+		"[--no-adjust]\n"
 		"       bbscope diff A1 A2... vs B1 B2... [OPTIONS]\n"
 		"\n"
 		"Compare two runs: recordings ('bbscope record'), histograms ('hist --json',\n"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 		"  -j, --json         JSON (docs/json.md, \"bbscope diff --json\")\n"
 		"  -H, --html FILE    also write the comparison as one self-contained page:\n"
 		"                     paired bars with interval whiskers\n"
+		"  -F, --force        replace an existing --html FILE\n"
 		"\n"
 		"Exit status: 0 compared, 1 failed (or the output could not be written),\n"
 		"2 bad usage, or A and B not readable or not of one kind.\n");
@@ -51,7 +53,7 @@ static void usage(FILE *f)
 
 struct diff_cmd {
 	struct bbs_diff_opts o;
-	bool json;
+	bool json, force;
 	const char *html;
 	char **a, **b; /* the sides' files */
 	int na, nb;
@@ -78,6 +80,9 @@ static int diff_opt(struct diff_cmd *c, int opt, char **argv)
 	case 'H':
 		c->html = optarg;
 		break;
+	case 'F':
+		c->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -90,14 +95,18 @@ static int diff_opt(struct diff_cmd *c, int opt, char **argv)
 static int parse_opts(int argc, char **argv, struct diff_cmd *c)
 {
 	static const struct option long_opts[] = {
-		{ "alpha", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
-		{ "no-adjust", no_argument, NULL, 'N' },   { "html", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },	   {},
+		{ "alpha", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-adjust", no_argument, NULL, 'N' },
+		{ "html", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
 	};
 	int opt, ret;
 
 	bbs_opt_start();
-	while ((opt = getopt_long(argc, argv, ":a:jH:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":a:jH:Fh", long_opts, NULL)) != -1) {
 		ret = diff_opt(c, opt, argv);
 		if (ret != BBS_PARSE_GO)
 			return ret;
@@ -168,7 +177,7 @@ int cmd_diff(int argc, char **argv)
 		ret = BBS_EXIT_OK;
 	}
 	if (!ret && c.html) {
-		int r = bbs_diff_html(&d, c.html, err, sizeof(err));
+		int r = bbs_diff_html(&d, c.html, c.force, err, sizeof(err));
 
 		if (r) {
 			/* A path refused (a directory, a dangling link) is bad input. */

@@ -70,6 +70,26 @@ static const char *blocker(const struct bbs_kernel *k)
 	return NULL;
 }
 
+/*
+ * What an unprivileged run cannot see, each with why: [{what, why}].  Empty
+ * as root.  The keys it names are then unknown, not "no".
+ */
+static json_t *unseen_json(bool no_kallsyms)
+{
+	json_t *a = json_array();
+
+	if (no_kallsyms)
+		json_array_append_new(a,
+				      json_pack("{s:s,s:s}", "what", "functions", "why",
+						"btrfs functions and end_io: /proc/kallsyms "
+						"shows no addresses (kptr_restrict; run as root)"));
+	if (geteuid() != 0)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "what", "bpf", "why",
+						   "BPF features: loading a probe program needs "
+						   "root (CAP_BPF)"));
+	return a;
+}
+
 static json_t *kernel_json(const struct bbs_kernel *k)
 {
 	json_t *fns = json_object(), *endio = json_array();
@@ -185,7 +205,7 @@ int cmd_features(int argc, char **argv)
 	struct bbs_kernel k;
 	const char *stop;
 	bool failed, json = bbs_opt_json(argc, argv);
-	json_t *o;
+	json_t *o, *unseen;
 	int c, err;
 
 	bbs_opt_start();
@@ -201,14 +221,14 @@ int cmd_features(int argc, char **argv)
 		bbs_err("unexpected argument '%s'", argv[optind]);
 		return BBS_EXIT_USAGE;
 	}
+	/* -EPERM: kallsyms shows no addresses; the other facts are there. */
 	err = bbs_kernel_probe(&k);
-	if (err) {
-		bbs_err(err == -EPERM ? "/proc/kallsyms shows no addresses (kptr_restrict; "
-					"run as root)"
-				      : "cannot read /proc/kallsyms");
+	if (err && err != -EPERM) {
+		bbs_err("cannot read /proc/kallsyms: %s", strerror(-err));
 		return BBS_EXIT_FAIL;
 	}
-	stop = blocker(&k);
+	unseen = unseen_json(err == -EPERM);
+	stop = err == -EPERM ? NULL : blocker(&k);
 	failed = stop != NULL;
 	if (!stop && geteuid() != 0) {
 		stop = "the tracer was not tried: it needs root";
@@ -218,6 +238,7 @@ int cmd_features(int argc, char **argv)
 	}
 	if (json) {
 		o = kernel_json(&k);
+		json_object_set(o, "unseen", unseen);
 		json_object_set_new(o, "traceable", json_boolean(t != NULL));
 		if (t)
 			json_object_set_new(o, "tracer", tracer_json(t));
@@ -228,12 +249,17 @@ int cmd_features(int argc, char **argv)
 		json_decref(o);
 	} else {
 		print_kernel(&k);
+		for (size_t i = 0; i < json_array_size(unseen); i++)
+			printf("%-12s %s\n", i ? "" : "unseen",
+			       json_string_value(
+				       json_object_get(json_array_get(unseen, i), "why")));
 		if (t)
 			print_tracer(t);
 		else
 			printf("tracing      no: %s\n", stop);
 	}
 	bbs_tracer_close(t);
+	json_decref(unseen);
 	/* Without root the facts are all there is to say: that is no failure. */
 	return failed ? BBS_EXIT_FAIL : BBS_EXIT_OK;
 }

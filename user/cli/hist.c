@@ -139,7 +139,8 @@ int cmd_hist(int argc, char **argv)
 		switch (c) {
 		case 'i':
 			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
-				bbs_err("-i %s: want seconds (at least 0.01)", optarg);
+				bbs_err("-i %s: want seconds from 0.01 to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
@@ -151,7 +152,8 @@ int cmd_hist(int argc, char **argv)
 			break;
 		case 'd':
 			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
-				bbs_err("--duration %s: want positive seconds", optarg);
+				bbs_err("--duration %s: want seconds above 0, up to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
@@ -173,11 +175,17 @@ int cmd_hist(int argc, char **argv)
 			break;
 		case 'E':
 			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
-				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				bbs_err("--evict-after %s: want seconds from 1 to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
 		case 'P':
+			if (prom_on) {
+				bbs_err("--prom given twice: the endpoint listens on one address "
+					"(give one)");
+				return 2;
+			}
 			prom_on = true;
 			prom_addr = optarg;
 			/* --prom ADDR:PORT as well as --prom=ADDR:PORT */
@@ -215,6 +223,8 @@ int cmd_hist(int argc, char **argv)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A closed terminal or a service's stop: the summary all the same. */
+	sigaction(SIGHUP, &sa, NULL);
 	if (to.verbose)
 		bbs_tracer_describe(t, stderr);
 	if (prom)

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -242,13 +243,16 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		"%.1f bytes per bio; lost %llu",
 		(unsigned long long)s.bios, (unsigned long long)s.spans,
 		(unsigned long long)s.stripes, secs, (unsigned long long)s.bytes, rc->path, per,
-		(unsigned long long)nlost);
-	if (nlost) {
+		(unsigned long long)(nlost + s.unwritten));
+	/* Records a failed write dropped are lost too: "lost 0" after them would mislead. */
+	if (nlost + s.unwritten) {
 		fputs(" (", stderr);
 		for (int i = 0; i < NR_LOST_BPF; i++)
 			if (lost[i])
 				fprintf(stderr, "%s %llu, ", bbs_lost_name[i],
 					(unsigned long long)lost[i]);
+		if (s.unwritten)
+			fprintf(stderr, "not written %llu, ", (unsigned long long)s.unwritten);
 		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
 			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
 	}
@@ -287,6 +291,8 @@ int cmd_record(int argc, char **argv)
 	pid_t child = 0;
 	struct bbs_out out = { .fd = -1 };
 	char why[PATH_MAX + 128];
+	unsigned int out_flags = BBS_OUT_DIRECT | BBS_OUT_SEEKABLE;
+	struct stat st;
 	int c, ret = 1, status = 0, n;
 	struct utsname uts;
 	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
@@ -312,7 +318,8 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'd':
 			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
-				bbs_err("--duration %s: want positive seconds", optarg);
+				bbs_err("--duration %s: want seconds above 0, up to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
@@ -325,7 +332,8 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'E':
 			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
-				bbs_err("--evict-after %s: want seconds (at least 1)", optarg);
+				bbs_err("--evict-after %s: want seconds from 1 to %d", optarg,
+					BBS_SECONDS_MAX);
 				return 2;
 			}
 			break;
@@ -355,9 +363,20 @@ int cmd_record(int argc, char **argv)
 		bbs_err("record needs -o FILE");
 		return 2;
 	}
+	/*
+	 * An empty file of the caller's is what a record killed before its
+	 * header (while the tracer loaded, ~0.7 s) leaves: no recording, nothing
+	 * to lose, so it is replaced without --force.
+	 */
+	if (!force && !lstat(rc.path, &st) && S_ISREG(st.st_mode) && !st.st_size &&
+	    st.st_uid == geteuid())
+		out_flags |= BBS_OUT_FORCE;
 	/* Refused paths are refused before anything is traced. */
-	n = bbs_out_open(&out, rc.path,
-			 BBS_OUT_DIRECT | BBS_OUT_SEEKABLE | (force ? BBS_OUT_FORCE : 0));
+	if (bbs_out_precheck(hist_json, force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
+		bbs_err("--hist-json %s: %s", hist_json, why);
+		return BBS_EXIT_USAGE;
+	}
+	n = bbs_out_open(&out, rc.path, out_flags | (force ? BBS_OUT_FORCE : 0));
 	if (n) {
 		bbs_err("%s: %s", rc.path, out.why);
 		return bbs_out_refused(n) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
@@ -495,8 +514,8 @@ out_finish:
 		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (!s)
 			snprintf(why, sizeof(why), "cannot encode the JSON");
-		if (!s ||
-		    bbs_out_write_all(hist_json, BBS_OUT_FORCE, s, strlen(s), why, sizeof(why))) {
+		if (!s || bbs_out_write_all(hist_json, force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
+					    sizeof(why))) {
 			bbs_err("cannot write %s: %s", hist_json, why);
 			ret = ret ? ret : 1;
 		}

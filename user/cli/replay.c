@@ -15,6 +15,7 @@
 #include "btrfs/stripe.h"
 #include "cli/options.h"
 #include "host/jsonstr.h"
+#include "host/outfile.h"
 #include "host/util.h"
 #include "out/print.h"
 #include "replay/csum.h"
@@ -314,6 +315,7 @@ static int replay_csum(int argc, char **argv)
 	};
 	struct bbs_replay_csum_result r;
 	struct bbs_workload w;
+	char why[128];
 	int ret;
 
 	c.co.json = bbs_opt_json(argc, argv);
@@ -321,6 +323,10 @@ static int replay_csum(int argc, char **argv)
 	if (ret != BBS_PARSE_GO)
 		return ret;
 	c.o.force = c.co.force;
+	if (bbs_out_precheck(c.o.csum_out, c.o.force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
+		bbs_err("--csum-out %s: %s", c.o.csum_out, why);
+		return BBS_EXIT_USAGE;
+	}
 	bbs_workload_init(&w);
 	if (bbs_replay_load(&w, c.co.synthetic, c.co.trace, BBS_REPLAY_BIOS)) {
 		bbs_workload_free(&w);

@@ -28,26 +28,28 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bbscope report FILE [--json] [--html OUT] [--by DIMS] [-m] [-s]\n"
-		   "       bbscope report --events FILE [--json] [-m]\n"
-		   "\n"
-		   "Per-phase latency histograms of a trace written by 'bbscope record', the same\n"
-		   "as 'bbscope hist' prints for a live run (docs/json.md), or one line per bio.\n"
-		   "A truncated trace is read up to its last complete chunk, with a warning.\n"
-		   "\n"
-		   "  -b, --by DIMS        group by these, comma separated: fs dev op kind comm\n"
-		   "                       (default fs,dev,op,kind, as hist); left out: '*'\n"
-		   "  -e, --events         one line per bio: time, comm, pid, dev, op, kind,\n"
-		   "                       sector, bytes, phase latencies, contexts, workqueue\n"
-		   "  -m, --milliseconds   milliseconds instead of microseconds\n"
-		   "  -s, --summary        the per-phase table only, no star histograms\n"
-		   "  -j, --json           JSON (docs/json.md; with --events, one object per bio)\n"
-		   "  -H, --html OUT       write the histograms and a latency-over-time heatmap\n"
-		   "                       as one self-contained HTML page (no text report;\n"
-		   "                       with --json the JSON is still printed)\n"
-		   "\n"
-		   "Exit status: 0 read (perhaps with warnings), 1 failed (or the output could\n"
-		   "not be written), 2 bad usage or not a readable trace.\n");
+	fprintf(f,
+		"usage: bbscope report FILE [--json] [--html OUT [--force]] [--by DIMS] [-m] [-s]\n"
+		"       bbscope report --events FILE [--json] [-m]\n"
+		"\n"
+		"Per-phase latency histograms of a trace written by 'bbscope record', the same\n"
+		"as 'bbscope hist' prints for a live run (docs/json.md), or one line per bio.\n"
+		"A truncated trace is read up to its last complete chunk, with a warning.\n"
+		"\n"
+		"  -b, --by DIMS        group by these, comma separated: fs dev op kind comm\n"
+		"                       (default fs,dev,op,kind, as hist); left out: '*'\n"
+		"  -e, --events         one line per bio: time, comm, pid, dev, op, kind,\n"
+		"                       sector, bytes, phase latencies, contexts, workqueue\n"
+		"  -m, --milliseconds   milliseconds instead of microseconds\n"
+		"  -s, --summary        the per-phase table only, no star histograms\n"
+		"  -j, --json           JSON (docs/json.md; with --events, one object per bio)\n"
+		"  -F, --force          replace an existing --html OUT\n"
+		"  -H, --html OUT       write the histograms and a latency-over-time heatmap\n"
+		"                       as one self-contained HTML page (no text report;\n"
+		"                       with --json the JSON is still printed)\n"
+		"\n"
+		"Exit status: 0 read (perhaps with warnings), 1 failed (or the output could\n"
+		"not be written), 2 bad usage or not a readable trace.\n");
 }
 
 /* ---- names: recorded ones, '*' for dimensions left out ---- */
@@ -373,8 +375,8 @@ static int print_json(const char *path, const struct bbs_trace_report *m,
 }
 
 /* --html: the same report as one page (out/html.h), with the trace's heatmaps. */
-static int write_html(const char *out, const char *path, const struct bbs_trace_report *m,
-		      const struct bbs_tf_reader *rd)
+static int write_html(const char *out, bool force, const char *path,
+		      const struct bbs_trace_report *m, const struct bbs_tf_reader *rd)
 {
 	json_t *o = report_json(path, m, rd);
 	struct bbs_html *h = bbs_html_new("bbscope report");
@@ -387,7 +389,7 @@ static int write_html(const char *out, const char *path, const struct bbs_trace_
 	}
 	if (bbs_html_report(h, "report", o, path, err, sizeof(err)))
 		bbs_warn("%s: no heatmap: %s", path, err);
-	if (bbs_html_write(h, out, err, sizeof(err))) {
+	if (bbs_html_write(h, out, force, err, sizeof(err))) {
 		/* A path refused (a directory, a dangling link) is bad input. */
 		ret = bbs_out_refused(-errno) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 		bbs_err("cannot write %s: %s", out, err);
@@ -403,7 +405,7 @@ out:
 struct report_cmd {
 	struct bbs_trace_report m;
 	struct bbs_print_opts po;
-	bool json, events;
+	bool json, events, force;
 	const char *path, *html;
 };
 
@@ -431,6 +433,9 @@ static int report_opt(struct report_cmd *c, int opt, char **argv)
 	case 'H':
 		c->html = optarg;
 		break;
+	case 'F':
+		c->force = true;
+		break;
 	case 'h':
 		usage(stdout);
 		return BBS_EXIT_OK;
@@ -449,13 +454,14 @@ static int parse_opts(int argc, char **argv, struct report_cmd *c)
 		{ "summary", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "html", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	int opt, ret;
 
 	bbs_opt_start();
-	while ((opt = getopt_long(argc, argv, ":b:emsjH:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":b:emsjH:Fh", long_opts, NULL)) != -1) {
 		ret = report_opt(c, opt, argv);
 		if (ret != BBS_PARSE_GO)
 			return ret;
@@ -489,7 +495,7 @@ static int report_hists(struct report_cmd *c, struct bbs_tf_reader *rd)
 	fflush(stdout);
 	bbs_tfr_warn(rd, c->path, stderr);
 	if (!ret && c->html)
-		ret = write_html(c->html, c->path, &c->m, rd);
+		ret = write_html(c->html, c->force, c->path, &c->m, rd);
 	bbs_trace_report_free(&c->m);
 	return ret < 0 ? BBS_EXIT_FAIL : ret;
 }

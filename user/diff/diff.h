@@ -167,7 +167,7 @@ void bbs_diff_free(struct bbs_diff *d);
 void bbs_diff_text(FILE *f, const struct bbs_diff *d);
 /* docs/json.md, "bbscope diff --json".  NULL if it cannot be built. */
 json_t *bbs_diff_json(const struct bbs_diff *d);
-/* One self-contained page (out/html.h).  0, or -errno with why. */
-int bbs_diff_html(const struct bbs_diff *d, const char *path, char *why, size_t whylen);
+/* One self-contained page (out/html.h; force: over an existing file).  0, or -errno with why. */
+int bbs_diff_html(const struct bbs_diff *d, const char *path, bool force, char *why, size_t whylen);
 
 #endif

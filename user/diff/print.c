@@ -465,7 +465,7 @@ static void html_rows(struct bbs_html *h, const struct bbs_diff *d)
 		      cats, n, s, 2, false);
 }
 
-int bbs_diff_html(const struct bbs_diff *d, const char *path, char *why, size_t whylen)
+int bbs_diff_html(const struct bbs_diff *d, const char *path, bool force, char *why, size_t whylen)
 {
 	struct bbs_html *h = bbs_html_new("bbscope diff");
 	char *text = NULL;
@@ -512,7 +512,7 @@ int bbs_diff_html(const struct bbs_diff *d, const char *path, char *why, size_t 
 	bbs_html_h2(h, "The comparison");
 	bbs_html_pre(h, text ? text : "");
 	errno = 0;
-	ret = bbs_html_write(h, path, why, whylen) ? -(errno ? errno : EIO) : 0;
+	ret = bbs_html_write(h, path, force, why, whylen) ? -(errno ? errno : EIO) : 0;
 	bbs_html_free(h);
 	free(text);
 	return ret;

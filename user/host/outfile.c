@@ -155,6 +155,29 @@ static int dangling(struct bbs_out *o)
 	return fail(o, EINVAL, "is a symbolic link to '%s', which does not exist", target);
 }
 
+/*
+ * fs.protected_symlinks, checked here too (hosts turn it off): a symlink in a
+ * sticky world-writable directory (/tmp) is followed only when its owner is
+ * the caller, the directory's owner or root; else another user planted it,
+ * to have this process write through it into a file of the caller's.
+ */
+static int planted_link(struct bbs_out *o, const struct stat *lst)
+{
+	char d[PATH_MAX];
+	struct stat dir;
+
+	snprintf(d, sizeof(d), "%s", o->path);
+	if (stat(dirname(d), &dir))
+		return fail(o, errno, "cannot check its directory: %s", strerror(errno));
+	if (!(dir.st_mode & S_ISVTX) || !(dir.st_mode & S_IWOTH) || lst->st_uid == geteuid() ||
+	    lst->st_uid == dir.st_uid || lst->st_uid == 0)
+		return 0;
+	return fail(o, EINVAL,
+		    "is a symbolic link that user %u made in a sticky world-writable "
+		    "directory: not followed (as fs.protected_symlinks would not)",
+		    (unsigned int)lst->st_uid);
+}
+
 /* Regular, device or FIFO: how to write to it; anything else: why not. */
 static int open_existing(struct bbs_out *o, const struct stat *lst, const struct stat *st)
 {
@@ -199,9 +222,22 @@ int bbs_out_open(struct bbs_out *o, const char *path, unsigned int flags)
 	st = lst;
 	if (S_ISLNK(lst.st_mode) && (flags & BBS_OUT_NOFOLLOW))
 		return fail(o, EINVAL, "is a symbolic link, and not one this command was given");
+	if (S_ISLNK(lst.st_mode) && planted_link(o, &lst))
+		return -EINVAL;
 	if (S_ISLNK(lst.st_mode) && stat(path, &st))
 		return errno == ENOENT ? dangling(o) : fail(o, errno, "%s", strerror(errno));
 	return open_existing(o, &lst, &st);
+}
+
+int bbs_out_precheck(const char *path, unsigned int flags, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if ((flags & BBS_OUT_FORCE) || !path || !strcmp(path, "-") || stat(path, &st) ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	snprintf(why, whylen, "exists (use --force to overwrite it)");
+	return -EEXIST;
 }
 
 FILE *bbs_out_stream(struct bbs_out *o)

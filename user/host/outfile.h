@@ -18,9 +18,12 @@
  *                              this process's stdout or stderr is written
  *                              through that descriptor (keeps O_APPEND).
  *   a symlink to a regular     written through the link, in place: the link
- *   file                       stays, and the kernel's protected_symlinks
- *                              rules apply to following it.  Needs
- *                              BBS_OUT_FORCE, as any existing file.
+ *   file                       stays.  Needs BBS_OUT_FORCE, as any existing
+ *                              file.  In a sticky world-writable directory
+ *                              a link whose owner is neither the caller,
+ *                              the directory's owner nor root is refused
+ *                              (-EINVAL), as fs.protected_symlinks=1 does,
+ *                              whatever the host's setting.
  *   a dangling symlink, a      refused (-EINVAL), with the reason in why
  *   directory, a block
  *   device, a socket
@@ -67,6 +70,12 @@ struct bbs_out {
  * kind of file that is refused; both are bad input (exit status 2).
  */
 int bbs_out_open(struct bbs_out *o, const char *path, unsigned int flags);
+/*
+ * Before a long run whose output comes at its end: -EEXIST, with why, when
+ * bbs_out_open() will refuse path for being an existing file (no
+ * BBS_OUT_FORCE); else 0 (other refusals are found when it is opened).
+ */
+int bbs_out_precheck(const char *path, unsigned int flags, char *why, size_t whylen);
 /* A stdio stream on o->fd, owned by o (bbs_out_commit() closes it). NULL on ENOMEM. */
 FILE *bbs_out_stream(struct bbs_out *o);
 /*

@@ -25,23 +25,31 @@ bool bbs_json_errors;
 
 void bbs_err(const char *fmt, ...)
 {
-	char msg[1024];
+	char buf[1024], *msg = NULL;
 	va_list ap;
 
+	/* Whole, however long (a 4 KiB path), so the reason at its end is never cut. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fprintf(stderr, "bbscope: %s\n", msg);
+	if (!msg) {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+	}
+	fprintf(stderr, "bbscope: %s\n", msg ? msg : buf);
 	if (bbs_json_errors) {
 		/* A path in the message may not be UTF-8: the error is never lost to that. */
 		json_t *o = json_object();
 
-		bbs_json_set_str(o, "error", msg);
+		bbs_json_set_str(o, "error", msg ? msg : buf);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		fflush(stdout);
 		json_decref(o);
 	}
+	free(msg);
 }
 
 void bbs_warn(const char *fmt, ...)
@@ -124,7 +132,7 @@ int bbs_parse_seconds(const char *s, double *out)
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !(v >= 0) || v > 1e9)
+	if (errno || *end || !(v >= 0) || v > BBS_SECONDS_MAX)
 		return -1;
 	*out = v;
 	return 0;

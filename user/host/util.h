@@ -17,7 +17,8 @@ void bbs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* 4096, 64K, 1M, 2G, 1T (powers of 1024).  0 on success, -1 on bad input. */
 int bbs_parse_size(const char *s, uint64_t *out);
-/* Seconds, with an optional fraction ("1.5"). */
+/* Seconds, with an optional fraction ("1.5"), from 0 to BBS_SECONDS_MAX. */
+#define BBS_SECONDS_MAX 1000000000 /* about 31 years; said in every message that parses them */
 int bbs_parse_seconds(const char *s, double *out);
 int bbs_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 

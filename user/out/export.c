@@ -16,6 +16,7 @@
  *   --fio-iolog   a fio iolog version 3 of the data I/O (all I/O with --all),
  *                 in queue order, timestamps in microseconds from the first.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -55,6 +56,26 @@ struct bt {
 	uint64_t no_complete, no_issue;
 };
 
+/*
+ * A device name from a recording, as a device name can be: it becomes a file
+ * name (<dev>.blktrace.<cpu>) and a word of a fio iolog line (/dev/<dev>),
+ * and the recording may be anyone's.  Kernel disk names are letters, digits
+ * and a few marks ("nvme0n1p2", "dm-3", "cciss!c0d0"); every other byte
+ * ('/', blanks, newlines that would add iolog lines, control bytes, non-ASCII)
+ * becomes '_', and so does a leading '.' ("..").  The kernel's blktrace
+ * replaces '/' the same way.
+ */
+static void dev_name_safe(char *name)
+{
+	for (char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("!+,-.:@_", *p))
+			*p = '_';
+	if (name[0] == '.')
+		name[0] = '_';
+	if (!name[0])
+		snprintf(name, 2, "_");
+}
+
 static int bt_dev_index(struct bt *b, const struct bbs_tf_reader *rd, uint32_t kdev)
 {
 	const char *name;
@@ -77,10 +98,7 @@ static int bt_dev_index(struct bt *b, const struct bbs_tf_reader *rd, uint32_t k
 		snprintf(d->name, sizeof(d->name), "%s", name);
 	else
 		snprintf(d->name, sizeof(d->name), "%u,%u", kdev >> 20, kdev & 0xfffff);
-	/* The kernel's blktrace names devices the same way: no '/' in a file name. */
-	for (char *p = d->name; *p; p++)
-		if (*p == '/')
-			*p = '_';
+	dev_name_safe(d->name);
 	return b->nr_devs++;
 }
 

@@ -147,7 +147,7 @@ void bbs_html_free(struct bbs_html *h)
 	free(h);
 }
 
-int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whylen)
+int bbs_html_write(struct bbs_html *h, const char *path, bool force, char *why, size_t whylen)
 {
 	int bad, ret;
 
@@ -160,7 +160,7 @@ int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whyle
 		return -1;
 	}
 	h->f = NULL;
-	ret = bbs_out_write_all(path, BBS_OUT_FORCE, h->buf, h->len, why, whylen);
+	ret = bbs_out_write_all(path, force ? BBS_OUT_FORCE : 0, h->buf, h->len, why, whylen);
 	if (!ret)
 		return 0;
 	errno = -ret;
@@ -853,11 +853,24 @@ static bool observed(const json_t *phase)
 	return json_integer_value(json_object_get(phase, "count")) > 0;
 }
 
-/* "loop0 write data", or "filesystem write data" for the phases without a device. */
+/*
+ * "loop0 write data", or "filesystem write data" for the phases without a
+ * device; with --by, only what the groups are told apart by ("*": merged),
+ * so "/mnt dd" for --by fs,comm, never "* * *".
+ */
 static void group_label(const json_t *g, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %s %s", jstr(g, "dev", "filesystem"), jstr(g, "op", "?"),
-		 jstr(g, "kind", "?"));
+	const char *dev = jstr(g, "dev", "filesystem"), *fs = jstr(g, "fs", "*");
+	const char *part[] = { strcmp(dev, "*") ? NULL : fs, dev, jstr(g, "op", "?"),
+			       jstr(g, "kind", "?"), jstr(g, "comm", "*") };
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]) && n < len; i++)
+		if (part[i] && strcmp(part[i], "*"))
+			n += snprintf(buf + n, len - n, "%s%s", n ? " " : "", part[i]);
+	if (!buf[0])
+		snprintf(buf, len, "all bios");
 }
 
 /* 67108864 -> "64 MiB" */
@@ -1025,9 +1038,9 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 		{
 			if (!observed(ph))
 				continue;
-			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s-%s", id_prefix,
+			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s-%s-%s", id_prefix,
 				 jstr(g, "dev", "fs"), jstr(g, "op", "x"), jstr(g, "kind", "x"),
-				 pn);
+				 jstr(g, "comm", ""), pn);
 			snprintf(title, sizeof(title), "%s: %s", label, pn);
 			bbs_html_phase_hist(h, id, title, ph);
 		}

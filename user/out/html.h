@@ -23,10 +23,11 @@ struct bbs_html;
 /* A page titled title; NULL on ENOMEM. */
 struct bbs_html *bbs_html_new(const char *title);
 /*
- * Close the page and write it to path (host/outfile.h: atomically over a
- * regular file, into a device or FIFO).  0, or -1 with errno set and why.
+ * Close the page and write it to path (host/outfile.h: atomically, over an
+ * existing regular file only when force, into a device or FIFO).  0, or -1
+ * with errno set (EEXIST: it exists and force is not set) and why.
  */
-int bbs_html_write(struct bbs_html *h, const char *path, char *why, size_t whylen);
+int bbs_html_write(struct bbs_html *h, const char *path, bool force, char *why, size_t whylen);
 void bbs_html_free(struct bbs_html *h);
 
 /* Text.  Everything given is escaped; printf-style arguments are formatted first. */

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <netinet/in.h>
 #include <microhttpd.h>
 
 #include "out/prom.h"
@@ -229,14 +232,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 			      const char *method, const char *version, const char *data,
 			      size_t *data_len, void **req)
 {
+	static const char not_found[] = "bbscope: the metrics are at /metrics\n";
 	struct bbs_prom *p = cls;
 	struct MHD_Response *resp;
 	unsigned int status = MHD_HTTP_OK;
 	enum MHD_Result ret;
 
+	/* A whole request came: this client may keep the connection for the next. */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  (unsigned int)BBS_PROM_TIMEOUT_S);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	} else if (strcmp(url, "/metrics")) {
+		resp = MHD_create_response_from_buffer(sizeof(not_found) - 1, (void *)not_found,
+						       MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_NOT_FOUND;
 	} else {
 		pthread_mutex_lock(&p->lock);
 		resp = MHD_create_response_from_buffer(p->len, p->text ? p->text : "",
@@ -246,7 +257,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4; charset=utf-8");
+				status == MHD_HTTP_OK ? "text/plain; version=0.0.4; charset=utf-8"
+						      : "text/plain; charset=utf-8");
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -270,7 +282,25 @@ static int parse_addr(const char *addr, char *host, size_t len, char *port, size
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = 0;
 	}
+	/* ":PORT" keeps the default's loopback: every address only when named. */
+	if (!host[0])
+		snprintf(host, len, "127.0.0.1");
 	return 0;
+}
+
+/* 127.0.0.0/8, ::1 or ::ffff:127.x.y.z: only this host can connect. */
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const void *)ss;
+	const struct sockaddr_in *s4 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127;
 }
 
 /* Bind and listen ourselves: the address family is the host's, and :0 can be told. */
@@ -284,14 +314,14 @@ static int listen_on(const char *host, const char *port, char *url, size_t len)
 	char h[INET6_ADDRSTRLEN], s[16];
 	int fd, one = 1, err;
 
-	err = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	err = getaddrinfo(host, port, &hints, &ai);
 	if (err) {
 		bbs_err("--prom %s:%s: %s", host, port, gai_strerror(err));
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) ||
 	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s),
 			NI_NUMERICHOST | NI_NUMERICSERV)) {
@@ -306,7 +336,38 @@ static int listen_on(const char *host, const char *port, char *url, size_t len)
 	snprintf(url, len,
 		 ss.ss_family == AF_INET6 ? "http://[%s]:%s/metrics" : "http://%s:%s/metrics", h,
 		 s);
+	if (!is_loopback(&ss))
+		bbs_warn("%s listens beyond this host: whoever can reach it reads the metrics "
+			 "(firewall it, or keep the default, 127.0.0.1)",
+			 url);
 	return fd;
+}
+
+/*
+ * How many connections at once: as many as the fd limit allows, less what the
+ * tracer holds (BPF objects, files), so that stalled clients, however many a
+ * local user opens, cannot take every slot and leave scrapes waiting for a
+ * timeout.  The soft limit is raised to the hard one first (the select()-era
+ * default of 1024 is for programs that use select(); MHD here uses epoll).
+ */
+static unsigned int conn_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return BBS_PROM_MIN_CONNS;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	n = rl.rlim_cur;
+	if (n == RLIM_INFINITY || n > BBS_PROM_MAX_CONNS + BBS_PROM_FD_RESERVE)
+		return BBS_PROM_MAX_CONNS;
+	if (n < BBS_PROM_MIN_CONNS + BBS_PROM_FD_RESERVE)
+		return BBS_PROM_MIN_CONNS;
+	return (unsigned int)(n - BBS_PROM_FD_RESERVE);
 }
 
 int bbs_prom_open(struct bbs_prom **out, const char *addr)
@@ -326,11 +387,17 @@ int bbs_prom_open(struct bbs_prom **out, const char *addr)
 		bbs_prom_close(p);
 		return fd;
 	}
-	/* One internal thread, epoll or poll: many connections, none blocks another. */
-	p->httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, p,
-				    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-				    (unsigned int)BBS_PROM_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-				    (unsigned int)BBS_PROM_TIMEOUT_S, MHD_OPTION_END);
+	/*
+	 * One internal thread, epoll: many connections, none blocks another.  A
+	 * client has BBS_PROM_REQUEST_TIMEOUT_S to send a request (answer()
+	 * then allows BBS_PROM_TIMEOUT_S between requests); each holds at most
+	 * BBS_PROM_CONN_MEMORY (requests are a few hundred bytes).
+	 */
+	p->httpd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, answer, p,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)BBS_PROM_REQUEST_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BBS_PROM_CONN_MEMORY, MHD_OPTION_END);
 	if (!p->httpd) {
 		bbs_err("cannot start the HTTP server on %s", p->url);
 		close(fd);

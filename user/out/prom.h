@@ -18,15 +18,26 @@
 #include "out/hist.h"
 
 #define BBS_PROM_DEF_ADDR "127.0.0.1:9435"
-#define BBS_PROM_MAX_CONNS 64 /* at once; more are refused until some close */
+/*
+ * Connections at once: the fd limit (its soft value raised to the hard one)
+ * less BBS_PROM_FD_RESERVE, within these bounds; more wait in the listen
+ * backlog until some close.  A service that must outlast many stalled
+ * clients sets LimitNOFILE= (systemd) or ulimit -Hn.
+ */
+#define BBS_PROM_MIN_CONNS 64
+#define BBS_PROM_MAX_CONNS 16384
+#define BBS_PROM_FD_RESERVE 512 /* the tracer's own: BPF objects, links, files */
+#define BBS_PROM_CONN_MEMORY 8192 /* bytes a connection may hold */
+#define BBS_PROM_REQUEST_TIMEOUT_S 3 /* a request not sent within this: closed */
 #define BBS_PROM_TIMEOUT_S 10 /* an idle connection is closed after this */
 
 struct bbs_prom;
 
 /*
  * Listen on addr, "HOST:PORT" (BBS_PROM_DEF_ADDR when NULL; "[::1]:9435";
- * port 0: one the kernel picks), and serve GET on any path.  0 or -errno,
- * after one error line.
+ * port 0: one the kernel picks; ":PORT": 127.0.0.1), and serve GET of
+ * /metrics (any other path: 404).  An address beyond loopback is said on
+ * stderr.  0 or -errno, after one error line.
  */
 int bbs_prom_open(struct bbs_prom **out, const char *addr);
 void bbs_prom_close(struct bbs_prom *p);

@@ -657,7 +657,7 @@ static int write_csums(struct replay *r, const char *path)
 		order[i] = i;
 	sort_w = w;
 	qsort(order, w->nr, sizeof(*order), by_offset);
-	ret = bbs_out_open(&out, path, BBS_OUT_FORCE);
+	ret = bbs_out_open(&out, path, r->o->force ? BBS_OUT_FORCE : 0);
 	if (ret) {
 		bbs_err("--csum-out %s: %s", path, out.why);
 		goto out;

@@ -1072,7 +1072,9 @@ static int open_rebuilt(struct replay *r)
 			continue;
 		o = &r->rebuilt[i];
 		snprintf(path, sizeof(path), "%s.%u", r->o->rebuilt_out, i);
-		if (bbs_out_open(o, path, BBS_OUT_FORCE | BBS_OUT_SEEKABLE | BBS_OUT_NOFOLLOW)) {
+		if (bbs_out_open(o, path,
+				 (r->o->force ? BBS_OUT_FORCE : 0) | BBS_OUT_SEEKABLE |
+					 BBS_OUT_NOFOLLOW)) {
 			bbs_err("--rebuilt-out %s: %s", path, o->why);
 			return -1;
 		}

@@ -484,9 +484,15 @@ static int attach_all(struct bbs_tracer *t)
 
 		if (!t->kind[i]) {
 			t->unavailable |= tps[i].phases;
-		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) && tps[i].required) {
+		} else if (want_tp(t, i, true) && (err = attach_one(t, i)) &&
+			   (tps[i].required || err == -EMFILE || err == -ENFILE)) {
+			/* Out of fds is this process's limit, not a tracepoint missing. */
 			bbs_err("cannot attach %s: %s%s", tps[i].name, strerror(-err),
-				err == -EPERM ? " (run as root)" : "");
+				err == -EPERM ? " (run as root)"
+				: err == -EMFILE || err == -ENFILE
+					? " (each program and link takes a file descriptor: raise "
+					  "the limit, ulimit -n 1024 or more)"
+					: "");
 			return err;
 		}
 	}
@@ -529,23 +535,83 @@ static void table_unmap(struct table *tb)
 	tb->base = NULL;
 }
 
+#define DEVS_MAX 1024U /* the devs map's max_entries */
+
+/* The btrfs devices one refresh of the devs map found (fill_devs). */
+struct devs_seen {
+	struct bbs_tracer *t;
+	uint32_t dev[DEVS_MAX];
+	unsigned int n;
+};
+
 /* Without btrfs BTF, BPF learns a bio's filesystem from its device: tell it each one's. */
 static void put_dev(uint32_t fs, uint32_t dev, void *arg)
 {
-	struct bbs_tracer *t = arg;
+	struct devs_seen *seen = arg;
 	struct bbs_dev_info di = { .fs = fs, .bio_based = DEV_UNKNOWN };
 	struct bbs_dev_info old;
-	int fd = bpf_map__fd(t->skel->maps.devs);
+	int fd = bpf_map__fd(seen->t->skel->maps.devs);
 
+	if (seen->n < DEVS_MAX)
+		seen->dev[seen->n++] = dev;
+	/* Kept as it is (with what BPF learnt) unless the device changed filesystem. */
 	if (!bpf_map_lookup_elem(fd, &dev, &old) && old.fs == fs)
 		return;
 	bpf_map_update_elem(fd, &dev, &di, BPF_ANY);
 }
 
+static bool devs_seen_has(const struct devs_seen *seen, uint32_t dev)
+{
+	for (unsigned int i = 0; i < seen->n; i++)
+		if (seen->dev[i] == dev)
+			return true;
+	return false;
+}
+
+/*
+ * Fill the devs map, or refresh it (each second): every mounted btrfs's
+ * devices put or updated in place (one reformatted meanwhile gets its new
+ * filesystem), then only the devices no longer in one deleted.  The map is
+ * never emptied first: a bio queued while it was empty would find no
+ * filesystem and, under --fs, be dropped (tests/t_hist_refresh.sh; the cause
+ * of t_hist_single's rare "device stat bytes == traced" failure on 5.10).
+ */
 static void fill_devs(struct bbs_tracer *t)
 {
-	if (!t->k.btrfs_btf && !t->btf)
-		bbs_btrfs_devices(put_dev, t);
+	struct devs_seen *seen;
+	uint32_t key, *stale;
+	unsigned int nr_stale = 0;
+	int fd, err;
+
+	if (t->k.btrfs_btf || t->btf)
+		return;
+	seen = calloc(1, sizeof(*seen));
+	if (!seen)
+		return;
+	seen->t = t;
+	bbs_btrfs_devices(put_dev, seen);
+	fd = bpf_map__fd(t->skel->maps.devs);
+	stale = calloc(DEVS_MAX, sizeof(*stale));
+	/* Collect, then delete: the walk restarts at a key deleted under it. */
+	for (err = bpf_map_get_next_key(fd, NULL, &key); stale && !err;
+	     err = bpf_map_get_next_key(fd, &key, &key))
+		if (!devs_seen_has(seen, key) && nr_stale < DEVS_MAX)
+			stale[nr_stale++] = key;
+	for (unsigned int i = 0; i < nr_stale; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	free(stale);
+	free(seen);
+}
+
+/* With btrfs BTF, BPF reads each device's filesystem off its next bio. */
+static void forget_devs(struct bbs_tracer *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.devs);
+	uint32_t key;
+
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			break;
 }
 
 /*
@@ -683,7 +749,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	static struct bbs_tracer_opts opts_copy;
 	struct bbs_tracer *t;
 	const char *force;
-	bool refused;
+	bool refused, fd_limit;
 	int err;
 
 	if (geteuid() != 0) {
@@ -721,7 +787,10 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 
 	err = load(t, o, false, &refused);
 	force = getenv("BBSCOPE_ATTACH");
-	if (refused && t->btf && err != -EPERM && !(force && !strcmp(force, "tp_btf"))) {
+	/* Out of fds is this process's limit, not the host refusing programs: no fallback. */
+	fd_limit = err == -EMFILE || err == -ENFILE;
+	if (refused && t->btf && err != -EPERM && !fd_limit &&
+	    !(force && !strcmp(force, "tp_btf"))) {
 		/* The probes said yes but the verifier said no: fall back, and say so. */
 		bbs_warn("the tp_btf programs do not load here (%s): using raw_tp", strerror(-err));
 		bbscope_bpf__destroy(t->skel);
@@ -733,6 +802,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	if (refused)
 		bbs_err("cannot load the BPF programs: %s%s", strerror(-err),
 			err == -EPERM ? " (run as root; is lockdown or a LSM refusing BPF?)"
+			: fd_limit    ? " (each program and map takes a file descriptor: "
+					"raise the limit, ulimit -n 1024 or more)"
 				      : " (run with -v for the verifier log)");
 	if (err)
 		goto err_destroy;
@@ -1311,9 +1382,6 @@ static void attach_on_demand(struct bbs_tracer *t)
 
 void bbs_tracer_tick(struct bbs_tracer *t)
 {
-	uint32_t key;
-	int fd;
-
 	t->evicted +=
 		sweep_table(t, &t->bios) + sweep_table(t, &t->ordered) + sweep_table(t, &t->rbios);
 	attach_on_demand(t);
@@ -1321,12 +1389,11 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 	if (t->btf)
 		return;
 	t->evicted += sweep(t, t->skel->maps.running);
-	/* Forget what each device is: it may have been reformatted meanwhile. */
-	fd = bpf_map__fd(t->skel->maps.devs);
-	while (!bpf_map_get_next_key(fd, NULL, &key))
-		if (bpf_map_delete_elem(fd, &key))
-			break;
-	fill_devs(t);
+	/* What each device is: it may have been reformatted meanwhile. */
+	if (t->k.btrfs_btf)
+		forget_devs(t);
+	else
+		fill_devs(t);
 }
 
 int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
