@@ -98,9 +98,11 @@ struct bbs_diff_phase {
 	bool by_run; /* the tests' values are runs (two or more a side), not bios */
 	bool compared; /* both sides have samples */
 	struct bbs_qchange q[BBS_DIFF_NQ];
-	double p; /* Mann-Whitney */
-	double p_adj; /* p, Holm-adjusted over every test of the diff (bbs_diff_opts.adjust) */
+	double p; /* by run: the permutation p of the runs' p50 (exact Mann-Whitney); by bio: Mann-Whitney */
+	double p_adj; /* p adjusted over the primary tests (NAN for an exploratory one) */
+	bool primary; /* device and total of a device group: one of the tests that give verdicts */
 	bool significant; /* p_adj < alpha */
+	bool too_few; /* the fewest p the run counts allow is at or above alpha */
 };
 
 struct bbs_diff_pair {
@@ -112,6 +114,7 @@ struct bbs_diff_pair {
 	/* Context shares: counts of each side, and a chi-square p for a change. */
 	uint64_t complete_a[NR_CTX], complete_b[NR_CTX], endio_a[NR_CTX], endio_b[NR_CTX];
 	double complete_p, endio_p, complete_p_adj, endio_p_adj;
+	bool complete_too_few, endio_too_few;
 	bool by_run; /* contexts, bytes per bio, throughput: one value a run */
 	/* Throughput: bytes a second over the runs' length (by run: median, interval, p). */
 	struct bbs_qchange tput;
@@ -133,14 +136,27 @@ struct bbs_diff_opts {
 	double alpha; /* default 0.05 */
 	unsigned draws; /* bootstrap draws, default 2000 */
 	/*
-	 * A diff makes many tests at once (every group's phases, contexts and
-	 * sizes): by default their p-values are adjusted with Holm's method, so
-	 * that alpha bounds the chance of calling any unchanged one changed.
-	 * no_adjust: each test on its own, as benchstat does.
+	 * A diff makes many tests at once.  The primary ones (each device
+	 * group's device and total p50 and its two context shares; a bench
+	 * result's rows) give the verdicts, adjusted among themselves so that
+	 * alpha bounds the chance of calling any unchanged one changed: by run,
+	 * Westfall-Young step-down min-P over relabellings of the runs (exact
+	 * by enumeration up to BBS_DIFF_PERM_MAX, sampled beyond), which knows
+	 * that device and total, or a group and the next, move together; by
+	 * bio or round, Holm.  The rest (queue, hop, end_io, the filesystem's
+	 * spans, bytes per bio, throughput) are exploratory: their own p, no
+	 * verdict.  no_adjust: every test on its own, as benchstat does.
 	 */
 	bool no_adjust;
-	unsigned tests; /* set by bbs_diff_run: how many tests were made */
+	unsigned tests; /* set by bbs_diff_run: how many primary tests were adjusted */
+	unsigned perms; /* set by bbs_diff_run: relabellings used (0: Holm) */
+	bool perms_exact; /* every relabelling, not a sample */
 };
+
+#define BBS_DIFF_PERM_MAX 20000 /* relabellings enumerated; more are sampled */
+#define BBS_DIFF_PERM_DRAWS 10000 /* relabellings drawn when sampled */
+
+struct bbs_diff_test; /* one test's per-run values (diff.c) */
 
 struct bbs_diff {
 	const struct bbs_diff_side *a, *b;
@@ -152,6 +168,8 @@ struct bbs_diff {
 	size_t npairs;
 	struct bbs_diff_rowcmp *rows;
 	size_t nrows;
+	struct bbs_diff_test *tests; /* by run: every test's values, for the relabellings */
+	size_t ntests;
 };
 
 /*
