@@ -840,6 +840,29 @@ int bbs_diff_run(struct bbs_diff *d, struct bbs_diff_side *a, struct bbs_diff_si
 		d->o.alpha = 0.05;
 	if (!d->o.draws)
 		d->o.draws = 2000;
+	/*
+	 * Each run counts once: the same file twice (by name, or by a link),
+	 * or a copy of one recording, would be taken as runs that agree.
+	 */
+	for (size_t i = 0; i < a->nruns + b->nruns; i++)
+		for (size_t j = 0; j < i; j++) {
+			const struct bbs_diff_run *x = j < a->nruns ? &a->runs[j]
+								    : &b->runs[j - a->nruns],
+						  *y = i < a->nruns ? &a->runs[i]
+								    : &b->runs[i - a->nruns];
+			bool file = x->st_dev == y->st_dev && x->st_ino == y->st_ino;
+
+			if (file || x->id == y->id) {
+				snprintf(err, errlen,
+					 "%s and %s are one run (%s): each run counts once (give "
+					 "each recording once)",
+					 x->path, y->path,
+					 file	 ? "the same file"
+					 : a->kind == BBS_DIFF_RECORDING ? "the same recording: one header"
+									: "the same bytes");
+				return -1;
+			}
+		}
 	if (a->kind != b->kind) {
 		snprintf(err, errlen, "%s is %s and %s %s: diff compares two of one kind", a->path,
 			 bbs_diff_kind_phrase[a->kind], b->path, bbs_diff_kind_phrase[b->kind]);

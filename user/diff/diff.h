@@ -60,6 +60,9 @@ struct bbs_diff_run {
 	struct bbs_diff_group *g;
 	size_t ng;
 	double seconds; /* what its groups cover (0: unknown) */
+	/* Who it is: each run counts once (bbs_diff_run refuses it twice). */
+	uint64_t st_dev, st_ino; /* the file */
+	uint64_t id; /* a recording: a hash of its header; JSON: of its bytes */
 };
 
 /*
