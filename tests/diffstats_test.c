@@ -171,7 +171,6 @@ static void test_chi2(void)
 	printf("ok chi-square of context shares\n");
 }
 
-
 /*
  * ---- Whole diffs of simulated runs (issue 22) ----
  *
@@ -198,8 +197,7 @@ static void sim_run(struct bbs_diff_run *r, gsl_rng *g, const struct sim *s, boo
 	static const struct {
 		int op, kind;
 		double base;
-	} grp[] = { { BBS_OP_WRITE, KIND_DATA, 80e3 },
-		    { BBS_OP_WRITE, KIND_METADATA, 120e3 } };
+	} grp[] = { { BBS_OP_WRITE, KIND_DATA, 80e3 }, { BBS_OP_WRITE, KIND_METADATA, 120e3 } };
 
 	double machine = exp(gsl_ran_gaussian(g, RUN_SIGMA));
 
@@ -314,10 +312,12 @@ static void test_simulation(void)
 	for (int i = 0; i < S_NULL; i++)
 		fp += sim_diff(5, g, &(struct sim){ 1, false, false }).any;
 	limit = binom_upper(S_NULL, 0.05);
-	CHECK(fp <= limit, "5 v 5, nothing changed: %u of %d diffs call something changed (at most %u)",
-	      fp, S_NULL, limit);
-	printf("ok 5 v 5, nothing changed: %u of %d whole diffs found a change (%.3f; alpha 0.05)\n",
-	      fp, S_NULL, (double)fp / S_NULL);
+	CHECK(fp <= limit,
+	      "5 v 5, nothing changed: %u of %d diffs call something changed (at most %u)", fp,
+	      S_NULL, limit);
+	printf("ok 5 v 5, nothing changed: %u of %d whole diffs found a change (%.3f; alpha "
+	       "0.05)\n",
+	       fp, S_NULL, (double)fp / S_NULL);
 	/* A shift that separates every run: found, every time. */
 	for (int i = 0; i < S; i++)
 		sep += sim_diff(5, g, &(struct sim){ 1.0, false, true }).device;
@@ -342,8 +342,8 @@ static void test_simulation(void)
 			if (runs[r] == 5 && sc[k].s.shift >= 2)
 				CHECK(hit >= S * 9 / 10, "5 v 5, 2x: found in %u of %d", hit, S);
 			if (runs[r] == 5 && sc[k].s.swap)
-				CHECK(hit >= S * 9 / 10, "5 v 5, contexts swapped: found in %u of %d", hit,
-				      S);
+				CHECK(hit >= S * 9 / 10,
+				      "5 v 5, contexts swapped: found in %u of %d", hit, S);
 		}
 		printf("\n");
 	}

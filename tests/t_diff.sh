@@ -80,6 +80,7 @@ check "5 v 5, same workload: adjusted by Westfall-Young over all 252 relabelling
 	jq -e '.adjust == "westfall-young" and .relabellings == 252 and .relabellings_exact' "$D"
 changed=$(changed_list)
 check "5 v 5, same workload: nothing changed ($changed)" test "$changed" = "[]"
+jq -c '.groups[] | select(.op == "write" and .kind == "data") | {dev, d: (.phases.device | {primary, verdict, p_value, p_adjusted, runs_a, runs_b, by_run})}' "$D"
 check "5 v 5: device p50 of data writes is primary, with a verdict" \
 	jq -e '[.groups[] | select(.op == "write" and .kind == "data" and .dev != null)
 		| .phases.device | .primary and (.verdict | type == "string")] | any' "$D"
@@ -129,6 +130,7 @@ if [ -n "$ZRAM" ]; then
 	done
 	diffj "${A5[@]/%.bbt/.json}" vs "${Z[@]/%.bbt/.json}"
 	check "histograms: kind and unit" jq -e '.kind == "histograms" and .unit == "run"' "$D"
+	jq -c '.groups[] | {dev, op, kind, p: [.phases | to_entries[] | select(.value.primary) | [.key, .value.p_value, .value.p_adjusted, .value.p50.a, .value.p50.b]], c: .complete_ctx.p_value, e: .endio_ctx.p_value}' "$D"
 	check "histograms: the device phase changed too" jq -e "$DEV | .significant" "$D"
 	"$BBSCOPE" diff "${A5[@]}" vs "${Z[@]}" --html "$T_TMP/d.html" >/dev/null ||
 		fail "diff --html"

@@ -217,14 +217,15 @@ static double *test_new(struct bbs_diff *d, size_t n, int nvar, bool primary, do
 }
 
 /* f of every run of sa, then of sb, into v (NAN where a run lacks the group). */
-static void
-run_values(double *v, const struct sideview *sa, const struct sideview *sb,
-	   const struct bbs_diff_group *like,
-	   double (*f)(const struct bbs_diff_group *, const struct bbs_diff_run *, const void *),
-	   const void *arg)
+static void run_values(double *v, const struct sideview *sa, const struct sideview *sb,
+		       const struct bbs_diff_group *like,
+		       double (*f)(const struct bbs_diff_group *, const struct bbs_diff_run *,
+				   const void *),
+		       const void *arg)
 {
 	for (size_t r = 0; r < sa->nruns + sb->nruns; r++) {
-		const struct bbs_diff_run *run = r < sa->nruns ? &sa->run[r] : &sb->run[r - sa->nruns];
+		const struct bbs_diff_run *run =
+			r < sa->nruns ? &sa->run[r] : &sb->run[r - sa->nruns];
 		const struct bbs_diff_group *g = bbs_diff_group_find(run, like);
 
 		v[r] = g ? f(g, run, arg) : NAN;
@@ -260,6 +261,9 @@ static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *
 	p->runs_a = (unsigned)ra[0].total;
 	p->runs_b = (unsigned)rb[0].total;
 	p->by_run = p->runs_a >= 2 && p->runs_b >= 2;
+	/* In a diff by run, a phase that fewer than two runs of a side have gives no verdict. */
+	if (d->by_run && !p->by_run)
+		p->primary = false;
 	p->compared = p->na > 0 && p->nb > 0;
 	for (int q = 0; q < BBS_DIFF_NQ; q++) {
 		qchange_nan(&p->q[q]);
@@ -377,10 +381,10 @@ static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *l
 	pr->tput.pct = (pr->tput.b / pr->tput.a - 1) * 100;
 	if (!ga || !gb || !dev_group)
 		return 0;
-	if (compare_ctx(d, &pr->complete_p, &pr->complete_p_adj, &pr->complete_too_few, false,
-			like, ga, gb, sa, sb) ||
-	    compare_ctx(d, &pr->endio_p, &pr->endio_p_adj, &pr->endio_too_few, true, like, ga,
-			gb, sa, sb))
+	if (compare_ctx(d, &pr->complete_p, &pr->complete_p_adj, &pr->complete_too_few, false, like,
+			ga, gb, sa, sb) ||
+	    compare_ctx(d, &pr->endio_p, &pr->endio_p_adj, &pr->endio_too_few, true, like, ga, gb,
+			sa, sb))
 		return -1;
 	if (!d->by_run) {
 		if (ga->size.total && gb->size.total)
@@ -735,7 +739,8 @@ static int westfall_young(struct bbs_diff *d)
 	}
 	/* The primary tests by observed p, ascending (insertion sort: a few dozen). */
 	for (size_t i = 1; i < ord_n; i++)
-		for (size_t j = i; j > 0 && d->tests[ord[j]].pobs < d->tests[ord[j - 1]].pobs; j--) {
+		for (size_t j = i; j > 0 && d->tests[ord[j]].pobs < d->tests[ord[j - 1]].pobs;
+		     j--) {
 			size_t s = ord[j];
 
 			ord[j] = ord[j - 1];
@@ -857,9 +862,10 @@ int bbs_diff_run(struct bbs_diff *d, struct bbs_diff_side *a, struct bbs_diff_si
 					 "%s and %s are one run (%s): each run counts once (give "
 					 "each recording once)",
 					 x->path, y->path,
-					 file	 ? "the same file"
-					 : a->kind == BBS_DIFF_RECORDING ? "the same recording: one header"
-									: "the same bytes");
+					 file ? "the same file"
+					 : a->kind == BBS_DIFF_RECORDING
+						 ? "the same recording: one header"
+						 : "the same bytes");
 				return -1;
 			}
 		}

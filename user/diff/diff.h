@@ -11,8 +11,9 @@
  * have the same devices (across kernels or machines dev_t and fsid differ,
  * so they are never matched on).  For each group and phase: count, p50,
  * p90, p99 of each side, the change of each quantile in percent with a
- * bootstrap interval (diff/stats.h), and a Mann-Whitney p-value: a change
- * with p >= alpha is "~", not significant.
+ * bootstrap interval (diff/stats.h), and a rank test's p-value; verdicts
+ * from the primary tests, adjusted together (bbs_diff_opts): a change with
+ * an adjusted p >= alpha is "~", not significant.
  */
 #ifndef BBS_DIFF_DIFF_H
 #define BBS_DIFF_DIFF_H

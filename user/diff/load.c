@@ -199,10 +199,10 @@ static int name_index(const char *const *names, int n, const char *s)
  * number from 0.  v absent is 0 when optional.  0, or -1 with what and why.
  */
 #define COUNT_MAX 9007199254740992.0 /* 2^53 */
-static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err,
-		  size_t errlen, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err,
-		  size_t errlen, const char *fmt, ...)
+static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err, size_t errlen,
+		  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err, size_t errlen,
+		  const char *fmt, ...)
 {
 	char what[160];
 	double x;
@@ -221,12 +221,12 @@ static int num_ok(const json_t *v, bool count, bool optional, double *out, char 
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	snprintf(err, errlen, "%s is %s: %s", what,
-		 !v			? "missing"
-		 : json_is_null(v)	? "null"
-		 : json_is_string(v)	? "a string"
+		 !v		      ? "missing"
+		 : json_is_null(v)    ? "null"
+		 : json_is_string(v)  ? "a string"
 		 : !json_is_number(v) ? "not a number"
-		 : x < 0		? "negative"
-					: "out of range",
+		 : x < 0	      ? "negative"
+				      : "out of range",
 		 count ? "a count is a whole number from 0 to 2^53"
 		       : "a time or a rate is a finite number from 0");
 	return -1;
@@ -309,18 +309,20 @@ static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const
 					   "groups[%zu].phases.%s.buckets[%zu][2]", i, pn, k))
 					return -1;
 				if (hi < lo) {
-					snprintf(err, errlen,
-						 "groups[%zu].phases.%s.buckets[%zu] ends before it "
-						 "starts",
-						 i, pn, k);
+					snprintf(
+						err, errlen,
+						"groups[%zu].phases.%s.buckets[%zu] ends before it "
+						"starts",
+						i, pn, k);
 					return -1;
 				}
 				if (bbs_samples_add(&g->ph[ph], (lo + hi) / 2, n))
 					goto nomem;
 			}
 			if (g->ph[ph].total > COUNT_MAX) {
-				snprintf(err, errlen, "groups[%zu].phases.%s: more than 2^53 in its buckets",
-					 i, bbs_phase_name[ph]);
+				snprintf(err, errlen,
+					 "groups[%zu].phases.%s: more than 2^53 in its buckets", i,
+					 bbs_phase_name[ph]);
 				return -1;
 			}
 		}

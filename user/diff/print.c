@@ -183,9 +183,9 @@ static void text_pair(FILE *f, const struct bbs_diff *d, const struct bbs_diff_p
 
 			fmt_interval(iv, sizeof(iv), pr->tput.lo, pr->tput.hi);
 			fmt_p(sp, sizeof(sp), expl ? pr->tput_p : pr->tput_p_adj);
-			fprintf(f, "  %-9s %s -> %s  %s %s %s (medians over runs%s)\n", "throughput",
-				ta, tb, expl || pr->tput_p_adj < alpha ? c[0] : "~", iv, sp,
-				expl ? "; exploratory" : "");
+			fprintf(f, "  %-9s %s -> %s  %s %s %s (medians over runs%s)\n",
+				"throughput", ta, tb, expl || pr->tput_p_adj < alpha ? c[0] : "~",
+				iv, sp, expl ? "; exploratory" : "");
 		}
 		fmt_pct(c[0], sizeof(c[0]), (pr->bpb_b / pr->bpb_a - 1) * 100);
 		fmt_p(sp, sizeof(sp), exploratory(d, false) ? pr->bpb_p : pr->bpb_p_adj);
@@ -355,9 +355,8 @@ static json_t *ctx_change_json(const uint64_t *a, const uint64_t *b, double p, d
 			       bool too_few, double alpha)
 {
 	return json_pack("{s:o,s:o,s:o,s:o,s:b,s:b,s:o}", "a", ctx_json(a), "b", ctx_json(b),
-			 "p_value", num(p), "p_adjusted", num(p_adj), "significant",
-			 p_adj < alpha, "primary", 1, "verdict",
-			 verdict_json(p_adj, alpha, too_few));
+			 "p_value", num(p), "p_adjusted", num(p_adj), "significant", p_adj < alpha,
+			 "primary", 1, "verdict", verdict_json(p_adj, alpha, too_few));
 }
 
 static const char *only_name(int only)
@@ -382,8 +381,9 @@ static json_t *pair_json(const struct bbs_diff_pair *pr, double alpha)
 		if (po) {
 			json_object_set_new(po, "primary", json_boolean(ph->primary));
 			json_object_set_new(po, "verdict",
-					    ph->compared ? verdict_json(ph->p_adj, alpha, ph->too_few)
-							 : json_null());
+					    ph->compared
+						    ? verdict_json(ph->p_adj, alpha, ph->too_few)
+						    : json_null());
 		}
 		json_object_set_new(phases, bbs_phase_name[ph->phase], po);
 	}
@@ -394,7 +394,8 @@ static json_t *pair_json(const struct bbs_diff_pair *pr, double alpha)
 	if (o && *pr->dev && !pr->only) {
 		json_object_set_new(o, "complete_ctx",
 				    ctx_change_json(pr->complete_a, pr->complete_b, pr->complete_p,
-						    pr->complete_p_adj, pr->complete_too_few, alpha));
+						    pr->complete_p_adj, pr->complete_too_few,
+						    alpha));
 		json_object_set_new(o, "endio_ctx",
 				    ctx_change_json(pr->endio_a, pr->endio_b, pr->endio_p,
 						    pr->endio_p_adj, pr->endio_too_few, alpha));
@@ -437,8 +438,8 @@ json_t *bbs_diff_json(const struct bbs_diff *d)
 		      d->o.no_adjust ? "none"
 		      : d->o.perms   ? "westfall-young"
 				     : "holm",
-		      "tests", (json_int_t)d->o.tests,
-		      "different_kernel", d->other_kernel, "different_host", d->other_host);
+		      "tests", (json_int_t)d->o.tests, "different_kernel", d->other_kernel,
+		      "different_host", d->other_host);
 	if (o) {
 		json_object_set_new(o, "relabellings", json_integer((json_int_t)d->o.perms));
 		json_object_set_new(o, "relabellings_exact", json_boolean(d->o.perms_exact));
