@@ -202,8 +202,11 @@ static void sim_run(struct bbs_diff_run *r, gsl_rng *g, const struct sim *s, boo
 	double machine = exp(gsl_ran_gaussian(g, RUN_SIGMA));
 
 	memset(r, 0, sizeof(*r));
+	static uint64_t serial;
+
 	r->path = is_b ? "b" : "a";
 	r->seconds = 1;
+	r->st_ino = r->id = ++serial; /* each run another file: diff refuses one twice */
 	for (size_t k = 0; k < sizeof(grp) / sizeof(grp[0]); k++) {
 		struct bbs_diff_group *gr = bbs_diff_group_get(r, "d", grp[k].op, grp[k].kind);
 		double eff = machine * exp(gsl_ran_gaussian(g, GROUP_SIGMA)), soft;

@@ -129,6 +129,18 @@ if [ -n "$ZRAM" ]; then
 		"$BBSCOPE" report --json "$f" >"${f%.bbt}.json" || fail "report $f"
 	done
 	diffj "${A5[@]/%.bbt/.json}" vs "${Z[@]/%.bbt/.json}"
+	# A phase zram cannot have: not observable, with its reason (issue 22, item 4).
+	check "report --json of zram: queue not observable, reason bio_based" \
+		jq -e '[.groups[] | select(.op == "write" and .kind == "data" and .dev != null)
+			| .phases.queue.reason == "bio_based"] | any' "${Z[0]%.bbt}.json"
+	"$BBSCOPE" report "${Z[0]}" >"$T_TMP/zr.txt" || fail "report zram"
+	check "report of zram: 'queue not observable: a bio-based device'" \
+		grep -q '^    queue    not observable: a bio-based device' "$T_TMP/zr.txt"
+	check "diff loop against zram (histograms): queue not observable in B, with why" \
+		jq -e "$G | .phases.queue.not_observable_b == \"bio_based\"" "$D"
+	"$BBSCOPE" diff "${A5[@]}" vs "${Z[@]}" >"$T_TMP/dz.txt" || fail "diff loop zram (text)"
+	check "diff loop against zram (text): queue not observable in B, not 'only in A'" \
+		grep -qE '^  queue .*\(not observable in B: a bio-based device' "$T_TMP/dz.txt"
 	check "histograms: kind and unit" jq -e '.kind == "histograms" and .unit == "run"' "$D"
 	jq -c '.groups[] | {dev, op, kind, p: [.phases | to_entries[] | select(.value.primary) | [.key, .value.p_value, .value.p_adjusted, .value.p50.a, .value.p50.b]], c: .complete_ctx.p_value, e: .endio_ctx.p_value}' "$D"
 	check "histograms: the device phase changed too" jq -e "$DEV | .significant" "$D"

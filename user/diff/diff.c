@@ -80,6 +80,9 @@ static int run_add(struct bbs_diff_run *v, const struct bbs_diff_run *run, bool 
 		}
 		g->bios += from->bios;
 		g->bytes += from->bytes;
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			if (!g->why[ph])
+				g->why[ph] = from->why[ph];
 	}
 	v->seconds += run->seconds;
 	return 0;
@@ -363,6 +366,8 @@ static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *l
 		if ((!ga || !ga->ph[ph].total) && (!gb || !gb->ph[ph].total))
 			continue;
 		pr->ph[pr->nph].phase = ph;
+		pr->ph[pr->nph].why_a = ga && !ga->ph[ph].total ? ga->why[ph] : 0;
+		pr->ph[pr->nph].why_b = gb && !gb->ph[ph].total ? gb->why[ph] : 0;
 		pr->ph[pr->nph].primary = ph == PHASE_DEVICE || ph == PHASE_TOTAL;
 		if (compare_phase(&pr->ph[pr->nph++], like, sa, sb, d))
 			return -1;
@@ -414,9 +419,10 @@ nomem:
 }
 
 /* Device groups by name, then the filesystem's; each by op, then kind. */
-static int cmp_pair(const void *x, const void *y)
+static int cmp_like(const void *x, const void *y)
 {
-	const struct bbs_diff_pair *a = x, *b = y;
+	const struct bbs_diff_group *a = *(const struct bbs_diff_group *const *)x,
+				    *b = *(const struct bbs_diff_group *const *)y;
 	int c;
 
 	if (!*a->dev != !*b->dev)
@@ -429,9 +435,15 @@ static int cmp_pair(const void *x, const void *y)
 	return a->kind - b->kind;
 }
 
+/*
+ * The pairs in their printed order, built in place: the tests (d->tests)
+ * point into them, so they are never moved after.
+ */
 static int compare_groups(struct bbs_diff *d)
 {
 	struct sideview sa = { 0 }, sb = { 0 };
+	const struct bbs_diff_group **like = NULL;
+	size_t n = 0;
 	int ret = -1;
 
 	d->by_dev = same_devices(d->a, d->b);
@@ -439,18 +451,21 @@ static int compare_groups(struct bbs_diff *d)
 	if (sideview_build(&sa, d->a, d->by_dev) || sideview_build(&sb, d->b, d->by_dev))
 		goto out;
 	d->pairs = calloc(sa.pooled.ng + sb.pooled.ng + 1, sizeof(*d->pairs));
-	if (!d->pairs)
+	like = calloc(sa.pooled.ng + sb.pooled.ng + 1, sizeof(*like));
+	if (!d->pairs || !like)
 		goto out;
 	for (size_t i = 0; i < sa.pooled.ng; i++)
-		if (compare_pair(&d->pairs[d->npairs++], &sa.pooled.g[i], &sa, &sb, d))
-			goto out;
+		like[n++] = &sa.pooled.g[i];
 	for (size_t i = 0; i < sb.pooled.ng; i++)
-		if (!bbs_diff_group_find(&sa.pooled, &sb.pooled.g[i]) &&
-		    compare_pair(&d->pairs[d->npairs++], &sb.pooled.g[i], &sa, &sb, d))
+		if (!bbs_diff_group_find(&sa.pooled, &sb.pooled.g[i]))
+			like[n++] = &sb.pooled.g[i];
+	qsort(like, n, sizeof(*like), cmp_like);
+	for (size_t i = 0; i < n; i++)
+		if (compare_pair(&d->pairs[d->npairs++], like[i], &sa, &sb, d))
 			goto out;
-	qsort(d->pairs, d->npairs, sizeof(*d->pairs), cmp_pair);
 	ret = 0;
 out:
+	free(like);
 	sideview_free(&sa);
 	sideview_free(&sb);
 	return ret;

@@ -47,6 +47,7 @@ struct bbs_diff_group {
 	uint64_t complete_ctx[NR_CTX], endio_ctx[NR_CTX];
 	uint64_t bios, bytes;
 	struct bbs_samples size; /* bytes of each bio (recordings only) */
+	uint8_t why[NR_PHASES]; /* enum bbs_why: a phase this group cannot have (out/hist.h) */
 };
 
 /* One throughput of a bench result: the kernel's, or a replay mode's. */
@@ -107,6 +108,7 @@ struct bbs_diff_phase {
 	bool primary; /* device and total of a device group: one of the tests that give verdicts */
 	bool significant; /* p_adj < alpha */
 	bool too_few; /* the fewest p the run counts allow is at or above alpha */
+	uint8_t why_a, why_b; /* enum bbs_why: why a side cannot have the phase (0: it can) */
 };
 
 struct bbs_diff_pair {

@@ -162,6 +162,11 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 				goto nomem;
 		}
 	}
+	/* A device phase with device time and no queue: a bio-based device (out/hist.h). */
+	for (size_t i = 0; i < s->ng; i++)
+		if (*s->g[i].dev && !s->g[i].ph[PHASE_QUEUE].total &&
+		    s->g[i].ph[PHASE_DEVICE].total)
+			s->g[i].why[PHASE_QUEUE] = WHY_BIO_BASED;
 	st = bbs_tfr_status(rd);
 	if (st->stopped) {
 		/* A diff of what was read would compare part of a run with a whole one. */
@@ -293,6 +298,11 @@ static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const
 
 			const json_t *po = json_object_get(phases, bbs_phase_name[ph]);
 			double lo, hi, n, count;
+			int why = name_index(bbs_why_name, NR_WHY,
+					     json_string_value(json_object_get(po, "reason")));
+
+			if (json_is_false(json_object_get(po, "observable")) && why > 0)
+				g->why[ph] = (uint8_t)why;
 
 			if (num_ok(json_object_get(po, "count"), true, true, &count, err, errlen,
 				   "groups[%zu].phases.%s.count", i, bbs_phase_name[ph]))

@@ -130,7 +130,7 @@ static bool exploratory(const struct bbs_diff *d, bool primary)
 static void text_pair(FILE *f, const struct bbs_diff *d, const struct bbs_diff_pair *pr)
 {
 	double alpha = d->o.alpha;
-	char a[32], b[32], c[3][32], iv[48], sp[32], ta[32], tb[32], note[48];
+	char a[32], b[32], c[3][32], iv[48], sp[32], ta[32], tb[32], note[192];
 
 	fprintf(f, "\n%s %s %s%s\n", group_dev(pr), bbs_op_name[pr->op], bbs_kind_name[pr->kind],
 		pr->only == 1	? "  (only in A)"
@@ -155,7 +155,12 @@ static void text_pair(FILE *f, const struct bbs_diff *d, const struct bbs_diff_p
 		}
 		fmt_interval(iv, sizeof(iv), ph->q[0].lo, ph->q[0].hi);
 		fmt_p(sp, sizeof(sp), expl ? ph->p : ph->p_adj);
-		if (!ph->compared)
+		if (!ph->compared && (ph->why_a || ph->why_b) && ph->why_a < NR_WHY &&
+		    ph->why_b < NR_WHY)
+			snprintf(note, sizeof(note), "  (not observable in %s: %s)",
+				 ph->why_a ? "A" : "B",
+				 bbs_why_detail[ph->why_a ? ph->why_a : ph->why_b]);
+		else if (!ph->compared)
 			snprintf(note, sizeof(note), "  (only in %s)", ph->na ? "A" : "B");
 		else if (expl)
 			snprintf(note, sizeof(note), "  (exploratory)");
@@ -379,6 +384,14 @@ static json_t *pair_json(const struct bbs_diff_pair *pr, double alpha)
 		for (int q = 0; po && q < BBS_DIFF_NQ; q++)
 			json_object_set_new(po, bbs_diff_q_name[q], qchange_json(&ph->q[q]));
 		if (po) {
+			json_object_set_new(po, "not_observable_a",
+					    ph->why_a && ph->why_a < NR_WHY
+						    ? json_string(bbs_why_name[ph->why_a])
+						    : json_null());
+			json_object_set_new(po, "not_observable_b",
+					    ph->why_b && ph->why_b < NR_WHY
+						    ? json_string(bbs_why_name[ph->why_b])
+						    : json_null());
 			json_object_set_new(po, "primary", json_boolean(ph->primary));
 			json_object_set_new(po, "verdict",
 					    ph->compared
