@@ -341,7 +341,7 @@ static int compare_ctx(struct bbs_diff *d, double *p, double *p_adj, bool *too_f
 
 		run_values(v + x * (sa->nruns + sb->nruns), sa, sb, like, run_share, &arg);
 	}
-	*p = 1; /* set by the relabellings (adjust) */
+	*p = NAN; /* set by the relabellings (adjust; none beyond 64 runs) */
 	return 0;
 }
 
