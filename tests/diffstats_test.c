@@ -9,9 +9,15 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <string.h>
 
+#include "diff/diff.h"
+#include "diff/internal.h"
 #include "diff/stats.h"
+#include "out/hist.h"
 
 #include "check.h"
 
@@ -165,6 +171,188 @@ static void test_chi2(void)
 	printf("ok chi-square of context shares\n");
 }
 
+/*
+ * ---- Whole diffs of simulated runs (issue 22) ----
+ *
+ * A run has three device groups (write data, write metadata, read data),
+ * each with queue, device and total, and its completion contexts.  A run's
+ * latencies are its group's base times a run effect (lognormal, sigma
+ * RUN_SIGMA: runs of one workload differ by about 10%), shared by the
+ * group's phases (device and total move together), times a bio's own
+ * noise; its softirq share is 0.9 give or take 0.03.  B's write data
+ * device and total are shifted by a factor, or B's contexts swapped.
+ */
+#define RUN_SIGMA 0.10
+#define GROUP_SIGMA 0.03
+#define BIOS 40
+
+struct sim {
+	double shift; /* B's write data device and total, times this */
+	bool swap; /* B's write data completes 90% in task, not softirq */
+	bool separate; /* B's runs all above A's: A's run effects below 1, B's above */
+};
+
+static void sim_run(struct bbs_diff_run *r, gsl_rng *g, const struct sim *s, bool is_b, int idx)
+{
+	static const struct {
+		int op, kind;
+		double base;
+	} grp[] = { { BBS_OP_WRITE, KIND_DATA, 80e3 }, { BBS_OP_WRITE, KIND_METADATA, 120e3 } };
+
+	double machine = exp(gsl_ran_gaussian(g, RUN_SIGMA));
+
+	memset(r, 0, sizeof(*r));
+	static uint64_t serial;
+
+	r->path = is_b ? "b" : "a";
+	r->seconds = 1;
+	r->st_ino = r->id = ++serial; /* each run another file: diff refuses one twice */
+	for (size_t k = 0; k < sizeof(grp) / sizeof(grp[0]); k++) {
+		struct bbs_diff_group *gr = bbs_diff_group_get(r, "d", grp[k].op, grp[k].kind);
+		double eff = machine * exp(gsl_ran_gaussian(g, GROUP_SIGMA)), soft;
+		bool target = k == 0 && is_b;
+
+		if (s->separate && k == 0)
+			eff = is_b ? 1.3 + 0.01 * idx : 0.7 + 0.01 * idx;
+		for (int i = 0; i < BIOS; i++) {
+			double q = 5e3 * eff * exp(gsl_ran_gaussian(g, 0.3));
+			double dv = grp[k].base * eff * exp(gsl_ran_gaussian(g, 0.3));
+
+			if (target)
+				dv *= s->shift;
+			bbs_samples_add(&gr->ph[PHASE_QUEUE], q, 1);
+			bbs_samples_add(&gr->ph[PHASE_DEVICE], dv, 1);
+			bbs_samples_add(&gr->ph[PHASE_TOTAL], q + dv + 2e3, 1);
+		}
+		soft = 0.9 + gsl_ran_gaussian(g, 0.03);
+		soft = soft > 1 ? 1 : soft;
+		if (target && s->swap)
+			soft = 1 - soft;
+		gr->complete_ctx[CTX_SOFTIRQ] = (uint64_t)(soft * 1000);
+		gr->complete_ctx[CTX_TASK] = 1000 - (uint64_t)(soft * 1000);
+		gr->endio_ctx[CTX_TASK] = 1000;
+		gr->bios = BIOS;
+		gr->bytes = BIOS * 65536;
+	}
+	bbs_diff_run_sort(r);
+}
+
+static void sim_side(struct bbs_diff_side *side, int n, gsl_rng *g, const struct sim *s, bool b)
+{
+	memset(side, 0, sizeof(*side));
+	side->kind = BBS_DIFF_HIST;
+	side->path = b ? "b" : "a";
+	side->runs = calloc(n, sizeof(*side->runs));
+	side->nruns = n;
+	for (int i = 0; i < n; i++)
+		sim_run(&side->runs[i], g, s, b, i);
+}
+
+/* What one simulated diff found: any primary "changed", and the target's verdicts. */
+struct found {
+	bool any, device, ctx;
+};
+
+static struct found sim_diff(int n, gsl_rng *g, const struct sim *s)
+{
+	struct bbs_diff_side a, b;
+	struct bbs_diff d;
+	struct bbs_diff_opts o = { .alpha = 0.05, .draws = 50 };
+	struct found f = { 0 };
+	char err[128];
+
+	sim_side(&a, n, g, &(struct sim){ 1, false, s->separate }, false);
+	sim_side(&b, n, g, s, true);
+	if (bbs_diff_run(&d, &a, &b, &o, err, sizeof(err))) {
+		CHECK(0, "bbs_diff_run: %s", err);
+		return f;
+	}
+	for (size_t i = 0; i < d.npairs; i++) {
+		const struct bbs_diff_pair *pr = &d.pairs[i];
+		bool target = pr->op == BBS_OP_WRITE && pr->kind == KIND_DATA;
+
+		for (int k = 0; k < pr->nph; k++) {
+			f.any |= pr->ph[k].primary && pr->ph[k].significant;
+			if (target && pr->ph[k].phase == PHASE_DEVICE)
+				f.device = pr->ph[k].significant;
+		}
+		f.any |= pr->complete_p_adj < o.alpha || pr->endio_p_adj < o.alpha;
+		if (target)
+			f.ctx = pr->complete_p_adj < o.alpha;
+	}
+	bbs_diff_free(&d);
+	bbs_diff_side_free(&a);
+	bbs_diff_side_free(&b);
+	return f;
+}
+
+/* The largest count of S trials a true rate p exceeds with probability at most 1e-3. */
+static unsigned binom_upper(unsigned S, double p)
+{
+	unsigned k = 0;
+
+	while (k < S && gsl_cdf_binomial_Q(k, p, S) > 1e-3)
+		k++;
+	return k;
+}
+
+static void test_simulation(void)
+{
+	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+	enum { S_NULL = 300, S = 20 };
+	unsigned fp = 0, sep = 0, limit;
+	static const int runs[] = { 3, 4, 5, 6, 8 };
+	static const struct {
+		const char *name;
+		struct sim s;
+	} sc[] = { { "+10%", { 1.10, false, false } },
+		   { "+30%", { 1.30, false, false } },
+		   { "2x", { 2.0, false, false } },
+		   { "ctx swap", { 1, true, false } } };
+
+	gsl_rng_set(g, 22);
+	/* Nothing changed, 5 runs a side: how often does a whole diff call anything changed? */
+	for (int i = 0; i < S_NULL; i++)
+		fp += sim_diff(5, g, &(struct sim){ 1, false, false }).any;
+	limit = binom_upper(S_NULL, 0.05);
+	CHECK(fp <= limit,
+	      "5 v 5, nothing changed: %u of %d diffs call something changed (at most %u)", fp,
+	      S_NULL, limit);
+	printf("ok 5 v 5, nothing changed: %u of %d whole diffs found a change (%.3f; alpha "
+	       "0.05)\n",
+	       fp, S_NULL, (double)fp / S_NULL);
+	/* A shift that separates every run: found, every time. */
+	for (int i = 0; i < S; i++)
+		sep += sim_diff(5, g, &(struct sim){ 1.0, false, true }).device;
+	CHECK(sep == S, "5 v 5, every run of B above A's: found in %u of %d", sep, S);
+	printf("ok 5 v 5, every run separated: found in %u of %d\n", sep, S);
+	/* The power curve: runs a side against the change found (docs/guide.md section 3). */
+	printf("power (%d diffs each; run-to-run sigma %.2f):\n  runs a side", S, RUN_SIGMA);
+	for (size_t k = 0; k < sizeof(sc) / sizeof(sc[0]); k++)
+		printf("  %8s", sc[k].name);
+	printf("\n");
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		printf("  %10d", runs[r]);
+		for (size_t k = 0; k < sizeof(sc) / sizeof(sc[0]); k++) {
+			unsigned hit = 0;
+
+			for (int i = 0; i < S; i++) {
+				struct found f = sim_diff(runs[r], g, &sc[k].s);
+
+				hit += sc[k].s.swap ? f.ctx : f.device;
+			}
+			printf("  %7.0f%%", 100.0 * hit / S);
+			if (runs[r] == 5 && sc[k].s.shift >= 2)
+				CHECK(hit >= S * 9 / 10, "5 v 5, 2x: found in %u of %d", hit, S);
+			if (runs[r] == 5 && sc[k].s.swap)
+				CHECK(hit >= S * 9 / 10,
+				      "5 v 5, contexts swapped: found in %u of %d", hit, S);
+		}
+		printf("\n");
+	}
+	gsl_rng_free(g);
+}
+
 int main(void)
 {
 	test_quantile();
@@ -172,5 +360,6 @@ int main(void)
 	test_mann_whitney();
 	test_qchange();
 	test_chi2();
+	test_simulation();
 	return failures ? 1 : 0;
 }

@@ -4,7 +4,8 @@
 # The tracer starts before the filesystem exists, so workqueue_queue_work
 # (the only place such a bio's completion shows) must be attached on demand
 # once BPF sees a bio-based device.  Then: every data byte is traced, device
-# and hop phases are measured, queue is not (there is no request).
+# and hop phases are measured, queue is not (there is no request), and
+# says so with its reason, bio_based.
 # kernels: all
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -38,6 +39,9 @@ check "no queue phase without requests" jq -e "$G | all(.phases.queue.observable
 if kernel_write_endio_work; then
 	check "device and hop measured for every data write (queue_work attached on demand)" \
 		jq -e "$G | length > 0 and all(.phases.device.count == .bios and .phases.hop.count == .bios)" "$J"
+	check "queue not observable, with its reason: a bio-based device (issue 22)" \
+		jq -e "$G | map(select(.phases.device.count > 0)) | length > 0 and
+			all(.phases.queue.reason == \"bio_based\")" "$J"
 	check "end_io in task context on a btrfs workqueue" jq -e "$G |
 		all(.endio_ctx.task == .bios) and all(.endio_wq | keys | all(startswith(\"btrfs-\")))" "$J"
 else

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_rng.h>
+
 #include "diff/internal.h"
 #include "out/hist.h"
 
@@ -78,6 +80,9 @@ static int run_add(struct bbs_diff_run *v, const struct bbs_diff_run *run, bool 
 		}
 		g->bios += from->bios;
 		g->bytes += from->bytes;
+		for (int ph = 0; ph < NR_PHASES; ph++)
+			if (!g->why[ph])
+				g->why[ph] = from->why[ph];
 	}
 	v->seconds += run->seconds;
 	return 0;
@@ -175,14 +180,70 @@ static void qchange_nan(struct bbs_qchange *q)
 }
 
 /*
+ * One test by run: for each of its variables (one, or one a context), a
+ * value per run (A's runs first, then B's; NAN where a run lacks it).  Its
+ * statistic under a labelling of the runs is the largest standardized
+ * distance of A's rank sum from its mean over the variables; its p, the
+ * share of labellings at least as far.  With one variable and no ties
+ * that is the exact two-sided Mann-Whitney p.
+ */
+struct bbs_diff_test {
+	double *v; /* nvar * N */
+	int nvar;
+	bool primary;
+	double *p, *p_adj;
+	bool *too_few;
+	double pobs; /* p under the labelling observed */
+};
+
+static double *test_new(struct bbs_diff *d, size_t n, int nvar, bool primary, double *p,
+			double *p_adj, bool *too_few)
+{
+	struct bbs_diff_test *t = realloc(d->tests, (d->ntests + 1) * sizeof(*t));
+
+	if (!t)
+		return NULL;
+	d->tests = t;
+	t = &t[d->ntests];
+	t->v = malloc((n ? n : 1) * nvar * sizeof(double));
+	if (!t->v)
+		return NULL;
+	d->ntests++;
+	for (size_t i = 0; i < n * nvar; i++)
+		t->v[i] = NAN;
+	t->nvar = nvar;
+	t->primary = primary;
+	t->p = p;
+	t->p_adj = p_adj;
+	t->too_few = too_few;
+	return t->v;
+}
+
+/* f of every run of sa, then of sb, into v (NAN where a run lacks the group). */
+static void run_values(double *v, const struct sideview *sa, const struct sideview *sb,
+		       const struct bbs_diff_group *like,
+		       double (*f)(const struct bbs_diff_group *, const struct bbs_diff_run *,
+				   const void *),
+		       const void *arg)
+{
+	for (size_t r = 0; r < sa->nruns + sb->nruns; r++) {
+		const struct bbs_diff_run *run =
+			r < sa->nruns ? &sa->run[r] : &sb->run[r - sa->nruns];
+		const struct bbs_diff_group *g = bbs_diff_group_find(run, like);
+
+		v[r] = g ? f(g, run, arg) : NAN;
+	}
+}
+
+/*
  * One phase of one group.  By run (two runs or more with samples on both
  * sides): each quantile is the median over runs of each run's quantile, its
  * interval the bootstrap over runs, the test on the runs' p50.  Else by bio.
  */
 static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *like,
-			 const struct sideview *sa, const struct sideview *sb,
-			 const struct bbs_diff_opts *o)
+			 const struct sideview *sa, const struct sideview *sb, struct bbs_diff *d)
 {
+	const struct bbs_diff_opts *o = &d->o;
 	const struct bbs_diff_group *ga = bbs_diff_group_find(&sa->pooled, like),
 				    *gb = bbs_diff_group_find(&sb->pooled, like);
 	const struct bbs_samples *a = ga ? &ga->ph[p->phase] : NULL,
@@ -203,6 +264,9 @@ static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *
 	p->runs_a = (unsigned)ra[0].total;
 	p->runs_b = (unsigned)rb[0].total;
 	p->by_run = p->runs_a >= 2 && p->runs_b >= 2;
+	/* In a diff by run, a phase that fewer than two runs of a side have gives no verdict. */
+	if (d->by_run && !p->by_run)
+		p->primary = false;
 	p->compared = p->na > 0 && p->nb > 0;
 	for (int q = 0; q < BBS_DIFF_NQ; q++) {
 		qchange_nan(&p->q[q]);
@@ -224,6 +288,16 @@ static int compare_phase(struct bbs_diff_phase *p, const struct bbs_diff_group *
 			      : bbs_qchange(a, b, bbs_diff_q[q], o->alpha, o->draws, &p->q[q]))
 			ret = -1;
 	p->p = p->by_run ? bbs_mann_whitney(&ra[0], &rb[0]) : bbs_mann_whitney(a, b);
+	if (p->by_run) {
+		struct qarg qa = { p->phase, 0.5 };
+		double *v = test_new(d, sa->nruns + sb->nruns, 1, p->primary, &p->p, &p->p_adj,
+				     &p->too_few);
+
+		if (!v)
+			ret = -1;
+		else
+			run_values(v, sa, sb, like, run_quantile, &qa);
+	}
 out:
 	for (int q = 0; q < BBS_DIFF_NQ; q++) {
 		bbs_samples_free(&ra[q]);
@@ -237,17 +311,16 @@ out:
  * rank test of each run's share of the context whose pooled share moved
  * most.
  */
-static int compare_ctx(double *p, bool endio, const struct bbs_diff_group *like,
-		       const struct bbs_diff_group *ga, const struct bbs_diff_group *gb,
-		       const struct sideview *sa, const struct sideview *sb, bool by_run)
+static int compare_ctx(struct bbs_diff *d, double *p, double *p_adj, bool *too_few, bool endio,
+		       const struct bbs_diff_group *like, const struct bbs_diff_group *ga,
+		       const struct bbs_diff_group *gb, const struct sideview *sa,
+		       const struct sideview *sb)
 {
 	const uint64_t *ca = endio ? ga->endio_ctx : ga->complete_ctx;
 	const uint64_t *cb = endio ? gb->endio_ctx : gb->complete_ctx;
-	struct bbs_samples ra, rb;
-	double ta = 0, tb = 0, best = -1;
-	struct ctxarg arg = { endio, 0 };
+	double ta = 0, tb = 0, *v;
 
-	if (!by_run) {
+	if (!d->by_run) {
 		*p = bbs_chi2_homogeneity(ca, cb, NR_CTX);
 		return 0;
 	}
@@ -259,25 +332,21 @@ static int compare_ctx(double *p, bool endio, const struct bbs_diff_group *like,
 		*p = NAN;
 		return 0;
 	}
-	for (int x = 0; x < NR_CTX; x++) {
-		double d = fabs(ca[x] / ta - cb[x] / tb);
-
-		if (d > best) {
-			best = d;
-			arg.ctx = x;
-		}
-	}
-	if (per_run(&ra, sa, like, run_share, &arg) || per_run(&rb, sb, like, run_share, &arg))
+	/* Each context's share a run: the test takes the one that moved most. */
+	v = test_new(d, sa->nruns + sb->nruns, NR_CTX, true, p, p_adj, too_few);
+	if (!v)
 		return -1;
-	*p = bbs_mann_whitney(&ra, &rb);
-	bbs_samples_free(&ra);
-	bbs_samples_free(&rb);
+	for (int x = 0; x < NR_CTX; x++) {
+		struct ctxarg arg = { endio, x };
+
+		run_values(v + x * (sa->nruns + sb->nruns), sa, sb, like, run_share, &arg);
+	}
+	*p = NAN; /* set by the relabellings (adjust; none beyond 64 runs) */
 	return 0;
 }
 
 static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *like,
-			const struct sideview *sa, const struct sideview *sb,
-			const struct bbs_diff *d)
+			const struct sideview *sa, const struct sideview *sb, struct bbs_diff *d)
 {
 	const struct bbs_diff_group *ga = bbs_diff_group_find(&sa->pooled, like),
 				    *gb = bbs_diff_group_find(&sb->pooled, like);
@@ -297,7 +366,10 @@ static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *l
 		if ((!ga || !ga->ph[ph].total) && (!gb || !gb->ph[ph].total))
 			continue;
 		pr->ph[pr->nph].phase = ph;
-		if (compare_phase(&pr->ph[pr->nph++], like, sa, sb, &d->o))
+		pr->ph[pr->nph].why_a = ga && !ga->ph[ph].total ? ga->why[ph] : 0;
+		pr->ph[pr->nph].why_b = gb && !gb->ph[ph].total ? gb->why[ph] : 0;
+		pr->ph[pr->nph].primary = ph == PHASE_DEVICE || ph == PHASE_TOTAL;
+		if (compare_phase(&pr->ph[pr->nph++], like, sa, sb, d))
 			return -1;
 	}
 	memcpy(pr->complete_a, ga ? ga->complete_ctx : zero, sizeof(zero));
@@ -314,8 +386,10 @@ static int compare_pair(struct bbs_diff_pair *pr, const struct bbs_diff_group *l
 	pr->tput.pct = (pr->tput.b / pr->tput.a - 1) * 100;
 	if (!ga || !gb || !dev_group)
 		return 0;
-	if (compare_ctx(&pr->complete_p, false, like, ga, gb, sa, sb, d->by_run) ||
-	    compare_ctx(&pr->endio_p, true, like, ga, gb, sa, sb, d->by_run))
+	if (compare_ctx(d, &pr->complete_p, &pr->complete_p_adj, &pr->complete_too_few, false, like,
+			ga, gb, sa, sb) ||
+	    compare_ctx(d, &pr->endio_p, &pr->endio_p_adj, &pr->endio_too_few, true, like, ga, gb,
+			sa, sb))
 		return -1;
 	if (!d->by_run) {
 		if (ga->size.total && gb->size.total)
@@ -345,9 +419,10 @@ nomem:
 }
 
 /* Device groups by name, then the filesystem's; each by op, then kind. */
-static int cmp_pair(const void *x, const void *y)
+static int cmp_like(const void *x, const void *y)
 {
-	const struct bbs_diff_pair *a = x, *b = y;
+	const struct bbs_diff_group *a = *(const struct bbs_diff_group *const *)x,
+				    *b = *(const struct bbs_diff_group *const *)y;
 	int c;
 
 	if (!*a->dev != !*b->dev)
@@ -360,9 +435,15 @@ static int cmp_pair(const void *x, const void *y)
 	return a->kind - b->kind;
 }
 
+/*
+ * The pairs in their printed order, built in place: the tests (d->tests)
+ * point into them, so they are never moved after.
+ */
 static int compare_groups(struct bbs_diff *d)
 {
 	struct sideview sa = { 0 }, sb = { 0 };
+	const struct bbs_diff_group **like = NULL;
+	size_t n = 0;
 	int ret = -1;
 
 	d->by_dev = same_devices(d->a, d->b);
@@ -370,18 +451,21 @@ static int compare_groups(struct bbs_diff *d)
 	if (sideview_build(&sa, d->a, d->by_dev) || sideview_build(&sb, d->b, d->by_dev))
 		goto out;
 	d->pairs = calloc(sa.pooled.ng + sb.pooled.ng + 1, sizeof(*d->pairs));
-	if (!d->pairs)
+	like = calloc(sa.pooled.ng + sb.pooled.ng + 1, sizeof(*like));
+	if (!d->pairs || !like)
 		goto out;
 	for (size_t i = 0; i < sa.pooled.ng; i++)
-		if (compare_pair(&d->pairs[d->npairs++], &sa.pooled.g[i], &sa, &sb, d))
-			goto out;
+		like[n++] = &sa.pooled.g[i];
 	for (size_t i = 0; i < sb.pooled.ng; i++)
-		if (!bbs_diff_group_find(&sa.pooled, &sb.pooled.g[i]) &&
-		    compare_pair(&d->pairs[d->npairs++], &sb.pooled.g[i], &sa, &sb, d))
+		if (!bbs_diff_group_find(&sa.pooled, &sb.pooled.g[i]))
+			like[n++] = &sb.pooled.g[i];
+	qsort(like, n, sizeof(*like), cmp_like);
+	for (size_t i = 0; i < n; i++)
+		if (compare_pair(&d->pairs[d->npairs++], like[i], &sa, &sb, d))
 			goto out;
-	qsort(d->pairs, d->npairs, sizeof(*d->pairs), cmp_pair);
 	ret = 0;
 out:
+	free(like);
 	sideview_free(&sa);
 	sideview_free(&sb);
 	return ret;
@@ -436,11 +520,12 @@ static int compare_rows(struct bbs_diff *d)
 	return 0;
 }
 
-/* ---- many tests at once: Holm's step-down adjustment ---- */
+/* ---- many tests at once ---- */
 
 struct ptest {
 	const double *p;
 	double *adj;
+	bool primary;
 };
 
 static int cmp_ptest(const void *x, const void *y)
@@ -450,46 +535,311 @@ static int cmp_ptest(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-static void ptest_add(struct ptest *t, size_t *n, const double *p, double *adj)
+static void ptest_add(struct ptest *t, size_t *n, const double *p, double *adj, bool primary)
 {
 	if (!isnan(*p))
-		t[(*n)++] = (struct ptest){ p, adj };
+		t[(*n)++] = (struct ptest){ p, adj, primary };
 }
 
 /*
- * Every p-value of the diff, adjusted: sorted ascending, the i-th of m
- * becomes max over j <= i of min(1, (m - j) p_j) (0-based), Holm's method,
- * which bounds the chance of any false "changed" by alpha whatever the
- * tests' dependence.  Without adjusting, each keeps its own p.
+ * Holm's step-down over the primary tests (by bio, by round): sorted
+ * ascending, the i-th of m becomes max over j <= i of min(1, (m - j) p_j)
+ * (0-based), which bounds the chance of any false "changed" by alpha
+ * whatever the tests' dependence.
+ */
+static void holm(struct ptest *t, size_t n)
+{
+	double run = 0;
+
+	qsort(t, n, sizeof(*t), cmp_ptest);
+	for (size_t i = 0; i < n; i++) {
+		run = fmax(run, fmin(1, (double)(n - i) * *t[i].p));
+		*t[i].adj = run;
+	}
+}
+
+/* ---- Westfall-Young step-down min-P over relabellings of the runs ---- */
+
+static double choose(unsigned n, unsigned k)
+{
+	double c = 1;
+
+	for (unsigned i = 1; i <= k; i++)
+		c = c * (n - k + i) / i;
+	return c;
+}
+
+/* The next mask with as many bits (Gosper's hack). */
+static uint64_t next_combination(uint64_t x)
+{
+	uint64_t c = x & -x, r = x + c;
+
+	return (((r ^ x) >> 2) / c) | r;
+}
+
+/*
+ * A test's variable prepared for relabelling: each run's midrank among the
+ * runs that have a value (0: none), the count of them, and the variance of
+ * a rank sum of k of them is k (n - k) vtie / 12.
+ */
+struct ranked {
+	double *rank;
+	unsigned n;
+	double tie; /* (n + 1) - sum(t^3 - t) / (n (n - 1)) */
+};
+
+static const double *sort_vals; /* what cmp_idx sorts by */
+static int cmp_idx(const void *x, const void *y)
+{
+	double a = sort_vals[*(const unsigned *)x], b = sort_vals[*(const unsigned *)y];
+
+	return (a > b) - (a < b);
+}
+
+static void rank_runs(struct ranked *rk, const double *v, unsigned n_all, unsigned *idx)
+{
+	unsigned n = 0;
+	double ties = 0;
+
+	for (unsigned r = 0; r < n_all; r++) {
+		rk->rank[r] = 0;
+		if (!isnan(v[r]))
+			idx[n++] = r;
+	}
+	sort_vals = v;
+	qsort(idx, n, sizeof(*idx), cmp_idx);
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i;
+
+		while (j < n && v[idx[j]] == v[idx[i]])
+			j++;
+		for (unsigned k = i; k < j; k++)
+			rk->rank[idx[k]] = (i + 1 + j) / 2.0;
+		ties += (double)(j - i) * (j - i) * (j - i) - (j - i);
+		i = j;
+	}
+	rk->n = n;
+	rk->tie = n > 1 ? (n + 1) - ties / ((double)n * (n - 1)) : 0;
+}
+
+/* The test's statistic for the labelling mask (bit r set: run r is A's). */
+static double statistic(const struct ranked *rk, int nvar, uint64_t mask, unsigned n_all)
+{
+	double best = 0;
+
+	for (int x = 0; x < nvar; x++) {
+		const struct ranked *k = &rk[x];
+		double sum = 0, var, m = 0;
+
+		if (k->n < 2)
+			continue;
+		for (unsigned r = 0; r < n_all; r++)
+			if (k->rank[r] > 0 && (mask >> r & 1)) {
+				sum += k->rank[r];
+				m++;
+			}
+		var = m * (k->n - m) * k->tie / 12;
+		if (var > 0)
+			best = fmax(best, fabs(sum - m * (k->n + 1) / 2) / sqrt(var));
+	}
+	return best;
+}
+
+static int cmp_dbl(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * Every test's permutation p under every labelling used (the observed
+ * first), and the primary ones' step-down min-P adjusted p: sorted by
+ * their observed p, the i-th is the share of labellings whose smallest p
+ * among the i-th and those after it is at or below the i-th's observed p,
+ * made monotone.  Exact by enumeration: all C(N, nA) labellings.
+ */
+static int westfall_young(struct bbs_diff *d)
+{
+	unsigned na = (unsigned)d->a->nruns, n_all = na + (unsigned)d->b->nruns;
+	size_t nt = d->ntests, np, ord_n = 0;
+	double all = choose(n_all, na);
+	bool exact = all <= BBS_DIFF_PERM_MAX;
+	uint64_t *mask = NULL, m;
+	double *T = NULL, *col = NULL, *P = NULL, *count = NULL, run = 0;
+	struct ranked *rk = NULL;
+	unsigned *idx = NULL;
+	size_t *ord = NULL;
+	gsl_rng *rng = NULL;
+	int ret = -1;
+
+	np = exact ? (size_t)all : BBS_DIFF_PERM_DRAWS;
+	mask = malloc(np * sizeof(*mask));
+	T = malloc(np * (nt ? nt : 1) * sizeof(*T));
+	col = malloc(np * sizeof(*col));
+	P = malloc(np * (nt ? nt : 1) * sizeof(*P));
+	rk = calloc(NR_CTX, sizeof(*rk));
+	idx = malloc(n_all * sizeof(*idx));
+	ord = malloc((nt ? nt : 1) * sizeof(*ord));
+	count = calloc(nt ? nt : 1, sizeof(*count));
+	if (!mask || !T || !col || !P || !rk || !idx || !ord || !count)
+		goto out;
+	for (int x = 0; x < NR_CTX; x++)
+		if (!(rk[x].rank = malloc(n_all * sizeof(double))))
+			goto out;
+	/* The observed labelling first: A's runs are 0 .. na - 1. */
+	mask[0] = (na == 64 ? 0 : (1ULL << na)) - 1;
+	if (exact) {
+		size_t k = 1;
+
+		for (m = next_combination(mask[0]); k < np; m = next_combination(m))
+			mask[k++] = m;
+	} else {
+		/* Seeded: a diff of the same runs gives the same p. */
+		rng = gsl_rng_alloc(gsl_rng_mt19937);
+		if (!rng)
+			goto out;
+		gsl_rng_set(rng, 0x62627377);
+		for (size_t k = 1; k < np; k++) {
+			unsigned left = na;
+
+			m = 0;
+			for (unsigned r = 0; r < n_all; r++)
+				if (gsl_rng_uniform(rng) * (n_all - r) < left) {
+					m |= 1ULL << r;
+					left--;
+				}
+			mask[k] = m;
+		}
+	}
+	for (size_t t = 0; t < nt; t++) {
+		const struct bbs_diff_test *tt = &d->tests[t];
+
+		for (int x = 0; x < tt->nvar; x++)
+			rank_runs(&rk[x], tt->v + (size_t)x * n_all, n_all, idx);
+		for (size_t k = 0; k < np; k++)
+			T[t * np + k] = statistic(rk, tt->nvar, mask[k], n_all);
+		/* p under labelling k: the share of labellings at least as far. */
+		memcpy(col, &T[t * np], np * sizeof(*col));
+		qsort(col, np, sizeof(*col), cmp_dbl);
+		for (size_t k = 0; k < np; k++) {
+			double x = T[t * np + k] - 1e-9;
+			size_t lo = 0, hi = np;
+
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (col[mid] >= x)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			P[t * np + k] = (double)(np - lo) / np;
+		}
+		d->tests[t].pobs = P[t * np];
+		*tt->p = P[t * np];
+		/* The fewest p these run counts allow: 2 of C(n, k) (the labelling and its mirror). */
+		if (tt->too_few) {
+			unsigned ka = 0, kn = 0;
+
+			for (unsigned r = 0; r < n_all; r++)
+				if (!isnan(tt->v[r])) {
+					kn++;
+					ka += r < na;
+				}
+			*tt->too_few = kn < 2 || fmin(1, 2 / choose(kn, ka)) >= d->o.alpha;
+		}
+		if (tt->primary)
+			ord[ord_n++] = t;
+	}
+	/* The primary tests by observed p, ascending (insertion sort: a few dozen). */
+	for (size_t i = 1; i < ord_n; i++)
+		for (size_t j = i; j > 0 && d->tests[ord[j]].pobs < d->tests[ord[j - 1]].pobs;
+		     j--) {
+			size_t s = ord[j];
+
+			ord[j] = ord[j - 1];
+			ord[j - 1] = s;
+		}
+	for (size_t k = 0; k < np; k++) {
+		double q = 1;
+
+		for (size_t i = ord_n; i-- > 0;) {
+			q = fmin(q, P[ord[i] * np + k]);
+			count[i] += q <= d->tests[ord[i]].pobs + 1e-12;
+		}
+	}
+	for (size_t i = 0; i < ord_n; i++) {
+		run = fmax(run, count[i] / np);
+		*d->tests[ord[i]].p_adj = run;
+	}
+	d->o.tests = (unsigned)ord_n;
+	d->o.perms = (unsigned)np;
+	d->o.perms_exact = exact;
+	ret = 0;
+out:
+	for (int x = 0; rk && x < NR_CTX; x++)
+		free(rk[x].rank);
+	free(rk);
+	free(mask);
+	free(T);
+	free(col);
+	free(P);
+	free(idx);
+	free(ord);
+	free(count);
+	gsl_rng_free(rng);
+	return ret;
+}
+
+/*
+ * The verdicts.  By run (two runs or more a side, at most 64 in all), the
+ * primary tests by Westfall-Young over the relabellings of the runs; by
+ * bio or round, by Holm.  The exploratory tests keep their own p and no
+ * verdict.  Without adjusting, every test is judged on its own p.
  */
 static int adjust(struct bbs_diff *d)
 {
 	size_t cap = d->nrows + d->npairs * (NR_PHASES + 4), n = 0;
 	struct ptest *t = calloc(cap ? cap : 1, sizeof(*t));
-	double run = 0;
+	bool wy = d->by_run && d->a->kind != BBS_DIFF_BENCH && d->a->nruns + d->b->nruns <= 64;
 
 	if (!t)
 		return -1;
+	if (wy && westfall_young(d)) {
+		free(t);
+		return -1;
+	}
 	for (size_t i = 0; i < d->nrows; i++)
-		ptest_add(t, &n, &d->rows[i].p, &d->rows[i].p_adj);
+		ptest_add(t, &n, &d->rows[i].p, &d->rows[i].p_adj, true);
 	for (size_t i = 0; i < d->npairs; i++) {
 		struct bbs_diff_pair *pr = &d->pairs[i];
 
 		for (int k = 0; k < pr->nph; k++)
-			ptest_add(t, &n, &pr->ph[k].p, &pr->ph[k].p_adj);
-		ptest_add(t, &n, &pr->complete_p, &pr->complete_p_adj);
-		ptest_add(t, &n, &pr->endio_p, &pr->endio_p_adj);
-		ptest_add(t, &n, &pr->bpb_p, &pr->bpb_p_adj);
-		ptest_add(t, &n, &pr->tput_p, &pr->tput_p_adj);
+			ptest_add(t, &n, &pr->ph[k].p, &pr->ph[k].p_adj, pr->ph[k].primary);
+		ptest_add(t, &n, &pr->complete_p, &pr->complete_p_adj, true);
+		ptest_add(t, &n, &pr->endio_p, &pr->endio_p_adj, true);
+		ptest_add(t, &n, &pr->bpb_p, &pr->bpb_p_adj, false);
+		ptest_add(t, &n, &pr->tput_p, &pr->tput_p_adj, false);
 	}
-	qsort(t, n, sizeof(*t), cmp_ptest);
-	for (size_t i = 0; i < n; i++) {
-		double a = d->o.no_adjust ? *t[i].p : fmin(1, (double)(n - i) * *t[i].p);
+	if (d->o.no_adjust) {
+		for (size_t i = 0; i < n; i++)
+			*t[i].adj = *t[i].p;
+		d->o.tests = 0;
+		d->o.perms = 0;
+	} else {
+		size_t m = 0;
 
-		run = d->o.no_adjust ? a : fmax(run, a);
-		*t[i].adj = run;
+		for (size_t i = 0; i < n; i++)
+			if (!t[i].primary)
+				*t[i].adj = NAN;
+			else
+				t[m++] = t[i];
+		if (!wy) {
+			holm(t, m);
+			d->o.tests = (unsigned)m;
+		}
 	}
-	d->o.tests = n;
 	for (size_t i = 0; i < d->nrows; i++)
 		d->rows[i].significant = d->rows[i].p_adj < d->o.alpha;
 	for (size_t i = 0; i < d->npairs; i++)
@@ -510,6 +860,30 @@ int bbs_diff_run(struct bbs_diff *d, struct bbs_diff_side *a, struct bbs_diff_si
 		d->o.alpha = 0.05;
 	if (!d->o.draws)
 		d->o.draws = 2000;
+	/*
+	 * Each run counts once: the same file twice (by name, or by a link),
+	 * or a copy of one recording, would be taken as runs that agree.
+	 */
+	for (size_t i = 0; i < a->nruns + b->nruns; i++)
+		for (size_t j = 0; j < i; j++) {
+			const struct bbs_diff_run *x = j < a->nruns ? &a->runs[j]
+								    : &b->runs[j - a->nruns],
+						  *y = i < a->nruns ? &a->runs[i]
+								    : &b->runs[i - a->nruns];
+			bool file = x->st_dev == y->st_dev && x->st_ino == y->st_ino;
+
+			if (file || x->id == y->id) {
+				snprintf(err, errlen,
+					 "%s and %s are one run (%s): each run counts once (give "
+					 "each recording once)",
+					 x->path, y->path,
+					 file ? "the same file"
+					 : a->kind == BBS_DIFF_RECORDING
+						 ? "the same recording: one header"
+						 : "the same bytes");
+				return -1;
+			}
+		}
 	if (a->kind != b->kind) {
 		snprintf(err, errlen, "%s is %s and %s %s: diff compares two of one kind", a->path,
 			 bbs_diff_kind_phrase[a->kind], b->path, bbs_diff_kind_phrase[b->kind]);
@@ -526,6 +900,9 @@ int bbs_diff_run(struct bbs_diff *d, struct bbs_diff_side *a, struct bbs_diff_si
 
 void bbs_diff_free(struct bbs_diff *d)
 {
+	for (size_t i = 0; i < d->ntests; i++)
+		free(d->tests[i].v);
+	free(d->tests);
 	free(d->pairs);
 	free(d->rows);
 	memset(d, 0, sizeof(*d));

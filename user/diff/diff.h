@@ -11,8 +11,9 @@
  * have the same devices (across kernels or machines dev_t and fsid differ,
  * so they are never matched on).  For each group and phase: count, p50,
  * p90, p99 of each side, the change of each quantile in percent with a
- * bootstrap interval (diff/stats.h), and a Mann-Whitney p-value: a change
- * with p >= alpha is "~", not significant.
+ * bootstrap interval (diff/stats.h), and a rank test's p-value; verdicts
+ * from the primary tests, adjusted together (bbs_diff_opts): a change with
+ * an adjusted p >= alpha is "~", not significant.
  */
 #ifndef BBS_DIFF_DIFF_H
 #define BBS_DIFF_DIFF_H
@@ -46,6 +47,7 @@ struct bbs_diff_group {
 	uint64_t complete_ctx[NR_CTX], endio_ctx[NR_CTX];
 	uint64_t bios, bytes;
 	struct bbs_samples size; /* bytes of each bio (recordings only) */
+	uint8_t why[NR_PHASES]; /* enum bbs_why: a phase this group cannot have (out/hist.h) */
 };
 
 /* One throughput of a bench result: the kernel's, or a replay mode's. */
@@ -60,6 +62,9 @@ struct bbs_diff_run {
 	struct bbs_diff_group *g;
 	size_t ng;
 	double seconds; /* what its groups cover (0: unknown) */
+	/* Who it is: each run counts once (bbs_diff_run refuses it twice). */
+	uint64_t st_dev, st_ino; /* the file */
+	uint64_t id; /* a recording: a hash of its header; JSON: of its bytes */
 };
 
 /*
@@ -98,9 +103,12 @@ struct bbs_diff_phase {
 	bool by_run; /* the tests' values are runs (two or more a side), not bios */
 	bool compared; /* both sides have samples */
 	struct bbs_qchange q[BBS_DIFF_NQ];
-	double p; /* Mann-Whitney */
-	double p_adj; /* p, Holm-adjusted over every test of the diff (bbs_diff_opts.adjust) */
+	double p; /* by run: the permutation p of the runs' p50 (exact Mann-Whitney); by bio: Mann-Whitney */
+	double p_adj; /* p adjusted over the primary tests (NAN for an exploratory one) */
+	bool primary; /* device and total of a device group: one of the tests that give verdicts */
 	bool significant; /* p_adj < alpha */
+	bool too_few; /* the fewest p the run counts allow is at or above alpha */
+	uint8_t why_a, why_b; /* enum bbs_why: why a side cannot have the phase (0: it can) */
 };
 
 struct bbs_diff_pair {
@@ -112,6 +120,7 @@ struct bbs_diff_pair {
 	/* Context shares: counts of each side, and a chi-square p for a change. */
 	uint64_t complete_a[NR_CTX], complete_b[NR_CTX], endio_a[NR_CTX], endio_b[NR_CTX];
 	double complete_p, endio_p, complete_p_adj, endio_p_adj;
+	bool complete_too_few, endio_too_few;
 	bool by_run; /* contexts, bytes per bio, throughput: one value a run */
 	/* Throughput: bytes a second over the runs' length (by run: median, interval, p). */
 	struct bbs_qchange tput;
@@ -133,14 +142,27 @@ struct bbs_diff_opts {
 	double alpha; /* default 0.05 */
 	unsigned draws; /* bootstrap draws, default 2000 */
 	/*
-	 * A diff makes many tests at once (every group's phases, contexts and
-	 * sizes): by default their p-values are adjusted with Holm's method, so
-	 * that alpha bounds the chance of calling any unchanged one changed.
-	 * no_adjust: each test on its own, as benchstat does.
+	 * A diff makes many tests at once.  The primary ones (each device
+	 * group's device and total p50 and its two context shares; a bench
+	 * result's rows) give the verdicts, adjusted among themselves so that
+	 * alpha bounds the chance of calling any unchanged one changed: by run,
+	 * Westfall-Young step-down min-P over relabellings of the runs (exact
+	 * by enumeration up to BBS_DIFF_PERM_MAX, sampled beyond), which knows
+	 * that device and total, or a group and the next, move together; by
+	 * bio or round, Holm.  The rest (queue, hop, end_io, the filesystem's
+	 * spans, bytes per bio, throughput) are exploratory: their own p, no
+	 * verdict.  no_adjust: every test on its own, as benchstat does.
 	 */
 	bool no_adjust;
-	unsigned tests; /* set by bbs_diff_run: how many tests were made */
+	unsigned tests; /* set by bbs_diff_run: how many primary tests were adjusted */
+	unsigned perms; /* set by bbs_diff_run: relabellings used (0: Holm) */
+	bool perms_exact; /* every relabelling, not a sample */
 };
+
+#define BBS_DIFF_PERM_MAX 20000 /* relabellings enumerated; more are sampled */
+#define BBS_DIFF_PERM_DRAWS 10000 /* relabellings drawn when sampled */
+
+struct bbs_diff_test; /* one test's per-run values (diff.c) */
 
 struct bbs_diff {
 	const struct bbs_diff_side *a, *b;
@@ -152,6 +174,8 @@ struct bbs_diff {
 	size_t npairs;
 	struct bbs_diff_rowcmp *rows;
 	size_t nrows;
+	struct bbs_diff_test *tests; /* by run: every test's values, for the relabellings */
+	size_t ntests;
 };
 
 /*

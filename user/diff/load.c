@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,6 +80,16 @@ void bbs_diff_run_free(struct bbs_diff_run *r)
 	r->ng = 0;
 }
 
+/* FNV-1a, 64 bits: who a run is (diff.h), not a checksum. */
+static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 /* ---- a recording: every bio's phases and size, every span ---- */
 
 static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, char *err,
@@ -93,6 +104,16 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 	ret = bbs_tfr_open(&rd, s->path, err, errlen);
 	if (ret)
 		return -1;
+	/* A recording is its start: both clocks, the host and the kernel. */
+	{
+		const struct bbs_tf_header *h = bbs_tfr_header(rd);
+		uint64_t id = 0xcbf29ce484222325ULL;
+
+		id = fnv1a(&h->mono_ns, sizeof(h->mono_ns), id);
+		id = fnv1a(&h->real_ns, sizeof(h->real_ns), id);
+		id = fnv1a(h->host, strnlen(h->host, sizeof(h->host)), id);
+		s->id = fnv1a(h->kernel, strnlen(h->kernel, sizeof(h->kernel)), id);
+	}
 	if (side->nruns == 1) {
 		snprintf(side->kernel, sizeof(side->kernel), "%s", bbs_tfr_header(rd)->kernel);
 		snprintf(side->host, sizeof(side->host), "%s", bbs_tfr_header(rd)->host);
@@ -141,6 +162,11 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 				goto nomem;
 		}
 	}
+	/* A device phase with device time and no queue: a bio-based device (out/hist.h). */
+	for (size_t i = 0; i < s->ng; i++)
+		if (*s->g[i].dev && !s->g[i].ph[PHASE_QUEUE].total &&
+		    s->g[i].ph[PHASE_DEVICE].total)
+			s->g[i].why[PHASE_QUEUE] = WHY_BIO_BASED;
 	st = bbs_tfr_status(rd);
 	if (st->stopped) {
 		/* A diff of what was read would compare part of a run with a whole one. */
@@ -172,10 +198,57 @@ static int name_index(const char *const *names, int n, const char *s)
 	return -1;
 }
 
-static void ctx_add(uint64_t *ctx, const json_t *o)
+/*
+ * Every JSON number diff reads is range-checked: a count is a whole number
+ * from 0 to 2^53 (what a double holds exactly), a time or a rate a finite
+ * number from 0.  v absent is 0 when optional.  0, or -1 with what and why.
+ */
+#define COUNT_MAX 9007199254740992.0 /* 2^53 */
+static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err, size_t errlen,
+		  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int num_ok(const json_t *v, bool count, bool optional, double *out, char *err, size_t errlen,
+		  const char *fmt, ...)
 {
-	for (int c = 0; c < NR_CTX; c++)
-		ctx[c] += json_integer_value(json_object_get(o, bbs_ctx_name[c]));
+	char what[160];
+	double x;
+	va_list ap;
+
+	*out = 0;
+	if (!v && optional)
+		return 0;
+	x = json_number_value(v);
+	if (json_is_number(v) && isfinite(x) && x >= 0 &&
+	    (!count || (json_is_integer(v) && x <= COUNT_MAX))) {
+		*out = x;
+		return 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s is %s: %s", what,
+		 !v		      ? "missing"
+		 : json_is_null(v)    ? "null"
+		 : json_is_string(v)  ? "a string"
+		 : !json_is_number(v) ? "not a number"
+		 : x < 0	      ? "negative"
+				      : "out of range",
+		 count ? "a count is a whole number from 0 to 2^53"
+		       : "a time or a rate is a finite number from 0");
+	return -1;
+}
+
+static int ctx_add(uint64_t *ctx, const json_t *o, const char *key, size_t gi, char *err,
+		   size_t errlen)
+{
+	for (int c = 0; o && c < NR_CTX; c++) {
+		double x;
+
+		if (num_ok(json_object_get(o, bbs_ctx_name[c]), true, true, &x, err, errlen,
+			   "groups[%zu].%s.%s", gi, key, bbs_ctx_name[c]))
+			return -1;
+		ctx[c] += (uint64_t)x;
+	}
+	return 0;
 }
 
 static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const json_t *o,
@@ -193,7 +266,11 @@ static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const
 		bbs_json_get_str(trace, "kernel", side->kernel, sizeof(side->kernel));
 		bbs_json_get_str(trace, "host", side->host, sizeof(side->host));
 	}
-	s->seconds += json_number_value(json_object_get(o, "interval_s"));
+	double x;
+
+	if (num_ok(json_object_get(o, "interval_s"), false, true, &x, err, errlen, "interval_s"))
+		return -1;
+	s->seconds += x;
 	json_array_foreach(groups, i, gj)
 	{
 		int op = name_index(bbs_op_name, BBS_NR_OPS,
@@ -219,20 +296,59 @@ static int hist_object(struct bbs_diff_side *side, struct bbs_diff_run *s, const
 					json_object_get(phases, bbs_phase_name[ph]), "buckets");
 			size_t k;
 
+			const json_t *po = json_object_get(phases, bbs_phase_name[ph]);
+			double lo, hi, n, count;
+			int why = name_index(bbs_why_name, NR_WHY,
+					     json_string_value(json_object_get(po, "reason")));
+
+			if (json_is_false(json_object_get(po, "observable")) && why > 0)
+				g->why[ph] = (uint8_t)why;
+
+			if (num_ok(json_object_get(po, "count"), true, true, &count, err, errlen,
+				   "groups[%zu].phases.%s.count", i, bbs_phase_name[ph]))
+				return -1;
 			json_array_foreach(buckets, k, b)
 			{
-				double lo = json_number_value(json_array_get(b, 0));
-				double hi = json_number_value(json_array_get(b, 1));
-				double n = json_number_value(json_array_get(b, 2));
+				const char *pn = bbs_phase_name[ph];
 
+				if (num_ok(json_array_get(b, 0), false, false, &lo, err, errlen,
+					   "groups[%zu].phases.%s.buckets[%zu][0]", i, pn, k) ||
+				    num_ok(json_array_get(b, 1), false, false, &hi, err, errlen,
+					   "groups[%zu].phases.%s.buckets[%zu][1]", i, pn, k) ||
+				    num_ok(json_array_get(b, 2), true, false, &n, err, errlen,
+					   "groups[%zu].phases.%s.buckets[%zu][2]", i, pn, k))
+					return -1;
+				if (hi < lo) {
+					snprintf(
+						err, errlen,
+						"groups[%zu].phases.%s.buckets[%zu] ends before it "
+						"starts",
+						i, pn, k);
+					return -1;
+				}
 				if (bbs_samples_add(&g->ph[ph], (lo + hi) / 2, n))
 					goto nomem;
 			}
+			if (g->ph[ph].total > COUNT_MAX) {
+				snprintf(err, errlen,
+					 "groups[%zu].phases.%s: more than 2^53 in its buckets", i,
+					 bbs_phase_name[ph]);
+				return -1;
+			}
 		}
-		ctx_add(g->complete_ctx, json_object_get(gj, "complete_ctx"));
-		ctx_add(g->endio_ctx, json_object_get(gj, "endio_ctx"));
-		g->bios += json_integer_value(json_object_get(gj, "bios"));
-		g->bytes += json_integer_value(json_object_get(gj, "bytes"));
+		if (ctx_add(g->complete_ctx, json_object_get(gj, "complete_ctx"), "complete_ctx", i,
+			    err, errlen) ||
+		    ctx_add(g->endio_ctx, json_object_get(gj, "endio_ctx"), "endio_ctx", i, err,
+			    errlen))
+			return -1;
+		if (num_ok(json_object_get(gj, "bios"), true, true, &x, err, errlen,
+			   "groups[%zu].bios", i))
+			return -1;
+		g->bios += (uint64_t)x;
+		if (num_ok(json_object_get(gj, "bytes"), true, true, &x, err, errlen,
+			   "groups[%zu].bytes", i))
+			return -1;
+		g->bytes += (uint64_t)x;
 	}
 	return 0;
 nomem:
@@ -242,7 +358,8 @@ nomem:
 
 /* ---- a bench result: each row's throughput, one value per round ---- */
 
-static int bench_row(struct bbs_diff_side *s, const char *name, const json_t *o)
+static int bench_row(struct bbs_diff_side *s, const char *name, const json_t *o, char *err,
+		     size_t errlen)
 {
 	const json_t *rounds = json_object_get(o, "throughput_rounds_bps"), *v;
 	struct bbs_diff_row *r;
@@ -265,8 +382,16 @@ static int bench_row(struct bbs_diff_side *s, const char *name, const json_t *o)
 		memset(r, 0, sizeof(*r));
 		snprintf(r->name, sizeof(r->name), "%s", name);
 	}
-	json_array_foreach(rounds, i,
-			   v) if (bbs_samples_add(&r->rounds, json_number_value(v), 1)) return -1;
+	json_array_foreach(rounds, i, v)
+	{
+		double x;
+
+		if (num_ok(v, false, false, &x, err, errlen, "%s throughput_rounds_bps[%zu]", name,
+			   i))
+			return -2;
+		if (bbs_samples_add(&r->rounds, x, 1))
+			return -1;
+	}
 	return 0;
 }
 
@@ -283,26 +408,31 @@ static int bench_object(struct bbs_diff_side *s, const json_t *o, char *err, siz
 			 json_string_value(json_object_get(m, "cpu")) ?: "?",
 			 (long long)json_integer_value(json_object_get(m, "cores")));
 	}
-	if (bench_row(s, "kernel", json_object_get(o, "kernel")))
-		goto nomem;
+	int r = bench_row(s, "kernel", json_object_get(o, "kernel"), err, errlen);
+
+	if (r)
+		goto bad;
 	json_object_foreach((json_t *)u, mode, v)
 	{
 		snprintf(name, sizeof(name), "replay %s", mode);
-		if (bench_row(s, name, v))
-			goto nomem;
+		r = bench_row(s, name, v, err, errlen);
+		if (r)
+			goto bad;
 	}
 	if (!s->nrows) {
 		snprintf(err, errlen, "a bench result without throughput_rounds_bps");
 		return -1;
 	}
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
+bad:
+	if (r == -1)
+		snprintf(err, errlen, "out of memory");
 	return -1;
 }
 
 /* The whole file, a regular one (a FIFO would block: refused like a directory). */
-static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
+static char *slurp(const char *path, size_t *len, struct bbs_diff_run *run, char *err,
+		   size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -317,6 +447,8 @@ static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
 		snprintf(err, errlen, "not a regular file");
 		goto out;
 	}
+	run->st_dev = st.st_dev;
+	run->st_ino = st.st_ino;
 	buf = malloc(st.st_size + 1);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
@@ -414,7 +546,7 @@ static int load_one(struct bbs_diff_side *s, const char *path, char *err, size_t
 	run = &s->runs[s->nruns++];
 	memset(run, 0, sizeof(*run));
 	run->path = path;
-	buf = slurp(path, &len, err, errlen);
+	buf = slurp(path, &len, run, err, errlen);
 	if (!buf)
 		return -1;
 	if (!len) {
@@ -424,6 +556,7 @@ static int load_one(struct bbs_diff_side *s, const char *path, char *err, size_t
 		ret = load_recording(s, run, err, errlen);
 	} else {
 		ret = load_json(s, run, buf, len, &kind, err, errlen);
+		run->id = fnv1a(buf, len, 0xcbf29ce484222325ULL);
 	}
 	free(buf);
 	if (ret)

@@ -99,8 +99,14 @@ static void fmt_shares(char *buf, size_t len, const uint64_t *c)
 				      bbs_ctx_name[x], 100.0 * c[x] / t);
 }
 
+/* What a "~" means: nothing found, or nothing these run counts could find. */
+static const char *why_same(bool too_few)
+{
+	return too_few ? "too few runs to tell" : "no change";
+}
+
 static void ctx_line(FILE *f, const char *what, const uint64_t *a, const uint64_t *b, double p,
-		     double alpha)
+		     bool too_few, double alpha)
 {
 	char sa[96], sb[96], sp[32];
 
@@ -109,12 +115,22 @@ static void ctx_line(FILE *f, const char *what, const uint64_t *a, const uint64_
 	if (!strcmp(sa, "-") && !strcmp(sb, "-"))
 		return;
 	fmt_p(sp, sizeof(sp), p);
-	fprintf(f, "  %-9s %s -> %s  %s %s\n", what, sa, sb, p < alpha ? "changed" : "~", sp);
+	if (p < alpha)
+		fprintf(f, "  %-9s %s -> %s  changed %s\n", what, sa, sb, sp);
+	else
+		fprintf(f, "  %-9s %s -> %s  ~ %s (%s)\n", what, sa, sb, sp, why_same(too_few));
 }
 
-static void text_pair(FILE *f, const struct bbs_diff_pair *pr, double alpha)
+/* A test that gives no verdict: adjusting, and not one of the primary tests. */
+static bool exploratory(const struct bbs_diff *d, bool primary)
 {
-	char a[32], b[32], c[3][32], iv[48], sp[32], ta[32], tb[32];
+	return !d->o.no_adjust && !primary;
+}
+
+static void text_pair(FILE *f, const struct bbs_diff *d, const struct bbs_diff_pair *pr)
+{
+	double alpha = d->o.alpha;
+	char a[32], b[32], c[3][32], iv[48], sp[32], ta[32], tb[32], note[192];
 
 	fprintf(f, "\n%s %s %s%s\n", group_dev(pr), bbs_op_name[pr->op], bbs_kind_name[pr->kind],
 		pr->only == 1	? "  (only in A)"
@@ -127,25 +143,40 @@ static void text_pair(FILE *f, const struct bbs_diff_pair *pr, double alpha)
 
 		fmt_ns(a, sizeof(a), ph->q[0].a);
 		fmt_ns(b, sizeof(b), ph->q[0].b);
+		bool expl = exploratory(d, ph->primary);
+
 		for (int q = 0; q < BBS_DIFF_NQ; q++) {
 			if (!ph->compared)
 				snprintf(c[q], sizeof(c[q]), "-");
-			else if (!ph->significant)
+			else if (!expl && !ph->significant)
 				snprintf(c[q], sizeof(c[q]), "~");
 			else
 				fmt_pct(c[q], sizeof(c[q]), ph->q[q].pct);
 		}
 		fmt_interval(iv, sizeof(iv), ph->q[0].lo, ph->q[0].hi);
-		fmt_p(sp, sizeof(sp), ph->p_adj);
+		fmt_p(sp, sizeof(sp), expl ? ph->p : ph->p_adj);
+		if (!ph->compared && (ph->why_a || ph->why_b) && ph->why_a < NR_WHY &&
+		    ph->why_b < NR_WHY)
+			snprintf(note, sizeof(note), "  (not observable in %s: %s)",
+				 ph->why_a ? "A" : "B",
+				 bbs_why_detail[ph->why_a ? ph->why_a : ph->why_b]);
+		else if (!ph->compared)
+			snprintf(note, sizeof(note), "  (only in %s)", ph->na ? "A" : "B");
+		else if (expl)
+			snprintf(note, sizeof(note), "  (exploratory)");
+		else if (!ph->significant)
+			snprintf(note, sizeof(note), "  (%s)", why_same(ph->too_few));
+		else
+			note[0] = 0;
 		fprintf(f, "  %-8s %9.0f %9.0f %10s %10s %8s  %-20s %8s %8s  %s%s\n",
 			bbs_phase_name[ph->phase], ph->na, ph->nb, a, b, c[0], iv, c[1], c[2], sp,
-			ph->compared ? ""
-			: ph->na     ? "  (only in A)"
-				     : "  (only in B)");
+			note);
 	}
 	if (*pr->dev && !pr->only) {
-		ctx_line(f, "complete", pr->complete_a, pr->complete_b, pr->complete_p_adj, alpha);
-		ctx_line(f, "end_io", pr->endio_a, pr->endio_b, pr->endio_p_adj, alpha);
+		ctx_line(f, "complete", pr->complete_a, pr->complete_b, pr->complete_p_adj,
+			 pr->complete_too_few, alpha);
+		ctx_line(f, "end_io", pr->endio_a, pr->endio_b, pr->endio_p_adj, pr->endio_too_few,
+			 alpha);
 		fmt_bps(ta, sizeof(ta), pr->tput.a);
 		fmt_bps(tb, sizeof(tb), pr->tput.b);
 		fmt_pct(c[0], sizeof(c[0]), pr->tput.pct);
@@ -153,15 +184,21 @@ static void text_pair(FILE *f, const struct bbs_diff_pair *pr, double alpha)
 			fprintf(f, "  %-9s %s -> %s  %s (one value a side: no interval)\n",
 				"throughput", ta, tb, c[0]);
 		} else {
+			bool expl = exploratory(d, false);
+
 			fmt_interval(iv, sizeof(iv), pr->tput.lo, pr->tput.hi);
-			fmt_p(sp, sizeof(sp), pr->tput_p_adj);
-			fprintf(f, "  %-9s %s -> %s  %s %s %s (medians over runs)\n", "throughput",
-				ta, tb, pr->tput_p_adj < alpha ? c[0] : "~", iv, sp);
+			fmt_p(sp, sizeof(sp), expl ? pr->tput_p : pr->tput_p_adj);
+			fprintf(f, "  %-9s %s -> %s  %s %s %s (medians over runs%s)\n",
+				"throughput", ta, tb, expl || pr->tput_p_adj < alpha ? c[0] : "~",
+				iv, sp, expl ? "; exploratory" : "");
 		}
 		fmt_pct(c[0], sizeof(c[0]), (pr->bpb_b / pr->bpb_a - 1) * 100);
-		fmt_p(sp, sizeof(sp), pr->bpb_p_adj);
-		fprintf(f, "  %-9s %.0f -> %.0f  %s %s\n", "bytes/bio", pr->bpb_a, pr->bpb_b,
-			!isnan(pr->bpb_p_adj) && pr->bpb_p_adj >= alpha ? "~" : c[0], sp);
+		fmt_p(sp, sizeof(sp), exploratory(d, false) ? pr->bpb_p : pr->bpb_p_adj);
+		fprintf(f, "  %-9s %.0f -> %.0f  %s %s%s\n", "bytes/bio", pr->bpb_a, pr->bpb_b,
+			!exploratory(d, false) && !isnan(pr->bpb_p_adj) && pr->bpb_p_adj >= alpha
+				? "~"
+				: c[0],
+			sp, exploratory(d, false) ? " (exploratory)" : "");
 	}
 }
 
@@ -208,12 +245,26 @@ void bbs_diff_text(FILE *f, const struct bbs_diff *d)
 		if (*s->warning)
 			fprintf(f, "warning: %s\n", s->warning);
 	}
-	fprintf(f,
-		"change: B against A, with its %.0f%% bootstrap interval\n"
-		"p: Mann-Whitney (contexts: chi-square), %s; ~: not significant at alpha %g\n",
-		100 * (1 - d->o.alpha),
-		d->o.no_adjust ? "each test on its own" : "Holm-adjusted over the diff's tests",
-		d->o.alpha);
+	fprintf(f, "change: B against A, with its %.0f%% bootstrap interval\n",
+		100 * (1 - d->o.alpha));
+	if (d->o.no_adjust)
+		fprintf(f, "p: %s, each test on its own; ~: not significant at alpha %g\n",
+			d->by_run ? "permutation of the runs (Mann-Whitney)"
+				  : "Mann-Whitney (contexts: chi-square)",
+			d->o.alpha);
+	else if (d->o.perms)
+		fprintf(f,
+			"p: permutation of the runs (Mann-Whitney); verdicts on the %u primary "
+			"tests (device and total p50, context shares), Westfall-Young adjusted "
+			"over %s%u relabellings of the runs; ~: not significant at alpha %g; "
+			"the other lines are exploratory (their own p, no verdict)\n",
+			d->o.tests, d->o.perms_exact ? "all " : "", d->o.perms, d->o.alpha);
+	else
+		fprintf(f,
+			"p: Mann-Whitney (contexts: chi-square); verdicts on the %u primary tests, "
+			"Holm-adjusted; ~: not significant at alpha %g; the other lines are "
+			"exploratory (their own p, no verdict)\n",
+			d->o.tests, d->o.alpha);
 	if (d->a->kind == BBS_DIFF_BENCH) {
 		for (size_t i = 0; i < d->nrows; i++)
 			if (!d->rows[i].only && !d->rows[i].verdict) {
@@ -239,7 +290,7 @@ void bbs_diff_text(FILE *f, const struct bbs_diff *d)
 			"of one workload can differ more than that on a busy machine; record "
 			"several a side (bbscope diff A1 A2 A3 vs B1 B2 B3)\n");
 	for (size_t i = 0; i < d->npairs; i++)
-		text_pair(f, &d->pairs[i], d->o.alpha);
+		text_pair(f, d, &d->pairs[i]);
 	if (!d->npairs)
 		fprintf(f, "\nno groups on either side\n");
 }
@@ -297,11 +348,20 @@ static json_t *ctx_json(const uint64_t *c)
 	return o;
 }
 
-static json_t *ctx_change_json(const uint64_t *a, const uint64_t *b, double p, double p_adj,
-			       double alpha)
+/* "changed", "no_change", "too_few_runs"; null for an exploratory test or one not made. */
+static json_t *verdict_json(double p_adj, double alpha, bool too_few)
 {
-	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "a", ctx_json(a), "b", ctx_json(b), "p_value",
-			 num(p), "p_adjusted", num(p_adj), "significant", p_adj < alpha);
+	if (isnan(p_adj))
+		return json_null();
+	return json_string(p_adj < alpha ? "changed" : too_few ? "too_few_runs" : "no_change");
+}
+
+static json_t *ctx_change_json(const uint64_t *a, const uint64_t *b, double p, double p_adj,
+			       bool too_few, double alpha)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:b,s:b,s:o}", "a", ctx_json(a), "b", ctx_json(b),
+			 "p_value", num(p), "p_adjusted", num(p_adj), "significant", p_adj < alpha,
+			 "primary", 1, "verdict", verdict_json(p_adj, alpha, too_few));
 }
 
 static const char *only_name(int only)
@@ -323,6 +383,21 @@ static json_t *pair_json(const struct bbs_diff_pair *pr, double alpha)
 
 		for (int q = 0; po && q < BBS_DIFF_NQ; q++)
 			json_object_set_new(po, bbs_diff_q_name[q], qchange_json(&ph->q[q]));
+		if (po) {
+			json_object_set_new(po, "not_observable_a",
+					    ph->why_a && ph->why_a < NR_WHY
+						    ? json_string(bbs_why_name[ph->why_a])
+						    : json_null());
+			json_object_set_new(po, "not_observable_b",
+					    ph->why_b && ph->why_b < NR_WHY
+						    ? json_string(bbs_why_name[ph->why_b])
+						    : json_null());
+			json_object_set_new(po, "primary", json_boolean(ph->primary));
+			json_object_set_new(po, "verdict",
+					    ph->compared
+						    ? verdict_json(ph->p_adj, alpha, ph->too_few)
+						    : json_null());
+		}
 		json_object_set_new(phases, bbs_phase_name[ph->phase], po);
 	}
 	o = json_pack("{s:o,s:s,s:s,s:o,s:o}", "dev", json_null(), "op", bbs_op_name[pr->op],
@@ -332,10 +407,11 @@ static json_t *pair_json(const struct bbs_diff_pair *pr, double alpha)
 	if (o && *pr->dev && !pr->only) {
 		json_object_set_new(o, "complete_ctx",
 				    ctx_change_json(pr->complete_a, pr->complete_b, pr->complete_p,
-						    pr->complete_p_adj, alpha));
+						    pr->complete_p_adj, pr->complete_too_few,
+						    alpha));
 		json_object_set_new(o, "endio_ctx",
 				    ctx_change_json(pr->endio_a, pr->endio_b, pr->endio_p,
-						    pr->endio_p_adj, alpha));
+						    pr->endio_p_adj, pr->endio_too_few, alpha));
 		json_object_set_new(o, "throughput_bps",
 				    json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "a", num(pr->tput.a),
 					      "b", num(pr->tput.b), "change_pct", num(pr->tput.pct),
@@ -372,8 +448,15 @@ json_t *bbs_diff_json(const struct bbs_diff *d)
 	o = json_pack("{s:s,s:o,s:o,s:f,s:I,s:s,s:I,s:b,s:b}", "kind",
 		      bbs_diff_kind_name[d->a->kind], "a", side_json(d->a), "b", side_json(d->b),
 		      "alpha", d->o.alpha, "draws", (json_int_t)d->o.draws, "adjust",
-		      d->o.no_adjust ? "none" : "holm", "tests", (json_int_t)d->o.tests,
-		      "different_kernel", d->other_kernel, "different_host", d->other_host);
+		      d->o.no_adjust ? "none"
+		      : d->o.perms   ? "westfall-young"
+				     : "holm",
+		      "tests", (json_int_t)d->o.tests, "different_kernel", d->other_kernel,
+		      "different_host", d->other_host);
+	if (o) {
+		json_object_set_new(o, "relabellings", json_integer((json_int_t)d->o.perms));
+		json_object_set_new(o, "relabellings_exact", json_boolean(d->o.perms_exact));
+	}
 	if (o)
 		json_object_set_new(o, "unit",
 				    json_string(d->a->kind == BBS_DIFF_BENCH ? "round"

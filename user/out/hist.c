@@ -33,6 +33,7 @@ const char *const bbs_why_name[NR_WHY] = {
 	[WHY_NO_FUNCTION] = "no_function",
 	[WHY_CSUM_IN_ENDIO] = "csum_in_endio",
 	[WHY_CSUM_INLINE] = "csum_inline",
+	[WHY_BIO_BASED] = "bio_based",
 };
 
 const char *const bbs_why_detail[NR_WHY] = {
@@ -44,6 +45,8 @@ const char *const bbs_why_detail[NR_WHY] = {
 	[WHY_NO_FUNCTION] = "this kernel has no function it is seen through",
 	[WHY_CSUM_IN_ENDIO] = "read checksums are verified inside the read end_io (endio)",
 	[WHY_CSUM_INLINE] = "none offloaded: checksums ran inline in the submitting task",
+	[WHY_BIO_BASED] = "a bio-based device (zram, dm, md) has no request, so no queue to "
+			  "time: its device phase runs from the bio's queueing",
 };
 
 const char *const bbs_under_name[NR_UNDER] = {
@@ -394,6 +397,12 @@ static int group_why(const struct bbs_report *r, const struct bbs_group_data *gd
 		return WHY_NONE;
 	if (p == PHASE_CSUM && why == WHY_NONE && op == BBS_OP_WRITE)
 		return WHY_CSUM_INLINE;
+	/*
+	 * A request-based bio times queue whenever it times device (both end
+	 * at the request's issue); device without queue is a bio-based device.
+	 */
+	if (p == PHASE_QUEUE && why == WHY_NONE && gd->g.dev && gd->phases[PHASE_DEVICE].count)
+		return WHY_BIO_BASED;
 	return why;
 }
 

@@ -54,6 +54,7 @@ enum bbs_why {
 	WHY_NO_FUNCTION, /* this kernel has no function it is seen through */
 	WHY_CSUM_IN_ENDIO, /* read checksums are verified inside the read end_io */
 	WHY_CSUM_INLINE, /* observable, none seen: checksums ran inline in the submitter */
+	WHY_BIO_BASED, /* queue of a bio-based device: no request, so no issue to end it */
 	NR_WHY,
 };
 
