@@ -169,7 +169,7 @@ for r in $(seq "$ROUNDS"); do
 					jq -Rn '[inputs | split(" ") | {name: .[0], runs: ((.[3]|tonumber) - (.[1]|tonumber)),
 						ns: ((.[4]|tonumber) - (.[2]|tonumber))}]')
 				cpu_us=$(awk -v b=$((b1 - b0)) -v n="${ios:-0}" -v hz="$CLK_TCK" \
-					'BEGIN {printf "%.3f", n > 0 ? b * 1e6 / hz / n : 0}')
+					'BEGIN {printf "%.3f", (n > 0) ? b * 1e6 / hz / n : 0}')
 				[ "$m" = none ] && base_busy=$cpu_us base_ios=$ios
 				jq -cn --arg t "$t" --arg w "$w" --arg k "$kind" --arg m "$m" --argjson r "$r" \
 					--argjson ios "${ios:-0}" --argjson dios $((d1 - d0)) --argjson secs "$SECS" \
