@@ -78,6 +78,7 @@ static bool print_interval(const struct bbs_report *r, bool json, const struct b
 		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
 		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
 		bbs_report_print(stdout, r, po);
+		bbs_report_print_cost(stdout, r);
 	}
 	return bbs_stdout_ok();
 }

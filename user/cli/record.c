@@ -229,8 +229,10 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 			      per, "lost", (json_int_t)nlost, "lost_detail", ld, "unwritten",
 			      (json_int_t)s.unwritten, "cpu_user_s", cpu_user, "cpu_sys_s", cpu_sys,
 			      "exit_status", status);
-		if (o)
+		if (o) {
 			bbs_json_set_str(o, "file", rc->path);
+			json_object_set_new(o, "bpf_cost", bbs_report_cost_json(&rc->total));
+		}
 		bbs_json_print(o, 0);
 		fflush(stdout);
 		json_decref(o);
@@ -252,7 +254,8 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
 			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
 	}
-	fputc('\n', stderr);
+	fputs("\nbbscope: ", stderr);
+	bbs_report_print_cost(stderr, &rc->total);
 }
 
 int cmd_record(int argc, char **argv)

@@ -272,8 +272,34 @@ void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r
 	}
 }
 
+/* Add r's BPF cost to total's, program by program. */
+static void merge_cost(struct bbs_report *total, const struct bbs_report *r)
+{
+	total->cost_measured = r->cost_measured;
+	total->cost_why = r->cost_why;
+	for (size_t i = 0; i < r->nr_prog_cost; i++) {
+		const struct bbs_prog_cost *src = &r->prog_cost[i];
+		size_t j;
+
+		for (j = 0; j < total->nr_prog_cost; j++)
+			if (!strcmp(total->prog_cost[j].name, src->name))
+				break;
+		if (j == total->nr_prog_cost) {
+			if (j == BBS_MAX_PROG_COST)
+				continue;
+			total->prog_cost[j] = (struct bbs_prog_cost){ .runs = 0 };
+			snprintf(total->prog_cost[j].name, sizeof(total->prog_cost[j].name), "%s",
+				 src->name);
+			total->nr_prog_cost++;
+		}
+		total->prog_cost[j].runs += src->runs;
+		total->prog_cost[j].ns += src->ns;
+	}
+}
+
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 {
+	merge_cost(total, r);
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
@@ -535,6 +561,47 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 	}
 }
 
+void bbs_report_cost_total(const struct bbs_report *r, uint64_t *runs, uint64_t *ns)
+{
+	*runs = *ns = 0;
+	for (size_t i = 0; i < r->nr_prog_cost; i++) {
+		*runs += r->prog_cost[i].runs;
+		*ns += r->prog_cost[i].ns;
+	}
+}
+
+void bbs_report_print_cost(FILE *f, const struct bbs_report *r)
+{
+	uint64_t runs, ns;
+
+	if (!r->cost_measured) {
+		fprintf(f, "bpf cost: not measured (%s)\n", r->cost_why ? r->cost_why : "unknown");
+		return;
+	}
+	bbs_report_cost_total(r, &runs, &ns);
+	fprintf(f, "bpf cost: %.3f ms CPU in %llu program runs (%.0f ns per run)\n", ns / 1e6,
+		(unsigned long long)runs, runs ? (double)ns / runs : 0.0);
+}
+
+json_t *bbs_report_cost_json(const struct bbs_report *r)
+{
+	json_t *progs, *o;
+	uint64_t runs, ns;
+
+	if (!r->cost_measured)
+		return json_pack("{s:b,s:s}", "measured", 0, "why",
+				 r->cost_why ? r->cost_why : "unknown");
+	progs = json_object();
+	for (size_t i = 0; i < r->nr_prog_cost; i++)
+		json_object_set_new(progs, r->prog_cost[i].name,
+				    json_pack("{s:I,s:f}", "runs", (json_int_t)r->prog_cost[i].runs,
+					      "seconds", r->prog_cost[i].ns / 1e9));
+	bbs_report_cost_total(r, &runs, &ns);
+	o = json_pack("{s:b,s:I,s:f,s:o}", "measured", 1, "runs", (json_int_t)runs, "seconds",
+		      ns / 1e9, "progs", progs);
+	return o;
+}
+
 /* ---- JSON ---- */
 
 json_t *bbs_phase_json(const struct bbs_hist *h, int why)
@@ -680,6 +747,11 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 	if (o && has_funcs(r) && funcs_json(r, o)) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && (r->cost_measured || r->cost_why) &&
+	    json_object_set_new(o, "bpf_cost", bbs_report_cost_json(r))) {
 		json_decref(o);
 		return NULL;
 	}
