@@ -702,7 +702,8 @@ static void stats_open(struct bbs_tracer *t)
 		fclose(f);
 	}
 	if (v != '1')
-		t->cost_why = "the kernel has no BPF_ENABLE_STATS and kernel.bpf_stats_enabled is 0";
+		t->cost_why =
+			"the kernel has no BPF_ENABLE_STATS and kernel.bpf_stats_enabled is 0";
 }
 
 /* The run count and time of each attached program since the last drain. */
