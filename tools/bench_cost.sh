@@ -91,16 +91,15 @@ command -v biolatency >/dev/null && modes="$modes biolatency"
 
 busy() { awk '/^cpu / {printf "%d\n", $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 dev_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
-# name run_cnt run_time_ns, one line per program of a tracer (bbscope: btf_/raw_).
-prog_stats() {  # MODE
-	local re
-	case $1 in
-	none) return ;;
-	biolatency) re='block_rq|handle_block|block_io' ;;
-	*) re='^(btf|raw)_' ;;
-	esac
-	bpftool prog show --json 2>/dev/null | jq -r --arg re "$re" \
-		'.[] | select(.name != null and (.name | test($re))) | "\(.name) \(.run_cnt // 0) \(.run_time_ns // 0)"' |
+# name run_cnt run_time_ns, one line per BPF program the tracer (pid) holds:
+# other bbscope instances on the machine run the same programs.
+prog_stats() {  # MODE PID
+	local ids
+	[ "$1" = none ] && return
+	ids=$(grep -h '^prog_id:' /proc/"$2"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -un | paste -sd, -)
+	[ -n "$ids" ] || return
+	bpftool prog show --json 2>/dev/null | jq -r --argjson ids "[$ids]" \
+		'.[] | select(.id as $i | $ids | index($i)) | "\(.name) \(.run_cnt // 0) \(.run_time_ns // 0)"' |
 		awk '{c[$1] += $2; t[$1] += $3} END {for (n in c) print n, c[n], t[n]}' | sort
 }
 
@@ -152,13 +151,13 @@ for r in $(seq "$ROUNDS"); do
 			base_ios=
 			for m in $modes; do
 				[ "$m" = none ] || start_tracer "$m" "${tmnt[$t]}"
-				prog_stats "$m" >"$WORK/s0"
+				prog_stats "$m" "$tracer" >"$WORK/s0"
 				b0=$(busy)
 				d0=$(dev_ios "${tdev[$t]}")
 				ios=$(run_fio "${tmnt[$t]}" "$w" "$([ "$kind" = rate ] && echo "$RATE")")
 				b1=$(busy)
 				d1=$(dev_ios "${tdev[$t]}")
-				prog_stats "$m" >"$WORK/s1"
+				prog_stats "$m" "$tracer" >"$WORK/s1"
 				[ "$m" = none ] || stop_tracer
 				endio=0
 				if [ "$m" = hist ] || [ "$m" = sample ]; then
