@@ -59,6 +59,19 @@ const volatile bool emit_events = false;
 /* Benchmarks only: every program returns at once, to measure what the
  * events cost by themselves (tools/bench_overhead.sh, mode "events"). */
 const volatile bool events_only = false;
+/*
+ * The lowest and highest address of the work functions execute_start and
+ * queue_work look for (user space): a work item whose func lies outside is
+ * no btrfs work, told in two compares, before any other load.
+ */
+const volatile __u64 work_fn_lo = 0;
+const volatile __u64 work_fn_hi = ~0ULL;
+/*
+ * --sample N: follow one bio (ordered extent, csum/rmw/recover span) in N,
+ * chosen by a hash of its address and sector, not by time, so that the
+ * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
+ */
+const volatile __u32 sample_n = 0;
 /* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
@@ -453,6 +466,28 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;
+}
+
+static __always_inline bool maybe_btrfs_work(__u64 func)
+{
+	return func >= work_fn_lo && func <= work_fn_hi;
+}
+
+/* Is the object at key (with salt: a bio's sector) one --sample follows? */
+static __always_inline bool sampled(__u64 key, __u64 salt)
+{
+	__u32 h;
+
+	if (sample_n <= 1)
+		return true;
+	asm volatile("%[h] = %[key]" : [h] "=w"(h) : [key] "w"((__u32)key));
+	h ^= (__u32)salt * 0x85ebca6bU;
+	h ^= h >> 16;
+	h *= 0x7feb352dU;
+	h ^= h >> 15;
+	h *= 0x846ca68bU;
+	h ^= h >> 16;
+	return h % sample_n == 0;
 }
 
 static __always_inline int fn_is(__u64 addr, enum bbs_fn which)

@@ -86,7 +86,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	__u64 now;
 
 	fn_idx = end_io_of((__u64)RD(bio, bi_end_io));
-	if (fn_idx < 0)
+	if (fn_idx < 0 || !sampled((__u64)bio, RD(bio, bi_iter.bi_sector)))
 		return 0;
 	class = fn_class[fn_idx];
 	dev = H(bio_dev)(bio);
@@ -140,7 +140,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 		st->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(st->comm, sizeof(st->comm));
 	}
-	if (bio_based)
+	/* Read first: a store on every bio would bounce the line between CPUs. */
+	if (bio_based && !seen_bio_based)
 		seen_bio_based = 1;
 	if (class == CLASS_RAID)
 		H(span_stripe_io)(bio, st->g.op, now);
@@ -208,9 +209,11 @@ static __always_inline int H(on_bio_complete)(struct bio *bio)
 static __always_inline int H(on_queue_work)(struct pool_workqueue *pwq, struct work_struct *work)
 {
 	struct bbs_bio_state *st;
-	__u64 bio, *slot;
+	__u64 func = (__u64)RD(work, func), bio, *slot;
 
-	bio = H(endio_work_bio)(work, (__u64)RD(work, func));
+	if (!maybe_btrfs_work(func))
+		return 0;
+	bio = H(endio_work_bio)(work, func);
 	if (!bio)
 		return 0;
 	st = bios_find(bio, &slot);
@@ -318,7 +321,7 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 {
 	struct running *r;
 
-	if (filter_fs && fs != filter_fs)
+	if ((filter_fs && fs != filter_fs) || !sampled(id, 0))
 		return;
 	r = H(run_begin)();
 	if (!r)
@@ -364,7 +367,8 @@ static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __
 	    bpf_core_enum_value(enum btrfs_rbio_ops, BTRFS_RBIO_READ_REBUILD))
 		return;
 	fs = RD(rbio, bioc, fs_info, sb, s_dev);
-	if ((filter_fs && fs != filter_fs) || rbios_find((__u64)rbio, &slot))
+	if ((filter_fs && fs != filter_fs) || !sampled((__u64)rbio, 0) ||
+	    rbios_find((__u64)rbio, &slot))
 		return;
 	rs = rbios_claim((__u64)rbio);
 	if (!rs)
@@ -475,6 +479,8 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 	struct bbs_bio_state *st;
 	struct running *r;
 
+	if (!maybe_btrfs_work(func))
+		return 0;
 	bio = H(endio_work_bio)(work, func);
 	if (bio) {
 		st = bios_find(bio, &slot);
@@ -555,8 +561,11 @@ static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
 					     struct btrfs_ordered_extent *oe)
 {
 	struct bbs_ordered_state *os;
-	__u32 fs = H(fs_of_inode)(inode);
+	__u32 fs;
 
+	if (!sampled((__u64)oe, 0))
+		return 0;
+	fs = H(fs_of_inode)(inode);
 	if (filter_fs && fs != filter_fs)
 		return 0;
 	os = ordered_claim((__u64)oe);

@@ -272,6 +272,38 @@ void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r
 	}
 }
 
+static void scale_hist(struct bbs_hist *h, uint32_t n)
+{
+	h->count *= n;
+	h->sum_ns *= n;
+	for (int i = 0; i < HIST_SLOTS; i++)
+		h->slots[i] *= n;
+}
+
+void bbs_report_scale(struct bbs_report *r, uint32_t n)
+{
+	r->sample = n > 1 ? n : 0;
+	if (n <= 1)
+		return;
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		struct bbs_group_data *gd = &r->groups[i];
+		struct bbs_stats *s = &gd->stats;
+
+		s->bios *= n;
+		s->bytes *= n;
+		for (int c = 0; c < NR_CTX; c++) {
+			s->complete_ctx[c] *= n;
+			s->endio_ctx[c] *= n;
+		}
+		s->stripe_writes *= n;
+		s->stripe_reads *= n;
+		for (int p = 0; p < NR_PHASES; p++)
+			scale_hist(&gd->phases[p], n);
+		for (int w = 0; w < gd->nr_wqs; w++)
+			gd->wqs[w].count *= n;
+	}
+}
+
 /* Add r's BPF cost to total's, program by program. */
 static void merge_cost(struct bbs_report *total, const struct bbs_report *r)
 {
@@ -300,6 +332,7 @@ static void merge_cost(struct bbs_report *total, const struct bbs_report *r)
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 {
 	merge_cost(total, r);
+	total->sample = r->sample;
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
@@ -747,6 +780,10 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 	if (o && has_funcs(r) && funcs_json(r, o)) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && json_object_set_new(o, "sample", json_integer(r->sample ? r->sample : 1))) {
 		json_decref(o);
 		return NULL;
 	}

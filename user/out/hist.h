@@ -125,6 +125,8 @@ struct bbs_prog_cost {
 
 struct bbs_report {
 	double interval_s;
+	/* --sample N: one bio in N was followed, counts scaled by N (0: all) */
+	uint32_t sample;
 	/* BPF cost: measured (bpf_stats on while tracing), else cost_why says why not. */
 	bool cost_measured;
 	const char *cost_why;
@@ -195,6 +197,8 @@ struct bbs_print_opts {
 void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o);
 /* The JSON object of docs/json.md; the caller adds its own keys and frees it. */
 json_t *bbs_report_json(const struct bbs_report *r);
+/* --sample N: scale r's counts, bytes and histogram counts by N (not max). */
+void bbs_report_scale(struct bbs_report *r, uint32_t n);
 /* bbscope's own BPF cost: its totals, a line of text, the JSON object "bpf_cost". */
 void bbs_report_cost_total(const struct bbs_report *r, uint64_t *runs, uint64_t *ns);
 void bbs_report_print_cost(FILE *f, const struct bbs_report *r);

@@ -162,6 +162,10 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 			write_hist(f, name, lbl, &gd->phases[p]);
 		}
 	}
+	fprintf(f,
+		"# HELP bbscope_sample One bio in this many is followed (--sample); counts are "
+		"scaled by it.\n# TYPE bbscope_sample gauge\nbbscope_sample %u\n",
+		r->sample ? r->sample : 1);
 	counter(f, r, CNT_BIOS, "bbscope_bios_total", "btrfs bios finished.");
 	counter(f, r, CNT_BYTES, "bbscope_bytes_total", "Bytes of btrfs bios finished.");
 	counter(f, r, CNT_COMPLETE_CTX, "bbscope_complete_ctx_total",

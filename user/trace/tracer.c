@@ -211,6 +211,7 @@ struct bbs_tracer {
 	const char *cost_why; /* why the BPF cost cannot be measured, or NULL */
 	uint64_t cost_runs_prev[NR_TPS], cost_ns_prev[NR_TPS];
 	uint32_t filter_fs, filter_dev;
+	uint32_t sample; /* --sample N, 0: every bio */
 	int ncpus;
 	bool verbose;
 	bool record; /* record mode: emit_events */
@@ -465,6 +466,27 @@ static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
 	}
 }
 
+/*
+ * The address span of the work functions the work tracepoints look for
+ * (enum bbs_fn after the end_io functions): anything outside is rejected
+ * in two compares.  All btrfs functions, built in or one module.
+ */
+static void set_work_fn_range(struct bbs_tracer *t)
+{
+	uint64_t lo = ~0ULL, hi = 0;
+
+	for (int i = FN_BIO_CHAIN_END_IO + 1; i < NR_FNS; i++) {
+		uint64_t a = t->k.fn[i];
+
+		if (!a)
+			continue;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	t->skel->rodata->work_fn_lo = lo;
+	t->skel->rodata->work_fn_hi = hi;
+}
+
 /* Attach tracepoint i; if that fails, mark it and its phases unavailable. */
 static int attach_one(struct bbs_tracer *t, size_t i)
 {
@@ -605,6 +627,8 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	t->skel->rodata->filter_fs = o->filter_fs;
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
+	t->skel->rodata->sample_n = o->sample > 1 ? o->sample : 0;
+	set_work_fn_range(t);
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
 	if (o->emit_events)
@@ -771,6 +795,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->record = o->emit_events;
 	t->quiet = o->quiet;
 	t->filter_fs = o->filter_fs;
+	t->sample = o->sample > 1 ? o->sample : 0;
 	t->filter_dev = o->filter_dev;
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
@@ -1414,6 +1439,7 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 		err = drain_spill(t, old, r);
 	drain_lost(t, r);
 	drain_cost(t, r);
+	bbs_report_scale(r, t->sample);
 	bbs_tracer_tick(t);
 	r->evicted = t->evicted;
 	t->evicted = 0;
