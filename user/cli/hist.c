@@ -80,9 +80,6 @@ static bool print_interval(const struct bbs_report *r, bool json, const struct b
 		now = time(NULL);
 		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
 		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
-		if (r->sample)
-			printf("sampled: one bio in %u followed, counts and bytes scaled by %u\n",
-			       r->sample, r->sample);
 		bbs_report_print(stdout, r, po);
 		bbs_report_print_cost(stdout, r);
 	}

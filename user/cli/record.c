@@ -52,7 +52,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bbscope record -o FILE [--fs MOUNTPOINT] [--dev NAME] [--duration SEC]\n"
 		"                      [--func SPEC]... [--force] [--buffer-mb N] [--json] [-v]\n"
-		"                      [-- COMMAND "
+		"                      [--sample N] [-- COMMAND "
 		"ARGS...]\n"
 		"\n"
 		"Record every btrfs bio into FILE: all its phase timestamps, size, device and\n"
@@ -79,6 +79,8 @@ static void usage(FILE *f)
 		"      --hist-json FILE  also write the in-kernel histograms of this run, as\n"
 		"                        'bbscope hist --json' prints them (for cross-checks)\n"
 		"  -j, --json            summary and errors as JSON on stdout\n"
+		"      --sample N        record one bio in N (by a hash of the bio, not\n"
+		"                        time); report scales counts by N\n"
 		"  -v, --verbose         libbpf messages and attach details\n");
 }
 
@@ -130,6 +132,8 @@ static int tick(struct recorder *rc)
 	rc->evicted += rc->interval.evicted;
 	if (rc->keep_total)
 		bbs_report_merge(&rc->total, &rc->interval);
+	else
+		bbs_report_merge_cost(&rc->total, &rc->interval); /* for the summary */
 	if (!rc->werr)
 		rc->werr = bbs_tfw_funcs(rc->w, &rc->interval);
 	bbs_tracer_lost_percpu(rc->t, rc->percpu, rc->ncpus);
@@ -272,6 +276,7 @@ int cmd_record(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "func", required_argument, NULL, 'U' },
+		{ "sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -304,6 +309,10 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'F':
 			force = true;
+			break;
+		case 'S':
+			if (bbs_opt_sample(optarg, &to.sample))
+				return 2;
 			break;
 		case 'f':
 			if (bbs_fs_arg(optarg, &to.filter_fs))
@@ -403,6 +412,7 @@ int cmd_record(int argc, char **argv)
 		}
 	h->have_phase_why = true;
 	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc.t));
+	h->sample = to.sample > 1 ? to.sample : 0;
 	h->ncpus = rc.ncpus;
 	h->filter_fs = to.filter_fs;
 	h->filter_dev = to.filter_dev;

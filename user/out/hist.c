@@ -305,7 +305,7 @@ void bbs_report_scale(struct bbs_report *r, uint32_t n)
 }
 
 /* Add r's BPF cost to total's, program by program. */
-static void merge_cost(struct bbs_report *total, const struct bbs_report *r)
+void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r)
 {
 	total->cost_measured = r->cost_measured;
 	total->cost_why = r->cost_why;
@@ -331,7 +331,7 @@ static void merge_cost(struct bbs_report *total, const struct bbs_report *r)
 
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 {
-	merge_cost(total, r);
+	bbs_report_merge_cost(total, r);
 	total->sample = r->sample;
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		total->lost[i] += r->lost[i];
@@ -576,6 +576,9 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 {
 	uint64_t lost = bbs_report_lost(r);
 
+	if (r->sample)
+		fprintf(f, "sampled: one bio in %u followed, counts and bytes scaled by %u\n",
+			r->sample, r->sample);
 	if (!r->nr_groups)
 		fprintf(f, "no btrfs bios in this interval\n");
 	for (size_t i = 0; i < r->nr_groups; i++) {

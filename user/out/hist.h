@@ -200,6 +200,7 @@ json_t *bbs_report_json(const struct bbs_report *r);
 /* --sample N: scale r's counts, bytes and histogram counts by N (not max). */
 void bbs_report_scale(struct bbs_report *r, uint32_t n);
 /* bbscope's own BPF cost: its totals, a line of text, the JSON object "bpf_cost". */
+void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r);
 void bbs_report_cost_total(const struct bbs_report *r, uint64_t *runs, uint64_t *ns);
 void bbs_report_print_cost(FILE *f, const struct bbs_report *r);
 json_t *bbs_report_cost_json(const struct bbs_report *r);
