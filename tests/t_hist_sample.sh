@@ -35,16 +35,24 @@ check "scaled bios ($sb) within 20% of every bio ($ab)" \
 ay=$(reads "$A" | jq .bytes) sy=$(reads "$S" | jq .bytes)
 check "scaled bytes ($sy) within 20% of every bio's ($ay)" \
 	awk -v a="$ay" -v s="$sy" 'BEGIN {exit !(s > 0.8 * a && s < 1.2 * a)}'
-# The data reads' device-group histograms, merged across groups by taking the largest.
-pct() {  # FILE PHASE KEY
-	jq --arg p "$2" --arg k "$3" '[.groups[] | select(.op=="read" and .kind=="data" and .dev != null) |
-		.phases[$p] | select(. != null and .count > 0) | {c: .count, v: .[$k]}] | max_by(.c) | .v // 0' "$1"
+# The data reads' busiest device group, per phase: the sampled percentile
+# must lie in the unsampled histogram's buckets between the quantiles q -/+
+# 3 standard errors of a quantile of the n bios the sample followed (the
+# sampling's own error), bucket edges included (the histogram's error).
+grp() {  # FILE PHASE
+	jq --arg p "$2" '[.groups[] | select(.op=="read" and .kind=="data" and .dev != null) |
+		.phases[$p] | select(. != null and .count > 0)] | max_by(.count)' "$1"
 }
 for ph in device total; do
-	for k in p50_ns p90_ns; do
-		a=$(pct "$A" $ph $k) s=$(pct "$S" $ph $k)
-		check "$ph $k sampled ($s) within a bucket of every bio's ($a)" \
-			awk -v a="$a" -v s="$s" 'BEGIN {d = a > s ? a - s : s - a; m = a > s ? a : s; exit !(a > 0 && d <= 0.25 * m)}'
+	for q in 50 90; do
+		s=$(grp "$S" $ph | jq ".p${q}_ns")
+		band=$(jq -n --argjson a "$(grp "$A" $ph)" --argjson q $q --argjson n "$(grp "$S" $ph | jq '.count / 4')" '
+			($q / 100) as $q | (3 * (($q * (1 - $q)) / $n | sqrt)) as $e |
+			def edge($f; $k): [foreach $a.buckets[] as $b (0; . + $b[2]; [., $b])] |
+				map(select(.[0] >= $f * $a.count)) | first | .[1][$k];
+			"\(edge([$q - $e, 0] | max; 0)) \(edge([$q + $e, 1] | min; 1))"' -r)
+		check "$ph p$q sampled ($s) within every bio's band [$band]" \
+			awk -v s="$s" -v b="$band" 'BEGIN {split(b, x, " "); exit !(s >= x[1] && s <= x[2])}'
 	done
 done
 exit 0
