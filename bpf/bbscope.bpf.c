@@ -791,7 +791,7 @@ enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
  * 5.10's verifier takes only scalars (and the context) as arguments to a
  * global function, and raw_tp has the bio as a number: complete_key.  The
  * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
- * pointer to the state: finish_bio.
+ * pointer to the state: finish_bio.  now 0: read the clock once the bio is found.
  */
 __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 {
@@ -802,6 +802,9 @@ __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 	st = bios_find(key, &slot);
 	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
 		return 0;
+	/* The clock only for a bio followed (--sample: one in N). */
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (complete_mark(st, now, own)) {
 		account_bio(st, now, st->complete_ctx);
 		bios_free(st, slot);

@@ -163,7 +163,7 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 	__u64 now = 0, key, end_io, addr = 0, *slot;
 	struct bbs_bio_state *st;
 	struct bio *bio;
-	bool own;
+	bool own, seen = false;
 	int i;
 
 	addr = ptr_value(RD(rq, bio));
@@ -182,17 +182,20 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 		addr = ptr_value(RD(bio, bi_next));
 		if (!key)
 			continue;
-		if (!now)
-			now = bpf_ktime_get_ns();
+		seen = true;
+		/* The clock is read only for a bio followed (--sample: one in N). */
 		if (complete) {
-			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, now);
+			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, 0);
 			continue;
 		}
 		st = bios_find(key, &slot);
-		if (st && !st->issue_ns)
-			st->issue_ns = now;
+		if (!st || st->issue_ns)
+			continue;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		st->issue_ns = now;
 	}
-	if (addr && now)
+	if (addr && seen)
 		lose(LOST_RQ_WALK);
 	return 0;
 }
@@ -202,7 +205,7 @@ static __always_inline int H(on_bio_complete)(struct bio *bio)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)))
 		return 0;
-	complete_key(ptr_value(bio), COMPLETE_FIRST, bpf_ktime_get_ns());
+	complete_key(ptr_value(bio), COMPLETE_FIRST, 0);
 	return 0;
 }
 

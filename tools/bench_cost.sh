@@ -19,7 +19,10 @@
 # workload on both devices and the modes prom and record (default: a short
 # subset, read_direct on both and fsync16k on loop, a few minutes),
 # RATE (default 4000) I/Os per second for the CPU runs, SAMPLE (default 16)
-# for the mode "sample" (hist --sample), JOBS fio jobs (default 2).
+# for the mode "sample" (hist --sample), JOBS fio jobs (default 2);
+# PLAN ("zram:read_direct loop:fsync16k ...") and MODES ("none hist ...")
+# to choose; BBSCOPE_B, a second bbscope build: mode hist_b, A/B in the
+# same rounds.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${BBSCOPE:-$PWD/build/bbscope}
@@ -79,7 +82,9 @@ declare -A wl=(
 	[write_buffered]="--rw=randwrite --bs=4k --direct=0"
 	[fsync16k]="--rw=randwrite --bs=16k --fsync=1"
 )
-if [ "$FULL" = 1 ]; then
+if [ -n "${PLAN:-}" ]; then
+	plan=$PLAN
+elif [ "$FULL" = 1 ]; then
 	plan=$(for t in $targets; do for w in read_direct write_direct read_buffered write_buffered fsync16k; do echo "$t:$w"; done; done)
 else
 	plan=$(for t in $targets; do echo "$t:read_direct"; done; echo "loop:fsync16k")
@@ -88,6 +93,10 @@ modes="none hist"
 [ "$FULL" = 1 ] && modes="$modes prom record"
 "$B" hist --help 2>&1 | grep -q -- --sample && modes="$modes sample"
 command -v biolatency >/dev/null && modes="$modes biolatency"
+# A/B of two builds in the same rounds: BBSCOPE_B adds mode hist_b.
+BB=${BBSCOPE_B:-}
+[ -n "$BB" ] && modes="$modes hist_b"
+modes=${MODES:-$modes}
 
 busy() { awk '/^cpu / {printf "%d\n", $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 dev_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
@@ -108,6 +117,7 @@ start_tracer() {  # MODE MNT
 	: >"$err"
 	case $1 in
 	hist) "$B" hist --fs "$2" --json >"$WORK/hist.json" 2>"$err" & ;;
+	hist_b) "$BB" hist --fs "$2" --json >"$WORK/hist.json" 2>"$err" & ;;
 	sample) "$B" hist --fs "$2" --sample "$SAMPLE" --json >"$WORK/hist.json" 2>"$err" & ;;
 	prom) "$B" hist --fs "$2" --prom 127.0.0.1:0 -s >/dev/null 2>"$err" & ;;
 	record) "$B" record --fs "$2" -o "$WORK/rec.bbt" --force >/dev/null 2>"$err" & ;;
@@ -160,7 +170,7 @@ for r in $(seq "$ROUNDS"); do
 				prog_stats "$m" "$tracer" >"$WORK/s1"
 				[ "$m" = none ] || stop_tracer
 				endio=0
-				if [ "$m" = hist ] || [ "$m" = sample ]; then
+				if [ "$m" = hist ] || [ "$m" = hist_b ] || [ "$m" = sample ]; then
 					endio=$(jq '[.. | objects | .endio_wq? // empty | to_entries[] | .value] | add // 0' \
 						"$WORK/hist.json" 2>/dev/null || echo 0)
 				fi
@@ -209,7 +219,7 @@ jq -s --arg cpu "$cpu_model" --argjson cores "$(nproc)" --arg kernel "$(uname -r
 		 device_ios_per_io: ($g | map(if .ios > 0 then .device_ios / .ios else 0 end) | median | r3),
 		 bpf_ns_per_io: ($g | map(if .ios > 0 then ([.progs[].ns] | add // 0) / .ios else 0 end) | median | r1),
 		 bpf_runs_per_io: ($g | map(if .ios > 0 then ([.progs[].runs] | add // 0) / .ios else 0 end) | median | r3),
-		 foreign_workqueue_runs_per_io: (if ($g[0].mode == "hist" or $g[0].mode == "sample") then
+		 foreign_workqueue_runs_per_io: (if ($g[0].mode | test("^(hist|hist_b|sample)$")) then
 			($g | map(if .ios > 0 then (([.progs[] | select(.name | test("workqueue_execute_start")) | .runs] | add // 0)
 				- .btrfs_endio_work) / .ios else 0 end) | median | r3) else null end),
 		 progs: ([$g[].progs[].name] | unique | map(. as $n |
