@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # hist --sample N follows one bio in N by a hash of the bio: two tracers on
 # the same 4 KiB O_DIRECT reads, one following every bio and one sampling
-# one in 4, agree on the data reads' percentiles within the histogram's
-# bucket error (a quarter of a power of two), their scaled bio count and
-# bytes agree within 20%, and every output says the sampling.
+# one in 4, agree on the data reads' p50 and p90 within the histogram's
+# bucket error (bucket edges) widened by the sample's own quantile error,
+# their scaled bio count and bytes agree within 20%, and JSON says the
+# sampling.
 # kernels: all
 . "$(dirname "$0")/lib.sh"
 need_root
