@@ -22,7 +22,8 @@
 # for the mode "sample" (hist --sample), JOBS fio jobs (default 2);
 # PLAN ("zram:read_direct loop:fsync16k ...") and MODES ("none hist ...")
 # to choose; BBSCOPE_B, a second bbscope build: mode hist_b, A/B in the
-# same rounds.
+# same rounds; mode events (not by default): every program returns at
+# once (BBSCOPE_EVENTS_ONLY), the floor of the events and bpf_stats alone.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${BBSCOPE:-$PWD/build/bbscope}
@@ -117,6 +118,7 @@ start_tracer() {  # MODE MNT
 	: >"$err"
 	case $1 in
 	hist) "$B" hist --fs "$2" --json >"$WORK/hist.json" 2>"$err" & ;;
+	events) BBSCOPE_EVENTS_ONLY=1 "$B" hist --fs "$2" -s >/dev/null 2>"$err" & ;;
 	hist_b) "$BB" hist --fs "$2" --json >"$WORK/hist.json" 2>"$err" & ;;
 	sample) "$B" hist --fs "$2" --sample "$SAMPLE" --json >"$WORK/hist.json" 2>"$err" & ;;
 	prom) "$B" hist --fs "$2" --prom 127.0.0.1:0 -s >/dev/null 2>"$err" & ;;
