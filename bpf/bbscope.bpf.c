@@ -59,6 +59,19 @@ const volatile bool emit_events = false;
 /* Benchmarks only: every program returns at once, to measure what the
  * events cost by themselves (tools/bench_overhead.sh, mode "events"). */
 const volatile bool events_only = false;
+/*
+ * The lowest and highest address of the work functions execute_start and
+ * queue_work look for (user space): a work item whose func lies outside is
+ * no btrfs work, told in two compares, before any other load.
+ */
+const volatile __u64 work_fn_lo = 0;
+const volatile __u64 work_fn_hi = ~0ULL;
+/*
+ * --sample N: follow one bio (ordered extent, csum/rmw/recover span) in N,
+ * chosen by a hash of its address and sector, not by time, so that the
+ * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
+ */
+const volatile __u32 sample_n = 0;
 /* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
@@ -455,6 +468,28 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	return v;
 }
 
+static __always_inline bool maybe_btrfs_work(__u64 func)
+{
+	return func >= work_fn_lo && func <= work_fn_hi;
+}
+
+/* Is the object at key (with salt: a bio's sector) one --sample follows? */
+static __always_inline bool sampled(__u64 key, __u64 salt)
+{
+	__u32 h;
+
+	if (sample_n <= 1)
+		return true;
+	asm volatile("%[h] = %[key]" : [h] "=w"(h) : [key] "w"((__u32)key));
+	h ^= (__u32)salt * 0x85ebca6bU;
+	h ^= h >> 16;
+	h *= 0x7feb352dU;
+	h ^= h >> 15;
+	h *= 0x846ca68bU;
+	h ^= h >> 16;
+	return h % sample_n == 0;
+}
+
 static __always_inline int fn_is(__u64 addr, enum bbs_fn which)
 {
 	return addr && addr == fn[which];
@@ -756,7 +791,7 @@ enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
  * 5.10's verifier takes only scalars (and the context) as arguments to a
  * global function, and raw_tp has the bio as a number: complete_key.  The
  * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
- * pointer to the state: finish_bio.
+ * pointer to the state: finish_bio.  now 0: read the clock once the bio is found.
  */
 __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 {
@@ -767,6 +802,9 @@ __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 	st = bios_find(key, &slot);
 	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
 		return 0;
+	/* The clock only for a bio followed (--sample: one in N). */
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (complete_mark(st, now, own)) {
 		account_bio(st, now, st->complete_ctx);
 		bios_free(st, slot);

@@ -87,7 +87,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	__u64 now;
 
 	fn_idx = end_io_of((__u64)RD(bio, bi_end_io));
-	if (fn_idx < 0)
+	if (fn_idx < 0 || !sampled((__u64)bio, RD(bio, bi_iter.bi_sector)))
 		return 0;
 	class = fn_class[fn_idx];
 	dev = H(bio_dev)(bio);
@@ -141,7 +141,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 		st->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(st->comm, sizeof(st->comm));
 	}
-	if (bio_based)
+	/* Read first: a store on every bio would bounce the line between CPUs. */
+	if (bio_based && !seen_bio_based)
 		seen_bio_based = 1;
 	if (class == CLASS_RAID)
 		H(span_stripe_io)(bio, st->g.op, now);
@@ -163,7 +164,7 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 	__u64 now = 0, key, end_io, addr = 0, *slot;
 	struct bbs_bio_state *st;
 	struct bio *bio;
-	bool own;
+	bool own, seen = false;
 	int i;
 
 	addr = ptr_value(RD(rq, bio));
@@ -182,17 +183,20 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 		addr = ptr_value(RD(bio, bi_next));
 		if (!key)
 			continue;
-		if (!now)
-			now = bpf_ktime_get_ns();
+		seen = true;
+		/* The clock is read only for a bio followed (--sample: one in N). */
 		if (complete) {
-			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, now);
+			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, 0);
 			continue;
 		}
 		st = bios_find(key, &slot);
-		if (st && !st->issue_ns)
-			st->issue_ns = now;
+		if (!st || st->issue_ns)
+			continue;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		st->issue_ns = now;
 	}
-	if (addr && now)
+	if (addr && seen)
 		lose(LOST_RQ_WALK);
 	return 0;
 }
@@ -202,16 +206,18 @@ static __always_inline int H(on_bio_complete)(struct bio *bio)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)))
 		return 0;
-	complete_key(ptr_value(bio), COMPLETE_FIRST, bpf_ktime_get_ns());
+	complete_key(ptr_value(bio), COMPLETE_FIRST, 0);
 	return 0;
 }
 
 static __always_inline int H(on_queue_work)(struct pool_workqueue *pwq, struct work_struct *work)
 {
 	struct bbs_bio_state *st;
-	__u64 bio, *slot;
+	__u64 func = (__u64)RD(work, func), bio, *slot;
 
-	bio = H(endio_work_bio)(work, (__u64)RD(work, func));
+	if (!maybe_btrfs_work(func))
+		return 0;
+	bio = H(endio_work_bio)(work, func);
 	if (!bio)
 		return 0;
 	st = bios_find(bio, &slot);
@@ -319,7 +325,7 @@ static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u6
 {
 	struct running *r;
 
-	if (filter_fs && fs != filter_fs)
+	if ((filter_fs && fs != filter_fs) || !sampled(id, 0))
 		return;
 	r = H(run_begin)();
 	if (!r)
@@ -365,7 +371,8 @@ static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __
 	    bpf_core_enum_value(enum btrfs_rbio_ops, BTRFS_RBIO_READ_REBUILD))
 		return;
 	fs = RD(rbio, bioc, fs_info, sb, s_dev);
-	if ((filter_fs && fs != filter_fs) || rbios_find((__u64)rbio, &slot))
+	if ((filter_fs && fs != filter_fs) || !sampled((__u64)rbio, 0) ||
+	    rbios_find((__u64)rbio, &slot))
 		return;
 	rs = rbios_claim((__u64)rbio);
 	if (!rs)
@@ -476,6 +483,8 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 	struct bbs_bio_state *st;
 	struct running *r;
 
+	if (!maybe_btrfs_work(func))
+		return 0;
 	bio = H(endio_work_bio)(work, func);
 	if (bio) {
 		st = bios_find(bio, &slot);
@@ -556,8 +565,11 @@ static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
 					     struct btrfs_ordered_extent *oe)
 {
 	struct bbs_ordered_state *os;
-	__u32 fs = H(fs_of_inode)(inode);
+	__u32 fs;
 
+	if (!sampled((__u64)oe, 0))
+		return 0;
+	fs = H(fs_of_inode)(inode);
 	if (filter_fs && fs != filter_fs)
 		return 0;
 	os = ordered_claim((__u64)oe);

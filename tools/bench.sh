@@ -24,6 +24,8 @@ run() {  # NAME CMD...
 [ -x "$OUT/tools/csum_perf" ] && run csum "$OUT/tools/csum_perf"
 [ -x "$OUT/tools/parity_perf" ] && run parity "$OUT/tools/parity_perf"
 run overhead tools/bench_overhead.sh
+# BPF cost per I/O: 4 KiB reads/writes on zram and loop, bpf_stats per program
+run cost tools/bench_cost.sh
 run record tools/bench_record.sh
 [ -x tools/bench_replay.sh ] && run replay tools/bench_replay.sh
 [ -x tools/bench_parity.sh ] && run parity_replay tools/bench_parity.sh

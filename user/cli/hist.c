@@ -30,7 +30,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bbscope hist [-i SEC] [-c COUNT] [--duration SEC] [--fs MOUNTPOINT]\n"
 		   "                    [--dev NAME] [--func SPEC]... [-m] [-s] [--json]\n"
-		   "                    [--prom [ADDR:PORT]] [-v]\n"
+		   "                    [--prom [ADDR:PORT]] [--sample N] [-v]\n"
 		   "\n"
 		   "Trace every btrfs bio and print per-phase latency histograms:\n"
 		   "  queue    block_bio_queue -> request issue (request-based devices)\n"
@@ -57,6 +57,9 @@ static void usage(FILE *f)
 		   "                       The endpoint counts from the start (cumulative, as\n"
 		   "                       Prometheus wants); the terminal shows each interval.\n"
 		   "      --evict-after SEC  drop bios in flight longer than this (default 30)\n"
+		   "      --sample N       follow one bio in N (by a hash of the bio, not\n"
+		   "                       time): histograms unbiased, counts and bytes\n"
+		   "                       scaled by N, the cost per I/O cut (default 1)\n"
 		   "  -v, --verbose        libbpf messages and attach details\n");
 }
 
@@ -78,6 +81,7 @@ static bool print_interval(const struct bbs_report *r, bool json, const struct b
 		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
 		printf("--- %s, %.2f s ---\n", ts, r->interval_s);
 		bbs_report_print(stdout, r, po);
+		bbs_report_print_cost(stdout, r);
 	}
 	return bbs_stdout_ok();
 }
@@ -113,6 +117,7 @@ int cmd_hist(int argc, char **argv)
 		{ "prom", optional_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "func", required_argument, NULL, 'F' },
+		{ "sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -199,6 +204,10 @@ int cmd_hist(int argc, char **argv)
 		case 'F':
 			if (bbs_opt_func(optarg, funcs, &to.nr_funcs, MAX_FUNCS * 2))
 				return BBS_EXIT_USAGE;
+			break;
+		case 'S':
+			if (bbs_opt_sample(optarg, &to.sample))
+				return 2;
 			break;
 		case 'h':
 			usage(stdout);

@@ -70,6 +70,18 @@ int bbs_exit(int status)
 	return status ? status : BBS_EXIT_FAIL;
 }
 
+int bbs_opt_sample(const char *arg, uint32_t *n)
+{
+	unsigned long long v;
+
+	if (bbs_parse_uint(arg, 65536, &v) || !v) {
+		bbs_err("--sample %s: want a number from 1 to 65536 (follow one bio in N)", arg);
+		return BBS_EXIT_USAGE;
+	}
+	*n = v;
+	return 0;
+}
+
 int bbs_opt_func(const char *spec, const char **funcs, int *n, int max)
 {
 	if (*n == max) {

@@ -69,6 +69,9 @@ int bbs_opt_algo(const char *opt, const char *name, enum bbs_csum_type *type);
  */
 int bbs_opt_func(const char *spec, const char **funcs, int *n, int max);
 
+/* --sample N (hist, record): 1 to 65536.  0, or BBS_EXIT_USAGE after one error line. */
+int bbs_opt_sample(const char *arg, uint32_t *n);
+
 /*
  * A command's exit: flush stdout, and turn a write that failed (now or
  * before) into exit status 1 with one line saying why, unless status

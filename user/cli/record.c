@@ -53,7 +53,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bbscope record -o FILE [--fs MOUNTPOINT] [--dev NAME] [--duration SEC]\n"
 		"                      [--func SPEC]... [--force] [--buffer-mb N] [--json] [-v]\n"
-		"                      [-- COMMAND "
+		"                      [--sample N] [-- COMMAND "
 		"ARGS...]\n"
 		"\n"
 		"Record every btrfs bio into FILE: all its phase timestamps, size, device and\n"
@@ -80,6 +80,8 @@ static void usage(FILE *f)
 		"      --hist-json FILE  also write the in-kernel histograms of this run, as\n"
 		"                        'bbscope hist --json' prints them (for cross-checks)\n"
 		"  -j, --json            summary and errors as JSON on stdout\n"
+		"      --sample N        record one bio in N (by a hash of the bio, not\n"
+		"                        time); report scales counts by N\n"
 		"  -v, --verbose         libbpf messages and attach details\n");
 }
 
@@ -131,6 +133,8 @@ static int tick(struct recorder *rc)
 	rc->evicted += rc->interval.evicted;
 	if (rc->keep_total)
 		bbs_report_merge(&rc->total, &rc->interval);
+	else
+		bbs_report_merge_cost(&rc->total, &rc->interval); /* for the summary */
 	if (!rc->werr)
 		rc->werr = bbs_tfw_funcs(rc->w, &rc->interval);
 	bbs_tracer_lost_percpu(rc->t, rc->percpu, rc->ncpus);
@@ -230,8 +234,10 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 			      per, "lost", (json_int_t)nlost, "lost_detail", ld, "unwritten",
 			      (json_int_t)s.unwritten, "cpu_user_s", cpu_user, "cpu_sys_s", cpu_sys,
 			      "exit_status", status);
-		if (o)
+		if (o) {
 			bbs_json_set_str(o, "file", rc->path);
+			json_object_set_new(o, "bpf_cost", bbs_report_cost_json(&rc->total));
+		}
 		bbs_json_print(o, 0);
 		fflush(stdout);
 		json_decref(o);
@@ -256,7 +262,8 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
 			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
 	}
-	fputc('\n', stderr);
+	fputs("\nbbscope: ", stderr);
+	bbs_report_print_cost(stderr, &rc->total);
 }
 
 int cmd_record(int argc, char **argv)
@@ -273,6 +280,7 @@ int cmd_record(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "func", required_argument, NULL, 'U' },
+		{ "sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -307,6 +315,10 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'F':
 			force = true;
+			break;
+		case 'S':
+			if (bbs_opt_sample(optarg, &to.sample))
+				return 2;
 			break;
 		case 'f':
 			if (bbs_fs_arg(optarg, &to.filter_fs))
@@ -419,6 +431,7 @@ int cmd_record(int argc, char **argv)
 		}
 	h->have_phase_why = true;
 	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc.t));
+	h->sample = to.sample > 1 ? to.sample : 0;
 	h->ncpus = rc.ncpus;
 	h->filter_fs = to.filter_fs;
 	h->filter_dev = to.filter_dev;

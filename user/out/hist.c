@@ -275,8 +275,67 @@ void bbs_report_merge_funcs(struct bbs_report *total, const struct bbs_report *r
 	}
 }
 
+static void scale_hist(struct bbs_hist *h, uint32_t n)
+{
+	h->count *= n;
+	h->sum_ns *= n;
+	for (int i = 0; i < HIST_SLOTS; i++)
+		h->slots[i] *= n;
+}
+
+void bbs_report_scale(struct bbs_report *r, uint32_t n)
+{
+	r->sample = n > 1 ? n : 0;
+	if (n <= 1)
+		return;
+	for (size_t i = 0; i < r->nr_groups; i++) {
+		struct bbs_group_data *gd = &r->groups[i];
+		struct bbs_stats *s = &gd->stats;
+
+		s->bios *= n;
+		s->bytes *= n;
+		for (int c = 0; c < NR_CTX; c++) {
+			s->complete_ctx[c] *= n;
+			s->endio_ctx[c] *= n;
+		}
+		s->stripe_writes *= n;
+		s->stripe_reads *= n;
+		for (int p = 0; p < NR_PHASES; p++)
+			scale_hist(&gd->phases[p], n);
+		for (int w = 0; w < gd->nr_wqs; w++)
+			gd->wqs[w].count *= n;
+	}
+}
+
+/* Add r's BPF cost to total's, program by program. */
+void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r)
+{
+	total->cost_measured = r->cost_measured;
+	total->cost_why = r->cost_why;
+	for (size_t i = 0; i < r->nr_prog_cost; i++) {
+		const struct bbs_prog_cost *src = &r->prog_cost[i];
+		size_t j;
+
+		for (j = 0; j < total->nr_prog_cost; j++)
+			if (!strcmp(total->prog_cost[j].name, src->name))
+				break;
+		if (j == total->nr_prog_cost) {
+			if (j == BBS_MAX_PROG_COST)
+				continue;
+			total->prog_cost[j] = (struct bbs_prog_cost){ .runs = 0 };
+			snprintf(total->prog_cost[j].name, sizeof(total->prog_cost[j].name), "%s",
+				 src->name);
+			total->nr_prog_cost++;
+		}
+		total->prog_cost[j].runs += src->runs;
+		total->prog_cost[j].ns += src->ns;
+	}
+}
+
 void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 {
+	bbs_report_merge_cost(total, r);
+	total->sample = r->sample;
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
@@ -526,6 +585,9 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 {
 	uint64_t lost = bbs_report_lost(r);
 
+	if (r->sample)
+		fprintf(f, "sampled: one bio in %u followed, counts and bytes scaled by %u\n",
+			r->sample, r->sample);
 	if (!r->nr_groups)
 		fprintf(f, "no btrfs bios in this interval\n");
 	for (size_t i = 0; i < r->nr_groups; i++) {
@@ -542,6 +604,47 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 					(unsigned long long)r->lost[i]);
 		fprintf(f, "evicted %llu)\n", (unsigned long long)r->evicted);
 	}
+}
+
+void bbs_report_cost_total(const struct bbs_report *r, uint64_t *runs, uint64_t *ns)
+{
+	*runs = *ns = 0;
+	for (size_t i = 0; i < r->nr_prog_cost; i++) {
+		*runs += r->prog_cost[i].runs;
+		*ns += r->prog_cost[i].ns;
+	}
+}
+
+void bbs_report_print_cost(FILE *f, const struct bbs_report *r)
+{
+	uint64_t runs, ns;
+
+	if (!r->cost_measured) {
+		fprintf(f, "bpf cost: not measured (%s)\n", r->cost_why ? r->cost_why : "unknown");
+		return;
+	}
+	bbs_report_cost_total(r, &runs, &ns);
+	fprintf(f, "bpf cost: %.3f ms CPU in %llu program runs (%.0f ns per run)\n", ns / 1e6,
+		(unsigned long long)runs, runs ? (double)ns / runs : 0.0);
+}
+
+json_t *bbs_report_cost_json(const struct bbs_report *r)
+{
+	json_t *progs, *o;
+	uint64_t runs, ns;
+
+	if (!r->cost_measured)
+		return json_pack("{s:b,s:s}", "measured", 0, "why",
+				 r->cost_why ? r->cost_why : "unknown");
+	progs = json_object();
+	for (size_t i = 0; i < r->nr_prog_cost; i++)
+		json_object_set_new(progs, r->prog_cost[i].name,
+				    json_pack("{s:I,s:f}", "runs", (json_int_t)r->prog_cost[i].runs,
+					      "seconds", r->prog_cost[i].ns / 1e9));
+	bbs_report_cost_total(r, &runs, &ns);
+	o = json_pack("{s:b,s:I,s:f,s:o}", "measured", 1, "runs", (json_int_t)runs, "seconds",
+		      ns / 1e9, "progs", progs);
+	return o;
 }
 
 /* ---- JSON ---- */
@@ -689,6 +792,15 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 	if (o && has_funcs(r) && funcs_json(r, o)) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && json_object_set_new(o, "sample", json_integer(r->sample ? r->sample : 1))) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && (r->cost_measured || r->cost_why) &&
+	    json_object_set_new(o, "bpf_cost", bbs_report_cost_json(r))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -114,8 +114,25 @@ struct bbs_func_data {
 };
 
 /* One interval (hist), one whole file (report) or one run (replay). */
+/*
+ * What bbscope's own BPF programs cost (kernel bpf_stats: run_time_ns,
+ * run_cnt), per program role (the tracepoint's name), over the report.
+ */
+#define BBS_MAX_PROG_COST 32
+struct bbs_prog_cost {
+	char name[48];
+	uint64_t runs, ns;
+};
+
 struct bbs_report {
 	double interval_s;
+	/* --sample N: one bio in N was followed, counts scaled by N (0: all) */
+	uint32_t sample;
+	/* BPF cost: measured (bpf_stats on while tracing), else cost_why says why not. */
+	bool cost_measured;
+	const char *cost_why;
+	struct bbs_prog_cost prog_cost[BBS_MAX_PROG_COST];
+	size_t nr_prog_cost;
 	/* Names the fs of every group when set (replay: the target path). */
 	const char *fs_label;
 	uint64_t lost[NR_LOST_BPF];
@@ -181,6 +198,13 @@ struct bbs_print_opts {
 void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_print_opts *o);
 /* The JSON object of docs/json.md; the caller adds its own keys and frees it. */
 json_t *bbs_report_json(const struct bbs_report *r);
+/* --sample N: scale r's counts, bytes and histogram counts by N (not max). */
+void bbs_report_scale(struct bbs_report *r, uint32_t n);
+/* bbscope's own BPF cost: its totals, a line of text, the JSON object "bpf_cost". */
+void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r);
+void bbs_report_cost_total(const struct bbs_report *r, uint64_t *runs, uint64_t *ns);
+void bbs_report_print_cost(FILE *f, const struct bbs_report *r);
+json_t *bbs_report_cost_json(const struct bbs_report *r);
 /* A phase's JSON: its histogram, or {"observable": false} and why (enum bbs_why). */
 json_t *bbs_phase_json(const struct bbs_hist *h, int why);
 

@@ -1014,6 +1014,9 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 			   jnum(report, "interval_s"), jstr(tr, "host", "?"),
 			   jstr(tr, "kernel", "?"), jstr(tr, "command", "")[0] ? ", command: " : "",
 			   jstr(tr, "command", ""));
+	if (json_integer_value(json_object_get(report, "sample")) > 1)
+		bbs_html_p(h, "Sampled: one bio in %lld followed; counts and bytes scaled by it.",
+			   json_integer_value(json_object_get(report, "sample")));
 	if (json_integer_value(json_object_get(report, "lost")))
 		bbs_html_p(h, "Lost observations: %lld (see lost_detail in the JSON report).",
 			   json_integer_value(json_object_get(report, "lost")));

@@ -187,6 +187,10 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 			write_hist(f, name, lbl, &gd->phases[p]);
 		}
 	}
+	fprintf(f,
+		"# HELP bbscope_sample One bio in this many is followed (--sample); counts are "
+		"scaled by it.\n# TYPE bbscope_sample gauge\nbbscope_sample %u\n",
+		r->sample ? r->sample : 1);
 	counter(f, r, CNT_BIOS, "bbscope_bios_total", "btrfs bios finished.");
 	counter(f, r, CNT_BYTES, "bbscope_bytes_total", "Bytes of btrfs bios finished.");
 	counter(f, r, CNT_COMPLETE_CTX, "bbscope_complete_ctx_total",
@@ -201,6 +205,21 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 		fprintf(f, "bbscope_lost_total{reason=\"%s\"} %llu\n", bbs_lost_name[i],
 			(unsigned long long)r->lost[i]);
 	fprintf(f, "bbscope_lost_total{reason=\"evicted\"} %llu\n", (unsigned long long)r->evicted);
+	/* bbscope's own BPF programs, where the kernel lets them be measured (bpf_stats). */
+	if (!r->cost_measured)
+		return;
+	fputs("# HELP bbscope_bpf_seconds_total CPU time bbscope's BPF programs ran (bpf_stats).\n"
+	      "# TYPE bbscope_bpf_seconds_total counter\n",
+	      f);
+	for (size_t i = 0; i < r->nr_prog_cost; i++)
+		fprintf(f, "bbscope_bpf_seconds_total{prog=\"%s\"} %.9f\n", r->prog_cost[i].name,
+			r->prog_cost[i].ns / 1e9);
+	fputs("# HELP bbscope_bpf_runs_total Runs of bbscope's BPF programs (bpf_stats).\n"
+	      "# TYPE bbscope_bpf_runs_total counter\n",
+	      f);
+	for (size_t i = 0; i < r->nr_prog_cost; i++)
+		fprintf(f, "bbscope_bpf_runs_total{prog=\"%s\"} %llu\n", r->prog_cost[i].name,
+			(unsigned long long)r->prog_cost[i].runs);
 }
 
 /* ---- the endpoint ---- */

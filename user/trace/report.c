@@ -179,6 +179,8 @@ int bbs_trace_report_build(struct bbs_trace_report *m, struct bbs_tf_reader *rd)
 			return -ENOMEM;
 	}
 	set_common(&m->all, rd, true);
+	/* --sample N: one bio in N was recorded; counts scaled as hist scales them. */
+	bbs_report_scale(&m->all, bbs_tfr_header(rd)->sample);
 	/* Function phases are the whole trace's, recorded as histograms. */
 	if (bbs_tfr_funcs(rd))
 		bbs_report_merge_funcs(&m->all, bbs_tfr_funcs(rd));
@@ -187,6 +189,7 @@ int bbs_trace_report_build(struct bbs_trace_report *m, struct bbs_tf_reader *rd)
 	for (size_t i = 0; i < m->nr; i++) {
 		/* The losses belong to the whole trace: printed once, after the last slice. */
 		set_common(&m->slices[i].r, rd, i == m->nr - 1);
+		bbs_report_scale(&m->slices[i].r, bbs_tfr_header(rd)->sample);
 		bbs_report_sort(&m->slices[i].r);
 	}
 	return 0;

@@ -857,6 +857,12 @@ static int put_phases(struct bbs_tf_writer *w, const struct bbs_tf_header *h)
 	p[1] = sizeof(h->phase_why[0]);
 	memcpy(p + 2, h->phase_why, sizeof(h->phase_why));
 	err = buf_str(&b, h->tracer, sizeof(h->tracer));
+	/* --sample N (added later: a reader takes 1 when the chunk ends before it) */
+	p = err ? NULL : buf_put(&b, 4);
+	if (!err && !p)
+		err = -ENOMEM;
+	if (p)
+		put32(p, h->sample > 1 ? h->sample : 1);
 	if (!err)
 		err = put_chunk(w, &w->out, TF_CHUNK_PHASES, b.p, b.len);
 	free(b.p);
@@ -1215,6 +1221,10 @@ static bool parse_phases(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 				h->phase_why[op][ph] = why;
 		}
 	cur_str(&c, h->tracer, sizeof(h->tracer));
+	if (!c.bad && c.p < c.end)
+		h->sample = cur_u32(&c);
+	if (h->sample == 1)
+		h->sample = 0;
 	if (c.bad)
 		return false;
 	h->have_phase_why = true;

@@ -102,6 +102,7 @@ struct bbs_tf_header {
 	bool have_phase_why;
 	uint8_t phase_why[2][16]; /* [enum bbs_op][enum bbs_phase]: enum bbs_why */
 	char tracer[16]; /* "tp_btf" or "raw_tp" */
+	uint32_t sample; /* --sample N: one bio in N recorded (0: every bio) */
 };
 
 /* ---- writer ---- */

@@ -206,7 +206,12 @@ struct bbs_tracer {
 	uint64_t evict_after_ns;
 	uint64_t evicted; /* since the last drain */
 	uint64_t lost_prev[NR_LOST_BPF];
+	/* bpf_stats: the fd of bpf_enable_stats() (-1: the sysctl, or none) */
+	int stats_fd;
+	const char *cost_why; /* why the BPF cost cannot be measured, or NULL */
+	uint64_t cost_runs_prev[NR_TPS], cost_ns_prev[NR_TPS];
 	uint32_t filter_fs, filter_dev;
+	uint32_t sample; /* --sample N, 0: every bio */
 	int ncpus;
 	bool verbose;
 	bool record; /* record mode: emit_events */
@@ -461,6 +466,27 @@ static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
 	}
 }
 
+/*
+ * The address span of the work functions the work tracepoints look for
+ * (enum bbs_fn after the end_io functions): anything outside is rejected
+ * in two compares.  All btrfs functions, built in or one module.
+ */
+static void set_work_fn_range(struct bbs_tracer *t)
+{
+	uint64_t lo = ~0ULL, hi = 0;
+
+	for (int i = FN_BIO_CHAIN_END_IO + 1; i < NR_FNS; i++) {
+		uint64_t a = t->k.fn[i];
+
+		if (!a)
+			continue;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	t->skel->rodata->work_fn_lo = lo;
+	t->skel->rodata->work_fn_hi = hi;
+}
+
 /* Attach tracepoint i; if that fails, mark it and its phases unavailable. */
 static int attach_one(struct bbs_tracer *t, size_t i)
 {
@@ -667,6 +693,8 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	t->skel->rodata->filter_fs = o->filter_fs;
 	t->skel->rodata->filter_dev = o->filter_dev;
 	t->skel->rodata->emit_events = o->emit_events;
+	t->skel->rodata->sample_n = o->sample > 1 ? o->sample : 0;
+	set_work_fn_range(t);
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
 	if (o->emit_events)
@@ -744,6 +772,57 @@ static void unmap_tables(struct bbs_tracer *t)
 	table_unmap(&t->rbios);
 }
 
+/*
+ * bbscope's own BPF cost needs the kernel's run-time statistics: on while
+ * the sysctl kernel.bpf_stats_enabled is 1, or while a BPF_ENABLE_STATS fd
+ * (bpf_enable_stats, 5.8) is open, which the tracer holds for its life.
+ */
+static void stats_open(struct bbs_tracer *t)
+{
+	char v = '0';
+	FILE *f;
+
+	t->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (t->stats_fd >= 0)
+		return;
+	f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+	if (f) {
+		if (fread(&v, 1, 1, f) != 1)
+			v = '0';
+		fclose(f);
+	}
+	if (v != '1')
+		t->cost_why =
+			"the kernel has no BPF_ENABLE_STATS and kernel.bpf_stats_enabled is 0";
+}
+
+/* The run count and time of each attached program since the last drain. */
+static void drain_cost(struct bbs_tracer *t, struct bbs_report *r)
+{
+	r->cost_measured = !t->cost_why;
+	r->cost_why = t->cost_why;
+	if (t->cost_why)
+		return;
+	for (size_t i = 0; i < NR_TPS; i++) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		struct bbs_prog_cost *c;
+		int fd;
+
+		if (!t->links[i] || r->nr_prog_cost == BBS_MAX_PROG_COST)
+			continue;
+		fd = bpf_program__fd(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		c = &r->prog_cost[r->nr_prog_cost++];
+		snprintf(c->name, sizeof(c->name), "%s", tps[i].name);
+		c->runs = info.run_cnt - t->cost_runs_prev[i];
+		c->ns = info.run_time_ns - t->cost_ns_prev[i];
+		t->cost_runs_prev[i] = info.run_cnt;
+		t->cost_ns_prev[i] = info.run_time_ns;
+	}
+}
+
 int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 {
 	static struct bbs_tracer_opts opts_copy;
@@ -762,6 +841,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->stats_fd = -1;
 	err = bbs_kernel_probe(&t->k);
 	if (err == -EPERM)
 		bbs_err("/proc/kallsyms shows no addresses (kptr_restrict; run as root)");
@@ -781,6 +861,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->record = o->emit_events;
 	t->quiet = o->quiet;
 	t->filter_fs = o->filter_fs;
+	t->sample = o->sample > 1 ? o->sample : 0;
 	t->filter_dev = o->filter_dev;
 	t->ncpus = libbpf_num_possible_cpus();
 	t->evict_after_ns = o->evict_after_ns ? o->evict_after_ns : 30ULL * 1000000000ULL;
@@ -826,6 +907,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 			goto err_detach;
 		}
 	}
+	stats_open(t);
 	t->last_drain_ns = bbs_now_ns();
 	*out = t;
 	return 0;
@@ -847,6 +929,8 @@ void bbs_tracer_close(struct bbs_tracer *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	if (t->stats_fd >= 0)
+		close(t->stats_fd);
 	for (int i = 0; i < 2 * MAX_FUNCS; i++)
 		bpf_link__destroy(t->func_links[i]);
 	for (size_t i = 0; i < NR_TPS; i++)
@@ -1421,6 +1505,8 @@ int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 	if (!err)
 		err = drain_spill(t, old, r);
 	drain_lost(t, r);
+	drain_cost(t, r);
+	bbs_report_scale(r, t->sample);
 	bbs_tracer_tick(t);
 	r->evicted = t->evicted;
 	t->evicted = 0;

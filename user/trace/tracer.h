@@ -19,6 +19,7 @@ struct bbs_tracer_opts {
 	uint32_t filter_fs; /* btrfs s_dev (kernel encoding), 0 = all */
 	uint32_t filter_dev; /* bd_dev, 0 = all */
 	bool emit_events; /* record mode: one ring buffer record per bio */
+	uint32_t sample; /* --sample N: follow one bio in N (0 or 1: every bio) */
 	uint32_t ringbuf_mb; /* ring buffer size in record mode */
 	uint64_t evict_after_ns; /* in-flight state older than this is evicted */
 	bool verbose; /* libbpf messages and attach details on stderr */
