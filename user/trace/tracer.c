@@ -83,7 +83,7 @@ static const struct tp_desc {
 	  { TP("block_bio_complete") },
 	  false,
 	  false,
-	  "remapped bios complete at their end_io",
+	  "no device latency on bio-based devices (dm, md, zram) where btrfs ends bios inline",
 	  0,
 	  NEED_ALWAYS },
 	{ "workqueue_queue_work",
@@ -467,6 +467,9 @@ static int attach_one(struct bbs_tracer *t, size_t i)
 	int err;
 
 	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
+	/* From now on bios on bio-based devices wait for it (bio_complete_on). */
+	if (t->links[i] && !strcmp(tps[i].name, "block_bio_complete"))
+		t->skel->bss->bio_complete_on = 1;
 	if (t->links[i])
 		return 0;
 	err = -errno;
