@@ -54,6 +54,11 @@ CRYPT=$DM_KNAME
 dm_btrfs linear "linear LOOP 0"
 LINEAR=$DM_KNAME
 
+# Sectors written, as the dm device counts them (/sys/block/dm-N/stat, field 7).
+written() { awk '{ print $7 }' "/sys/block/$1/stat"; }
+sync
+c0=$(written "$CRYPT") l0=$(written "$LINEAR")
+tracer_start "$T_TMP/h.json" --json
 if [ $witness = 1 ]; then
 	for ((i = 0; i < 1200; i++)); do
 		grep -q '^Attaching' "$STACKS" && break
@@ -62,12 +67,6 @@ if [ $witness = 1 ]; then
 	done
 	grep -q '^Attaching' "$STACKS" || fail "bpftrace did not attach in 120 s"
 fi
-
-# Sectors written, as the dm device counts them (/sys/block/dm-N/stat, field 7).
-written() { awk '{ print $7 }' "/sys/block/$1/stat"; }
-sync
-c0=$(written "$CRYPT") l0=$(written "$LINEAR")
-tracer_start "$T_TMP/h.json" --json
 for d in crypt linear; do
 	dd if=/dev/urandom of="$T_TMP/$d/file" bs=1M count=4 conv=fsync status=none || fail "dd on $d"
 done
@@ -77,24 +76,28 @@ tracer_stop
 c1=$(written "$CRYPT") l1=$(written "$LINEAR")
 J=$T_TMP/h.json
 
+jq -c '.groups[] | select(.dev != null) | {dev, op, kind, bios, bytes,
+	device: .phases.device.count, total: .phases.total.count, endio_ctx}' "$J"
 ctx=$(kernel_write_endio_ctx)
 for d in "crypt $CRYPT $(((c1 - c0) * 512))" "linear $LINEAR $(((l1 - l0) * 512))"; do
 	set -- $d
-	W='[.groups[] | select(.dev == "'$2'" and .op == "write")]'
-	DM="[$W[] | select(.kind != \"super\")]"
-	S="[$W[] | select(.kind == \"super\")]"
-	data=$(jq "$W | map(select(.kind == \"data\") | .bytes) | add // 0" "$J")
-	all=$(jq "$W | map(.bytes) | add // 0" "$J")
+	# One jq per device (a guest is slow): what the checks below compare.
+	read -r data all dm super queue endio < <(jq -r --arg dev "$2" --arg ctx "$ctx" '
+		[.groups[] | select(.dev == $dev and .op == "write")] as $w
+		| [$w[] | select(.kind != "super")] as $dm
+		| [$w[] | select(.kind == "super")] as $s
+		| def phased: length > 0 and all(.phases.device.count == .bios and
+			.phases.total.count == .bios);
+		[($w | map(select(.kind == "data") | .bytes) | add // 0), ($w | map(.bytes) | add // 0),
+		 ($dm | length == 2 and phased), ($s | length == 1 and phased),
+		 ($w | all(.phases.queue.observable == false)),
+		 ($dm | all(.endio_ctx[$ctx] == .bios))] | @tsv' "$J")
 	check "dm-$1 ($2): data write bytes ($data) == file size" [ "$data" -eq 4194304 ]
 	check "dm-$1: write bytes of every kind ($all) == what $2 counted ($3)" [ "$all" -eq "$3" ]
-	check "dm-$1: every data and metadata write has device and total" jq -e "$DM |
-		length == 2 and all(.phases.device.count == .bios and .phases.total.count == .bios)" "$J"
-	check "dm-$1: every superblock write has device and total" jq -e "$S |
-		length == 1 and all(.phases.device.count == .bios and .phases.total.count == .bios)" "$J"
-	check "dm-$1: no queue phase (no requests on a bio-based device)" \
-		jq -e "$W | all(.phases.queue.observable == false)" "$J"
-	check "dm-$1: data and metadata write end_io in $ctx context" \
-		jq -e "$DM | all(.endio_ctx.$ctx == .bios)" "$J"
+	check "dm-$1: every data and metadata write has device and total" [ "$dm" = true ]
+	check "dm-$1: every superblock write has device and total" [ "$super" = true ]
+	check "dm-$1: no queue phase (no requests on a bio-based device)" [ "$queue" = true ]
+	check "dm-$1: data and metadata write end_io in $ctx context" [ "$endio" = true ]
 done
 check "nothing lost ($(jq -c .lost_detail "$J"))" [ "$(jq .lost "$J")" -eq 0 ]
 
