@@ -82,7 +82,8 @@ ctx=$(kernel_write_endio_ctx)
 for d in "crypt $CRYPT $(((c1 - c0) * 512))" "linear $LINEAR $(((l1 - l0) * 512))"; do
 	set -- $d
 	# One jq per device (a guest is slow): what the checks below compare.
-	read -r data all dm super queue endio < <(jq -r --arg dev "$2" --arg ctx "$ctx" '
+	# (A here-string, not process substitution: a guest has no /dev/fd.)
+	read -r data all dm super queue endio <<<"$(jq -r --arg dev "$2" --arg ctx "$ctx" '
 		[.groups[] | select(.dev == $dev and .op == "write")] as $w
 		| [$w[] | select(.kind != "super")] as $dm
 		| [$w[] | select(.kind == "super")] as $s
@@ -91,7 +92,7 @@ for d in "crypt $CRYPT $(((c1 - c0) * 512))" "linear $LINEAR $(((l1 - l0) * 512)
 		[($w | map(select(.kind == "data") | .bytes) | add // 0), ($w | map(.bytes) | add // 0),
 		 ($dm | length == 2 and phased), ($s | length == 1 and phased),
 		 ($w | all(.phases.queue.observable == false)),
-		 ($dm | all(.endio_ctx[$ctx] == .bios))] | @tsv' "$J")
+		 ($dm | all(.endio_ctx[$ctx] == .bios))] | @tsv' "$J")"
 	check "dm-$1 ($2): data write bytes ($data) == file size" [ "$data" -eq 4194304 ]
 	check "dm-$1: write bytes of every kind ($all) == what $2 counted ($3)" [ "$all" -eq "$3" ]
 	check "dm-$1: every data and metadata write has device and total" [ "$dm" = true ]
