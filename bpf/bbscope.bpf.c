@@ -8,7 +8,9 @@
  *   block_rq_issue       walk the request's bios: issue time
  *   block_rq_complete    ... completion time and context; a bio whose
  *                        btrfs end_io runs inline ends here
- *   block_bio_complete   completion of remapped bios (first completion wins)
+ *   block_bio_complete   completion of bios on bio-based devices (dm, md,
+ *                        zram; first completion wins); where the btrfs
+ *                        end_io runs inline, the bio ends here
  *   workqueue_queue_work the btrfs end_io work is queued: on bio-based
  *                        devices this is the completion (attached on demand)
  *   workqueue_execute_*  end_io work runs (hop, endio), rmw/recover runtimes,
@@ -90,6 +92,16 @@ __u32 epoch = 0;
 /* Set when a btrfs bio goes to a bio-based device: user space then attaches
  * workqueue_queue_work, the only place such a bio's completion shows. */
 __u32 seen_bio_based = 0;
+/*
+ * Set by user space once block_bio_complete is attached.  bio_endio emits it
+ * for every bio block_bio_queue traced that did not end in a request
+ * (blk_update_request clears BIO_TRACE_COMPLETION, block_rq_complete covers
+ * those): so on a bio-based device (dm, md, zram) it is a btrfs bio's
+ * completion, even where btrfs then runs its end_io inline (every kernel
+ * before the async csum series: 5.10 dec_pending, 6.1+ __dm_io_complete,
+ * zram inside its own submission).
+ */
+__u32 bio_complete_on = 0;
 
 /*
  * Per-bio state and ordered extents in flight, in pointer-keyed tables

@@ -100,10 +100,11 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
 	work = class == CLASS_BBIO && (fn_work_ops[fn_idx] & (1U << op));
 	/*
-	 * On a bio-based device only the queueing of an end_io work item marks
-	 * a completion; a bio whose end_io runs inline is counted, no latency.
+	 * On a bio-based device block_bio_complete marks the completion (and,
+	 * for an end_io work item, its queueing does); without that
+	 * tracepoint a bio whose end_io runs inline is counted, no latency.
 	 */
-	if (bio_based && !work) {
+	if (bio_based && !work && !bio_complete_on) {
 		st = &tmp;
 		__builtin_memset(st, 0, sizeof(*st));
 	} else {
@@ -201,7 +202,11 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 	return 0;
 }
 
-/* Fires for remapped bios only on recent kernels; first completion wins. */
+/*
+ * bio_endio of a bio that did not end in a request: on bio-based devices,
+ * the btrfs bio's completion (first completion wins).  Where its end_io
+ * runs inline (complete_mark), it ends here.
+ */
 static __always_inline int H(on_bio_complete)(struct bio *bio)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)))

@@ -114,6 +114,17 @@ raid6_up() {
 	at_exit "umount '$1'"
 }
 
+# dm_up NAME TABLE: a device-mapper device from a table (dmsetup, no udev:
+# it makes the node itself), removed at exit.  Sets DM_DEV (/dev/mapper/NAME)
+# and DM_KNAME (the kernel's name, dm-N: /sys/block/dm-N).
+dm_up() {
+	DM_DISABLE_UDEV=1 dmsetup create "$1" --table "$2" >/dev/null || fail "dmsetup create $1 ($2)"
+	at_exit "DM_DISABLE_UDEV=1 dmsetup remove $1"
+	DM_DEV=/dev/mapper/$1
+	DM_KNAME=dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')
+	[ -b "$DM_DEV" ] && [ -d "/sys/block/$DM_KNAME" ] || fail "dm device $1: no $DM_DEV or /sys/block/$DM_KNAME"
+}
+
 # raid6_degrade DIR: unmount, take the last device away, mount read-only degraded.
 raid6_degrade() {
 	umount "$1" || fail "umount"

@@ -6,7 +6,7 @@
 # QEMU with this machine's userspace (tools/vm/vm.sh): Debian 11 (5.10),
 # 12 (6.1), 13 (6.12) and Debian 13's backports kernel ("bpo", Debian's
 # newest: results name its version, 7.3 when this was written).  Each test exits 0 pass, 1 fail, 77 skip
-# (liburing's convention).  After each set, the loop devices, btrfs mounts
+# (liburing's convention).  After each set, the loop devices, dm devices, btrfs mounts
 # and BPF links must be as they were before it ("leftovers").
 #
 # Usage: tests/run.sh [NAME-SUBSTRING...]
@@ -33,6 +33,7 @@ wanted() {  # TEST: in the NAME-SUBSTRING filter (none: all)
 # What tests must leave as they found it.
 leftovers() {
 	echo "loop: $(losetup -a 2>/dev/null | sort)"
+	echo "dm: $(dmsetup ls 2>/dev/null | sort)"
 	echo "btrfs mounts: $(awk '$3 == "btrfs" { print $2 }' /proc/mounts | sort)"
 	echo "bpf links: $(bpftool link list 2>/dev/null | grep -c '^[0-9]*:')"
 }
@@ -70,7 +71,7 @@ run_set() {  # TEST...: run them, then check for leftovers
 	if [ "$(leftovers)" = "$before" ]; then
 		result PASS "leftovers${GUEST:+@$GUEST}" ""
 	else
-		result FAIL "leftovers${GUEST:+@$GUEST}" "loop devices, btrfs mounts or BPF links left"
+		result FAIL "leftovers${GUEST:+@$GUEST}" "loop devices, dm devices, btrfs mounts or BPF links left"
 		diff <(echo "$before") <(leftovers) | sed 's/^/    | /'
 	fi
 }

@@ -83,7 +83,7 @@ static const struct tp_desc {
 	  { TP("block_bio_complete") },
 	  false,
 	  false,
-	  "remapped bios complete at their end_io",
+	  "no device latency on bio-based devices (dm, md, zram) where btrfs ends bios inline",
 	  0,
 	  NEED_ALWAYS },
 	{ "workqueue_queue_work",
@@ -448,8 +448,10 @@ static bool btrfs_on_bio_based(void)
  *
  * NEED_BIO_BASED: the end_io workqueue is read off the kworker at
  * execute_start, so workqueue_queue_work (which fires for every work item on
- * the system) is only needed to see completions on bio-based devices: when
- * such a device holds a btrfs at start, or once BPF has seen a bio go to one.
+ * the system) is only needed to see completions on bio-based devices, and
+ * only where block_bio_complete, which shows them all, is not attached:
+ * when such a device holds a btrfs at start, or once BPF has seen a bio go
+ * to one.
  *
  * NEED_IRQ_CTX: the irq/softirq tracepoints fire for every interrupt on the
  * system; they are only needed where BPF cannot read the preempt count.
@@ -458,7 +460,8 @@ static bool want_tp(struct bbs_tracer *t, size_t i, bool at_start)
 {
 	switch (tps[i].need) {
 	case NEED_BIO_BASED:
-		return t->skel->bss->seen_bio_based || (at_start && btrfs_on_bio_based());
+		return !t->skel->bss->bio_complete_on &&
+		       (t->skel->bss->seen_bio_based || (at_start && btrfs_on_bio_based()));
 	case NEED_IRQ_CTX:
 		return !t->skel->rodata->pc_delta || t->skel->bss->pc_failed;
 	default:
@@ -493,6 +496,9 @@ static int attach_one(struct bbs_tracer *t, size_t i)
 	int err;
 
 	t->links[i] = bpf_program__attach(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
+	/* From now on bios on bio-based devices wait for it (bio_complete_on). */
+	if (t->links[i] && !strcmp(tps[i].name, "block_bio_complete"))
+		t->skel->bss->bio_complete_on = 1;
 	if (t->links[i])
 		return 0;
 	err = -errno;
@@ -940,6 +946,16 @@ void bbs_tracer_close(struct bbs_tracer *t)
 	free(t);
 }
 
+/* Why a tracepoint this kernel has is not attached (yet). */
+static const char *idle_why(const struct bbs_tracer *t, size_t i)
+{
+	if (tps[i].need == NEED_IRQ_CTX)
+		return "not needed: contexts from the preempt count";
+	if (t->skel->bss->bio_complete_on)
+		return "not needed: block_bio_complete shows bio-based completions";
+	return "attached when a bio-based device is seen";
+}
+
 void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 {
 	const struct bbs_kernel *k = &t->k;
@@ -972,14 +988,15 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 			fprintf(f, "  func:%-23s %s on %s\n", t->funcs.slot[i].name,
 				t->funcs.slot[i].fentry ? "fentry/fexit" : "kprobe/kretprobe",
 				t->funcs.slot[i].sym);
-	for (size_t i = 0; i < NR_TPS; i++)
-		fprintf(f, "  %-28s %s%s%s\n", tps[i].name, t->kind[i] ? t->kind[i] : t->why[i],
-			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? " as " : "",
-			t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name) ? t->prog[i]->tp
-			: !t->kind[i] || t->links[i]			  ? ""
-			: tps[i].need == NEED_BIO_BASED
-				? " (attached when a bio-based device is seen)"
-				: " (not needed: contexts from the preempt count)");
+	for (size_t i = 0; i < NR_TPS; i++) {
+		bool as = t->prog[i] && strcmp(t->prog[i]->tp, tps[i].name);
+		bool idle = t->kind[i] && !t->links[i];
+
+		fprintf(f, "  %-28s %s%s%s%s%s%s\n", tps[i].name,
+			t->kind[i] ? t->kind[i] : t->why[i], as ? " as " : "",
+			as ? t->prog[i]->tp : "", idle ? " (" : "", idle ? idle_why(t, i) : "",
+			idle ? ")" : "");
+	}
 }
 
 /* Why a phase cannot be seen: the first of its tracepoints that is not attached. */
@@ -1038,10 +1055,7 @@ void bbs_tracer_tp(const struct bbs_tracer *t, size_t i, struct bbs_tp_info *out
 	out->attach = t->kind[i];
 	out->as = p && strcmp(p->tp, tps[i].name) ? p->tp : NULL;
 	out->attached = t->links[i] != NULL;
-	out->why = !t->kind[i]			   ? t->why[i]
-		   : t->links[i]		   ? NULL
-		   : tps[i].need == NEED_BIO_BASED ? "attached when a bio-based device is seen"
-						   : "not needed: contexts from the preempt count";
+	out->why = !t->kind[i] ? t->why[i] : t->links[i] ? NULL : idle_why(t, i);
 }
 
 bool bbs_tracer_ctx_from_preempt_count(const struct bbs_tracer *t)
