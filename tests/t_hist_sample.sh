@@ -39,7 +39,11 @@ check "scaled bytes ($sy) within 20% of every bio's ($ay)" \
 # The data reads' busiest device group, per phase: the sampled percentile
 # must lie in the unsampled histogram's buckets between the quantiles q -/+
 # 3 standard errors of a quantile of the n bios the sample followed (the
-# sampling's own error), bucket edges included (the histogram's error).
+# sampling's own error), widened by one bucket each way (x0.8 .. x1.25: a
+# bucket is a quarter of its power of two).  The two tracers time the same
+# bios with their own clock reads, one after the other, so where the true
+# percentile sits on a bucket edge the two can land on either side of it
+# (seen: total p50 8361 ns sampled against a band of [7168, 8192]).
 grp() {  # FILE PHASE
 	jq --arg p "$2" '[.groups[] | select(.op=="read" and .kind=="data" and .dev != null) |
 		.phases[$p] | select(. != null and .count > 0)] | max_by(.count)' "$1"
@@ -51,7 +55,7 @@ for ph in device total; do
 			($q / 100) as $q | (3 * (($q * (1 - $q)) / $n | sqrt)) as $e |
 			def edge($f; $k): [foreach $a.buckets[] as $b (0; . + $b[2]; [., $b])] |
 				map(select(.[0] >= $f * $a.count)) | first | .[1][$k];
-			"\(edge([$q - $e, 0] | max; 0)) \(edge([$q + $e, 1] | min; 1))"' -r)
+			"\(edge([$q - $e, 0] | max; 0) * 0.8) \(edge([$q + $e, 1] | min; 1) * 1.25)"' -r)
 		check "$ph p$q sampled ($s) within every bio's band [$band]" \
 			awk -v s="$s" -v b="$band" 'BEGIN {split(b, x, " "); exit !(s >= x[1] && s <= x[2])}'
 	done
