@@ -9,6 +9,8 @@
 #                                        boot KERNEL, run CMD as root in the
 #                                        current directory, exit with its status
 #   tools/vm/vm.sh label KERNEL          what results call it (bpo: its version)
+#   tools/vm/vm.sh mirror                the Debian mirror this machine's apt uses
+#   tools/vm/vm.sh download SUITE PKG... those packages of SUITE, into the cwd
 #
 # KERNEL is a release (5.10, 6.1, 6.12), a Debian suite (bullseye,
 # bookworm, trixie), or bpo: Debian 13's backports kernel (trixie-backports),
@@ -224,7 +226,7 @@ accel() {
 }
 
 usage() {
-	sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -301,6 +303,23 @@ list)
 		else
 			printf '%-5s %-17s %s\n' "$k" "$(suite_of "$k")" "(not fetched)"
 		fi
+	done
+	;;
+mirror)
+	mirror
+	;;
+download)
+	# download SUITE PKG...: those packages of SUITE into the current
+	# directory (tools/deb/build.sh: bullseye's libc to link against).
+	[ $# -ge 3 ] || usage
+	[ "$(id -u)" = 0 ] || die "downloading packages needs root (the cache is root's)"
+	suite=$2
+	shift 2
+	grep -qs " $suite main" "$APT_DIR/sources.list" || apt_update
+	for p in "$@"; do
+		v=$(apt_private apt-cache madison "$p" | awk -v s="$suite" '$0 ~ " "s"/main" { print $3; exit }')
+		[ -n "$v" ] || die "no $p in $suite"
+		apt_private apt-get -qq download "$p=$v" >/dev/null || die "apt-get download $p=$v failed"
 	done
 	;;
 label)

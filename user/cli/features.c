@@ -17,6 +17,7 @@
 #include "cli/options.h"
 #include "host/kernel.h"
 #include "host/util.h"
+#include "host/version.h"
 #include "out/hist.h"
 #include "trace/tracer.h"
 
@@ -218,6 +219,8 @@ int cmd_features(int argc, char **argv)
 	}
 	if (json) {
 		o = kernel_json(&k);
+		json_object_set_new(o, "version", json_string(bbs_version));
+		json_object_set_new(o, "commit", json_string(bbs_commit));
 		json_object_set_new(o, "traceable", json_boolean(t != NULL));
 		if (t)
 			json_object_set_new(o, "tracer", tracer_json(t));
@@ -227,6 +230,7 @@ int cmd_features(int argc, char **argv)
 		putchar('\n');
 		json_decref(o);
 	} else {
+		printf("bbscope      %s (commit %s)\n", bbs_version, bbs_commit);
 		print_kernel(&k);
 		if (t)
 			print_tracer(t);
