@@ -17,7 +17,7 @@ CACHE=${BBSCOPE_SYSROOT_CACHE:-/var/cache/bbscope/sysroot}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # systemd as init; btrfs-progs and util-linux (losetup, setpriv) for the
 # workload; bpftool to see that no BPF link is left; procps for pgrep.
-PKGS=systemd,systemd-sysv,btrfs-progs,util-linux,kmod,bpftool,procps,libcap2-bin
+PKGS=systemd,systemd-sysv,btrfs-progs,util-linux,kmod,bpftool,procps,libcap2-bin,libisal2
 
 die() { echo "sysroot.sh: $*" >&2; exit 2; }
 
