@@ -4,7 +4,9 @@
 #   make            build everything into build/ (the CLI is build/bbscope)
 #   make deps       install the Debian packages the project needs (idempotent)
 #   make test       deps + build + the test suite on real btrfs (loop devices), on
-#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU
+#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU, and the
+#                   .deb on Debian 11, 12 and 13's own systems (tests/t_deb.sh)
+#   make deb        build/bbscope_VERSION_amd64.deb (tools/deb/build.sh)
 #   make test-kernels   the tracing tests on those three kernels only
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
