@@ -7,6 +7,7 @@
 # exporter service serves a traced workload (checked with promtool here),
 # stops leaving no BPF link, and tracing works as a dynamic user with the
 # service's capabilities (tests/deb_guest.sh).  Two guests at a time.
+# timeout: 1800
 . "$(dirname "$0")/lib.sh"
 need_root
 DEB=$(ls "$OUT"/bbscope_*_amd64.deb 2>/dev/null | tail -1)
