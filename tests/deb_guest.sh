@@ -13,7 +13,7 @@ DEB=$1 RES=$2
 mkdir -p "$RES"
 fail() { echo "FAIL: $*"; journalctl -u bbscope-exporter --no-pager 2>/dev/null | tail -20; exit 1; }
 ok() { echo "ok: $*"; }
-CAPS="CAP_BPF CAP_PERFMON CAP_SYSLOG CAP_DAC_READ_SEARCH"
+CAPS="CAP_BPF CAP_PERFMON CAP_SYSLOG CAP_DAC_READ_SEARCH CAP_SYS_ADMIN"
 links() { bpftool link list 2>/dev/null | grep -c '^[0-9]*:'; }
 
 . /etc/os-release

@@ -2,6 +2,7 @@
 /* Which of the capabilities tracing needs this process has (host/caps.h). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 
@@ -77,6 +78,13 @@ bool bbs_caps_for_tracing(char *buf, size_t len)
 	struct rlimit rl;
 
 	buf[0] = 0;
+	/*
+	 * btrfs as a module with BTF (6.1 and later): libbpf finds its types by
+	 * listing the kernel's BTF objects (BPF_BTF_GET_NEXT_ID), which the
+	 * kernel allows only with CAP_SYS_ADMIN (found on Debian's 6.1 and 6.12).
+	 */
+	if (!admin && !access("/sys/kernel/btf/btrfs", F_OK))
+		add(buf, len, BBS_CAP_SYS_ADMIN);
 	/* CAP_SYS_ADMIN stands for both (kernels before 5.8 have neither). */
 	if (!admin && !(eff & (1ULL << BBS_CAP_BPF)))
 		add(buf, len, BBS_CAP_BPF);

@@ -3,7 +3,8 @@
  * The capabilities tracing needs, and which of them this process has
  * (its effective set, /proc/self/status): tracing runs without root given
  * CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN covers both), CAP_SYSLOG where
- * kptr_restrict hides /proc/kallsyms addresses, and before 5.11 (BPF memory
+ * kptr_restrict hides /proc/kallsyms addresses, CAP_SYS_ADMIN where btrfs is
+ * a module with BTF (libbpf lists BTF objects), and before 5.11 (BPF memory
  * charged to RLIMIT_MEMLOCK) CAP_SYS_RESOURCE unless that limit is
  * already unlimited.
  */
