@@ -5,7 +5,7 @@
 # Debian 11, 12 and 13 -- debootstrapped (tools/vm/sysroot.sh, cached) and
 # booted with the release's own kernel and systemd -- it installs, its
 # exporter service serves a traced workload (checked with promtool here),
-# stops leaving no BPF link, and tracing works as a dynamic user with the
+# stops leaving no BPF link, and tracing works as an unprivileged user with the
 # service's capabilities (tests/deb_guest.sh).  Two guests at a time.
 # timeout: 1800
 . "$(dirname "$0")/lib.sh"
