@@ -78,6 +78,11 @@ bool bbs_caps_for_tracing(char *buf, size_t len)
 	struct rlimit rl;
 
 	buf[0] = 0;
+	/* CAP_SYS_ADMIN stands for both (kernels before 5.8 have neither). */
+	if (!admin && !(eff & (1ULL << BBS_CAP_BPF)))
+		add(buf, len, BBS_CAP_BPF);
+	if (!admin && !(eff & (1ULL << BBS_CAP_PERFMON)))
+		add(buf, len, BBS_CAP_PERFMON);
 	/*
 	 * btrfs as a module with BTF (6.1 and later): libbpf finds its types by
 	 * listing the kernel's BTF objects (BPF_BTF_GET_NEXT_ID), which the
@@ -85,11 +90,6 @@ bool bbs_caps_for_tracing(char *buf, size_t len)
 	 */
 	if (!admin && !access("/sys/kernel/btf/btrfs", F_OK))
 		add(buf, len, BBS_CAP_SYS_ADMIN);
-	/* CAP_SYS_ADMIN stands for both (kernels before 5.8 have neither). */
-	if (!admin && !(eff & (1ULL << BBS_CAP_BPF)))
-		add(buf, len, BBS_CAP_BPF);
-	if (!admin && !(eff & (1ULL << BBS_CAP_PERFMON)))
-		add(buf, len, BBS_CAP_PERFMON);
 	/*
 	 * kallsyms_show_value(): kptr_restrict 0 shows addresses to perf users
 	 * (perf_event_paranoid <= 1), 1 to CAP_SYSLOG, 2 to nobody.
