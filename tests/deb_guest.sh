@@ -72,10 +72,20 @@ run_as() {
 run_as /usr/sbin/bbscope features >"$RES/features" 2>&1 || { cat "$RES/features"; fail "features as nobody"; }
 grep -q '^may trace    yes' "$RES/features" || { cat "$RES/features"; fail "features: may not trace"; }
 ok "features as nobody: $(grep '^capabilities' "$RES/features")"
-(sleep 4; dd if=/dev/urandom of="$mnt/g" bs=64k count=32 oflag=direct status=none) &
-run_as /usr/sbin/bbscope hist -d 8 --json >"$RES/hist.json" 2>"$RES/hist.err" ||
-	{ cat "$RES/hist.err"; fail "hist as nobody"; }
-wait
+# The workload once the tracer is attached (under TCG that takes seconds),
+# then SIGINT: hist prints its interval and exits 0.
+run_as /usr/sbin/bbscope hist -d 300 --json >"$RES/hist.json" 2>"$RES/hist.err" &
+hpid=$!
+for _ in $(seq 120); do
+	grep -q 'tracing btrfs bios' "$RES/hist.err" && break
+	kill -0 $hpid 2>/dev/null || break
+	sleep 1
+done
+dd if=/dev/urandom of="$mnt/g" bs=64k count=32 oflag=direct status=none
+sync
+sleep 2
+kill -INT $hpid 2>/dev/null
+wait $hpid || { cat "$RES/hist.err"; fail "hist as nobody"; }
 grep -q '"write"' "$RES/hist.json" || { head -c 600 "$RES/hist.json"; fail "hist as nobody saw no writes"; }
 ok "hist as nobody with those capabilities traced the writes"
 # Without capabilities: one line naming them.
