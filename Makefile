@@ -4,7 +4,9 @@
 #   make            build everything into build/ (the CLI is build/bbscope)
 #   make deps       install the Debian packages the project needs (idempotent)
 #   make test       deps + build + the test suite on real btrfs (loop devices), on
-#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU
+#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU, and the
+#                   .deb on Debian 11, 12 and 13's own systems (tests/t_deb.sh)
+#   make deb        build/bbscope_VERSION_amd64.deb (tools/deb/build.sh)
 #   make test-kernels   the tracing tests on those three kernels only
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
@@ -25,6 +27,12 @@ else
 Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
+
+# The release (the .deb's version) and the commit built (bbscope --version,
+# features --json, every recording).  Only user/host/version.c sees them;
+# $(OUT)/version.stamp changes only when they do, so a commit rebuilds one file.
+VERSION  ?= 0.9.0
+COMMIT   ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 
 VMLINUX_H ?= $(OUT)/vmlinux.h
 PKGS      := libbpf liburing jansson libcrypto libsodium blkid libmicrohttpd gsl
@@ -60,7 +68,7 @@ TEST_BINS := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test test-kernels demo bench fuzz install clean fmt lint check-fmt
+.PHONY: FORCE deb all deps test test-kernels demo bench fuzz install clean fmt lint check-fmt
 all: $(OUT)/bbscope $(TEST_BINS) $(TOOL_BINS)
 
 deps:
@@ -93,6 +101,12 @@ $(OUT)/user/%.o: user/%.c $(USER_HDRS) $(wildcard include/*.h) $(SKELS) \
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(OUT)/version.stamp: FORCE | $(OUT)
+	$(Q)echo '$(VERSION) $(COMMIT)' | cmp -s - $@ || echo '$(VERSION) $(COMMIT)' > $@
+
+$(OUT)/user/host/version.o: $(OUT)/version.stamp
+$(OUT)/user/host/version.o: CFLAGS += -DBBS_VERSION='"$(VERSION)"' -DBBS_COMMIT='"$(COMMIT)"'
+
 $(OUT)/libbbscope.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -110,8 +124,13 @@ $(OUT)/tools/%: tools/%.c $(USER_HDRS) $(OUT)/libbbscope.a | $(OUT)/tools
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libbbscope.a $(LDLIBS) -o $@
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all deb
 	$(Q)tests/run.sh
+
+# build/bbscope_VERSION_amd64.deb: one package for Debian 11, 12 and 13
+# (tools/deb/build.sh says how: static libraries, linked against Debian 11's libc).
+deb: $(OUT)/bbscope
+	$(Q)OUT=$(OUT) VERSION=$(VERSION) tools/deb/build.sh
 
 # The tracing tests on Debian 11, 12 and 13's kernels only (tools/vm/vm.sh).
 test-kernels: deps

@@ -8,7 +8,7 @@ PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liburing-dev libisal-dev libxxhash-dev libjansson-dev libssl-dev libsodium-dev
 libblkid-dev libmicrohttpd-dev libgsl-dev btrfs-progs util-linux fio blktrace clang-format cppcheck
 kmod procps jq libbpf-tools prometheus curl iproute2 python3 chromium
-qemu-system-x86 busybox-static cpio xz-utils bpftrace dmsetup"
+qemu-system-x86 busybox-static cpio xz-utils bpftrace dmsetup debootstrap lintian"
 
 missing=""
 for p in $PKGS; do

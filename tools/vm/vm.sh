@@ -5,10 +5,15 @@
 #
 #   tools/vm/vm.sh list                  the kernels, and which are cached
 #   tools/vm/vm.sh fetch [KERNEL...]     download and unpack them (default: all)
-#   tools/vm/vm.sh run KERNEL [-t SECS] [-m MEM] [-s DIR] -- CMD [ARG...]
+#   tools/vm/vm.sh run KERNEL [-t SECS] [-m MEM] [-s DIR] [-r SUITE] -- CMD [ARG...]
 #                                        boot KERNEL, run CMD as root in the
-#                                        current directory, exit with its status
+#                                        current directory, exit with its status;
+#                                        -r: on SUITE's own system instead of
+#                                        this machine's (tools/vm/sysroot.sh),
+#                                        with systemd as init
 #   tools/vm/vm.sh label KERNEL          what results call it (bpo: its version)
+#   tools/vm/vm.sh mirror                the Debian mirror this machine's apt uses
+#   tools/vm/vm.sh download SUITE PKG... those packages of SUITE, into the cwd
 #
 # KERNEL is a release (5.10, 6.1, 6.12), a Debian suite (bullseye,
 # bookworm, trixie), or bpo: Debian 13's backports kernel (trixie-backports),
@@ -224,18 +229,19 @@ accel() {
 }
 
 usage() {
-	sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 cmd_run() {
-	local kernel=$1 timeout=600 mem=3G share="" rel dir kver mods vmlinuz rc qpid
+	local kernel=$1 timeout=600 mem=3G share="" sysroot="" rootpath=/ rel dir kver mods vmlinuz rc qpid
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-t) timeout=$2; shift 2 ;;
 		-m) mem=$2; shift 2 ;;
 		-s) share=$2; shift 2 ;;
+		-r) sysroot=$2; shift 2 ;;
 		--) shift; break ;;
 		*) usage ;;
 		esac
@@ -244,6 +250,9 @@ cmd_run() {
 	# The directory is handed to the guest on its command line, which splits at blanks.
 	[[ $PWD != *[[:space:]]* ]] || die "cannot run a guest from a directory with blanks in its path: $PWD"
 	rel=$(release_of "$kernel")
+	if [ -n "$sysroot" ]; then
+		rootpath=$("$HERE/sysroot.sh" path "$sysroot")
+	fi
 	fetch_one "$rel"
 	make_initramfs "$rel"
 	dir=$CACHE/$rel
@@ -270,8 +279,8 @@ cmd_run() {
 	timeout --kill-after=5 "$timeout" qemu-system-x86_64 $(accel) -smp 2 -m "$mem" \
 		-nographic -no-reboot -display none -monitor none -serial "file:$run/console" \
 		-kernel "$vmlinuz" -initrd "$dir/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet loglevel=4 panic=-1 bbscope.run=$run bbscope.kver=$kver bbscope.init=$HERE/guest-init bbscope.cwd=$PWD" \
-		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
+		-append "console=ttyS0 quiet loglevel=4 panic=-1 bbscope.run=$run bbscope.kver=$kver bbscope.init=$HERE/guest-init bbscope.cwd=$PWD ${sysroot:+bbscope.system=1 systemd.show_status=0}" \
+		-virtfs local,path="$rootpath",mount_tag=root,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$PWD",mount_tag=cwd,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$mods",mount_tag=modules,security_model=none,readonly=on \
 		-virtfs local,path="$share",mount_tag=share,security_model=none,multidevs=remap \
@@ -301,6 +310,23 @@ list)
 		else
 			printf '%-5s %-17s %s\n' "$k" "$(suite_of "$k")" "(not fetched)"
 		fi
+	done
+	;;
+mirror)
+	mirror
+	;;
+download)
+	# download SUITE PKG...: those packages of SUITE into the current
+	# directory (tools/deb/build.sh: bullseye's libc to link against).
+	[ $# -ge 3 ] || usage
+	[ "$(id -u)" = 0 ] || die "downloading packages needs root (the cache is root's)"
+	suite=$2
+	shift 2
+	grep -qs " $suite main" "$APT_DIR/sources.list" || apt_update
+	for p in "$@"; do
+		v=$(apt_private apt-cache madison "$p" | awk -v s="$suite" '$0 ~ " "s"/main" { print $3; exit }')
+		[ -n "$v" ] || die "no $p in $suite"
+		apt_private apt-get -qq download "$p=$v" >/dev/null || die "apt-get download $p=$v failed"
 	done
 	;;
 label)

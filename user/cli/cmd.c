@@ -19,7 +19,8 @@ static void usage(FILE *f, const struct bbs_cmd *cmds, size_t nr, const char *pr
 	fprintf(f, "usage: %s %s [OPTIONS]\n\n%ss:\n", prog, upper, what);
 	for (i = 0; i < nr; i++)
 		fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\n'%s %s --help' for its options.\n", prog, upper);
+	fprintf(f, "\n'%s %s --help' for its options%s.\n", prog, upper,
+		strcmp(prog, "bbscope") ? "" : "; 'bbscope --version' for the version");
 }
 
 int bbs_dispatch(const struct bbs_cmd *cmds, size_t nr, int argc, char **argv, const char *prog,

@@ -15,8 +15,10 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
+#include "host/caps.h"
 #include "host/kernel.h"
 #include "host/util.h"
+#include "host/version.h"
 #include "out/hist.h"
 #include "trace/tracer.h"
 
@@ -230,8 +232,15 @@ int cmd_features(int argc, char **argv)
 	unseen = unseen_json(err == -EPERM);
 	stop = err == -EPERM ? NULL : blocker(&k);
 	failed = stop != NULL;
-	if (!stop && geteuid() != 0) {
-		stop = "the tracer was not tried: it needs root";
+	char missing[128], why[192];
+	bool may_trace = bbs_caps_for_tracing(missing, sizeof(missing));
+	uint64_t eff = bbs_caps_effective();
+	static const int caps[] = { BBS_CAP_BPF, BBS_CAP_PERFMON, BBS_CAP_SYSLOG,
+				    BBS_CAP_SYS_RESOURCE, BBS_CAP_SYS_ADMIN };
+
+	if (!stop && !may_trace) {
+		snprintf(why, sizeof(why), "the tracer was not tried: missing %s", missing);
+		stop = why;
 	} else if (!stop && bbs_tracer_open(&t, &to)) {
 		stop = "the tracer cannot start here (run 'bbscope hist -v' for why)";
 		failed = true;
@@ -239,6 +248,16 @@ int cmd_features(int argc, char **argv)
 	if (json) {
 		o = kernel_json(&k);
 		json_object_set(o, "unseen", unseen);
+		json_object_set_new(o, "version", json_string(bbs_version));
+		json_object_set_new(o, "commit", json_string(bbs_commit));
+		json_t *have = json_array(), *lack = json_array();
+
+		for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+			json_array_append_new(eff & (1ULL << caps[i]) ? have : lack,
+					      json_string(bbs_cap_name(caps[i])));
+		json_object_set_new(o, "capabilities",
+				    json_pack("{s:o,s:o,s:b,s:s}", "effective", have, "absent",
+					      lack, "may_trace", may_trace, "missing", missing));
 		json_object_set_new(o, "traceable", json_boolean(t != NULL));
 		if (t)
 			json_object_set_new(o, "tracer", tracer_json(t));
@@ -248,11 +267,18 @@ int cmd_features(int argc, char **argv)
 		putchar('\n');
 		json_decref(o);
 	} else {
+		printf("bbscope      %s (commit %s)\n", bbs_version, bbs_commit);
 		print_kernel(&k);
 		for (size_t i = 0; i < json_array_size(unseen); i++)
 			printf("%-12s %s\n", i ? "" : "unseen",
 			       json_string_value(
 				       json_object_get(json_array_get(unseen, i), "why")));
+		printf("capabilities");
+		for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+			printf("%s %s %s", i ? "," : "", bbs_cap_name(caps[i]),
+			       yes(eff & (1ULL << caps[i])));
+		printf("\nmay trace    %s%s%s\n", may_trace ? "yes" : "no: missing ", missing,
+		       may_trace ? "" : " (or run as root)");
 		if (t)
 			print_tracer(t);
 		else

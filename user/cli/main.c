@@ -4,8 +4,12 @@
  * and RAID parity paths in userspace.  This file only dispatches, and
  * makes output that could not be written an error (bbs_exit()).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli/cmd.h"
 #include "cli/options.h"
+#include "host/version.h"
 
 static const struct bbs_cmd cmds[] = {
 	{ "hist", cmd_hist, "live per-phase latency histograms of btrfs bios" },
@@ -23,6 +27,10 @@ static const struct bbs_cmd cmds[] = {
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
+		printf("bbscope %s (commit %s)\n", bbs_version, bbs_commit);
+		return bbs_exit(0);
+	}
 	return bbs_exit(bbs_dispatch(cmds, sizeof(cmds) / sizeof(cmds[0]), argc, argv, "bbscope",
 				     "command"));
 }

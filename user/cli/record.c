@@ -36,6 +36,7 @@
 #include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
+#include "host/version.h"
 
 #define TICK_NS 1000000000ULL
 #define BATCH_NS 20000000L
@@ -432,6 +433,8 @@ int cmd_record(int argc, char **argv)
 	h->have_phase_why = true;
 	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc.t));
 	h->sample = to.sample > 1 ? to.sample : 0;
+	snprintf(h->version, sizeof(h->version), "%s", bbs_version);
+	snprintf(h->commit, sizeof(h->commit), "%s", bbs_commit);
 	h->ncpus = rc.ncpus;
 	h->filter_fs = to.filter_fs;
 	h->filter_dev = to.filter_dev;

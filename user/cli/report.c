@@ -226,9 +226,12 @@ static json_t *trace_json(const char *path, const struct bbs_tf_reader *rd)
 		      "bad_records", (json_int_t)l->user[TF_LOST_BAD_RECORD], "names_full",
 		      (json_int_t)l->user[TF_LOST_NAMES_FULL], "lost_per_cpu", percpu);
 	/* Strings from the recording: any bytes (host/jsonstr.h). */
-	if (o && (bbs_json_set_str(o, "file", path) || bbs_json_set_str(o, "kernel", h->kernel) ||
-		  bbs_json_set_str(o, "host", h->host) ||
-		  bbs_json_set_str(o, "command", h->command) || warnings_json(o, path, rd))) {
+	if (o &&
+	    (bbs_json_set_str(o, "file", path) || bbs_json_set_str(o, "kernel", h->kernel) ||
+	     bbs_json_set_str(o, "host", h->host) || bbs_json_set_str(o, "command", h->command) ||
+	     (h->version[0] && (bbs_json_set_str(o, "version", h->version) ||
+				bbs_json_set_str(o, "commit", h->commit))) ||
+	     warnings_json(o, path, rd))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -869,6 +869,19 @@ static int put_phases(struct bbs_tf_writer *w, const struct bbs_tf_header *h)
 	return err;
 }
 
+/* The producer chunk: str version, str commit (written when the header has a version). */
+static int put_producer(struct bbs_tf_writer *w, const struct bbs_tf_header *h)
+{
+	struct buf b = { 0 };
+	int err = buf_str(&b, h->version, sizeof(h->version));
+
+	err = err ?: buf_str(&b, h->commit, sizeof(h->commit));
+	if (!err)
+		err = put_chunk(w, &w->out, TF_CHUNK_PRODUCER, b.p, b.len);
+	free(b.p);
+	return err;
+}
+
 int bbs_tfw_open(struct bbs_tf_writer **out, int fd, const struct bbs_tf_header *h,
 		 const struct bbs_tf_wopts *o)
 {
@@ -901,12 +914,14 @@ int bbs_tfw_open(struct bbs_tf_writer **out, int fd, const struct bbs_tf_header 
 	err = put_chunk(w, &w->out, TF_CHUNK_HEADER, hdr.p, hdr.len);
 	if (!err && h->have_phase_why)
 		err = put_phases(w, h);
+	if (!err && h->version[0])
+		err = put_producer(w, h);
 	if (!err)
 		err = write_chunks(w, w->out.p, w->out.len);
 	if (err)
 		goto err_free;
 	free(hdr.p);
-	w->st.chunks = h->have_phase_why ? 2 : 1;
+	w->st.chunks = 1 + h->have_phase_why + !!h->version[0];
 	*out = w;
 	return 0;
 
@@ -1231,6 +1246,16 @@ static bool parse_phases(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
 	return true;
 }
 
+/* The producer chunk (put_producer): two strings; bytes after them are for later revisions. */
+static bool parse_producer(struct bbs_tf_reader *r, const uint8_t *p, size_t len)
+{
+	struct cur c = { p, p + len, false };
+
+	cur_str(&c, r->hdr.version, sizeof(r->hdr.version));
+	cur_str(&c, r->hdr.commit, sizeof(r->hdr.commit));
+	return !c.bad;
+}
+
 /* A loss block (lost chunk, or the end of the trailer): cumulative counters. */
 static bool parse_lost(struct bbs_tf_reader *r, const uint8_t *p, size_t len, uint64_t *ts)
 {
@@ -1547,6 +1572,9 @@ static bool next_chunk(struct bbs_tf_reader *r)
 	case TF_CHUNK_FUNCS:
 		ok = parse_funcs(r, payload, len);
 		break;
+	case TF_CHUNK_PRODUCER:
+		ok = parse_producer(r, payload, len);
+		break;
 	case TF_CHUNK_HEADER:
 		ok = false;
 		break;
@@ -1556,13 +1584,14 @@ static bool next_chunk(struct bbs_tf_reader *r)
 	}
 	if (!ok) {
 		stop(r, "corrupt: malformed %s chunk at offset %zu",
-		     type == TF_CHUNK_HEADER   ? "(second) header"
-		     : type == TF_CHUNK_NAMES  ? "names"
-		     : type == TF_CHUNK_EVENTS ? "events"
-		     : type == TF_CHUNK_LOST   ? "lost"
-		     : type == TF_CHUNK_PHASES ? "phases"
-		     : type == TF_CHUNK_FUNCS  ? "funcs"
-					       : "trailer",
+		     type == TF_CHUNK_HEADER	 ? "(second) header"
+		     : type == TF_CHUNK_NAMES	 ? "names"
+		     : type == TF_CHUNK_EVENTS	 ? "events"
+		     : type == TF_CHUNK_LOST	 ? "lost"
+		     : type == TF_CHUNK_PHASES	 ? "phases"
+		     : type == TF_CHUNK_FUNCS	 ? "funcs"
+		     : type == TF_CHUNK_PRODUCER ? "producer"
+						 : "trailer",
 		     r->off);
 		return false;
 	}

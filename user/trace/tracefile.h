@@ -40,6 +40,7 @@ enum tf_chunk_type {
 	TF_CHUNK_TRAILER,
 	TF_CHUNK_PHASES, /* right after the header: why each phase cannot be seen */
 	TF_CHUNK_FUNCS, /* function phases (record --func): an interval's histograms */
+	TF_CHUNK_PRODUCER, /* after the header (and phases): the bbscope version and commit */
 };
 
 /* Records inside an events chunk; the first byte is the type. */
@@ -103,6 +104,9 @@ struct bbs_tf_header {
 	uint8_t phase_why[2][16]; /* [enum bbs_op][enum bbs_phase]: enum bbs_why */
 	char tracer[16]; /* "tp_btf" or "raw_tp" */
 	uint32_t sample; /* --sample N: one bio in N recorded (0: every bio) */
+	/* The producer chunk; "" in recordings made before it. */
+	char version[32]; /* the bbscope that recorded: release */
+	char commit[64]; /* and the commit it was built from */
 };
 
 /* ---- writer ---- */

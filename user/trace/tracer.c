@@ -19,6 +19,7 @@
 #include "trace/tracer.h"
 #include "trace/funcs.h"
 #include "out/hist.h"
+#include "host/caps.h"
 #include "host/kernel.h"
 #include "host/util.h"
 
@@ -837,8 +838,12 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	bool refused, fd_limit;
 	int err;
 
-	if (geteuid() != 0) {
-		bbs_err("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)");
+	char missing[128];
+
+	if (!bbs_caps_for_tracing(missing, sizeof(missing))) {
+		bbs_err("tracing needs %s, which this process lacks (run as root, or grant it: "
+			"bbscope features lists what is needed)",
+			missing);
 		return -EPERM;
 	}
 	libbpf_verbose = o->verbose;
@@ -850,7 +855,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	t->stats_fd = -1;
 	err = bbs_kernel_probe(&t->k);
 	if (err == -EPERM)
-		bbs_err("/proc/kallsyms shows no addresses (kptr_restrict; run as root)");
+		bbs_err("/proc/kallsyms shows no addresses (kptr_restrict: needs CAP_SYSLOG)");
 	else if (err)
 		bbs_err("cannot read /proc/kallsyms: %s", strerror(-err));
 	if (!err)
