@@ -134,3 +134,15 @@ raid6_degrade() {
 	mount -o degraded,ro "${DEVS[0]}" "$1" || fail "mount -o degraded"
 	echo 3 >/proc/sys/vm/drop_caches
 }
+
+# kstack_where FILE MAP: where bpftrace's stacks of @MAP in FILE ran, each
+# of "work", "softirq" or "other" once, space-separated.  FILE holds blocks
+# "@MAP[ stack lines ]: N", one per distinct stack.  A stack run from a work
+# item has process_one_work; one from a completion's softirq runs under
+# handle_softirqs (__do_softirq, __softirqentry_text_start before 6.9).
+kstack_where() {
+	awk -v m="@$2[" 'index($0, m) == 1 { on = 1; w = ""; next }
+		on && /process_one_work/ { w = "work" }
+		on && /handle_softirqs|__do_softirq|__softirqentry_text_start/ && w == "" { w = "softirq" }
+		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$1" | sort -u | tr '\n' ' '
+}

@@ -105,17 +105,8 @@ check "nothing lost ($(jq -c .lost_detail "$J"))" [ "$(jq .lost "$J")" -eq 0 ]
 [ $witness = 1 ] || exit 0
 kill -INT $BT
 wait $BT
-# As t_kernel_endio: a stack run from a work item has process_one_work, one
-# from the completion's softirq runs under handle_softirqs (__do_softirq,
-# __softirqentry_text_start before 6.9).
-where() {  # MAP: where its stacks ran, "work", "softirq" or "other", each once
-	awk -v m="@$1[" 'index($0, m) == 1 { on = 1; w = ""; next }
-		on && /process_one_work/ { w = "work" }
-		on && /handle_softirqs|__do_softirq|__softirqentry_text_start/ && w == "" { w = "softirq" }
-		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$STACKS" | sort -u | tr '\n' ' '
-}
-w_where=$(where w)
-m_where=$(where m)
+w_where=$(kstack_where "$STACKS" w)
+m_where=$(kstack_where "$STACKS" m)
 echo "write end_io stacks: data $w_where; metadata $m_where"
 want=$([ "$ctx" = task ] && echo work || echo softirq)
 check "kernel stacks: data write end_io in $want ($w_where), as bbscope says ($ctx)" [ "$w_where" = "$want " ]

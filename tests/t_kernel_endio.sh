@@ -67,17 +67,8 @@ check "data-read end_io on a btrfs workqueue, in task context, on every kernel" 
 [ $witness = 1 ] || exit 0
 kill -INT $BT
 wait $BT
-# @w[ stack lines ]: N -- one block per distinct stack.  A stack run from
-# a work item has process_one_work; one from the completion's softirq runs
-# under handle_softirqs (__do_softirq before 6.9).
-where() {  # MAP: where its stacks ran, "work", "softirq" or "other", each once
-	awk -v m="@$1[" 'index($0, m) == 1 { on = 1; w = ""; next }
-		on && /process_one_work/ { w = "work" }
-		on && /handle_softirqs|__do_softirq/ && w == "" { w = "softirq" }
-		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$STACKS" | sort -u | tr '\n' ' '
-}
-w_where=$(where w)
-r_where=$(where r)
+w_where=$(kstack_where "$STACKS" w)
+r_where=$(kstack_where "$STACKS" r)
 echo "write end_io stacks: $w_where; read end_io stacks: $r_where"
 if kernel_write_endio_work; then
 	check "kernel stacks: data-write end_io in work items ($w_where)" [ "$w_where" = "work " ]
