@@ -495,6 +495,12 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		st = bios_find(bio, &slot);
 		if (!st)
 			return 0;
+		/* This thread's last end_io work lost its execute_end: it is over. */
+		r = H(run_cur)();
+		if (r && r->what == RUN_ENDIO) {
+			account_bio(&r->st, bpf_ktime_get_ns(), cur_ctx());
+			H(run_close)(r);
+		}
 		r = H(run_begin)();
 		if (!r)
 			return 0;
@@ -521,14 +527,18 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
  * A kworker runs one work item at a time, so the first execute_end on this
  * thread closes whatever began on it: an end_io work, or a csum, rmw or
  * recover span.  (The function argument is not readable from tp_btf here,
- * and the work item itself may already be freed.)
+ * and the work item itself may already be freed.)  A thread with nothing
+ * open may have had its execute_start skipped: endio_missed.  One whose
+ * execute_end is skipped has its end_io closed by its next one.
  */
-static __always_inline int H(on_execute_end)(void)
+static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func)
 {
 	struct running *r = H(run_cur)();
 
-	if (!r)
+	if (!r) {
+		H(endio_missed)(work, func);
 		return 0;
+	}
 	if (r->what == RUN_ENDIO)
 		account_bio(&r->st, bpf_ktime_get_ns(), cur_ctx());
 	else
@@ -663,7 +673,12 @@ TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio), struct request_queue *q,
 TRACEPOINT(workqueue_queue_work, H(on_queue_work)(pwq, work), int cpu, struct pool_workqueue *pwq,
 	   struct work_struct *work)
 TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struct *work)
-TRACEPOINT(workqueue_execute_end, H(on_execute_end)(), struct work_struct *work)
+#if BBS_BTF
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, 0), struct work_struct *work)
+#else
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function),
+	   struct work_struct *work, work_func_t function)
+#endif
 TRACEPOINT(btrfs_work_sched, H(on_btrfs_work_sched)(work), struct btrfs_work *work)
 TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(), struct btrfs_work *work)
 TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe), struct btrfs_inode *inode,

@@ -209,6 +209,33 @@ static __always_inline __u64 H(endio_work_bio)(struct work_struct *work, __u64 f
 }
 
 /*
+ * An end_io work item ended whose execute_start the tracer never saw.  On
+ * 7.3 (Debian's) the workqueue programs are seen to skip runs: bpftool
+ * shows recursion_misses, the kernel's skip of a program still running on
+ * the same CPU (one preempted, or interrupted by a softirq running a BH
+ * work item).  The bio would wait in the table for the sweep and its
+ * bytes never count: account it now, without an end_io span.  raw_tp
+ * gets the work function as the tracepoint's second argument (5.5); only
+ * the work's address is used, the work itself may be freed by now.
+ */
+static __always_inline void H(endio_missed)(struct work_struct *work, __u64 func)
+{
+	struct bbs_bio_state *st;
+	__u64 bio, *slot;
+
+	/* 5.10's end_io work would have to be read: left to the sweep. */
+	if (!func || !maybe_btrfs_work(func) ||
+	    !bpf_core_field_exists(struct btrfs_bio, end_io_work))
+		return;
+	bio = H(endio_work_bio)(work, func);
+	st = bio ? bios_find(bio, &slot) : NULL;
+	if (!st || !st->queue_ns)
+		return;
+	account_bio(st, bpf_ktime_get_ns(), cur_ctx());
+	bios_free(st, slot);
+}
+
+/*
  * The struct worker of the kworker running this work item: kthread_data().
  * 5.17 moved the struct kthread pointer from set_child_tid to worker_private.
  */
