@@ -36,7 +36,7 @@ check "queue_work not attached: block_bio_complete shows bio-based completions" 
 	grep -q 'workqueue_queue_work .*not needed: block_bio_complete shows bio-based completions' "$J.err"
 G='[.groups[] | select(.dev == "zram'$id'" and .op=="write" and .kind=="data")]'
 data_w=$(jq "$G | map(.bytes) | add // 0" "$J")
-check "zram data write bytes ($data_w) == file size" [ "$data_w" -eq 8388608 ]
+check_traced "zram data write bytes, the file size" "$data_w" 8388608 "$J"
 check "no queue phase without requests" jq -e "$G | all(.phases.queue.observable == false)" "$J"
 check "queue not observable, with its reason: a bio-based device" \
 	jq -e "$G | length > 0 and all(.phases.queue.reason == \"bio_based\")" "$J"
@@ -45,7 +45,11 @@ check "device and total measured for every data and superblock write" \
 	jq -e "[$G, $S] | all(length > 0 and all(.phases.device.count == .bios and
 		.phases.total.count == .bios))" "$J"
 if kernel_write_endio_work; then
-	check "hop measured for every data write" jq -e "$G | all(.phases.hop.count == .bios)" "$J"
+	# A bio whose end_io work start the kernel skipped is counted at the
+	# work's end, with no hop (bpf/handlers.bpf.h, endio_missed).
+	check "hop measured for every data write (less those of skipped runs: $(jq .skipped_runs "$J"))" \
+		jq -e "$G | all(.phases.hop.count == .bios or
+			(.phases.hop.count < .bios and $(jq .skipped_runs "$J") > 0))" "$J"
 	check "end_io in task context on a btrfs workqueue" jq -e "$G |
 		all(.endio_ctx.task == .bios) and all(.endio_wq | keys | all(startswith(\"btrfs-\")))" "$J"
 else

@@ -16,7 +16,7 @@ sleep 1
 tracer_stop
 J="$T_TMP/r1.json"
 data_w=$(jq '[.groups[] | select(.op=="write" and .kind=="data") | .bytes] | add // 0' "$J")
-check "raid1 data write bytes ($data_w) == 2 x file size" [ "$data_w" -eq $((2 * 4194304)) ]
+check_traced "raid1 data write bytes, 2 x file size" "$data_w" $((2 * 4194304)) "$J"
 check "raid1 data written to both devices" jq -e '
 	[.groups[] | select(.dev != null and .op=="write" and .kind=="data") | .dev] | unique | length == 2' "$J"
 "$BBSCOPE" sandbox down >/dev/null || fail "sandbox down"

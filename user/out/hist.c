@@ -339,6 +339,7 @@ void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 	for (int i = 0; i < NR_LOST_BPF; i++)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
+	total->skipped_runs += r->skipped_runs;
 	total->interval_s += r->interval_s;
 	memcpy(total->phase_why, r->phase_why, sizeof(total->phase_why));
 	bbs_report_merge_funcs(total, r);
@@ -596,6 +597,14 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 	}
 	if (has_funcs(r))
 		print_funcs(f, r, o);
+	if (r->skipped_runs)
+		fprintf(f,
+			"skipped: the kernel skipped %llu runs of bbscope's programs "
+			"(recursion_misses:\n"
+			"  still running on that CPU); the bios they would have seen are missing "
+			"or\n"
+			"  partly timed\n",
+			(unsigned long long)r->skipped_runs);
 	if (lost) {
 		fprintf(f, "lost: %llu (", (unsigned long long)lost);
 		for (int i = 0; i < NR_LOST_BPF; i++)
@@ -792,6 +801,11 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		      "recover", bbs_phase_json(&recover, r->phase_why[BBS_OP_READ][PHASE_RECOVER]),
 		      "stripe_writes", (json_int_t)sw, "stripe_reads", (json_int_t)sr);
 	if (o && has_funcs(r) && funcs_json(r, o)) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o &&
+	    json_object_set_new(o, "skipped_runs", json_integer((json_int_t)r->skipped_runs))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -137,6 +137,13 @@ struct bbs_report {
 	const char *fs_label;
 	uint64_t lost[NR_LOST_BPF];
 	uint64_t evicted;
+	/*
+	 * Runs of bbscope's programs the kernel skipped (bpf_prog_info's
+	 * recursion_misses: the program was still running on that CPU, as on
+	 * 7.x's raw tracepoints): the bios they would have seen are missing
+	 * or partly timed, and no other counter knows it.
+	 */
+	uint64_t skipped_runs;
 	uint8_t phase_why[BBS_NR_OPS][NR_PHASES]; /* enum bbs_why */
 	struct bbs_group_data *groups;
 	size_t nr_groups, cap_groups;

@@ -211,6 +211,7 @@ struct bbs_tracer {
 	int stats_fd;
 	const char *cost_why; /* why the BPF cost cannot be measured, or NULL */
 	uint64_t cost_runs_prev[NR_TPS], cost_ns_prev[NR_TPS];
+	uint64_t skipped_prev[NR_TPS]; /* recursion_misses at the last drain */
 	uint32_t filter_fs, filter_dev;
 	uint32_t sample; /* --sample N, 0: every bio */
 	int ncpus;
@@ -803,23 +804,29 @@ static void stats_open(struct bbs_tracer *t)
 			"the kernel has no BPF_ENABLE_STATS and kernel.bpf_stats_enabled is 0";
 }
 
-/* The run count and time of each attached program since the last drain. */
+/*
+ * The run count and time of each attached program since the last drain, and
+ * the runs the kernel skipped (recursion_misses, counted whether or not
+ * bpf_stats is on).
+ */
 static void drain_cost(struct bbs_tracer *t, struct bbs_report *r)
 {
 	r->cost_measured = !t->cost_why;
 	r->cost_why = t->cost_why;
-	if (t->cost_why)
-		return;
 	for (size_t i = 0; i < NR_TPS; i++) {
 		struct bpf_prog_info info = { 0 };
 		__u32 len = sizeof(info);
 		struct bbs_prog_cost *c;
 		int fd;
 
-		if (!t->links[i] || r->nr_prog_cost == BBS_MAX_PROG_COST)
+		if (!t->links[i])
 			continue;
 		fd = bpf_program__fd(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		r->skipped_runs += info.recursion_misses - t->skipped_prev[i];
+		t->skipped_prev[i] = info.recursion_misses;
+		if (t->cost_why || r->nr_prog_cost == BBS_MAX_PROG_COST)
 			continue;
 		c = &r->prog_cost[r->nr_prog_cost++];
 		snprintf(c->name, sizeof(c->name), "%s", tps[i].name);
