@@ -4,10 +4,11 @@
 #   make            build everything into build/ (the CLI is build/bbscope)
 #   make deps       install the Debian packages the project needs (idempotent)
 #   make test       deps + build + the test suite on real btrfs (loop devices), on
-#                   this kernel and on Debian's 5.10, 6.1 and 6.12 under QEMU, and the
-#                   .deb on Debian 11, 12 and 13's own systems (tests/t_deb.sh)
+#                   this kernel and on Debian's 5.10, 6.1, 6.12 and backports (7.3)
+#                   under QEMU, and the .deb on Debian 11, 12 and 13's own systems
+#                   (tests/t_deb.sh)
 #   make deb        build/bbscope_VERSION_amd64.deb (tools/deb/build.sh)
-#   make test-kernels   the tracing tests on those three kernels only
+#   make test-kernels   the tracing tests on those four kernels only
 #   make demo       deps + build + a throwaway btrfs, a workload, live tracing
 #   make bench      deps + build + benchmarks, JSON results in build/bench/
 #   make fmt|lint   clang-format the tree | check formatting, layering, static analysis
