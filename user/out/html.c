@@ -1041,9 +1041,12 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 		{
 			if (!observed(ph))
 				continue;
-			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s-%s-%s", id_prefix,
+			/* The comm only where groups are split by it (--by comm). */
+			const char *comm = jstr(g, "comm", "");
+
+			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s%s%s-%s", id_prefix,
 				 jstr(g, "dev", "fs"), jstr(g, "op", "x"), jstr(g, "kind", "x"),
-				 jstr(g, "comm", ""), pn);
+				 *comm ? "-" : "", comm, pn);
 			snprintf(title, sizeof(title), "%s: %s", label, pn);
 			bbs_html_phase_hist(h, id, title, ph);
 		}
