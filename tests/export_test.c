@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "out/export.h"
-#include "trace/tracefile.h"
+#include "render/export.h"
+#include "tracefile/tracefile.h"
 
 #include "check.h"
 

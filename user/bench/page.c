@@ -10,7 +10,7 @@
 #include "bench/model.h"
 #include "host/machine.h"
 #include "host/util.h"
-#include "out/html.h"
+#include "render/html.h"
 
 /* ---- the page ---- */
 

@@ -16,7 +16,7 @@
 #include "host/machine.h"
 #include "host/stats.h"
 #include "host/util.h"
-#include "out/html.h"
+#include "render/html.h"
 
 const char *const bench_row_name[NR_ROWS] = { "kernel",	 "none", "serial", "async",
 					      "offload", "step", "batched" };

@@ -26,9 +26,9 @@
 
 #include "bench/internal.h"
 #include "host/util.h"
-#include "out/hist.h"
-#include "out/html.h"
-#include "trace/tracefile.h"
+#include "render/report.h"
+#include "render/html.h"
+#include "tracefile/tracefile.h"
 
 /* ---- phases: merged over groups, as hist.c would have merged them ---- */
 

@@ -21,7 +21,7 @@
 #include "host/machine.h"
 #include "host/sys.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 /* ---- the store: tmpfs, file or zram ---- */
 

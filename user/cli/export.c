@@ -13,8 +13,8 @@
 #include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
-#include "out/export.h"
-#include "out/print.h"
+#include "render/export.h"
+#include "render/print.h"
 
 static void usage(FILE *f)
 {

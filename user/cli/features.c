@@ -19,7 +19,7 @@
 #include "host/kernel.h"
 #include "host/util.h"
 #include "host/version.h"
-#include "out/hist.h"
+#include "model/report.h"
 #include "trace/tracer.h"
 
 static const char *const where_name[] = {

@@ -13,9 +13,9 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "out/hist.h"
-#include "out/print.h"
-#include "out/prom.h"
+#include "render/report.h"
+#include "render/print.h"
+#include "render/prom.h"
 #include "trace/tracer.h"
 #include "host/util.h"
 

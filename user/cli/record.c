@@ -28,10 +28,10 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "out/hist.h"
-#include "out/print.h"
+#include "render/report.h"
+#include "render/print.h"
 #include "trace/tracer.h"
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 #include "host/kernel.h"
 #include "host/jsonstr.h"
 #include "host/outfile.h"

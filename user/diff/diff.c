@@ -7,7 +7,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "diff/internal.h"
-#include "out/hist.h"
+#include "model/report.h"
 
 const double bbs_diff_q[BBS_DIFF_NQ] = { 0.50, 0.90, 0.99 };
 const char *const bbs_diff_q_name[BBS_DIFF_NQ] = { "p50", "p90", "p99" };

@@ -14,8 +14,8 @@
 
 #include "diff/internal.h"
 #include "host/jsonstr.h"
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 
 const char *const bbs_diff_kind_name[] = {
 	[BBS_DIFF_RECORDING] = "recording",

@@ -7,8 +7,8 @@
 
 #include "diff/diff.h"
 #include "host/jsonstr.h"
-#include "out/hist.h"
-#include "out/html.h"
+#include "model/report.h"
+#include "render/html.h"
 
 /* ---- text ---- */
 

@@ -57,8 +57,8 @@
 #include <unistd.h>
 
 #include "btrfs/csum.h"
-#include "out/hist.h"
-#include "out/print.h"
+#include "model/report.h"
+#include "render/print.h"
 #include "replay/csum.h"
 #include "replay/replay.h"
 #include "replay/target.h"

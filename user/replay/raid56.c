@@ -92,7 +92,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
 #include "replay/raid56.h"

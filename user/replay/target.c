@@ -18,7 +18,7 @@
 #include "replay/target.h"
 #include "host/sys.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 /* Block sizes of regular files: O_DIRECT on any filesystem accepts 4K alignment. */
 #define FILE_LBS 4096U

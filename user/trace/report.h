@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 
 /* The dimensions of a group: --by. */
 enum bbs_by {

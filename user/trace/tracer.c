@@ -18,7 +18,7 @@
 #include "bbscope_nocas.skel.h"
 #include "trace/tracer.h"
 #include "trace/funcs.h"
-#include "out/hist.h"
+#include "model/report.h"
 #include "host/caps.h"
 #include "host/kernel.h"
 #include "host/util.h"

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 
 struct bbs_tracer;
 struct bbs_kernel;

@@ -25,9 +25,9 @@
 #include <unistd.h>
 #include <linux/blktrace_api.h>
 
-#include "out/export.h"
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "render/export.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 #include "host/outfile.h"
 #include "host/util.h"
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 
 /* A device of the export, named as the files are. */
 struct bbs_export_dev {

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "out/hist.h"
-#include "out/html.h"
-#include "trace/tracefile.h"
+#include "model/report.h"
+#include "render/html.h"
+#include "tracefile/tracefile.h"
 #include "host/outfile.h"
 #include "host/util.h"
 

@@ -14,7 +14,7 @@
 #include <netinet/in.h>
 #include <microhttpd.h>
 
-#include "out/prom.h"
+#include "render/prom.h"
 #include "host/jsonstr.h"
 #include "host/util.h"
 
