@@ -58,9 +58,9 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS)) $(OUT)/bbscope_nocas.bpf.o
 SKELS     := $(patsubst %.bpf.o,%.skel.h,$(BPF_OBJS))
 # user/<role>/*.c, in layer order (tools/layers.sh): cli/ (commands), trace/, replay/,
-# verify/, bench/, diff/ (engines), render/ (output formats), tracefile/ (the recording),
+# verify/, bench/, diff/, sandbox/ (engines), render/ (output formats), tracefile/ (the recording),
 # model/ (the report), host/, btrfs/ (below them all); docs/design.md maps them.
-USER_DIRS := cli trace replay verify bench diff render tracefile model host btrfs
+USER_DIRS := cli trace replay verify bench diff sandbox render tracefile model host btrfs
 MAIN_SRC  := user/cli/main.c
 LIB_SRCS  := $(filter-out $(MAIN_SRC),$(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))

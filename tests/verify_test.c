@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "verify/verify.h"
 
 #include "check.h"

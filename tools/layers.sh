@@ -5,7 +5,7 @@
 # it, in this one order, with no exception.
 #
 #   cli/                                  commands: anything below
-#   trace/ replay/ verify/ bench/ diff/   engines: themselves, and below
+#   trace/ replay/ verify/ bench/ diff/ sandbox/   engines: themselves, and below
 #   render/                               output formats: text, JSON, Prometheus, HTML, exports
 #   tracefile/                            the recording's format: writer, reader
 #   model/                                the report, its names, what a bio contributes
@@ -21,8 +21,8 @@ below="render tracefile model host btrfs"
 allowed() { # DIR: the directories DIR's files may include
 	local d rest=$below
 	case $1 in
-	cli) echo "cli trace replay verify bench diff $below" ;;
-	trace | replay | verify | bench | diff) echo "$1 $below" ;;
+	cli) echo "cli trace replay verify bench diff sandbox $below" ;;
+	trace | replay | verify | bench | diff | sandbox) echo "$1 $below" ;;
 	*)
 		for d in $below; do
 			[ "$d" = "$1" ] && break

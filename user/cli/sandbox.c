@@ -10,7 +10,7 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "host/util.h"
 #include "render/print.h"
 
