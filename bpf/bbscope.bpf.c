@@ -274,7 +274,7 @@ static const struct bbs_group_val zero_group;
  * Take a table way: its key from old to key.  With a compare-and-swap where
  * the kernel has BPF_ATOMIC (5.12).  Before that (5.10) the verifier refuses
  * the instruction anywhere in the object, so a second object is built
- * without it (BBS_NO_CMPXCHG, user/trace.c loads it there): a store checked
+ * without it (BBS_NO_CMPXCHG, user/trace/tracer.c loads it there): a store checked
  * by reading the key back, which misses only another CPU's store between
  * the two.
  */
@@ -382,7 +382,7 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r | (__u32)(v >> 1);
 }
 
-/* The slot layout is documented in bbscope.h; user/hist.c inverts it. */
+/* The slot layout is documented in bbscope.h; user/model/hist.c inverts it. */
 static __always_inline __u32 hist_slot(__u64 v)
 {
 	__u32 msb, slot;

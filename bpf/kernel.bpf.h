@@ -3,7 +3,7 @@
  * Every difference between the kernel generations bbscope traces, in one
  * place.  Each helper names the change it copes with and is chosen by a
  * CO-RE existence check, or by what user space found at start (which
- * functions exist: fn[], fn_class[], fn_work_ops[]; user/kernel.c), never
+ * functions exist: fn[], fn_class[], fn_work_ops[]; user/host/kernel.c), never
  * by a version number.  Included by handlers.bpf.h once per flavour (H()).
  *
  * The generations, as Debian ships them and this machine runs:
@@ -19,7 +19,7 @@
  *         has inode but no fs_info.
  * Module BTF (6.1+) makes btrfs's types relocatable even where btrfs is a
  * module; bpf_rdonly_cast takes vmlinux types only, so the tp_btf flavour
- * is used where btrfs is built in (user/trace.c decides).
+ * is used where btrfs is built in (user/trace/tracer.c decides).
  */
 
 #ifndef BBS_KERNEL_TYPES

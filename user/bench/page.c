@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A bench run as one self-contained HTML page (out/html.h): tables, charts, histograms. */
+/* A bench run as one self-contained HTML page (render/html.h): tables, charts, histograms. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

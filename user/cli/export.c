@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bbscope export --blktrace | --fio-iolog: a recorded trace written out by
- * out/export.c, and a summary of what was written.
+ * render/export.c, and a summary of what was written.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -2,7 +2,7 @@
 /*
  * bbscope replay csum | parity: the options of the two replays, their
  * engines (replay/csum.h, replay/raid56.h) run on the workload they name,
- * and the result printed as the tracer's report (out/hist.h) with the run's
+ * and the result printed as the tracer's report (model/report.h) with the run's
  * own keys.
  */
 #include <errno.h>

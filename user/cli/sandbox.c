@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bbscope sandbox up | down | status: the command line of the sandbox
- * mechanism (host/sandbox.h).
+ * mechanism (sandbox/sandbox.h).
  */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A recorded trace in the formats other tools read (out/export.c): blktrace
+ * A recorded trace in the formats other tools read (render/export.c): blktrace
  * binary files for blkparse and btt, and a fio iolog.  `bbscope export`
  * (cli/export.c) is the command.
  */
