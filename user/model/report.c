@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/report.h"
+#include "host/array.h"
 
 void bbs_report_init(struct bbs_report *r)
 {
@@ -45,15 +46,10 @@ struct bbs_group_data *bbs_report_group(struct bbs_report *r, const struct bbs_g
 	for (size_t i = 0; i < r->nr_groups; i++)
 		if (group_eq(&r->groups[i].g, g))
 			return &r->groups[i];
-	if (r->nr_groups == r->cap_groups) {
-		size_t cap = r->cap_groups ? 2 * r->cap_groups : 16;
-
-		gd = realloc(r->groups, cap * sizeof(*gd));
-		if (!gd)
-			return NULL;
-		r->groups = gd;
-		r->cap_groups = cap;
-	}
+	gd = bbs_array_reserve(r->groups, &r->cap_groups, r->nr_groups + 1, sizeof(*gd), 16);
+	if (!gd)
+		return NULL;
+	r->groups = gd;
 	gd = &r->groups[r->nr_groups++];
 	memset(gd, 0, sizeof(*gd));
 	gd->g = *g;
@@ -235,15 +231,10 @@ struct bbs_func_data *bbs_report_func(struct bbs_report *r, uint32_t fs, int slo
 	for (size_t i = 0; i < r->nr_funcs; i++)
 		if (r->funcs[i].fs == fs && r->funcs[i].slot == slot && r->funcs[i].under == under)
 			return &r->funcs[i];
-	if (r->nr_funcs == r->cap_funcs) {
-		size_t cap = r->cap_funcs ? 2 * r->cap_funcs : 16;
-
-		fd = realloc(r->funcs, cap * sizeof(*fd));
-		if (!fd)
-			return NULL;
-		r->funcs = fd;
-		r->cap_funcs = cap;
-	}
+	fd = bbs_array_reserve(r->funcs, &r->cap_funcs, r->nr_funcs + 1, sizeof(*fd), 16);
+	if (!fd)
+		return NULL;
+	r->funcs = fd;
 	fd = &r->funcs[r->nr_funcs++];
 	memset(fd, 0, sizeof(*fd));
 	fd->fs = fs;

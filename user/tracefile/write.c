@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tracefile/wire.h"
+#include "host/array.h"
 
 /* ---- growable byte buffers ---- */
 
@@ -29,17 +30,10 @@ static uint8_t *buf_put(struct buf *b, size_t n)
 {
 	uint8_t *p;
 
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return NULL;
-		b->p = p;
-		b->cap = cap;
-	}
+	p = bbs_array_reserve(b->p, &b->cap, b->len + n, 1, 4096);
+	if (!p)
+		return NULL;
+	b->p = p;
 	p = b->p + b->len;
 	b->len += n;
 	return p;
