@@ -14,7 +14,7 @@
 #include "bench/model.h"
 #include "host/jsonstr.h"
 #include "host/machine.h"
-#include "host/stats.h"
+#include "host/median.h"
 #include "host/util.h"
 #include "render/html.h"
 

@@ -8,6 +8,7 @@
 
 #include "diff/internal.h"
 #include "model/report.h"
+#include "host/median.h"
 
 const double bbs_diff_q[BBS_DIFF_NQ] = { 0.50, 0.90, 0.99 };
 const char *const bbs_diff_q_name[BBS_DIFF_NQ] = { "p50", "p90", "p99" };
@@ -645,13 +646,6 @@ static double statistic(const struct ranked *rk, int nvar, uint64_t mask, unsign
 	return best;
 }
 
-static int cmp_dbl(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return (a > b) - (a < b);
-}
-
 /*
  * The labellings of the runs to test under, the observed first (A's runs
  * are 0 .. na - 1): all C(n_all, na) when exact, else np - 1 drawn at
@@ -694,7 +688,7 @@ static int labellings(uint64_t *mask, size_t np, unsigned na, unsigned n_all, bo
 static void perm_p(const double *T, double *P, double *col, size_t np)
 {
 	memcpy(col, T, np * sizeof(*col));
-	qsort(col, np, sizeof(*col), cmp_dbl);
+	qsort(col, np, sizeof(*col), bbs_cmp_double);
 	for (size_t k = 0; k < np; k++) {
 		double x = T[k] - 1e-9;
 		size_t lo = 0, hi = np;
