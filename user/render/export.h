@@ -4,8 +4,8 @@
  * binary files for blkparse and btt, and a fio iolog.  `bbscope export`
  * (cli/export.c) is the command.
  */
-#ifndef BBS_OUT_EXPORT_H
-#define BBS_OUT_EXPORT_H
+#ifndef BBS_RENDER_EXPORT_H
+#define BBS_RENDER_EXPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The bbscope trace file: what `record` writes and `report` and `export`
- * read.  docs/format.md is the specification; this is its implementation.
+ * read.  docs/format.md is the specification; tracefile/write.c and
+ * tracefile/read.c are its implementation, tracefile/wire.h their encoding.
  *
  *   preamble  "BBSTRACE", le32 version, le32 flags (0)          16 bytes
  *   chunk     le32 type, le32 seq, le32 len, le32 crc32c; len bytes of payload
