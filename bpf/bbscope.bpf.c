@@ -74,7 +74,7 @@ const volatile __u64 work_fn_hi = ~0ULL;
  * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
  */
 const volatile __u32 sample_n = 0;
-/* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
+/* The tp_btf attach type is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
 /*
@@ -159,7 +159,7 @@ enum run_what {
 };
 
 struct running {
-	__u64 ts; /* first: the raw_tp flavour's sweeper reads it */
+	__u64 ts; /* first: the raw_tp attach type's sweeper reads it */
 	__u32 what;
 	__u32 pad;
 	struct span sp;
@@ -802,7 +802,7 @@ enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
  * per bio is a global function, verified once rather than per iteration.
  * 5.10's verifier takes only scalars (and the context) as arguments to a
  * global function, and raw_tp has the bio as a number: complete_key.  The
- * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
+ * tp_btf attach type has it as a pointer, and kernels that have tp_btf take a
  * pointer to the state: finish_bio.  now 0: read the clock once the bio is found.
  */
 __noinline int complete_key(__u64 key, __u32 how, __u64 now)

@@ -381,7 +381,7 @@ static void fill_header(struct bbs_tf_header *h, struct recorder *rc, const stru
 				h->phase_unavailable |= 1U << p;
 		}
 	h->have_phase_why = true;
-	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc->t));
+	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_attach_type(rc->t));
 	h->sample = to->sample > 1 ? to->sample : 0;
 	snprintf(h->version, sizeof(h->version), "%s", bbs_version);
 	snprintf(h->commit, sizeof(h->commit), "%s", bbs_commit);

@@ -25,8 +25,8 @@ struct tp_prog;
 struct bbs_tracer {
 	struct bbscope_bpf *skel;
 	struct bbs_kernel k;
-	bool btf; /* the tp_btf flavour is loaded (else raw_tp) */
-	const char *flavour_why; /* why raw_tp, when it is */
+	bool btf; /* the tp_btf attach type is loaded (else raw_tp) */
+	const char *attach_why; /* why raw_tp, when it is */
 	struct table {
 		void *base; /* the map, mmapped for the sweeper */
 		size_t len, bucket_size, state_size;

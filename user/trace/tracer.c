@@ -40,7 +40,7 @@ enum tp_need {
 };
 
 struct tp_prog {
-	const char *prog; /* program name without the flavour prefix */
+	const char *prog; /* program name without the attach type's prefix (btf_, raw_) */
 	const char *tp; /* the tracepoint it attaches to */
 	int nargs; /* its argument count where forms differ, else 0 */
 };
@@ -291,11 +291,11 @@ static const struct tp_prog *pick_prog(struct bbs_tracer *t, size_t i, const str
 }
 
 /*
- * The tp_btf flavour reads btrfs structs with bpf_rdonly_cast (6.2), which
+ * The tp_btf attach type reads btrfs structs with bpf_rdonly_cast (6.2), which
  * takes vmlinux types only, and keeps per-thread state in task storage
  * (5.11): it needs those and btrfs built in.  Otherwise raw_tp, and why.
  */
-static const char *flavour_refused(const struct bbs_kernel *k)
+static const char *attach_refused(const struct bbs_kernel *k)
 {
 	if (!k->tp_btf)
 		return "tp_btf programs do not load here";
@@ -311,7 +311,7 @@ static const char *flavour_refused(const struct bbs_kernel *k)
 /*
  * Pick tp_btf or raw_tp, and each tracepoint's program or none.
  * BBSCOPE_ATTACH=raw_tp forces the fallback (to test it on hosts that have
- * tp_btf).  Each flavour's private maps are created only for it.
+ * tp_btf).  Each attach type's private maps are created only for it.
  */
 static int choose_programs(struct bbs_tracer *t, bool raw_only)
 {
@@ -332,12 +332,12 @@ static int choose_programs(struct bbs_tracer *t, bool raw_only)
 	}
 	if (t->k.btrfs == BTRFS_MODULE && t->k.btrfs_btf)
 		btrfs = btf__load_module_btf("btrfs", vmlinux);
-	t->flavour_why = flavour_refused(&t->k);
+	t->attach_why = attach_refused(&t->k);
 	if (force && !strcmp(force, "raw_tp"))
-		t->flavour_why = "BBSCOPE_ATTACH=raw_tp";
+		t->attach_why = "BBSCOPE_ATTACH=raw_tp";
 	else if (raw_only)
-		t->flavour_why = "the tp_btf set was refused at load";
-	t->btf = !t->flavour_why;
+		t->attach_why = "the tp_btf set was refused at load";
+	t->btf = !t->attach_why;
 	/* BBSCOPE_CTX=tracepoints: contexts from the irq tracepoints (to compare). */
 	force = getenv("BBSCOPE_CTX");
 	if (!(force && !strcmp(force, "tracepoints")))
@@ -540,7 +540,7 @@ static struct bbscope_bpf *open_object(bool cmpxchg)
 }
 
 /*
- * Open the BPF object, set it up and load one flavour of it (raw_only: the
+ * Open the BPF object, set it up and load one attach type of it (raw_only: the
  * raw_tp set).  0 or a negative errno; *refused when the kernel refused the
  * programs at load (not reported yet: the caller may retry as raw_tp).
  */
@@ -810,8 +810,8 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 	fprintf(f, "bbscope: kernel %s, btrfs %s%s, %s programs%s%s%s\n", k->release,
 		k->btrfs == BTRFS_MODULE ? "module" : "built in",
 		k->btrfs_btf ? "" : " without BTF", t->btf ? "tp_btf" : "raw_tp",
-		t->flavour_why ? " (" : "", t->flavour_why ? t->flavour_why : "",
-		t->flavour_why ? ")" : "");
+		t->attach_why ? " (" : "", t->attach_why ? t->attach_why : "",
+		t->attach_why ? ")" : "");
 	fprintf(f, "  contexts from %s\n",
 		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
 			? "the preempt count"
@@ -915,12 +915,12 @@ uint8_t bbs_tracer_work_ops(const struct bbs_tracer *t, int fn)
 	return fn >= 0 && fn < FN_NR_END_IO ? t->skel->rodata->fn_work_ops[fn] : 0;
 }
 
-const char *bbs_tracer_flavour_why(const struct bbs_tracer *t)
+const char *bbs_tracer_attach_why(const struct bbs_tracer *t)
 {
-	return t->flavour_why;
+	return t->attach_why;
 }
 
-const char *bbs_tracer_flavour(const struct bbs_tracer *t)
+const char *bbs_tracer_attach_type(const struct bbs_tracer *t)
 {
 	return t->btf ? "tp_btf" : "raw_tp";
 }

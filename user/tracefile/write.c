@@ -691,7 +691,7 @@ static int put_header(struct bbs_tf_writer *w, const struct bbs_tf_header *h, st
 	return 0;
 }
 
-/* The phases chunk: u8 ops, u8 phases, ops x phases reasons, then the tracer's flavour. */
+/* The phases chunk: u8 ops, u8 phases, ops x phases reasons, then the tracer's attach type. */
 static int put_phases(struct bbs_tf_writer *w, const struct bbs_tf_header *h)
 {
 	struct buf b = { 0 };
