@@ -147,6 +147,27 @@ kstack_where() {
 		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$1" | sort -u | tr '\n' ' '
 }
 
+# bpftrace_start PROGRAM OUT: bpftrace runs PROGRAM in the background, its
+# output in OUT; it is stopped (SIGINT, so it prints its maps) and waited for
+# at exit.  Sets BT to its pid.  bpftrace_attached SECS: waits until it says
+# it has attached, failing if it exits or takes longer (a TCG guest takes tens
+# of seconds to attach many kprobes).
+bpftrace_start() {
+	BT_OUT=$2
+	bpftrace -e "$1" >"$BT_OUT" 2>&1 &
+	BT=$!
+	at_exit "kill -INT $BT; wait $BT"
+}
+bpftrace_attached() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		grep -q '^Attaching' "$BT_OUT" && return 0
+		kill -0 "$BT" 2>/dev/null || fail "bpftrace exited: $(cat "$BT_OUT")"
+		sleep 0.1
+	done
+	fail "bpftrace did not attach in $1 s"
+}
+
 # check_traced WHAT TRACED EXPECTED JSON: TRACED == EXPECTED, unless the
 # kernel skipped runs of bbscope's programs (JSON skipped_runs > 0: its
 # recursion_misses, seen on 7.x's raw tracepoints): then a bio may be missing,
