@@ -594,7 +594,8 @@ static void *gate_run(void *arg)
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(g->epfd, evs, 64, GATE_TICK_MS);
+		/* Ticks only while something waits: a deadline, or room to accept. */
+		int n = epoll_wait(g->epfd, evs, 64, g->list || !g->listening ? GATE_TICK_MS : -1);
 
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &g->stopfd)
