@@ -547,10 +547,10 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 /*
  * A kworker runs one work item at a time, so the first execute_end on this
  * thread closes whatever began on it: an end_io work, or a csum, rmw or
- * recover span.  (The function argument is not readable from tp_btf here,
- * and the work item itself may already be freed.)  A thread with nothing
- * open may have had its execute_start skipped: endio_missed.  One whose
- * execute_end is skipped has its end_io closed by its next one.
+ * recover span.  (The work item itself may already be freed: only its
+ * address and the tracepoint's function argument are used.)  A thread with
+ * nothing open may have had its execute_start skipped: endio_missed.  One
+ * whose execute_end is skipped has its end_io closed by its next one.
  */
 static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func)
 {
