@@ -140,10 +140,13 @@ raid6_degrade() {
 # "@MAP[ stack lines ]: N", one per distinct stack.  A stack run from a work
 # item has process_one_work; one from a completion's softirq runs under
 # handle_softirqs (__do_softirq, __softirqentry_text_start before 6.9).
+# bpftrace prints the innermost frame first, so the first of the two marks
+# names the context: a softirq that interrupted a kworker has both, softirq
+# nearer the top (seen as "softirq work" on 6.12 before this was so).
 kstack_where() {
 	awk -v m="@$2[" 'index($0, m) == 1 { on = 1; w = ""; next }
-		on && /process_one_work/ { w = "work" }
-		on && /handle_softirqs|__do_softirq|__softirqentry_text_start/ && w == "" { w = "softirq" }
+		on && w == "" && /process_one_work/ { w = "work" }
+		on && w == "" && /handle_softirqs|__do_softirq|__softirqentry_text_start/ { w = "softirq" }
 		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$1" | sort -u | tr '\n' ' '
 }
 
