@@ -210,6 +210,11 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 		fprintf(f, "bbscope_lost_total{reason=\"%s\"} %llu\n", bbs_lost_name[i],
 			(unsigned long long)r->lost[i]);
 	fprintf(f, "bbscope_lost_total{reason=\"evicted\"} %llu\n", (unsigned long long)r->evicted);
+	fprintf(f,
+		"# HELP bbscope_skipped_runs_total Runs of bbscope's BPF programs the kernel "
+		"skipped (recursion_misses): a bio may be missing or partly timed.\n"
+		"# TYPE bbscope_skipped_runs_total counter\nbbscope_skipped_runs_total %llu\n",
+		(unsigned long long)r->skipped_runs);
 	/* bbscope's own BPF programs, where the kernel lets them be measured (bpf_stats). */
 	if (!r->cost_measured)
 		return;
