@@ -270,6 +270,20 @@ static __always_inline void H(run_close)(struct running *r)
 	r->what = RUN_NONE;
 }
 
+/*
+ * run_begin for an end_io work, which first closes an end_io this thread
+ * left open (its execute_end was skipped: it is over), at now.  One task
+ * storage lookup serves both.
+ */
+static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
+{
+	struct running *r = H(run_begin)();
+
+	if (r && r->what == RUN_ENDIO)
+		account_bio(&r->st, now, ctx);
+	return r;
+}
+
 #else
 static __always_inline struct running *H(run_begin)(void)
 {
@@ -299,6 +313,16 @@ static __always_inline void H(run_close)(struct running *r)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	bpf_map_delete_elem(&running, &tid);
+}
+
+static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
+{
+	struct running *r = H(run_cur)();
+
+	if (r && r->what == RUN_ENDIO)
+		account_bio(&r->st, now, ctx);
+	/* run_commit replaces the entry: no delete. */
+	return H(run_begin)();
 }
 
 #endif
@@ -484,9 +508,10 @@ static __always_inline void H(csum_work_begin)(struct work_struct *work)
 
 static __always_inline int H(on_execute_start)(struct work_struct *work)
 {
-	__u64 func = (__u64)RD(work, func), wq, bio, *slot;
+	__u64 func = (__u64)RD(work, func), wq, bio, now, *slot;
 	struct bbs_bio_state *st;
 	struct running *r;
+	__u8 ctx;
 
 	if (!maybe_btrfs_work(func))
 		return 0;
@@ -495,21 +520,17 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		st = bios_find(bio, &slot);
 		if (!st)
 			return 0;
-		/* This thread's last end_io work lost its execute_end: it is over. */
-		r = H(run_cur)();
-		if (r && r->what == RUN_ENDIO) {
-			account_bio(&r->st, bpf_ktime_get_ns(), cur_ctx());
-			H(run_close)(r);
-		}
-		r = H(run_begin)();
+		now = bpf_ktime_get_ns();
+		ctx = cur_ctx();
+		r = H(run_reopen)(now, ctx);
 		if (!r)
 			return 0;
 		/* The work may free and reuse the bio: follow the thread instead. */
 		r->st = *st;
 		bios_free(st, slot);
 		r->what = RUN_ENDIO;
-		r->ts = r->st.start_ns = bpf_ktime_get_ns();
-		r->st.endio_ctx = cur_ctx();
+		r->ts = r->st.start_ns = now;
+		r->st.endio_ctx = ctx;
 		r->st.cpu_endio = bpf_get_smp_processor_id();
 		wq = H(cur_wq)(r->st.endio_ctx);
 		if (wq)
@@ -526,15 +547,24 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 /*
  * A kworker runs one work item at a time, so the first execute_end on this
  * thread closes whatever began on it: an end_io work, or a csum, rmw or
- * recover span.  (The function argument is not readable from tp_btf here,
- * and the work item itself may already be freed.)  A thread with nothing
- * open may have had its execute_start skipped: endio_missed.  One whose
- * execute_end is skipped has its end_io closed by its next one.
+ * recover span.  (The work item itself may already be freed: only its
+ * address and the tracepoint's function argument are used.)  A thread with
+ * nothing open may have had its execute_start skipped: endio_missed.  One
+ * whose execute_end is skipped has its end_io closed by its next one.
  */
 static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func)
 {
-	struct running *r = H(run_cur)();
+	struct running *r;
 
+	/*
+	 * This fires for every work item of the system.  Whatever a thread has
+	 * open began in a btrfs work function (the end_io works,
+	 * btrfs_work_helper, csum, rmw, recover: all inside the span), so a
+	 * work item outside it leaves before the thread's state is looked up.
+	 */
+	if (!maybe_btrfs_work(func))
+		return 0;
+	r = H(run_cur)();
 	if (!r) {
 		H(endio_missed)(work, func);
 		return 0;
@@ -674,7 +704,26 @@ TRACEPOINT(workqueue_queue_work, H(on_queue_work)(pwq, work), int cpu, struct po
 	   struct work_struct *work)
 TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struct *work)
 #if BBS_BTF
-TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, 0), struct work_struct *work)
+/*
+ * tp_btf refuses to load the function argument (a pointer to a function
+ * type: "arg1 type FUNC_PROTO is not a struct").  It is the context's
+ * second word, and struct callback_head { next; func; } has its function
+ * pointer there too: a checked load through the context re-typed as one
+ * reads it as a number, no helper call.
+ */
+SEC(PROG_SEC(workqueue_execute_end))
+int BBS_PROG(H(workqueue_execute_end), struct work_struct *work)
+{
+	__u64 func = 0;
+
+	if (events_only)
+		return 0;
+	if (bpf_core_field_offset(struct callback_head, func) == sizeof(__u64))
+		func = (__u64)CAST(ctx, callback_head)->func;
+	else
+		bpf_probe_read_kernel(&func, sizeof(func), (void *)ctx + sizeof(__u64));
+	return H(on_execute_end)(work, func);
+}
 #else
 TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function),
 	   struct work_struct *work, work_func_t function)

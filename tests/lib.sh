@@ -140,11 +140,35 @@ raid6_degrade() {
 # "@MAP[ stack lines ]: N", one per distinct stack.  A stack run from a work
 # item has process_one_work; one from a completion's softirq runs under
 # handle_softirqs (__do_softirq, __softirqentry_text_start before 6.9).
+# bpftrace prints the innermost frame first, so the first of the two marks
+# names the context: a softirq that interrupted a kworker has both, softirq
+# nearer the top (seen as "softirq work" on 6.12 before this was so).
 kstack_where() {
 	awk -v m="@$2[" 'index($0, m) == 1 { on = 1; w = ""; next }
-		on && /process_one_work/ { w = "work" }
-		on && /handle_softirqs|__do_softirq|__softirqentry_text_start/ && w == "" { w = "softirq" }
+		on && w == "" && /process_one_work/ { w = "work" }
+		on && w == "" && /handle_softirqs|__do_softirq|__softirqentry_text_start/ { w = "softirq" }
 		on && /^\]: / { print (w == "" ? "other" : w); on = 0 }' "$1" | sort -u | tr '\n' ' '
+}
+
+# bpftrace_start PROGRAM OUT: bpftrace runs PROGRAM in the background, its
+# output in OUT; it is stopped (SIGINT, so it prints its maps) and waited for
+# at exit.  Sets BT to its pid.  bpftrace_attached SECS: waits until it says
+# it has attached, failing if it exits or takes longer (a TCG guest takes tens
+# of seconds to attach many kprobes).
+bpftrace_start() {
+	BT_OUT=$2
+	bpftrace -e "$1" >"$BT_OUT" 2>&1 &
+	BT=$!
+	at_exit "kill -INT $BT; wait $BT"
+}
+bpftrace_attached() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		grep -q '^Attaching' "$BT_OUT" && return 0
+		kill -0 "$BT" 2>/dev/null || fail "bpftrace exited: $(cat "$BT_OUT")"
+		sleep 0.1
+	done
+	fail "bpftrace did not attach in $1 s"
 }
 
 # check_traced WHAT TRACED EXPECTED JSON: TRACED == EXPECTED, unless the

@@ -31,15 +31,9 @@ witness_start() {
 		probe="tracepoint:btrfs:btrfs_work_sched /args->func == 0x$START/ { @n = count(); }"
 	fi
 	ulimit -l unlimited 2>/dev/null
-	bpftrace -e "$probe" >"$1" 2>&1 &
-	WITNESS=$!
-	at_exit "kill -INT $WITNESS"
-	for ((i = 0; i < 600; i++)); do
-		grep -q '^Attaching' "$1" && return 0
-		kill -0 $WITNESS 2>/dev/null || { cat "$1"; fail "bpftrace exited"; }
-		sleep 0.1
-	done
-	fail "bpftrace did not attach in 60 s"
+	bpftrace_start "$probe" "$1"
+	WITNESS=$BT
+	bpftrace_attached 60
 }
 witness_stop() {  # FILE: sets n_kernel (bpftrace prints "@n: N" at exit, nothing for 0)
 	n_kernel=

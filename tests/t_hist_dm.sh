@@ -26,9 +26,7 @@ for f in $MFN; do ksym "$f" && probes="$probes kprobe:$f { @m[kstack] = count();
 witness=0
 if [ -n "$probes" ] && command -v bpftrace >/dev/null && [ -e /sys/bus/event_source/devices/kprobe ]; then
 	# Started first: it takes a while to attach in a guest, meanwhile the devices are made.
-	bpftrace -e "$probes" >"$STACKS" 2>&1 &
-	BT=$!
-	at_exit "kill -INT $BT; wait $BT"
+	bpftrace_start "$probes" "$STACKS"
 	witness=1
 else
 	echo "note: no kprobes here (or no bpftrace): no kernel-stack witness"
@@ -60,12 +58,7 @@ sync
 c0=$(written "$CRYPT") l0=$(written "$LINEAR")
 tracer_start "$T_TMP/h.json" --json
 if [ $witness = 1 ]; then
-	for ((i = 0; i < 1200; i++)); do
-		grep -q '^Attaching' "$STACKS" && break
-		kill -0 $BT 2>/dev/null || fail "bpftrace exited: $(cat "$STACKS")"
-		sleep 0.1
-	done
-	grep -q '^Attaching' "$STACKS" || fail "bpftrace did not attach in 120 s"
+	bpftrace_attached 120
 fi
 for d in crypt linear; do
 	dd if=/dev/urandom of="$T_TMP/$d/file" bs=1M count=4 conv=fsync status=none || fail "dd on $d"

@@ -48,9 +48,10 @@ check "ulimit -n 16: exit 1 ($rc)" [ $rc -eq 1 ]
 check "ulimit -n 16: the fd limit named, not the host blamed" \
 	eval 'grep -q "ulimit -n" "$T_TMP/err" && ! grep -q "do not load here" "$T_TMP/err"'
 
-# SIGTERM and SIGHUP end a run cleanly with its last interval, exit 0.
+# SIGTERM and SIGHUP end a run cleanly with its last interval, exit 0;
+# SIGHUP as issue 19 found it: to hist --prom.
 for sig in HUP; do
-	"$BBSCOPE" hist --json >"$T_TMP/$sig.json" 2>"$T_TMP/$sig.err" &
+	"$BBSCOPE" hist --json --prom 127.0.0.1:0 >"$T_TMP/$sig.json" 2>"$T_TMP/$sig.err" &
 	pid=$!
 	for i in $(seq 100); do grep -q '^bbscope: tracing' "$T_TMP/$sig.err" && break; sleep 0.1; done
 	kill -$sig $pid

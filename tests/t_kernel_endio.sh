@@ -25,15 +25,8 @@ if command -v bpftrace >/dev/null && [ -e /sys/bus/event_source/devices/kprobe ]
 	for f in $WFN; do ksym "$f" && probes="$probes kprobe:$f { @w[kstack] = count(); }"; done
 	for f in $RFN; do ksym "$f" && probes="$probes kprobe:$f { @r[kstack] = count(); }"; done
 	[ -n "$probes" ] || fail "none of $WFN $RFN in this kernel"
-	bpftrace -e "$probes" >"$STACKS" 2>&1 &
-	BT=$!
-	at_exit "kill -INT $BT"
-	for ((i = 0; i < 600; i++)); do
-		grep -q '^Attaching' "$STACKS" && break
-		kill -0 $BT 2>/dev/null || fail "bpftrace exited: $(cat "$STACKS")"
-		sleep 0.1
-	done
-	grep -q '^Attaching' "$STACKS" || fail "bpftrace did not attach in 60 s"
+	bpftrace_start "$probes" "$STACKS"
+	bpftrace_attached 60
 	witness=1
 else
 	echo "note: no kprobes here (or no bpftrace): no kernel-stack witness, kallsyms only"

@@ -33,6 +33,7 @@ check "buckets are cumulative" awk '
 		if (key == prev && $2 < last) bad = 1; prev = key; last = $2 }
 	END { exit bad }' "$T_TMP/m.txt"
 check "lost counters exported" grep -q '^bbscope_lost_total{reason="evicted"}' "$T_TMP/m.txt"
+check "skipped runs exported" grep -qE '^bbscope_skipped_runs_total [0-9]+$' "$T_TMP/m.txt"
 check "the running kernel: bbscope_kernel_info{release=\"$(uname -r)\"} 1" \
 	grep -qx "bbscope_kernel_info{release=\"$(uname -r)\"} 1" "$T_TMP/m.txt"
 check "end_io context counters" grep -q '^bbscope_endio_ctx_total{.*ctx="task"}' "$T_TMP/m.txt"

@@ -6,7 +6,8 @@
 # label values are escaped (a mount point with '"', '\' and a newline that
 # would forge a metric line), and promtool accepts the result; the port is
 # checked, port 0 prints the one it got; with -i the terminal shows each
-# interval while the endpoint counts from the start.
+# interval while the endpoint counts from the start.  Bytes that cannot be
+# an HTTP request are answered 400 at once (issue 19, item 9).
 # Traffic goes to 127.0.0.1 only; every loop is bounded.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -105,6 +106,52 @@ for a in 0.0.0.0:0 '[::]:0'; do
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT/nope")
 check "/nope: 404 ($code)" [ "$code" = 404 ]
+
+# ---- issue 19, item 9: bytes that cannot be HTTP get a 400 at once ----
+# With or without a newline after them (libmicrohttpd alone waited for one,
+# then for its 3 s request timeout, and answered nothing); a slow but valid
+# client, a byte every 40 ms, is still served.
+python3 - "$PORT" >"$T_TMP/garbage.out" 2>&1 <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+cases = [("tls-hello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+         ("binary", b"\x00\xff\x01"), ("letters", b"garbage"),
+         ("bad-line", b"GET\r\n\r\n"), ("bad-version", b"GET /metrics SPDY/3\r\n\r\n")]
+for name, data in cases:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.monotonic()
+    s.sendall(data)
+    got = b""
+    try:
+        while b"\r\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except OSError as e:
+        got += repr(e).encode()
+    print(name, "%.0f" % ((time.monotonic() - t0) * 1000), got.split(b"\r\n")[0].decode(errors="replace"))
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+t0 = time.monotonic()
+for i in range(len(req)):
+    s.sendall(req[i:i + 1])
+    time.sleep(0.04)
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print("slow %.1f" % (time.monotonic() - t0), got.split(b"\r\n")[0].decode(),
+      "metrics" if b"bbscope_bios_total" in got else "no-metrics")
+EOF
+cat "$T_TMP/garbage.out"
+for c in tls-hello binary letters bad-line bad-version; do
+	check "$c: 400 within 500 ms" awk -v c="$c" '$1 == c { found = 1; ok = $2 < 500 && $3 == "HTTP/1.1" && $4 == 400 }
+		END { exit !(found && ok) }' "$T_TMP/garbage.out"
+done
+check "a slow, valid client (a byte every 40 ms) is served" grep -q '^slow [0-9.]* HTTP/1.1 200 OK metrics$' "$T_TMP/garbage.out"
 
 # ---- issue 19, item 2: 1,000 stalled requests do not silence the endpoint ----
 # Each sends a request's first lines and stalls, as a slow or hostile local

@@ -111,6 +111,18 @@ check "--by op,kind,comm: fs and dev '*', comm named, bios add up" jq -e --argjs
 	[.groups[] | select(.dev != null)] | all(.fs == "*" and .dev == "*") and
 	any(.comm == "fio") and ([.[].bios] | add) == $n' "$T_TMP/by.json"
 
+# --- SIGHUP (a closed terminal, a service's stop): a finished file, as SIGINT
+# (issue 19; before, the default action killed it: exit 129, no trailer).
+record_start "$T_TMP/hup.bbt" --fs "$MNT"
+dd if=/dev/urandom of="$MNT/hup" bs=64k count=16 conv=fsync status=none || fail "dd"
+kill -HUP $REC_PID
+wait $REC_PID
+rc=$?
+check "record ends on SIGHUP with status 0 ($rc)" [ $rc -eq 0 ]
+"$BBSCOPE" report --json "$T_TMP/hup.bbt" >"$T_TMP/hup.json" 2>"$T_TMP/hup.rep.err"
+check "SIGHUP: report exits 0, no warning" [ $? -eq 0 -a ! -s "$T_TMP/hup.rep.err" ]
+check "SIGHUP: the trailer is there" jq -e '.trace.complete' "$T_TMP/hup.json"
+
 # --- SIGKILL: readable up to the last chunk
 record_start "$T_TMP/kill.bbt" --fs "$MNT"
 fio --name=k --filename="$MNT/fio2" --size=16M --rw=randwrite --bs=4k --ioengine=psync --fsync=16 \

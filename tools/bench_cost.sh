@@ -22,8 +22,10 @@
 # for the mode "sample" (hist --sample), JOBS fio jobs (default 2);
 # PLAN ("zram:read_direct loop:fsync16k ...") and MODES ("none hist ...")
 # to choose; BBSCOPE_B, a second bbscope build: mode hist_b, A/B in the
-# same rounds; mode events (not by default): every program returns at
-# once (BBSCOPE_EVENTS_ONLY), the floor of the events and bpf_stats alone.
+# same rounds (and sample_b, its --sample); mode events (not by default):
+# every program returns at once (BBSCOPE_EVENTS_ONLY), the floor of the
+# events and bpf_stats alone; KINDS ("max rate", default): "max" alone
+# skips the fixed-rate CPU runs (bpf_stats only).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${BBSCOPE:-$PWD/build/bbscope}
@@ -33,6 +35,7 @@ FULL=${FULL:-0}
 RATE=${RATE:-4000}
 SAMPLE=${SAMPLE:-16}
 JOBS=${JOBS:-2}
+KINDS=${KINDS:-max rate}
 [ "$(id -u)" = 0 ] || { echo "bbscope: bench_cost needs root" >&2; exit 1; }
 . tools/reap.sh
 reap_stale /tmp bbscope-bench-cost
@@ -121,6 +124,7 @@ start_tracer() {  # MODE MNT
 	events) BBSCOPE_EVENTS_ONLY=1 "$B" hist --fs "$2" -s >/dev/null 2>"$err" & ;;
 	hist_b) "$BB" hist --fs "$2" --json >"$WORK/hist.json" 2>"$err" & ;;
 	sample) "$B" hist --fs "$2" --sample "$SAMPLE" --json >"$WORK/hist.json" 2>"$err" & ;;
+	sample_b) "$BB" hist --fs "$2" --sample "$SAMPLE" --json >"$WORK/hist.json" 2>"$err" & ;;
 	prom) "$B" hist --fs "$2" --prom 127.0.0.1:0 -s >/dev/null 2>"$err" & ;;
 	record) "$B" record --fs "$2" -o "$WORK/rec.bbt" --force >/dev/null 2>"$err" & ;;
 	biolatency) biolatency >/dev/null 2>"$err" & ;;
@@ -157,7 +161,7 @@ results=$WORK/results.jsonl
 for r in $(seq "$ROUNDS"); do
 	for tw in $plan; do
 		t=${tw%%:*} w=${tw#*:}
-		for kind in max rate; do
+		for kind in $KINDS; do
 			[ "$kind" = rate ] && [ "$w" != read_direct ] && continue
 			base_busy=
 			base_ios=
@@ -172,7 +176,7 @@ for r in $(seq "$ROUNDS"); do
 				prog_stats "$m" "$tracer" >"$WORK/s1"
 				[ "$m" = none ] || stop_tracer
 				endio=0
-				if [ "$m" = hist ] || [ "$m" = hist_b ] || [ "$m" = sample ]; then
+				if [ "$m" = hist ] || [ "$m" = hist_b ] || [ "$m" = sample ] || [ "$m" = sample_b ]; then
 					endio=$(jq '[.. | objects | .endio_wq? // empty | to_entries[] | .value] | add // 0' \
 						"$WORK/hist.json" 2>/dev/null || echo 0)
 				fi
@@ -221,7 +225,7 @@ jq -s --arg cpu "$cpu_model" --argjson cores "$(nproc)" --arg kernel "$(uname -r
 		 device_ios_per_io: ($g | map(if .ios > 0 then .device_ios / .ios else 0 end) | median | r3),
 		 bpf_ns_per_io: ($g | map(if .ios > 0 then ([.progs[].ns] | add // 0) / .ios else 0 end) | median | r1),
 		 bpf_runs_per_io: ($g | map(if .ios > 0 then ([.progs[].runs] | add // 0) / .ios else 0 end) | median | r3),
-		 foreign_workqueue_runs_per_io: (if ($g[0].mode | test("^(hist|hist_b|sample)$")) then
+		 foreign_workqueue_runs_per_io: (if ($g[0].mode | test("^(hist|hist_b|sample|sample_b)$")) then
 			($g | map(if .ios > 0 then (([.progs[] | select(.name | test("workqueue_execute_start")) | .runs] | add // 0)
 				- .btrfs_endio_work) / .ios else 0 end) | median | r3) else null end),
 		 progs: ([$g[].progs[].name] | unique | map(. as $n |

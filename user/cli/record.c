@@ -62,10 +62,11 @@ static void usage(FILE *f)
 		"CPUs, completion and end_io contexts, end_io workqueue; csum, ordered, rmw\n"
 		"and recover spans; raid56 stripe I/O.  Read it with 'bbscope report' and\n"
 		"'bbscope export'.  With a COMMAND, record until it exits and exit with its\n"
-		"status.  When the recording ends first (--duration, SIGINT/SIGTERM, a failed\n"
-		"write), COMMAND and what it started get that signal (else SIGTERM), then\n"
-		"SIGKILL 5 s later; record waits for it and exits with its status (1 when\n"
-		"the recording failed).  SIGINT/SIGTERM end the recording cleanly.\n"
+		"status.  When the recording ends first (--duration, SIGINT/SIGTERM/SIGHUP,\n"
+		"a failed write), COMMAND and what it started get that signal (else\n"
+		"SIGTERM), then SIGKILL 5 s later; record waits for it and exits with its\n"
+		"status (1 when the recording failed).  SIGINT/SIGTERM/SIGHUP end the\n"
+		"recording cleanly.\n"
 		"\n"
 		"  -o, --output FILE     the trace file (refused if it exists, unless --force;\n"
 		"                        a character device is written into, e.g. to measure)\n"
@@ -574,6 +575,8 @@ int cmd_record(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A closed terminal or a service's stop: a finished file, as hist's summary. */
+	sigaction(SIGHUP, &sa, NULL);
 	fprintf(stderr, "bbscope: tracing btrfs bios into %s... Hit Ctrl-C to end.\n", rc.path);
 	if (a.cmd)
 		child = spawn(a.cmd);

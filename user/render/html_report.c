@@ -26,15 +26,18 @@ static bool observed(const json_t *phase)
 }
 
 /*
- * "loop0 write data", or "filesystem write data" for the phases without a
- * device; with --by, only what the groups are told apart by ("*": merged),
- * so "/mnt dd" for --by fs,comm, never "* * *".
+ * "loop0 write data", or "/mnt (filesystem) write data" for the phases
+ * without a device (as the text report says it; "filesystem" alone where
+ * filesystems are merged); with --by, only what the groups are told apart by
+ * ("*": merged), so "/mnt dd" for --by fs,comm, never "* * *".
  */
 static void group_label(const json_t *g, char *buf, size_t len)
 {
-	const char *dev = jstr(g, "dev", "filesystem"), *fs = jstr(g, "fs", "*");
-	const char *part[] = { strcmp(dev, "*") ? NULL : fs, dev, jstr(g, "op", "?"),
-			       jstr(g, "kind", "?"), jstr(g, "comm", "*") };
+	const char *dev = jstr(g, "dev", NULL), *fs = jstr(g, "fs", "*");
+	bool fs_level = !dev, with_fs = (fs_level || !strcmp(dev, "*")) && strcmp(fs, "*");
+	const char *where = fs_level ? (with_fs ? "(filesystem)" : "filesystem") : dev;
+	const char *part[] = { with_fs ? fs : NULL, where, jstr(g, "op", "?"), jstr(g, "kind", "?"),
+			       jstr(g, "comm", "*") };
 	size_t n = 0;
 
 	buf[0] = 0;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -18,8 +20,11 @@
 #include "host/jsonstr.h"
 #include "host/util.h"
 
+struct gate;
+
 struct bbs_prom {
 	struct MHD_Daemon *httpd;
+	struct gate *gate; /* accepts, and hands MHD only what can be HTTP */
 	pthread_mutex_t lock; /* text, len: swapped by publish, copied by scrapes */
 	char *text;
 	size_t len;
@@ -205,6 +210,11 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 		fprintf(f, "bbscope_lost_total{reason=\"%s\"} %llu\n", bbs_lost_name[i],
 			(unsigned long long)r->lost[i]);
 	fprintf(f, "bbscope_lost_total{reason=\"evicted\"} %llu\n", (unsigned long long)r->evicted);
+	fprintf(f,
+		"# HELP bbscope_skipped_runs_total Runs of bbscope's BPF programs the kernel "
+		"skipped (recursion_misses): a bio may be missing or partly timed.\n"
+		"# TYPE bbscope_skipped_runs_total counter\nbbscope_skipped_runs_total %llu\n",
+		(unsigned long long)r->skipped_runs);
 	/* bbscope's own BPF programs, where the kernel lets them be measured (bpf_stats). */
 	if (!r->cost_measured)
 		return;
@@ -362,6 +372,307 @@ static int listen_on(const char *host, const char *port, char *url, size_t len)
 	return fd;
 }
 
+/* ---- the gate: bytes that cannot be HTTP get a 400 at once ---- */
+
+/*
+ * libmicrohttpd judges a request line only once its newline has come, so a
+ * client sending garbage with no newline (a TLS hello, a stray binary
+ * protocol) got no answer until the request timeout.  The gate accepts the
+ * connections itself and peeks (MSG_PEEK) at what each one sends: while the
+ * bytes are a prefix of a request line (RFC 9112 3: method SP target SP
+ * HTTP/D.D, then CRLF or LF, after any empty lines; the method one that
+ * HTTP defines, method_prefix()) it waits; once the line
+ * is whole it hands the socket to MHD (MHD_add_connection), which reads it
+ * from the start; at the first byte that cannot belong to one it answers
+ * 400 and closes.  A line longer than GATE_LINE_MAX is refused the same way
+ * (/metrics needs a few dozen bytes).  Slow clients keep their
+ * BBS_PROM_REQUEST_TIMEOUT_S for the line, then MHD's for the headers.
+ */
+#define GATE_LINE_MAX 1024
+#define GATE_TICK_MS 100
+
+enum line_state { LINE_MORE, LINE_WHOLE, LINE_BAD };
+
+/*
+ * The methods of RFC 9110 9 and PATCH (RFC 5789): a method is any token, but
+ * letters of another one cannot be told from garbage until a blank comes,
+ * so they are refused at once.  All but GET and HEAD get MHD's 405.
+ */
+static bool method_prefix(const unsigned char *m, size_t n, bool whole)
+{
+	static const char *const methods[] = { "GET",	  "HEAD",    "POST",  "PUT",  "DELETE",
+					       "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (n <= strlen(methods[i]) && !memcmp(m, methods[i], n) &&
+		    (!whole || n == strlen(methods[i])))
+			return true;
+	return false;
+}
+
+/* What b[0..n) is: a whole request line, the start of one, or neither. */
+static enum line_state request_line(const unsigned char *b, size_t n)
+{
+	static const char version[] = "HTTP/D.D"; /* D: a digit */
+	size_t i = 0, k;
+
+	while (i < n && (b[i] == '\r' || b[i] == '\n'))
+		i++; /* empty lines before a request are allowed */
+	for (k = i; i < n && b[i] >= 'A' && b[i] <= 'Z'; i++)
+		; /* method */
+	if (!method_prefix(b + k, i - k, i < n))
+		return LINE_BAD;
+	if (i == n)
+		return LINE_MORE;
+	if (i == k || b[i++] != ' ')
+		return LINE_BAD;
+	for (k = i; i < n && b[i] > ' ' && b[i] < 0x7f; i++)
+		; /* request-target: visible ASCII */
+	if (i == n)
+		return LINE_MORE;
+	if (i == k || b[i++] != ' ')
+		return LINE_BAD;
+	for (k = 0; k < sizeof(version) - 1; k++, i++) {
+		if (i == n)
+			return LINE_MORE;
+		if (version[k] == 'D' ? b[i] < '0' || b[i] > '9' : b[i] != version[k])
+			return LINE_BAD;
+	}
+	if (i < n && b[i] == '\r')
+		i++;
+	if (i == n)
+		return LINE_MORE;
+	return b[i] == '\n' ? LINE_WHOLE : LINE_BAD;
+}
+
+/* A connection the gate holds until its request line is whole. */
+struct waiting {
+	int fd;
+	uint64_t deadline_ns;
+	socklen_t alen;
+	struct sockaddr_storage addr;
+	struct waiting *next;
+};
+
+struct gate {
+	int lfd, epfd, stopfd;
+	bool listening; /* lfd polled: not while at the connection limit */
+	bool running; /* thread started */
+	unsigned int limit, held;
+	struct MHD_Daemon *httpd;
+	struct waiting *list;
+	pthread_t thread;
+};
+
+static void gate_drop(struct gate *g, struct waiting *w)
+{
+	struct waiting **pp;
+
+	for (pp = &g->list; *pp != w; pp = &(*pp)->next)
+		;
+	*pp = w->next;
+	epoll_ctl(g->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	g->held--;
+	free(w);
+}
+
+/*
+ * 400 and close.  What the client sent is read first: closing a socket with
+ * unread bytes sends a reset, which can reach the client before the 400.
+ */
+static void refuse(int fd)
+{
+	static const char bad[] = "HTTP/1.1 400 Bad Request\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: 51\r\nConnection: close\r\n\r\n"
+				  "bbscope: not an HTTP request (GET /metrics wanted)\n";
+	char sink[4096];
+
+	_Static_assert(sizeof("bbscope: not an HTTP request (GET /metrics wanted)\n") - 1 == 51,
+		       "Content-Length");
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	(void)!send(fd, bad, sizeof(bad) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* Bytes came on w (or it closed): judge them. */
+static void gate_judge(struct gate *g, struct waiting *w)
+{
+	unsigned char buf[GATE_LINE_MAX];
+	ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	enum line_state st;
+	int fd = w->fd;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) { /* closed or failed: nothing to answer */
+		gate_drop(g, w);
+		close(fd);
+		return;
+	}
+	st = request_line(buf, (size_t)n);
+	if (st == LINE_MORE && (size_t)n < sizeof(buf))
+		return;
+	if (st == LINE_WHOLE) {
+		struct sockaddr_storage addr = w->addr;
+		socklen_t alen = w->alen;
+
+		gate_drop(g, w);
+		/* MHD owns fd from here, and closes it even when it cannot take it. */
+		MHD_add_connection(g->httpd, fd, (const struct sockaddr *)&addr, alen);
+		return;
+	}
+	gate_drop(g, w);
+	refuse(fd);
+}
+
+static unsigned int mhd_conns(struct gate *g)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(g->httpd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return di ? di->num_connections : 0;
+}
+
+/* Take what the backlog holds, up to the limit; stop listening at it. */
+static void gate_accept(struct gate *g)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+	bool room;
+
+	while ((room = g->held + mhd_conns(g) < g->limit)) {
+		struct waiting *w = calloc(1, sizeof(*w));
+
+		if (!w)
+			break;
+		w->alen = sizeof(w->addr);
+		w->fd = accept4(g->lfd, (struct sockaddr *)&w->addr, &w->alen,
+				SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (w->fd < 0) {
+			free(w);
+			break; /* EAGAIN: none left; EMFILE and such: next tick */
+		}
+		w->deadline_ns = bbs_now_ns() + BBS_PROM_REQUEST_TIMEOUT_S * 1000000000ULL;
+		ev.data.ptr = w;
+		if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, w->fd, &ev)) {
+			close(w->fd);
+			free(w);
+			break;
+		}
+		w->next = g->list;
+		g->list = w;
+		g->held++;
+		gate_judge(g, w); /* bytes that came with the connection */
+	}
+	if (room != g->listening) {
+		ev.events = room ? EPOLLIN : 0;
+		ev.data.ptr = g;
+		epoll_ctl(g->epfd, EPOLL_CTL_MOD, g->lfd, &ev);
+		g->listening = room;
+	}
+}
+
+static void gate_expire(struct gate *g)
+{
+	uint64_t now = bbs_now_ns();
+	struct waiting *w, *next;
+
+	for (w = g->list; w; w = next) {
+		next = w->next;
+		if (now >= w->deadline_ns) { /* too slow: closed, as MHD does */
+			char sink[GATE_LINE_MAX];
+			int fd = w->fd;
+
+			gate_drop(g, w);
+			while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+				; /* read: a close with unread bytes is a reset */
+			close(fd);
+		}
+	}
+}
+
+static void *gate_run(void *arg)
+{
+	struct gate *g = arg;
+	struct epoll_event evs[64];
+
+	for (;;) {
+		/* Ticks only while something waits: a deadline, or room to accept. */
+		int n = epoll_wait(g->epfd, evs, 64, g->list || !g->listening ? GATE_TICK_MS : -1);
+
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &g->stopfd)
+				return NULL;
+			if (evs[i].data.ptr != g)
+				gate_judge(g, evs[i].data.ptr);
+		}
+		gate_accept(g);
+		gate_expire(g);
+	}
+}
+
+static void gate_close(struct gate *g)
+{
+	if (!g)
+		return;
+	if (g->running) {
+		uint64_t one = 1;
+
+		(void)!write(g->stopfd, &one, sizeof(one));
+		pthread_join(g->thread, NULL);
+	}
+	while (g->list) {
+		int fd = g->list->fd;
+
+		gate_drop(g, g->list);
+		close(fd);
+	}
+	if (g->stopfd >= 0)
+		close(g->stopfd);
+	if (g->epfd >= 0)
+		close(g->epfd);
+	close(g->lfd);
+	free(g);
+}
+
+/* Serve lfd through the gate into httpd.  Takes lfd, even on failure. */
+static struct gate *gate_open(int lfd, struct MHD_Daemon *httpd, unsigned int limit)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct gate *g = calloc(1, sizeof(*g));
+	int err;
+
+	if (!g) {
+		close(lfd);
+		return NULL;
+	}
+	*g = (struct gate){ .lfd = lfd, .httpd = httpd, .limit = limit, .listening = true };
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	g->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->epfd < 0 || g->stopfd < 0)
+		goto fail;
+	ev.data.ptr = g;
+	if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, lfd, &ev))
+		goto fail;
+	ev.data.ptr = &g->stopfd;
+	if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, g->stopfd, &ev))
+		goto fail;
+	err = pthread_create(&g->thread, NULL, gate_run, g);
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	g->running = true;
+	return g;
+fail:
+	err = errno;
+	gate_close(g);
+	errno = err;
+	return NULL;
+}
+
 /*
  * How many connections at once: as many as the fd limit allows, less what the
  * tracer holds (BPF objects, files), so that stalled clients, however many a
@@ -393,6 +704,7 @@ int bbs_prom_open(struct bbs_prom **out, const char *addr)
 {
 	char host[256], port[16];
 	struct bbs_prom *p;
+	unsigned int limit;
 	int fd;
 
 	if (parse_addr(addr ? addr : BBS_PROM_DEF_ADDR, host, sizeof(host), port, sizeof(port)))
@@ -407,14 +719,18 @@ int bbs_prom_open(struct bbs_prom **out, const char *addr)
 		return fd;
 	}
 	/*
-	 * One internal thread, epoll: many connections, none blocks another.  A
-	 * client has BBS_PROM_REQUEST_TIMEOUT_S to send a request (answer()
-	 * then allows BBS_PROM_TIMEOUT_S between requests); each holds at most
-	 * BBS_PROM_CONN_MEMORY (requests are a few hundred bytes).
+	 * MHD's internal thread, epoll: many connections, none blocks another;
+	 * it gets them from the gate (above), not from the socket.  A client has
+	 * BBS_PROM_REQUEST_TIMEOUT_S to send its request line (the gate) and as
+	 * long again for the rest (answer() then allows BBS_PROM_TIMEOUT_S
+	 * between requests); each holds at most BBS_PROM_CONN_MEMORY (requests
+	 * are a few hundred bytes).
 	 */
+	limit = conn_limit();
 	p->httpd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, answer, p,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+			MHD_USE_ITC,
+		0, NULL, NULL, answer, p, MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)BBS_PROM_REQUEST_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BBS_PROM_CONN_MEMORY, MHD_OPTION_END);
 	if (!p->httpd) {
@@ -422,6 +738,14 @@ int bbs_prom_open(struct bbs_prom **out, const char *addr)
 		close(fd);
 		bbs_prom_close(p);
 		return -EIO;
+	}
+	p->gate = gate_open(fd, p->httpd, limit);
+	if (!p->gate) {
+		int err = -errno;
+
+		bbs_err("cannot serve %s: %s", p->url, strerror(-err));
+		bbs_prom_close(p);
+		return err;
 	}
 	*out = p;
 	return 0;
@@ -431,8 +755,9 @@ void bbs_prom_close(struct bbs_prom *p)
 {
 	if (!p)
 		return;
+	gate_close(p->gate); /* first: it hands connections to httpd */
 	if (p->httpd)
-		MHD_stop_daemon(p->httpd); /* closes the listening socket it was given too */
+		MHD_stop_daemon(p->httpd);
 	pthread_mutex_destroy(&p->lock);
 	free(p->text);
 	free(p);

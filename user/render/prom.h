@@ -6,7 +6,8 @@
  *
  * The endpoint is libmicrohttpd's, in its own thread, so that concurrent
  * scrapes are served while idle or slow clients are connected, connections
- * are bounded (BBS_PROM_MAX_CONNS, BBS_PROM_TIMEOUT_S), and the tracer's
+ * are bounded (BBS_PROM_MAX_CONNS, BBS_PROM_TIMEOUT_S), bytes that cannot
+ * be an HTTP request are answered 400 at once (prom.c's gate), and the tracer's
  * loop never waits on a client: it renders the text once per update
  * (bbs_prom_publish()), and a scrape gets a copy of the latest.
  */
@@ -28,7 +29,8 @@
 #define BBS_PROM_MAX_CONNS 16384
 #define BBS_PROM_FD_RESERVE 512 /* the tracer's own: BPF objects, links, files */
 #define BBS_PROM_CONN_MEMORY 8192 /* bytes a connection may hold */
-#define BBS_PROM_REQUEST_TIMEOUT_S 3 /* a request not sent within this: closed */
+/* A request line not sent within this: closed (and as long again for its headers). */
+#define BBS_PROM_REQUEST_TIMEOUT_S 3
 #define BBS_PROM_TIMEOUT_S 10 /* an idle connection is closed after this */
 
 struct bbs_prom;
