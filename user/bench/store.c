@@ -23,6 +23,8 @@
 #include "host/util.h"
 #include "render/print.h"
 
+const char *const bbs_backing_name[BBS_NR_BACKINGS] = { "tmpfs", "file", "zram" };
+
 /* ---- the store: tmpfs, file or zram ---- */
 
 static int zram_up(struct bbs_bench *b, uint64_t bytes)
