@@ -48,6 +48,10 @@ struct bbs_hist {
 	__u64 slots[HIST_SLOTS];
 };
 
+/*
+ * Prefixed, unlike the other enums here: the BPF side includes vmlinux.h,
+ * which has OP_READ and OP_WRITE of its own (checked on 6.18's BTF).
+ */
 enum bbs_op {
 	BBS_OP_READ,
 	BBS_OP_WRITE,
