@@ -12,6 +12,7 @@
 
 #include "render/html.h"
 #include "host/jsonstr.h"
+#include "host/array.h"
 
 static const char *jstr(const json_t *o, const char *key, const char *def)
 {
@@ -103,18 +104,14 @@ static void report_table(struct bbs_html *h, const json_t *groups)
 		ctx_cell(json_object_get(g, "endio_ctx"), ec, sizeof(ec));
 		json_object_foreach(json_object_get(g, "phases"), pn, ph)
 		{
-			char v[3][32], n[2][32];
+			char v[3][32], n[2][32], **more;
 
 			if (!observed(ph))
 				continue;
-			if (rows == cap) {
-				char **more = realloc(cells, 2 * cap * COLS * sizeof(*cells));
-
-				if (!more)
-					break;
-				cells = more;
-				cap *= 2;
-			}
+			more = bbs_array_reserve(cells, &cap, rows + 1, COLS * sizeof(*cells), 64);
+			if (!more)
+				break;
+			cells = more;
 			bbs_html_fmt(v[0], 32, bbs_json_num(ph, "p50_ns"), BBS_UNIT_NS);
 			bbs_html_fmt(v[1], 32, bbs_json_num(ph, "p99_ns"), BBS_UNIT_NS);
 			bbs_html_fmt(v[2], 32, bbs_json_num(ph, "max_ns"), BBS_UNIT_NS);

@@ -16,6 +16,7 @@
 
 #include "trace/internal.h"
 #include "host/util.h"
+#include "host/array.h"
 
 /* mmap sees array values back to back: each bucket must be a multiple of 8 bytes. */
 _Static_assert(sizeof(struct bbs_bio_bucket) % 8 == 0, "bio bucket size");
@@ -79,14 +80,11 @@ static void *collect_keys(int fd, size_t key_size, size_t *n,
 		return NULL;
 	while (!bpf_map_get_next_key(fd, prev, cur)) {
 		if (!want || want(cur, arg)) {
-			if (count == cap) {
-				char *k = realloc(keys, 2 * cap * key_size);
+			char *k = bbs_array_reserve(keys, &cap, count + 1, key_size, 64);
 
-				if (!k)
-					break;
-				keys = k;
-				cap *= 2;
-			}
+			if (!k)
+				break;
+			keys = k;
 			memcpy(keys + count * key_size, cur, key_size);
 			count++;
 		}
