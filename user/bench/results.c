@@ -527,72 +527,107 @@ static void table_points(FILE *f, const struct bbs_bench *b)
  * recording says where it lies: before each write's ordered extent (beyond
  * the copy), and the ordered extent's finish (a worker, sharing the cores).
  */
-static void predict_kernel(struct bbs_bench *b, const struct results *r)
-{
-	const json_t *k = r->rows[ROW_KERNEL];
-	static const char *const ph[] = { "csum", "queue", "device", "hop", "endio", "ordered" };
-	double per[6], writes = b->o.size / (double)b->o.bs, el = bench_jnum(k, "elapsed_s") * 1e9;
-	double meas = bench_jnum(k, "throughput_bps"), c = bench_jnum(r->model, "csum_bps");
-	double m = bench_jnum(r->model, "mem_bps"), pc = bench_jnum(k, "pagecache_write_bps");
-	double dirtied = bench_jnum(k, "dirtied_bytes"), pw, front, submit, bio, finish, copy;
-	double wb, unexpl, drop = bench_jnum(k, "pagecache_drop_ns");
+struct kterms {
+	double per[6]; /* csum queue device hop endio ordered, per write */
+	double front, submit, bio, finish, copy, drop, wb, pw;
 	bool inline_csum, fallback;
-	json_t *terms = json_object();
+};
+
+static const char *const kphase[] = { "csum", "queue", "device", "hop", "endio", "ordered" };
+
+/* One kernel sample's (or the medians') terms; T, the predicted time a write, or NAN. */
+static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c, struct kterms *t)
+{
+	double writes = b->o.size / (double)b->o.bs, pc = bench_jnum(k, "pagecache_write_bps");
 	struct bbs_pipe p;
 
-	if (!k || !(writes > 0) || !(el > 0) || !json_object_get(k, "writes")) {
-		json_decref(terms);
-		return;
-	}
-	pw = el / writes;
+	t->pw = bench_jnum(k, "elapsed_s") * 1e9 / writes;
+	if (!(t->pw > 0) || !json_object_get(k, "writes"))
+		return NAN;
 	for (int i = 0; i < 6; i++) {
 		char path[64];
 
-		snprintf(path, sizeof(path), "phases.%s.sum_ns", ph[i]);
-		per[i] = bench_stat(k, path, NULL, NULL) / writes;
-		if (!isfinite(per[i]))
-			per[i] = 0;
+		snprintf(path, sizeof(path), "phases.%s.sum_ns", kphase[i]);
+		t->per[i] = bench_stat(k, path, NULL, NULL) / writes;
+		if (!isfinite(t->per[i]))
+			t->per[i] = 0;
 	}
-	front = bench_stat(k, "writes.front_ns", NULL, NULL);
-	submit = bench_stat(k, "writes.submit_ns", NULL, NULL);
-	bio = bench_stat(k, "writes.bio_ns", NULL, NULL);
-	finish = bench_stat(k, "writes.finish_ns", NULL, NULL);
+	t->front = bench_stat(k, "writes.front_ns", NULL, NULL);
+	t->submit = bench_stat(k, "writes.submit_ns", NULL, NULL);
+	t->bio = bench_stat(k, "writes.bio_ns", NULL, NULL);
+	t->finish = bench_stat(k, "writes.finish_ns", NULL, NULL);
 	/* crc32c and synchronous writes checksum inline, unobserved: the bytes at c */
-	inline_csum = per[0] <= 0 && c > 0;
-	if (inline_csum)
-		per[0] = b->o.bs / c * 1e9;
+	t->inline_csum = t->per[0] <= 0 && c > 0;
+	if (t->inline_csum)
+		t->per[0] = b->o.bs / c * 1e9;
 	/* the page cache took (at least half) the workload's bytes: a buffered write */
-	fallback = dirtied >= 0.5 * (double)b->o.size;
-	copy = fallback && pc > 0 ? b->o.bs / pc * 1e9 : 0;
-	drop = fallback && drop > 0 ? drop : 0;
-	wb = fmax(submit - per[0], 0);
+	t->fallback = bench_jnum(k, "dirtied_bytes") >= 0.5 * (double)b->o.size;
+	t->copy = t->fallback && pc > 0 ? b->o.bs / pc * 1e9 : 0;
+	t->drop = bench_jnum(k, "pagecache_drop_ns");
+	t->drop = t->fallback && t->drop > 0 ? t->drop : 0;
+	t->wb = fmax(t->submit - t->per[0], 0);
 	p = (struct bbs_pipe){ .shape = BBS_SHAPE_SERIAL,
 			       .qd = 1,
 			       .workers = 1,
 			       .bio_bytes = b->o.bs,
-			       .submit_ns = copy + drop + wb,
-			       .csum_ns = per[0],
-			       .device_ns = bio };
-	bbs_pipe_predict(&p);
-	unexpl = 1 - b->o.bs / p.bps * 1e9 / pw;
+			       .submit_ns = t->copy + t->drop + t->wb,
+			       .csum_ns = t->per[0],
+			       .device_ns = t->bio };
+	if (bbs_pipe_predict(&p) || !(p.bps > 0))
+		return NAN;
+	return b->o.bs / p.bps * 1e9;
+}
+
+static void predict_kernel(struct bbs_bench *b, const struct results *r)
+{
+	const json_t *k = r->rows[ROW_KERNEL], *arr = b->samples[ROW_KERNEL];
+	double meas = bench_jnum(k, "throughput_bps"), c = bench_jnum(r->model, "csum_bps");
+	double pred[BBS_BENCH_MAX_ROUNDS], share[BBS_BENCH_MAX_ROUNDS], pbps, unexpl;
+	size_t n = 0;
+	struct kterms t;
+	json_t *terms;
+
+	/* each round predicted from its own terms (and its own c); the medians reported */
+	for (size_t i = 0; i < json_array_size(arr) && n < BBS_BENCH_MAX_ROUNDS; i++) {
+		double ci = bench_jnum(json_array_get(b->model, i), "csum_bps");
+		double T = kernel_terms(b, json_array_get(arr, i), isfinite(ci) ? ci : c, &t);
+
+		if (!isfinite(T))
+			continue;
+		pred[n] = b->o.bs / T * 1e9;
+		share[n++] = 1 - T / t.pw;
+	}
+	if (!k || !n || !isfinite(kernel_terms(b, k, c, &t)))
+		return;
+	pbps = bbs_median(pred, n);
+	unexpl = bbs_median(share, n);
+	terms = json_object();
 	for (int i = 0; i < 6; i++)
-		json_object_set_new(terms, ph[i], json_real(per[i]));
-	json_object_set_new(terms, "copy", json_real(copy));
-	json_object_set_new(terms, "drop", json_real(drop));
-	json_object_set_new(terms, "writeback", json_real(wb));
-	json_object_set_new(terms, "bio", json_real(bio));
-	/* where the rest lies: before the ordered extent beyond the copy; its finish */
-	json_object_set_new(terms, "front", json_real(front));
-	json_object_set_new(terms, "front_beyond_copy", json_real(fmax(front - copy - drop, 0)));
-	json_object_set_new(terms, "finish", json_real(finish));
+		json_object_set_new(terms, kphase[i], json_real(t.per[i]));
+	json_object_set_new(terms, "copy", json_real(t.copy));
+	json_object_set_new(terms, "drop", json_real(t.drop));
+	json_object_set_new(terms, "writeback", json_real(t.wb));
+	json_object_set_new(terms, "bio", json_real(t.bio));
+	/* where the rest lies: before the ordered extent beyond copy and drop; its finish */
+	json_object_set_new(terms, "front", json_real(t.front));
+	json_object_set_new(terms, "front_beyond_copy",
+			    json_real(fmax(t.front - t.copy - t.drop, 0)));
+	json_object_set_new(terms, "finish", json_real(t.finish));
 	json_object_set_new(terms, "no_bio_in_flight",
-			    json_real((el - bench_jnum(k, "bio_busy_s") * 1e9) / writes));
-	b->kmodel = json_pack("{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "per_write_ns", terms,
-			      "csum_inline_from_c", inline_csum, "buffered_fallback", fallback,
-			      "dirtied_bytes", isfinite(dirtied) ? dirtied : 0.0,
-			      "pagecache_write_bps", isfinite(pc) ? pc : 0.0, "mem_bps", m,
-			      "measured_per_write_ns", pw, "predicted_bps", p.bps, "measured_bps", meas,
-			      "error", p.bps / meas - 1);
+			    json_real((bench_jnum(k, "elapsed_s") - bench_jnum(k, "bio_busy_s")) *
+				      1e9 / (b->o.size / (double)b->o.bs)));
+	b->kmodel = json_pack("{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "per_write_ns",
+			      terms, "csum_inline_from_c", t.inline_csum, "buffered_fallback",
+			      t.fallback, "dirtied_bytes",
+			      isfinite(bench_jnum(k, "dirtied_bytes")) ? bench_jnum(k, "dirtied_bytes")
+								       : 0.0,
+			      "pagecache_write_bps",
+			      isfinite(bench_jnum(k, "pagecache_write_bps"))
+				      ? bench_jnum(k, "pagecache_write_bps")
+				      : 0.0,
+			      "mem_bps", bench_jnum(r->model, "mem_bps"), "measured_per_write_ns",
+			      t.pw, "predicted_bps", pbps, "measured_bps", meas, "error",
+			      pbps / meas - 1, "rounds_predicted", (int)n);
 	json_object_set_new(b->kmodel, "unexplained_share", json_real(unexpl));
 }
 
