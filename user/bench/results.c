@@ -522,6 +522,9 @@ static void table_points(FILE *f, const struct bbs_bench *b)
  *   csum       the checksum phase, or bs/c where it ran inline (unobserved)
  *   bio        first data bio queued -> last end_io done: queue, device,
  *              hop, end_io (the writer waits for its folios' writeback)
+ *   runq       the writer then waits for a core: the run-queue wait a write
+ *              of the page-cache timing above (its schedstat), which
+ *              sleeps on its writeback the same way
  *
  * What they leave of the measured time per write is unexplained; the
  * recording says where it lies: before each write's ordered extent (beyond
@@ -529,7 +532,7 @@ static void table_points(FILE *f, const struct bbs_bench *b)
  */
 struct kterms {
 	double per[6]; /* csum queue device hop endio ordered, per write */
-	double front, submit, bio, finish, copy, drop, wb, pw;
+	double front, submit, bio, finish, copy, drop, wb, runq, pw;
 	bool inline_csum, fallback;
 };
 
@@ -566,23 +569,27 @@ static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c,
 	t->drop = bench_jnum(k, "pagecache_drop_ns");
 	t->drop = t->fallback && t->drop > 0 ? t->drop : 0;
 	t->wb = fmax(t->submit - t->per[0], 0);
+	t->runq = bench_jnum(k, "runq_wait_ns");
+	t->runq = t->runq > 0 ? t->runq : 0;
 	p = (struct bbs_pipe){ .shape = BBS_SHAPE_SERIAL,
 			       .qd = 1,
 			       .workers = 1,
 			       .bio_bytes = b->o.bs,
 			       .submit_ns = t->copy + t->drop + t->wb,
+			       .wake_ns = 0,
 			       .csum_ns = t->per[0],
 			       .device_ns = t->bio };
 	if (bbs_pipe_predict(&p) || !(p.bps > 0))
 		return NAN;
-	return b->o.bs / p.bps * 1e9;
+	/* the writer sleeps on its writeback once a write: then it waits for a core */
+	return b->o.bs / p.bps * 1e9 + t->runq;
 }
 
 static void predict_kernel(struct bbs_bench *b, const struct results *r)
 {
 	const json_t *k = r->rows[ROW_KERNEL], *arr = b->samples[ROW_KERNEL];
 	double meas = bench_jnum(k, "throughput_bps"), c = bench_jnum(r->model, "csum_bps");
-	double pred[BBS_BENCH_MAX_ROUNDS], share[BBS_BENCH_MAX_ROUNDS], pbps, unexpl;
+	double pred[BBS_BENCH_MAX_ROUNDS], pbps, unexpl;
 	size_t n = 0;
 	struct kterms t;
 	json_t *terms;
@@ -594,13 +601,13 @@ static void predict_kernel(struct bbs_bench *b, const struct results *r)
 
 		if (!isfinite(T))
 			continue;
-		pred[n] = b->o.bs / T * 1e9;
-		share[n++] = 1 - T / t.pw;
+		pred[n++] = b->o.bs / T * 1e9;
 	}
 	if (!k || !n || !isfinite(kernel_terms(b, k, c, &t)))
 		return;
 	pbps = bbs_median(pred, n);
-	unexpl = bbs_median(share, n);
+	/* the measured time a write the predicted one leaves (negative: over-explained) */
+	unexpl = 1 - meas / pbps;
 	terms = json_object();
 	for (int i = 0; i < 6; i++)
 		json_object_set_new(terms, kphase[i], json_real(t.per[i]));
@@ -608,26 +615,27 @@ static void predict_kernel(struct bbs_bench *b, const struct results *r)
 	json_object_set_new(terms, "drop", json_real(t.drop));
 	json_object_set_new(terms, "writeback", json_real(t.wb));
 	json_object_set_new(terms, "bio", json_real(t.bio));
+	json_object_set_new(terms, "runq", json_real(t.runq));
 	/* where the rest lies: before the ordered extent beyond copy and drop; its finish */
 	json_object_set_new(terms, "front", json_real(t.front));
 	json_object_set_new(terms, "front_beyond_copy",
-			    json_real(fmax(t.front - t.copy - t.drop, 0)));
+			    json_real(fmax(t.front - t.copy - t.drop - t.runq, 0)));
 	json_object_set_new(terms, "finish", json_real(t.finish));
 	json_object_set_new(terms, "no_bio_in_flight",
 			    json_real((bench_jnum(k, "elapsed_s") - bench_jnum(k, "bio_busy_s")) *
 				      1e9 / (b->o.size / (double)b->o.bs)));
-	b->kmodel = json_pack("{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "per_write_ns",
-			      terms, "csum_inline_from_c", t.inline_csum, "buffered_fallback",
-			      t.fallback, "dirtied_bytes",
-			      isfinite(bench_jnum(k, "dirtied_bytes")) ? bench_jnum(k, "dirtied_bytes")
-								       : 0.0,
-			      "pagecache_write_bps",
-			      isfinite(bench_jnum(k, "pagecache_write_bps"))
-				      ? bench_jnum(k, "pagecache_write_bps")
-				      : 0.0,
-			      "mem_bps", bench_jnum(r->model, "mem_bps"), "measured_per_write_ns",
-			      t.pw, "predicted_bps", pbps, "measured_bps", meas, "error",
-			      pbps / meas - 1, "rounds_predicted", (int)n);
+	b->kmodel = json_pack(
+		"{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "per_write_ns", terms,
+		"csum_inline_from_c", t.inline_csum, "buffered_fallback", t.fallback,
+		"dirtied_bytes",
+		isfinite(bench_jnum(k, "dirtied_bytes")) ? bench_jnum(k, "dirtied_bytes") : 0.0,
+		"pagecache_write_bps",
+		isfinite(bench_jnum(k, "pagecache_write_bps"))
+			? bench_jnum(k, "pagecache_write_bps")
+			: 0.0,
+		"mem_bps", bench_jnum(r->model, "mem_bps"), "measured_per_write_ns", t.pw,
+		"predicted_bps", pbps, "measured_bps", meas, "error", pbps / meas - 1,
+		"rounds_predicted", (int)n);
 	json_object_set_new(b->kmodel, "unexplained_share", json_real(unexpl));
 }
 
@@ -663,22 +671,26 @@ static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 			"968f19c5b1b7, 6.15+)\n",
 			bench_jnum(km, "dirtied_bytes") / (1 << 20));
 	fprintf(f,
-		"  per write of %.0f us: copy %.1f us%s, drop %.1f, writeback %.1f, csum %.1f us%s, "
-		"bio %.1f us (queue %.1f, device %.1f, hop %.1f, end_io %.1f)\n",
+		"  per write of %.0f us: copy %.1f us%s, drop %.1f, writeback %.1f, csum %.1f "
+		"us%s, "
+		"bio %.1f us (queue %.1f, device %.1f, hop %.1f, end_io %.1f), run-queue wait "
+		"%.1f us\n",
 		bench_jnum(km, "measured_per_write_ns") / 1e3, bench_jnum(t, "copy") / 1e3,
 		fb ? "" : " (none: the direct path pins the user's pages)",
-		bench_jnum(t, "drop") / 1e3, bench_jnum(t, "writeback") / 1e3, bench_jnum(t, "csum") / 1e3,
+		bench_jnum(t, "drop") / 1e3, bench_jnum(t, "writeback") / 1e3,
+		bench_jnum(t, "csum") / 1e3,
 		json_is_true(json_object_get(km, "csum_inline_from_c")) ? " (inline: bs/c)" : "",
 		bench_jnum(t, "bio") / 1e3, bench_jnum(t, "queue") / 1e3,
 		bench_jnum(t, "device") / 1e3, bench_jnum(t, "hop") / 1e3,
-		bench_jnum(t, "endio") / 1e3);
+		bench_jnum(t, "endio") / 1e3, bench_jnum(t, "runq") / 1e3);
 	if (fb)
-		fprintf(f, "  copy at the page-cache write bandwidth p %s (timed on this btrfs; "
-			   "memcpy m %s)\n",
+		fprintf(f,
+			"  copy at the page-cache write bandwidth p %s (timed on this btrfs; "
+			"memcpy m %s)\n",
 			pc, m);
 	fprintf(f,
-		"  unexplained lies before each write's ordered extent: %.1f us beyond copy and "
-		"drop (the writer's wake-up, syscall, extent allocation, CPU shared); the "
+		"  unexplained lies before each write's ordered extent: %.1f us beyond copy, drop "
+		"and run-queue wait (the writer's wake-up, syscall, extent allocation); the "
 		"ordered extent's finish (a worker, sharing the cores) %.1f us a write\n",
 		bench_jnum(t, "front_beyond_copy") / 1e3, bench_jnum(t, "finish") / 1e3);
 }
