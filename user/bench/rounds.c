@@ -523,11 +523,11 @@ static double pagecache_write_bps(struct bbs_bench *b, double *drop_ns, double *
 		if (w <= 0)
 			break;
 		ns += t1 - t0;
-		/* the run-queue wait where it sleeps on the writeback and wakes */
-		rq0 = runq_wait_ns();
+		/* submitted first; then the run-queue wait where it sleeps on it and wakes */
 		sync_file_range(fd, (off_t)done, w,
-				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-					SYNC_FILE_RANGE_WAIT_AFTER);
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+		rq0 = runq_wait_ns();
+		sync_file_range(fd, (off_t)done, w, SYNC_FILE_RANGE_WAIT_AFTER);
 		rq1 = runq_wait_ns();
 		if (rq0 >= 0 && rq1 >= rq0)
 			rq += rq1 - rq0;
