@@ -690,7 +690,8 @@ static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 			pc, m);
 	fprintf(f,
 		"  unexplained lies before each write's ordered extent: %.1f us beyond copy, drop "
-		"and run-queue wait (the writer's wake-up, syscall, extent allocation); the "
+		"and run-queue wait (the syscall's return and entry, extent allocation, "
+		"preemption); the "
 		"ordered extent's finish (a worker, sharing the cores) %.1f us a write\n",
 		bench_jnum(t, "front_beyond_copy") / 1e3, bench_jnum(t, "finish") / 1e3);
 }
