@@ -466,16 +466,6 @@ static long long nr_dirtied(void)
 
 #define PC_BYTES (32ULL << 20) /* what the page-cache write is timed over, at most */
 
-/*
- * The page-cache write, timed before and after the kernel round: buffered writes of the workload's --bs into a
- * new file on the same btrfs (the copy into freshly allocated folios and
- * btrfs's delalloc reservation: what a direct write that btrfs turns into a
- * buffered one does before its writeback), each written back and waited for
- * before the next (so no dirty-page throttling), untimed, then its folios
- * dropped from the page cache (timed apart: *drop_ns a write, as the
- * fallback invalidates what it wrote); then unlink.
- * Bytes a second, or NAN.
- */
 /* This thread's time waiting on a run queue so far (schedstat), ns; -1 unknown. */
 static double runq_wait_ns(void)
 {
@@ -491,12 +481,24 @@ static double runq_wait_ns(void)
 	return v;
 }
 
+/*
+ * The page-cache write, timed (kernel_round() takes it before and after the
+ * kernel's round): buffered writes of the workload's --bs into a new file
+ * on the same btrfs, the copy into freshly allocated folios and btrfs's
+ * delalloc reservation, what a direct write that btrfs turns into a
+ * buffered one does before its writeback.  Each is written back and waited
+ * for before the next (so no dirty-page throttling; untimed, but the
+ * run-queue wait across the wait alone is *runq_ns a write: a writer on
+ * this machine sleeping on its writeback and waking, as fio does), then its
+ * folios are dropped from the page cache (timed apart: *drop_ns a write, as
+ * the fallback invalidates what it wrote); then the file is unlinked.
+ * Bytes a second, or NAN.
+ */
 static double pagecache_write_bps(struct bbs_bench *b, double *drop_ns, double *runq_ns)
 {
 	unsigned int writes = 0;
 	double rq0, rq1, rq = 0;
 	bool rqbad = false;
-
 	char path[PATH_MAX + 32];
 	uint64_t len = b->o.size < PC_BYTES ? b->o.size : PC_BYTES, done = 0, t0, t1, ns = 0;
 	char *buf = malloc(b->o.bs);
