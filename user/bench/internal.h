@@ -68,6 +68,12 @@ struct point {
 	json_t *model; /* the predictions (docs/json.md "model.points") */
 };
 
+/* The kernel's writes one at a time, from the recording (rounds.c write_timeline()). */
+struct bbs_kwrites {
+	unsigned int n, nfront; /* writes with data bios; gaps between two of them */
+	double front_ns, submit_ns, bio_ns, finish_ns; /* sums */
+};
+
 /* The buffer m and c are measured over (model.c). */
 struct bw {
 	uint8_t *buf;

@@ -245,7 +245,8 @@ static void table_rows(FILE *f, const struct bbs_bench *b, const struct results 
 		"backing; %u round%s%s\n",
 		b->profile, bbs_csum_name(b->algo), b->o.fs ? b->o.fs : "sandbox",
 		(unsigned long long)(b->o.size >> 20),
-		b->o.rand	  ? "random O_DIRECT"
+		b->o.direct	  ? "sequential O_DIRECT (one at a time)"
+		: b->o.rand	  ? "random O_DIRECT"
 		: b->o.fsync_only ? "sequential buffered (fsync)"
 				  : "sequential buffered (background writeback)",
 		(unsigned long long)(b->o.bs >> 10), bbs_backing_name[b->o.backing], b->o.rounds,
@@ -520,59 +521,136 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 
 /*
  * The kernel row: one write at a time (--workload direct) is the pipeline
- * at qd 1, in series: the ordered extent's life outside its bios (S), the
- * checksum, the bio's queue + device (D), then hop and end_io (the
- * hand-off back).  Each term per write from the recording's phases; what
- * they leave of the measured time per write is unexplained.
+ * at qd 1, in series, each term per write and measured in the same run:
+ *
+ *   copy       where btrfs turns the direct write into a buffered one (the
+ *              run dirtied the workload's bytes in the page cache; commit
+ *              968f19c5b1b7, "btrfs: always fallback to buffered write if
+ *              the inode requires checksum", 6.15, and stable backports):
+ *              bs at the page-cache write bandwidth p bench timed on the
+ *              same btrfs; 0 where the direct write pins the user's pages
+ *   drop       the fallback then drops the written folios from the page
+ *              cache (invalidation): timed on the same file, per write
+ *   writeback  ordered extent made -> its first data bio queued, less the
+ *              checksum: writeback submission (extent_writepage, bio build)
+ *   csum       the checksum phase, or bs/c where it ran inline (unobserved)
+ *   bio        first data bio queued -> last end_io done: queue, device,
+ *              hop, end_io (the writer waits for its folios' writeback)
+ *   runq       the writer then waits for a core: the run-queue wait a write
+ *              of the page-cache timing above (its schedstat), which
+ *              sleeps on its writeback the same way
+ *
+ * What they leave of the measured time per write is unexplained; the
+ * recording says where it lies: before each write's ordered extent (beyond
+ * the copy), and the ordered extent's finish (a worker, sharing the cores).
  */
-static void predict_kernel(struct bbs_bench *b, const struct results *r)
+struct kterms {
+	double per[6]; /* csum queue device hop endio ordered, per write */
+	double front, submit, bio, finish, copy, drop, wb, runq, pw;
+	bool inline_csum, fallback;
+};
+
+static const char *const kphase[] = { "csum", "queue", "device", "hop", "endio", "ordered" };
+
+/* One kernel sample's (or the medians') terms; T, the predicted time a write, or NAN. */
+static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c, struct kterms *t)
 {
-	const json_t *k = r->rows[ROW_KERNEL];
-	static const char *const ph[] = { "csum", "queue", "device", "hop", "endio", "ordered" };
-	double per[6], writes = b->o.size / (double)b->o.bs, el = bench_jnum(k, "elapsed_s") * 1e9;
-	double bio, explained, meas = bench_jnum(k, "throughput_bps");
-	double c = bench_jnum(r->model, "csum_bps");
-	bool inline_csum;
-	json_t *terms = json_object();
+	double writes = b->o.size / (double)b->o.bs, pc = bench_jnum(k, "pagecache_write_bps");
 	struct bbs_pipe p;
 
-	if (!k || !(writes > 0) || !(el > 0))
-		return;
+	t->pw = bench_jnum(k, "elapsed_s") * 1e9 / writes;
+	if (!(t->pw > 0) || !json_object_get(k, "writes"))
+		return NAN;
 	for (int i = 0; i < 6; i++) {
 		char path[64];
 
-		snprintf(path, sizeof(path), "phases.%s.sum_ns", ph[i]);
-		per[i] = bench_stat(k, path, NULL, NULL) / writes;
-		if (!isfinite(per[i]))
-			per[i] = 0;
+		snprintf(path, sizeof(path), "phases.%s.sum_ns", kphase[i]);
+		t->per[i] = bench_stat(k, path, NULL, NULL) / writes;
+		if (!isfinite(t->per[i]))
+			t->per[i] = 0;
 	}
+	t->front = bench_stat(k, "writes.front_ns", NULL, NULL);
+	t->submit = bench_stat(k, "writes.submit_ns", NULL, NULL);
+	t->bio = bench_stat(k, "writes.bio_ns", NULL, NULL);
+	t->finish = bench_stat(k, "writes.finish_ns", NULL, NULL);
 	/* crc32c and synchronous writes checksum inline, unobserved: the bytes at c */
-	inline_csum = per[0] <= 0 && c > 0;
-	if (inline_csum)
-		per[0] = b->o.bs / c * 1e9;
-	bio = per[1] + per[2] + per[3] + per[4];
+	t->inline_csum = t->per[0] <= 0 && c > 0;
+	if (t->inline_csum)
+		t->per[0] = b->o.bs / c * 1e9;
+	/* the page cache took (at least half) the workload's bytes: a buffered write */
+	t->fallback = bench_jnum(k, "dirtied_bytes") >= 0.5 * (double)b->o.size;
+	t->copy = t->fallback && pc > 0 ? b->o.bs / pc * 1e9 : 0;
+	t->drop = bench_jnum(k, "pagecache_drop_ns");
+	t->drop = t->fallback && t->drop > 0 ? t->drop : 0;
+	t->wb = fmax(t->submit - t->per[0], 0);
+	t->runq = bench_jnum(k, "runq_wait_ns");
+	t->runq = t->runq > 0 ? t->runq : 0;
 	p = (struct bbs_pipe){ .shape = BBS_SHAPE_SERIAL,
 			       .qd = 1,
 			       .workers = 1,
 			       .bio_bytes = b->o.bs,
-			       .submit_ns = per[5] > bio + per[0] ? per[5] - bio - per[0] : 0,
-			       .csum_ns = per[0],
-			       .device_ns = per[1] + per[2],
-			       .wake_ns = 0 };
-	/* hop and end_io follow the device in series at qd 1 */
-	p.device_ns += per[3] + per[4];
-	bbs_pipe_predict(&p);
-	explained = p.submit_ns + p.csum_ns + p.device_ns;
+			       .submit_ns = t->copy + t->drop + t->wb,
+			       .wake_ns = 0,
+			       .csum_ns = t->per[0],
+			       .device_ns = t->bio };
+	if (bbs_pipe_predict(&p) || !(p.bps > 0))
+		return NAN;
+	/* the writer sleeps on its writeback once a write: then it waits for a core */
+	return b->o.bs / p.bps * 1e9 + t->runq;
+}
+
+static void predict_kernel(struct bbs_bench *b, const struct results *r)
+{
+	const json_t *k = r->rows[ROW_KERNEL], *arr = b->samples[ROW_KERNEL];
+	double meas = bench_jnum(k, "throughput_bps"), c = bench_jnum(r->model, "csum_bps");
+	double pred[BBS_BENCH_MAX_ROUNDS], pbps, unexpl;
+	size_t n = 0;
+	struct kterms t;
+	json_t *terms;
+
+	/* each round predicted from its own terms (and its own c); the medians reported */
+	for (size_t i = 0; i < json_array_size(arr) && n < BBS_BENCH_MAX_ROUNDS; i++) {
+		double ci = bench_jnum(json_array_get(b->model, i), "csum_bps");
+		double T = kernel_terms(b, json_array_get(arr, i), isfinite(ci) ? ci : c, &t);
+
+		if (!isfinite(T))
+			continue;
+		pred[n++] = b->o.bs / T * 1e9;
+	}
+	if (!k || !n || !isfinite(kernel_terms(b, k, c, &t)))
+		return;
+	pbps = bbs_median(pred, n);
+	/* the measured time a write the predicted one leaves (negative: over-explained) */
+	unexpl = 1 - meas / pbps;
+	terms = json_object();
 	for (int i = 0; i < 6; i++)
-		json_object_set_new(terms, ph[i], json_real(per[i]));
-	json_object_set_new(terms, "ordered_outside_bio", json_real(p.submit_ns));
-	/* with no data bio in flight: where the unexplained time must lie */
+		json_object_set_new(terms, kphase[i], json_real(t.per[i]));
+	json_object_set_new(terms, "copy", json_real(t.copy));
+	json_object_set_new(terms, "drop", json_real(t.drop));
+	json_object_set_new(terms, "writeback", json_real(t.wb));
+	json_object_set_new(terms, "bio", json_real(t.bio));
+	json_object_set_new(terms, "runq", json_real(t.runq));
+	/* where the rest lies: before the ordered extent beyond copy and drop; its finish */
+	json_object_set_new(terms, "front", json_real(t.front));
+	json_object_set_new(terms, "front_beyond_copy",
+			    json_real(fmax(t.front - t.copy - t.drop - t.runq, 0)));
+	json_object_set_new(terms, "finish", json_real(t.finish));
 	json_object_set_new(terms, "no_bio_in_flight",
-			    json_real((el - bench_jnum(k, "bio_busy_s") * 1e9) / writes));
-	b->kmodel = json_pack("{s:o,s:b,s:f,s:f,s:f,s:f,s:f}", "per_write_ns", terms,
-			      "csum_inline_from_c", inline_csum, "measured_per_write_ns",
-			      el / writes, "predicted_bps", p.bps, "measured_bps", meas, "error",
-			      p.bps / meas - 1, "unexplained_share", 1 - explained / (el / writes));
+			    json_real((bench_jnum(k, "elapsed_s") - bench_jnum(k, "bio_busy_s")) *
+				      1e9 / (b->o.size / (double)b->o.bs)));
+	b->kmodel = json_pack(
+		"{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "per_write_ns", terms,
+		"csum_inline_from_c", t.inline_csum, "buffered_fallback", t.fallback,
+		"dirtied_bytes",
+		isfinite(bench_jnum(k, "dirtied_bytes")) ? bench_jnum(k, "dirtied_bytes") : 0.0,
+		"pagecache_write_bps",
+		isfinite(bench_jnum(k, "pagecache_write_bps"))
+			? bench_jnum(k, "pagecache_write_bps")
+			: 0.0,
+		"mem_bps", bench_jnum(r->model, "mem_bps"), "measured_per_write_ns", t.pw,
+		"predicted_bps", pbps, "measured_bps", meas, "error", pbps / meas - 1,
+		"rounds_predicted", (int)n);
+	json_object_set_new(b->kmodel, "unexplained_share", json_real(unexpl));
 }
 
 static bool r_kernel_shown(const struct bbs_bench *b)
@@ -583,7 +661,8 @@ static bool r_kernel_shown(const struct bbs_bench *b)
 static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 {
 	const json_t *km = b->kmodel, *t = json_object_get(km, "per_write_ns");
-	char a[32], z[32];
+	bool fb = json_is_true(json_object_get(km, "buffered_fallback"));
+	char a[32], z[32], pc[32], m[32];
 
 	if (!km) {
 		if (r_kernel_shown(b))
@@ -593,23 +672,42 @@ static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 	}
 	bbs_html_fmt(a, sizeof(a), bench_jnum(km, "predicted_bps"), BBS_UNIT_BPS);
 	bbs_html_fmt(z, sizeof(z), bench_jnum(km, "measured_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(pc, sizeof(pc), bench_jnum(km, "pagecache_write_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(m, sizeof(m), bench_jnum(km, "mem_bps"), BBS_UNIT_BPS);
 	fprintf(f,
 		"\nkernel model (qd 1 pipeline, per write): predicted %s, measured %s (error "
 		"%+.1f%%); unexplained: %.0f%%\n",
 		a, z, 100 * bench_jnum(km, "error"), 100 * bench_jnum(km, "unexplained_share"));
+	if (fb)
+		fprintf(f,
+			"  the kernel wrote the direct writes through the page cache (%.0f MiB "
+			"dirtied; btrfs falls back to a buffered write for checksummed files, "
+			"968f19c5b1b7, 6.15+)\n",
+			bench_jnum(km, "dirtied_bytes") / (1 << 20));
 	fprintf(f,
-		"  per write of %.0f us: ordered extent outside its bio %.1f us, csum %.1f us%s, "
-		"queue %.1f, device %.1f, hop %.1f, end_io %.1f us\n",
-		bench_jnum(km, "measured_per_write_ns") / 1e3,
-		bench_jnum(t, "ordered_outside_bio") / 1e3, bench_jnum(t, "csum") / 1e3,
+		"  per write of %.0f us: copy %.1f us%s, drop %.1f, writeback %.1f, csum %.1f "
+		"us%s, "
+		"bio %.1f us (queue %.1f, device %.1f, hop %.1f, end_io %.1f), run-queue wait "
+		"%.1f us\n",
+		bench_jnum(km, "measured_per_write_ns") / 1e3, bench_jnum(t, "copy") / 1e3,
+		fb ? "" : " (none: the direct path pins the user's pages)",
+		bench_jnum(t, "drop") / 1e3, bench_jnum(t, "writeback") / 1e3,
+		bench_jnum(t, "csum") / 1e3,
 		json_is_true(json_object_get(km, "csum_inline_from_c")) ? " (inline: bs/c)" : "",
-		bench_jnum(t, "queue") / 1e3, bench_jnum(t, "device") / 1e3,
-		bench_jnum(t, "hop") / 1e3, bench_jnum(t, "endio") / 1e3);
+		bench_jnum(t, "bio") / 1e3, bench_jnum(t, "queue") / 1e3,
+		bench_jnum(t, "device") / 1e3, bench_jnum(t, "hop") / 1e3,
+		bench_jnum(t, "endio") / 1e3, bench_jnum(t, "runq") / 1e3);
+	if (fb)
+		fprintf(f,
+			"  copy at the page-cache write bandwidth p %s (timed on this btrfs; "
+			"memcpy m %s)\n",
+			pc, m);
 	fprintf(f,
-		"  with no data write bio in flight: %.1f us a write (the writer between its "
-		"bios: syscall, page pinning, extent reservation, the inline checksum, its "
-		"wake-up; no tracepoint splits it here)\n",
-		bench_jnum(t, "no_bio_in_flight") / 1e3);
+		"  unexplained lies before each write's ordered extent: %.1f us beyond copy, drop "
+		"and run-queue wait (the syscall's return and entry, extent allocation, "
+		"preemption); the "
+		"ordered extent's finish (a worker, sharing the cores) %.1f us a write\n",
+		bench_jnum(t, "front_beyond_copy") / 1e3, bench_jnum(t, "finish") / 1e3);
 }
 
 static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)

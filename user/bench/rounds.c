@@ -163,12 +163,60 @@ static uint64_t union_ns(struct ival *v, size_t n)
 	return sum + (z - a);
 }
 
+/*
+ * One write at a time (--workload direct): each write is one ordered extent
+ * (made when btrfs starts writing it back, or by the direct path), so the
+ * recording splits every write's time in the writer's order:
+ *
+ *   front   the previous write's last data bio done -> this ordered extent
+ *           made: the syscall's return and the next one's start and, where
+ *           btrfs falls back to a buffered write, the page-cache copy
+ *   submit  ordered extent made -> its first data bio queued: writeback
+ *           submission (extent_writepage) and the inline checksum
+ *   bio     first data bio queued -> its last one's end_io done
+ *   finish  last end_io done -> the ordered extent removed (a worker; the
+ *           writer only waits for it where the kernel makes it)
+ *
+ * Sums over the writes that have bios; n how many.
+ */
+static void write_timeline(struct ival *oe, size_t noe, struct ival *iv, size_t niv,
+			   struct bbs_kwrites *kw)
+{
+	size_t j = 0;
+	uint64_t prev_end = 0;
+
+	memset(kw, 0, sizeof(*kw));
+	qsort(oe, noe, sizeof(*oe), by_start);
+	/* iv is sorted by union_ns() already */
+	for (size_t i = 0; i < noe; i++) {
+		uint64_t next = i + 1 < noe ? oe[i + 1].a : UINT64_MAX, q = 0, z = 0;
+
+		while (j < niv && iv[j].a < oe[i].a)
+			j++;
+		for (; j < niv && iv[j].a < next; j++) {
+			q = q ? q : iv[j].a;
+			z = iv[j].z > z ? iv[j].z : z;
+		}
+		if (!q)
+			continue;
+		kw->n++;
+		kw->submit_ns += q - oe[i].a;
+		kw->bio_ns += z - q;
+		kw->finish_ns += oe[i].z > z ? oe[i].z - z : 0;
+		if (prev_end && oe[i].a > prev_end) {
+			kw->front_ns += oe[i].a - prev_end;
+			kw->nfront++;
+		}
+		prev_end = z;
+	}
+}
+
 static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
-			   unsigned int *strip_data, double *busy_s)
+			   unsigned int *strip_data, double *busy_s, struct bbs_kwrites *kw)
 {
 	uint64_t first = UINT64_MAX, last = 0;
-	struct ival *iv = NULL;
-	size_t niv = 0, cap = 0;
+	struct ival *iv = NULL, *oe = NULL;
+	size_t niv = 0, cap = 0, noe = 0, oecap = 0;
 	struct bbs_tf_reader *rd;
 	struct bbs_tf_event ev;
 	char err[256];
@@ -185,6 +233,17 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
 
 		if (ev.type == EV_STRIPE && bbs_stripe_data_write(&ev.stripe) && !*strip_data)
 			*strip_data = ev.stripe.nr_data;
+		if (ev.type == EV_ORDERED && kw) {
+			if (noe == oecap) {
+				struct ival *n = realloc(oe, (oecap = oecap ? 2 * oecap : 256) *
+								     sizeof(*oe));
+
+				if (!n)
+					continue; /* the timeline is left out, not the run */
+				oe = n;
+			}
+			oe[noe++] = (struct ival){ ev.span.start_ns, ev.span.end_ns };
+		}
 		if (ev.type != EV_BIO || !bbs_bio_data_write(&ev.bio))
 			continue;
 		bbs_bio_phases(&ev.bio, &p);
@@ -197,6 +256,7 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
 
 			if (!n) {
 				free(iv);
+				free(oe);
 				bbs_tfr_close(rd);
 				bbs_err("bench: cannot read %s: out of memory", trace);
 				return -1;
@@ -209,7 +269,10 @@ static int data_write_span(const char *trace, double *secs, uint64_t *bytes,
 	*secs = last > first ? (last - first) / 1e9 : 0;
 	/* time with at least one data write bio in flight (the rest: none was) */
 	*busy_s = niv ? union_ns(iv, niv) / 1e9 : 0;
+	if (kw)
+		write_timeline(oe, noe, iv, niv, kw);
 	free(iv);
+	free(oe);
 	return 0;
 }
 
@@ -385,16 +448,140 @@ static int kernel_record(struct bbs_bench *b, json_t **rec, json_t **rep)
 	return *rep ? 0 : -1;
 }
 
+/* Pages dirtied on the machine so far (/proc/vmstat nr_dirtied), -1 unknown. */
+static long long nr_dirtied(void)
+{
+	FILE *f = fopen("/proc/vmstat", "re");
+	char line[128];
+	long long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_dirtied %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+#define PC_BYTES (32ULL << 20) /* what the page-cache write is timed over, at most */
+
+/* This thread's time waiting on a run queue so far (schedstat), ns; -1 unknown. */
+static double runq_wait_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	unsigned long long run, wait;
+	double v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%llu %llu", &run, &wait) == 2)
+		v = (double)wait;
+	fclose(f);
+	return v;
+}
+
+/*
+ * The page-cache write, timed (kernel_round() takes it before and after the
+ * kernel's round): buffered writes of the workload's --bs into a new file
+ * on the same btrfs, the copy into freshly allocated folios and btrfs's
+ * delalloc reservation, what a direct write that btrfs turns into a
+ * buffered one does before its writeback.  Each is written back and waited
+ * for before the next (so no dirty-page throttling; untimed, but the
+ * run-queue wait across the wait alone is *runq_ns a write: a writer on
+ * this machine sleeping on its writeback and waking, as fio does), then its
+ * folios are dropped from the page cache (timed apart: *drop_ns a write, as
+ * the fallback invalidates what it wrote); then the file is unlinked.
+ * Bytes a second, or NAN.
+ */
+static double pagecache_write_bps(struct bbs_bench *b, double *drop_ns, double *runq_ns)
+{
+	unsigned int writes = 0;
+	double rq0, rq1, rq = 0;
+	bool rqbad = false;
+	char path[PATH_MAX + 32];
+	uint64_t len = b->o.size < PC_BYTES ? b->o.size : PC_BYTES, done = 0, t0, t1, ns = 0;
+	char *buf = malloc(b->o.bs);
+	int fd;
+
+	*drop_ns = 0;
+	*runq_ns = NAN;
+	if (!buf)
+		return NAN;
+	memset(buf, 0x5a, b->o.bs);
+	snprintf(path, sizeof(path), "%s/bench.copy", b->datadir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(buf);
+		return NAN;
+	}
+	/* each write written back before the next, untimed: as the fallback does */
+	while (done + b->o.bs <= len) {
+		ssize_t w;
+
+		t0 = bbs_now_ns();
+		w = pwrite(fd, buf, b->o.bs, (off_t)done);
+		t1 = bbs_now_ns();
+		if (w <= 0)
+			break;
+		ns += t1 - t0;
+		/* submitted first; then the run-queue wait where it sleeps on it and wakes */
+		sync_file_range(fd, (off_t)done, w,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+		rq0 = runq_wait_ns();
+		sync_file_range(fd, (off_t)done, w, SYNC_FILE_RANGE_WAIT_AFTER);
+		rq1 = runq_wait_ns();
+		if (rq0 >= 0 && rq1 >= rq0)
+			rq += rq1 - rq0;
+		else
+			rqbad = true;
+		/* the fallback drops the written folios after each write: that too */
+		t0 = bbs_now_ns();
+		posix_fadvise(fd, (off_t)done, w, POSIX_FADV_DONTNEED);
+		*drop_ns += bbs_now_ns() - t0;
+		done += (uint64_t)w;
+		writes++;
+	}
+	*drop_ns = writes ? *drop_ns / writes : NAN;
+	/* run-queue wait a write: a writer that sleeps on its writeback, like fio */
+	*runq_ns = writes && !rqbad ? rq / writes : NAN;
+	fsync(fd);
+	close(fd);
+	unlink(path);
+	free(buf);
+	return done && ns ? done / (ns / 1e9) : NAN;
+}
+
 static int kernel_round(struct bbs_bench *b)
 {
 	json_t *rec = NULL, *rep = NULL;
 	unsigned int strip_data;
 	uint64_t dev_bytes;
-	double span, busy;
+	double span, busy, pc_bps = NAN, drop_ns = NAN, runq_ns = NAN;
+	long long dirtied0 = -1, dirtied1 = -1;
+	struct bbs_kwrites kw;
 	int ret = -1;
 
-	if (kernel_record(b, &rec, &rep) ||
-	    data_write_span(b->trace, &span, &dev_bytes, &strip_data, &busy))
+	if (b->o.direct) {
+		pc_bps = pagecache_write_bps(b, &drop_ns, &runq_ns);
+		dirtied0 = nr_dirtied();
+	}
+	if (kernel_record(b, &rec, &rep))
+		goto out;
+	if (b->o.direct) {
+		double pc2, drop2, runq2;
+
+		dirtied1 = nr_dirtied();
+		/* timed again after: the mean of both, the load moving meanwhile */
+		pc2 = pagecache_write_bps(b, &drop2, &runq2);
+		if (isfinite(runq2) && isfinite(runq_ns))
+			runq_ns = (runq_ns + runq2) / 2;
+		if (isfinite(pc2) && isfinite(pc_bps))
+			pc_bps = 2 / (1 / pc_bps + 1 / pc2);
+		if (isfinite(drop2) && isfinite(drop_ns))
+			drop_ns = (drop_ns + drop2) / 2;
+	}
+	if (data_write_span(b->trace, &span, &dev_bytes, &strip_data, &busy, &kw))
 		goto out;
 	if (span <= 0 || !dev_bytes) {
 		bbs_err("bench: the recording holds no data writes to %s (was the workload "
@@ -412,6 +599,27 @@ static int kernel_round(struct bbs_bench *b)
 	}
 	b->parity_targets = strip_data + (!strcmp(b->profile, "raid6") ? 2 : 1);
 	kernel_sample(b, rec, rep, span, dev_bytes, busy);
+	if (b->o.direct && kw.n) {
+		/* per write; dirtied pages are the machine's, other writers' included */
+		json_t *s = json_array_get(b->samples[ROW_KERNEL],
+					   json_array_size(b->samples[ROW_KERNEL]) - 1);
+
+		json_object_set_new(s, "writes",
+				    json_pack("{s:i,s:f,s:f,s:f,s:f}", "count", (int)kw.n,
+					      "front_ns", kw.nfront ? kw.front_ns / kw.nfront : 0.0,
+					      "submit_ns", kw.submit_ns / kw.n, "bio_ns",
+					      kw.bio_ns / kw.n, "finish_ns", kw.finish_ns / kw.n));
+		if (dirtied0 >= 0 && dirtied1 >= dirtied0)
+			json_object_set_new(
+				s, "dirtied_bytes",
+				json_integer((dirtied1 - dirtied0) * sysconf(_SC_PAGESIZE)));
+		if (isfinite(pc_bps))
+			json_object_set_new(s, "pagecache_write_bps", json_real(pc_bps));
+		if (isfinite(drop_ns))
+			json_object_set_new(s, "pagecache_drop_ns", json_real(drop_ns));
+		if (isfinite(runq_ns))
+			json_object_set_new(s, "runq_wait_ns", json_real(runq_ns));
+	}
 	ret = 0;
 out:
 	json_decref(rec);
