@@ -57,9 +57,10 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 # kernels before 5.12 refuse anywhere in an object (user/trace/tracer.c picks one).
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS)) $(OUT)/bbscope_nocas.bpf.o
 SKELS     := $(patsubst %.bpf.o,%.skel.h,$(BPF_OBJS))
-# user/<role>/*.c: cli/ (commands), trace/, replay/, verify/, bench/, diff/ (engines),
-# out/ (output formats), host/, btrfs/ (below them all); docs/design.md maps them.
-USER_DIRS := cli trace replay verify bench diff out host btrfs
+# user/<role>/*.c, in layer order (tools/layers.sh): cli/ (commands), trace/, replay/,
+# verify/, bench/, diff/, sandbox/ (engines), render/ (output formats), tracefile/ (the recording),
+# model/ (the report), host/, btrfs/ (below them all); docs/design.md maps them.
+USER_DIRS := cli trace replay verify bench diff sandbox render tracefile model host btrfs
 MAIN_SRC  := user/cli/main.c
 LIB_SRCS  := $(filter-out $(MAIN_SRC),$(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
@@ -176,7 +177,7 @@ clean:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 .DELETE_ON_ERROR:
 
-# make fuzz: the trace file reader (user/trace/tracefile.c) under libFuzzer, ASan and
+# make fuzz: the trace file reader (user/tracefile/read.c) under libFuzzer, ASan and
 # UBSan (clang), for FUZZ_SECS seconds, seeded from tests/fuzz/.  New inputs
 # go to $(OUT)/fuzz-corpus/, a crashing input to $(OUT)/crash-*; replay one
 # with the plain build: $(OUT)/tools/fuzz_tracefile FILE.
@@ -185,10 +186,12 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -DBBS_LIBFUZZER 
 	       -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c user/trace/tracefile.c user/trace/tracefile.h \
-		       include/bbscope.h | $(OUT)
+# The reader and the model below it, alone: nothing that touches the running system.
+FUZZ_SRCS := user/tracefile/read.c $(wildcard user/model/*.c)
+$(OUT)/fuzz_tracefile: tools/fuzz_tracefile.c $(FUZZ_SRCS) $(wildcard user/tracefile/*.h) \
+		       $(wildcard user/model/*.h) include/bbscope.h | $(OUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c user/trace/tracefile.c -lisal -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tools/fuzz_tracefile.c $(FUZZ_SRCS) -lisal -o $@
 
 fuzz: $(OUT)/fuzz_tracefile
 	$(Q)mkdir -p $(OUT)/fuzz-corpus

@@ -74,7 +74,7 @@ const volatile __u64 work_fn_hi = ~0ULL;
  * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
  */
 const volatile __u32 sample_n = 0;
-/* The tp_btf flavour is loaded: the preempt count is read with a checked load. */
+/* The tp_btf attach type is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
 /*
@@ -159,7 +159,7 @@ enum run_what {
 };
 
 struct running {
-	__u64 ts; /* first: the raw_tp flavour's sweeper reads it */
+	__u64 ts; /* first: the raw_tp attach type's sweeper reads it */
 	__u32 what;
 	__u32 pad;
 	struct span sp;
@@ -274,7 +274,7 @@ static const struct bbs_group_val zero_group;
  * Take a table way: its key from old to key.  With a compare-and-swap where
  * the kernel has BPF_ATOMIC (5.12).  Before that (5.10) the verifier refuses
  * the instruction anywhere in the object, so a second object is built
- * without it (BBS_NO_CMPXCHG, user/trace.c loads it there): a store checked
+ * without it (BBS_NO_CMPXCHG, user/trace/tracer.c loads it there): a store checked
  * by reading the key back, which misses only another CPU's store between
  * the two.
  */
@@ -382,7 +382,7 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r | (__u32)(v >> 1);
 }
 
-/* The slot layout is documented in bbscope.h; user/hist.c inverts it. */
+/* The slot layout is documented in bbscope.h; user/model/hist.c inverts it. */
 static __always_inline __u32 hist_slot(__u64 v)
 {
 	__u32 msb, slot;
@@ -802,7 +802,7 @@ enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
  * per bio is a global function, verified once rather than per iteration.
  * 5.10's verifier takes only scalars (and the context) as arguments to a
  * global function, and raw_tp has the bio as a number: complete_key.  The
- * tp_btf flavour has it as a pointer, and kernels that have tp_btf take a
+ * tp_btf attach type has it as a pointer, and kernels that have tp_btf take a
  * pointer to the state: finish_bio.  now 0: read the clock once the bio is found.
  */
 __noinline int complete_key(__u64 key, __u32 how, __u64 now)

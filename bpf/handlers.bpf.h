@@ -158,7 +158,7 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
  * Walk a request's bios (and split children's parents): issue or completion.
  * Bio addresses are read as numbers (bpf_core_read), so that the completion
  * can go to complete_key, a global function verified once, whatever the
- * flavour; each bio is then re-typed for its direct loads.
+ * attach type; each bio is then re-typed for its direct loads.
  */
 static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 {
@@ -676,7 +676,7 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 }
 
 /*
- * One program per tracepoint in this flavour: btf_<name> or raw_<name>.
+ * One program per tracepoint in this attach type: btf_<name> or raw_<name>.
  * PROGRAM(name, tp, ...) attaches to tp under another name: a second form
  * of a tracepoint whose arguments changed, or a tracepoint renamed.
  */

@@ -3,8 +3,8 @@
  * Every difference between the kernel generations bbscope traces, in one
  * place.  Each helper names the change it copes with and is chosen by a
  * CO-RE existence check, or by what user space found at start (which
- * functions exist: fn[], fn_class[], fn_work_ops[]; user/kernel.c), never
- * by a version number.  Included by handlers.bpf.h once per flavour (H()).
+ * functions exist: fn[], fn_class[], fn_work_ops[]; user/host/kernel.c), never
+ * by a version number.  Included by handlers.bpf.h once per attach type (H()).
  *
  * The generations, as Debian ships them and this machine runs:
  *   5.10  Debian 11: btrfs is a module without BTF; bios end in
@@ -18,8 +18,8 @@
  *         work item (simple/orig_write/clone_write_end_io_work), btrfs_bio
  *         has inode but no fs_info.
  * Module BTF (6.1+) makes btrfs's types relocatable even where btrfs is a
- * module; bpf_rdonly_cast takes vmlinux types only, so the tp_btf flavour
- * is used where btrfs is built in (user/trace.c decides).
+ * module; bpf_rdonly_cast takes vmlinux types only, so the tp_btf attach type
+ * is used where btrfs is built in (user/trace/tracer.c decides).
  */
 
 #ifndef BBS_KERNEL_TYPES

@@ -13,7 +13,7 @@
 #endif
 
 /*
- * The phases of a btrfs bio's life.  The names (bbs_phase_name[] in user/out/hist.c)
+ * The phases of a btrfs bio's life.  The names (bbs_phase_name[] in user/model/names.c)
  * are the JSON keys, the histogram titles and the words the docs use.
  */
 enum bbs_phase {
@@ -48,6 +48,10 @@ struct bbs_hist {
 	__u64 slots[HIST_SLOTS];
 };
 
+/*
+ * Prefixed, unlike the other enums here: the BPF side includes vmlinux.h,
+ * which has OP_READ and OP_WRITE of its own (checked on 6.18's BTF).
+ */
 enum bbs_op {
 	BBS_OP_READ,
 	BBS_OP_WRITE,
@@ -274,7 +278,7 @@ enum bbs_lost {
 /*
  * Kernel functions resolved from /proc/kallsyms (btrfs's carry a " [btrfs]"
  * suffix where it is a module) at start and handed to BPF as read-only
- * data.  Each is a role; user/kernel.c names the function that plays it on
+ * data.  Each is a role; user/host/kernel.c names the function that plays it on
  * each kernel generation.  A missing one is 0 and its path is not seen.
  *
  * The first FN_NR_END_IO are bi_end_io functions: a bio queued with one of

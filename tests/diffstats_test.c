@@ -17,7 +17,7 @@
 #include "diff/diff.h"
 #include "diff/internal.h"
 #include "diff/stats.h"
-#include "out/hist.h"
+#include "model/report.h"
 
 #include "check.h"
 

@@ -4,7 +4,7 @@
  * from the recording's name table cannot add lines to a fio iolog (fio
  * would open and write the files they name) nor leave the output directory
  * as a blktrace file name.  Each name is written as a device name can be
- * (out/export.c: dev_name_safe), whatever bytes the recording holds.
+ * (render/export.c: dev_name_safe), whatever bytes the recording holds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "out/export.h"
-#include "trace/tracefile.h"
+#include "render/export.h"
+#include "tracefile/tracefile.h"
 
 #include "check.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 
 #include "check.h"
 

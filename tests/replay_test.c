@@ -26,7 +26,7 @@
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 #include "replay/csum.h"
 #include "replay/raid56.h"
 #include "replay/uring.h"

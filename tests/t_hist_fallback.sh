@@ -34,13 +34,13 @@ run raw BBSCOPE_ATTACH=raw_tp
 run irqtp BBSCOPE_CTX=tracepoints
 
 if kernel_tp_btf; then
-	FLAVOUR=tp_btf
+	ATTACH=tp_btf
 else
-	FLAVOUR=raw_tp # btrfs is a module, or no bpf_rdonly_cast (before 6.2)
+	ATTACH=raw_tp # btrfs is a module, or no bpf_rdonly_cast (before 6.2)
 fi
-check "default: $FLAVOUR programs" grep -q "block_bio_queue *$FLAVOUR\$" "$T_TMP/default.json.err"
+check "default: $ATTACH programs" grep -q "block_bio_queue *$ATTACH\$" "$T_TMP/default.json.err"
 check "raw: raw_tp programs" grep -q 'block_bio_queue *raw_tp$' "$T_TMP/raw.json.err"
-check "irqtp: softirq tracepoints attached" grep -q "softirq_entry *$FLAVOUR\$" "$T_TMP/irqtp.json.err"
+check "irqtp: softirq tracepoints attached" grep -q "softirq_entry *$ATTACH\$" "$T_TMP/irqtp.json.err"
 
 # The context most data write completions ran in.
 main_ctx() {

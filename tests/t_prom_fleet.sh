@@ -312,7 +312,7 @@ for n in "ab":
 
 
 def pct(p, buckets, max_ns):
-    """out/hist.c bbs_hist_percentile: the first bucket reaching rank p * total,
+    """model/hist.c bbs_hist_percentile: the first bucket reaching rank p * total,
     its samples spread evenly over its width, below hi, at most max."""
     total = sum(c for _, _, c in buckets)
     rank, seen = p * total, 0

@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <isa-l/crc.h>
 
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 
 #include "check.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The verify engines through their struct API, no argv, on a raid5
- * sandbox made with host/sandbox.h: bbs_verify_csum() checks every block of
+ * sandbox made with sandbox/sandbox.h: bbs_verify_csum() checks every block of
  * a freshly written file and finds it all matching; bbs_verify_parity()
  * checks every full stripe and finds P right, and rebuilds a member's
  * strips as they are; bad input (a path off btrfs, a devid that is no
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "verify/verify.h"
 
 #include "check.h"

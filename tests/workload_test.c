@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 #include "replay/workload.h"
 
 #include "check.h"

@@ -48,7 +48,7 @@
 
 #include "btrfs/csum.h"
 #include "host/machine.h"
-#include "host/stats.h"
+#include "host/median.h"
 #include "host/util.h"
 
 #define BLOCK 4096 /* btrfs sector size on x86 */

@@ -34,7 +34,7 @@
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
 #include "host/machine.h"
-#include "host/stats.h"
+#include "host/median.h"
 #include "host/util.h"
 
 #define STEP 4096 /* sector size: the kernel's step */

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +30,6 @@
 #include "bench/internal.h"
 #include "host/sys.h"
 #include "host/util.h"
-
-const char *const bbs_backing_name[BBS_NR_BACKINGS] = { "tmpfs", "file", "zram" };
 
 /* ---- the filesystem: a sandbox, or --fs ---- */
 
@@ -151,18 +148,6 @@ static int bench_sandbox_down(struct bbs_bench *b)
 }
 
 /* ---- the run ---- */
-
-void bench_note(struct bbs_bench *b, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_array_append_new(b->notes, json_string(buf));
-	fprintf(stderr, "bbscope: bench: %s\n", buf);
-}
 
 static void teardown(struct bbs_bench *b)
 {

@@ -11,7 +11,7 @@
 #include "bench/model.h"
 #include "btrfs/simd.h"
 #include "host/machine.h"
-#include "host/stats.h"
+#include "host/median.h"
 #include "host/util.h"
 
 const char bbs_model_formula[] = "serial 1/(1/m+1/c+1/d), async 1/(1/m+max(1/c,1/d)); "

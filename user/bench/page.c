@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A bench run as one self-contained HTML page (out/html.h): tables, charts, histograms. */
+/* A bench run as one self-contained HTML page (render/html.h): tables, charts, histograms. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 #include "bench/model.h"
 #include "host/machine.h"
 #include "host/util.h"
-#include "out/html.h"
+#include "render/html.h"
 
 /* ---- the page ---- */
 

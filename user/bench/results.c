@@ -5,6 +5,7 @@
  * say where the measurement leaves the model; the table and the JSON.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,25 @@
 #include "bench/model.h"
 #include "host/jsonstr.h"
 #include "host/machine.h"
-#include "host/stats.h"
+#include "host/median.h"
 #include "host/util.h"
-#include "out/html.h"
+#include "render/html.h"
 
 const char *const bench_row_name[NR_ROWS] = { "kernel",	 "none", "serial", "async",
 					      "offload", "step", "batched" };
+
+/* A note of the run: in the JSON's notes, and on stderr as it happens. */
+void bench_note(struct bbs_bench *b, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(b->notes, json_string(buf));
+	fprintf(stderr, "bbscope: bench: %s\n", buf);
+}
 
 /* ---- medians over the rounds ---- */
 

@@ -13,7 +13,7 @@
  *   m, c      cold memcpy and checksum bandwidth, one core, here
  *
  * d is mode none's throughput in the same round.  Each row's sample keeps
- * its phases merged over the report's groups, as out/hist.c would have
+ * its phases merged over the report's groups, as model/report.c would have
  * merged them.
  */
 #include <errno.h>
@@ -26,11 +26,11 @@
 
 #include "bench/internal.h"
 #include "host/util.h"
-#include "out/hist.h"
-#include "out/html.h"
-#include "trace/tracefile.h"
+#include "render/report.h"
+#include "render/html.h"
+#include "tracefile/tracefile.h"
 
-/* ---- phases: merged over groups, as hist.c would have merged them ---- */
+/* ---- phases: merged over groups, as model/report.c would have merged them ---- */
 
 /* Add a phase object's buckets (docs/json.md) into h. */
 static void hist_add_phase(struct bbs_hist *h, const json_t *phase)

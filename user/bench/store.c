@@ -21,7 +21,9 @@
 #include "host/machine.h"
 #include "host/sys.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
+
+const char *const bbs_backing_name[BBS_NR_BACKINGS] = { "tmpfs", "file", "zram" };
 
 /* ---- the store: tmpfs, file or zram ---- */
 

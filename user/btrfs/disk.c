@@ -2,8 +2,8 @@
 /*
  * An unmounted btrfs from its member devices (bbs_fs_open_devices()):
  * superblock, sys_chunk_array, the chunk tree, and a reader of the on-disk
- * B-trees that bbs_fs_search() walks the way the search ioctl would on a
- * mounted one.  See btrfs/fs.h.
+ * B-trees (bbs_disk_search(), btrfs/chunks.h) that walks them the way the
+ * search ioctl would on a mounted one.  See btrfs/fs.h.
  */
 #include <endian.h>
 #include <errno.h>
@@ -236,8 +236,8 @@ static int root_item(const struct bbs_key *key, const void *item, uint32_t len, 
 	return 1;
 }
 
-static int search_disk(const struct bbs_fs *fs, uint64_t tree_id, const struct bbs_key *min,
-		       const struct bbs_key *max, bbs_item_fn fn, void *arg)
+int bbs_disk_search(const struct bbs_fs *fs, uint64_t tree_id, const struct bbs_key *min,
+		    const struct bbs_key *max, bbs_item_fn fn, void *arg)
 {
 	struct tree_walk w = { fs, min, max, fn, arg, false };
 	uint64_t root = 0;
@@ -256,7 +256,7 @@ static int search_disk(const struct bbs_fs *fs, uint64_t tree_id, const struct b
 		const struct bbs_key rmin = { tree_id, BTRFS_ROOT_ITEM_KEY, 0 };
 		const struct bbs_key rmax = { tree_id, BTRFS_ROOT_ITEM_KEY, UINT64_MAX };
 
-		ret = search_disk(fs, BTRFS_ROOT_TREE_OBJECTID, &rmin, &rmax, root_item, &root);
+		ret = bbs_disk_search(fs, BTRFS_ROOT_TREE_OBJECTID, &rmin, &rmax, root_item, &root);
 		if (ret < 0)
 			return ret;
 		if (!root)
@@ -265,14 +265,6 @@ static int search_disk(const struct bbs_fs *fs, uint64_t tree_id, const struct b
 	}
 	ret = walk_tree(&w, root, -1);
 	return ret;
-}
-
-int bbs_fs_search(const struct bbs_fs *fs, uint64_t tree_id, const struct bbs_key *min,
-		  const struct bbs_key *max, bbs_item_fn fn, void *arg)
-{
-	if (!fs->offline)
-		return bbs_tree_search(fs->fd, tree_id, min, max, fn, arg);
-	return search_disk(fs, tree_id, min, max, fn, arg);
 }
 
 /* The superblock at 64 KiB of dev, checked: magic and checksum. */
@@ -379,7 +371,7 @@ static int load_chunk_tree(struct bbs_fs *fs)
 	struct chunk_tree_load ct = { .nr_devs = 0 };
 	int ret;
 
-	ret = bbs_fs_search(fs, BTRFS_CHUNK_TREE_OBJECTID, &min, &max, chunk_tree_item, &ct);
+	ret = bbs_disk_search(fs, BTRFS_CHUNK_TREE_OBJECTID, &min, &max, chunk_tree_item, &ct);
 	if (ret < 0) {
 		snprintf(fs->err, sizeof(fs->err), "cannot read the chunk tree: %s",
 			 strerror(-ret));

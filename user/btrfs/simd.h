@@ -3,9 +3,9 @@
  * ISA-L's AVX-512 crc32 returns with the upper vector state dirty, and the
  * legacy-SSE code that runs next on the thread (OpenSSL's SHA-NI sha256)
  * then runs about a quarter slower.  Every caller of ISA-L crc32 clears it
- * afterwards: csum.c after its crc32c, tracefile.c after chunk CRCs, bench
- * before timing.  vzeroupper is an AVX instruction: a no-op without AVX.
- * Header-only, so the trace file reader stays standalone (fuzz build).
+ * afterwards: csum.c after its crc32c, tracefile/wire.h after chunk CRCs,
+ * bench before timing.  vzeroupper is an AVX instruction: a no-op without
+ * AVX.  Inline: one instruction after every CRC, nothing to link.
  */
 #ifndef BBS_SIMD_H
 #define BBS_SIMD_H

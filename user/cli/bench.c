@@ -12,7 +12,7 @@
 #include "cli/cmd.h"
 #include "cli/options.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 static void usage(FILE *f)
 {

@@ -20,7 +20,7 @@
 #include "cli/options.h"
 #include "btrfs/csum.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 #define CSUM_MIN_BLOCK 512
 #define CSUM_MAX_BLOCK 65536

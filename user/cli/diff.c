@@ -13,7 +13,7 @@
 #include "cli/cmd.h"
 #include "cli/options.h"
 #include "diff/diff.h"
-#include "out/print.h"
+#include "render/print.h"
 #include "host/outfile.h"
 #include "host/util.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bbscope export --blktrace | --fio-iolog: a recorded trace written out by
- * out/export.c, and a summary of what was written.
+ * render/export.c, and a summary of what was written.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +13,8 @@
 #include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
-#include "out/export.h"
-#include "out/print.h"
+#include "render/export.h"
+#include "render/print.h"
 
 static void usage(FILE *f)
 {

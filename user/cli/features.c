@@ -19,7 +19,7 @@
 #include "host/kernel.h"
 #include "host/util.h"
 #include "host/version.h"
-#include "out/hist.h"
+#include "model/report.h"
 #include "trace/tracer.h"
 
 static const char *const where_name[] = {
@@ -153,8 +153,8 @@ static json_t *tracer_json(const struct bbs_tracer *t)
 					 w & (1U << BBS_OP_READ) ? "work" : "inline", "write",
 					 w & (1U << BBS_OP_WRITE) ? "work" : "inline"));
 	}
-	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:o}", "programs", bbs_tracer_flavour(t),
-			 "programs_why", bbs_tracer_flavour_why(t), "contexts",
+	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:o}", "programs", bbs_tracer_attach_type(t),
+			 "programs_why", bbs_tracer_attach_why(t), "contexts",
 			 bbs_tracer_ctx_from_preempt_count(t) ? "preempt_count" : "irq_tracepoints",
 			 "end_io", endio, "tracepoints", tps, "phases", phases);
 }

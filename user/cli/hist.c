@@ -13,9 +13,9 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "out/hist.h"
-#include "out/print.h"
-#include "out/prom.h"
+#include "render/report.h"
+#include "render/print.h"
+#include "render/prom.h"
 #include "trace/tracer.h"
 #include "host/util.h"
 
@@ -102,150 +102,109 @@ static void fold_prom(struct bbs_tracer *t, struct bbs_prom *prom, struct bbs_re
 	bbs_prom_publish(prom, total);
 }
 
-int cmd_hist(int argc, char **argv)
+/* What the command line asks for. */
+struct hist_args {
+	struct bbs_trace_args ta; /* the tracer's options (cli/options.h) */
+	struct bbs_print_opts po;
+	double interval;
+	unsigned long long count;
+	const char *prom_addr;
+	bool prom_on, json;
+};
+
+static int hist_opt(struct hist_args *a, int c, int argc, char **argv)
+{
+	switch (c) {
+	case 'i':
+		if (bbs_parse_seconds(optarg, &a->interval) || a->interval < 0.01) {
+			bbs_err("-i %s: want seconds from 0.01 to %d", optarg, BBS_SECONDS_MAX);
+			return 2;
+		}
+		return 0;
+	case 'c':
+		if (bbs_parse_uint(optarg, ULLONG_MAX, &a->count) || !a->count) {
+			bbs_err("-c %s: want a count from 1 to %llu", optarg, ULLONG_MAX);
+			return 2;
+		}
+		return 0;
+	case 'm':
+		a->po.ms = true;
+		return 0;
+	case 's':
+		a->po.summary = true;
+		return 0;
+	case 'j':
+		return 0;
+	case 'P':
+		if (a->prom_on) {
+			bbs_err("--prom given twice: the endpoint listens on one address "
+				"(give one)");
+			return 2;
+		}
+		a->prom_on = true;
+		a->prom_addr = optarg;
+		/* --prom ADDR:PORT as well as --prom=ADDR:PORT */
+		if (!optarg && optind < argc && argv[optind][0] != '-' && strchr(argv[optind], ':'))
+			a->prom_addr = argv[optind++];
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 0;
+	}
+	/* -F is --func here (record's -F is --force). */
+	c = bbs_opt_tracer(c == 'F' ? BBS_OPT_FUNC : c, optarg, &a->ta);
+	if (c == BBS_PARSE_GO) {
+		usage(stderr);
+		return 2;
+	}
+	return c;
+}
+
+static int parse_args(int argc, char **argv, struct hist_args *a)
 {
 	static const struct option long_opts[] = {
 		{ "interval", required_argument, NULL, 'i' },
 		{ "count", required_argument, NULL, 'c' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "fs", required_argument, NULL, 'f' },
-		{ "dev", required_argument, NULL, 'D' },
 		{ "milliseconds", no_argument, NULL, 'm' },
 		{ "summary", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "evict-after", required_argument, NULL, 'E' },
 		{ "prom", optional_argument, NULL, 'P' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "func", required_argument, NULL, 'F' },
-		{ "sample", required_argument, NULL, 'S' },
+		BBS_TRACER_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *funcs[MAX_FUNCS * 2];
-	struct bbs_tracer_opts to = { .funcs = funcs };
-	struct bbs_print_opts po = { 0 };
-	double interval = 0, duration = 0, evict = 30;
-	unsigned long long count = 0;
-	struct bbs_tracer *t = NULL;
-	struct bbs_report r, total, iv; /* a drain, the whole run, this interval (--prom) */
-	struct bbs_prom *prom = NULL;
-	const char *prom_addr = NULL;
-	bool prom_on = false;
-	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t start, deadline, next, tick;
-	bool json = false, ok;
-	unsigned long long n = 0; /* intervals printed */
-	int c, err;
+	int c, ret;
 
 	/* Errors come out as JSON when JSON was asked for, even in option parsing. */
-	json = bbs_opt_json(argc, argv);
+	a->json = bbs_opt_json(argc, argv);
 
 	while ((c = getopt_long(argc, argv, "i:c:d:f:D:F:msjvh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (bbs_parse_seconds(optarg, &interval) || interval < 0.01) {
-				bbs_err("-i %s: want seconds from 0.01 to %d", optarg,
-					BBS_SECONDS_MAX);
-				return 2;
-			}
-			break;
-		case 'c':
-			if (bbs_parse_uint(optarg, ULLONG_MAX, &count) || !count) {
-				bbs_err("-c %s: want a count from 1 to %llu", optarg, ULLONG_MAX);
-				return 2;
-			}
-			break;
-		case 'd':
-			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
-				bbs_err("--duration %s: want seconds above 0, up to %d", optarg,
-					BBS_SECONDS_MAX);
-				return 2;
-			}
-			break;
-		case 'f':
-			if (bbs_fs_arg(optarg, &to.filter_fs))
-				return 2;
-			break;
-		case 'D':
-			if (bbs_dev_arg(optarg, &to.filter_dev))
-				return 2;
-			break;
-		case 'm':
-			po.ms = true;
-			break;
-		case 's':
-			po.summary = true;
-			break;
-		case 'j':
-			break;
-		case 'E':
-			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
-				bbs_err("--evict-after %s: want seconds from 1 to %d", optarg,
-					BBS_SECONDS_MAX);
-				return 2;
-			}
-			break;
-		case 'P':
-			if (prom_on) {
-				bbs_err("--prom given twice: the endpoint listens on one address "
-					"(give one)");
-				return 2;
-			}
-			prom_on = true;
-			prom_addr = optarg;
-			/* --prom ADDR:PORT as well as --prom=ADDR:PORT */
-			if (!optarg && optind < argc && argv[optind][0] != '-' &&
-			    strchr(argv[optind], ':'))
-				prom_addr = argv[optind++];
-			break;
-		case 'v':
-			to.verbose = true;
-			break;
-		case 'F':
-			if (bbs_opt_func(optarg, funcs, &to.nr_funcs, MAX_FUNCS * 2))
-				return BBS_EXIT_USAGE;
-			break;
-		case 'S':
-			if (bbs_opt_sample(optarg, &to.sample))
-				return 2;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		ret = hist_opt(a, c, argc, argv);
+		if (ret || c == 'h')
+			return ret;
 	}
 	if (optind < argc) {
 		bbs_err("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
-	to.evict_after_ns = (uint64_t)(evict * 1e9);
+	return BBS_PARSE_GO;
+}
 
-	if (prom_on && bbs_prom_open(&prom, prom_addr))
-		return 2;
-	err = bbs_tracer_open(&t, &to);
-	if (err) {
-		bbs_prom_close(prom);
-		return err == -EINVAL ? 2 : 1;
-	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* A closed terminal or a service's stop: the summary all the same. */
-	sigaction(SIGHUP, &sa, NULL);
-	if (to.verbose)
-		bbs_tracer_describe(t, stderr);
-	if (prom)
-		fprintf(stderr, "bbscope: serving Prometheus metrics on %s\n", bbs_prom_url(prom));
-	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
+/* Drain and print each interval until the count, the duration or a signal. */
+static int trace_loop(struct bbs_tracer *t, struct bbs_prom *prom, const struct hist_args *a)
+{
+	struct bbs_report r, total, iv; /* a drain, the whole run, this interval (--prom) */
+	uint64_t start, deadline, next, tick;
+	unsigned long long n = 0; /* intervals printed */
+	int err = 0;
+	bool ok;
 
 	bbs_report_init(&r);
 	bbs_report_init(&total);
 	bbs_report_init(&iv);
 	start = bbs_now_ns();
-	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
-	next = interval ? start + (uint64_t)(interval * 1e9) : UINT64_MAX;
+	deadline = a->ta.duration ? start + (uint64_t)(a->ta.duration * 1e9) : UINT64_MAX;
+	next = a->interval ? start + (uint64_t)(a->interval * 1e9) : UINT64_MAX;
 	tick = start + 1000000000ULL;
 	for (;;) {
 		uint64_t now = bbs_now_ns(), until = next < deadline ? next : deadline;
@@ -280,20 +239,54 @@ int cmd_hist(int argc, char **argv)
 			bbs_report_sort(&iv);
 			bbs_prom_publish(prom, &total);
 		}
-		ok = print_interval(prom ? &iv : &r, json, &po);
+		ok = print_interval(prom ? &iv : &r, a->json, &a->po);
 		bbs_report_reset(&iv);
 		if (!ok) {
 			err = 1; /* bbs_exit() says why */
 			break;
 		}
 		n++;
-		if (stop || now >= deadline || (count && n >= count))
+		if (stop || now >= deadline || (a->count && n >= a->count))
 			break;
-		next += (uint64_t)(interval * 1e9);
+		next += (uint64_t)(a->interval * 1e9);
 	}
 	bbs_report_free(&r);
 	bbs_report_free(&total);
 	bbs_report_free(&iv);
+	return err;
+}
+
+int cmd_hist(int argc, char **argv)
+{
+	struct hist_args a = { 0 };
+	struct bbs_tracer *t = NULL;
+	struct bbs_prom *prom = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int err;
+
+	bbs_opt_tracer_init(&a.ta);
+	err = parse_args(argc, argv, &a);
+	if (err != BBS_PARSE_GO)
+		return err;
+
+	if (a.prom_on && bbs_prom_open(&prom, a.prom_addr))
+		return 2;
+	err = bbs_tracer_open(&t, &a.ta.to);
+	if (err) {
+		bbs_prom_close(prom);
+		return err == -EINVAL ? 2 : 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A closed terminal or a service's stop: the summary all the same. */
+	sigaction(SIGHUP, &sa, NULL);
+	if (a.ta.to.verbose)
+		bbs_tracer_describe(t, stderr);
+	if (prom)
+		fprintf(stderr, "bbscope: serving Prometheus metrics on %s\n", bbs_prom_url(prom));
+	fprintf(stderr, "bbscope: tracing btrfs bios... Hit Ctrl-C to end.\n");
+
+	err = trace_loop(t, prom, &a);
 	bbs_tracer_close(t);
 	bbs_prom_close(prom);
 	return err ? 1 : 0;

@@ -70,7 +70,7 @@ int bbs_exit(int status)
 	return status ? status : BBS_EXIT_FAIL;
 }
 
-int bbs_opt_sample(const char *arg, uint32_t *n)
+static int opt_sample(const char *arg, uint32_t *n)
 {
 	unsigned long long v;
 
@@ -82,7 +82,7 @@ int bbs_opt_sample(const char *arg, uint32_t *n)
 	return 0;
 }
 
-int bbs_opt_func(const char *spec, const char **funcs, int *n, int max)
+static int opt_func(const char *spec, const char **funcs, int *n, int max)
 {
 	if (*n == max) {
 		bbs_err("--func: %d at most", max);
@@ -90,4 +90,46 @@ int bbs_opt_func(const char *spec, const char **funcs, int *n, int max)
 	}
 	funcs[(*n)++] = spec;
 	return 0;
+}
+
+void bbs_opt_tracer_init(struct bbs_trace_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->to.funcs = a->funcs;
+	a->to.evict_after_ns = 30ULL * 1000000000ULL;
+}
+
+int bbs_opt_tracer(int c, const char *arg, struct bbs_trace_args *a)
+{
+	double evict;
+
+	switch (c) {
+	case 'f':
+		return bbs_fs_arg(arg, &a->to.filter_fs) ? BBS_EXIT_USAGE : 0;
+	case 'D':
+		return bbs_dev_arg(arg, &a->to.filter_dev) ? BBS_EXIT_USAGE : 0;
+	case 'd':
+		if (bbs_parse_seconds(arg, &a->duration) || a->duration <= 0) {
+			bbs_err("--duration %s: want seconds above 0, up to %d", arg,
+				BBS_SECONDS_MAX);
+			return BBS_EXIT_USAGE;
+		}
+		return 0;
+	case BBS_OPT_EVICT:
+		if (bbs_parse_seconds(arg, &evict) || evict < 1) {
+			bbs_err("--evict-after %s: want seconds from 1 to %d", arg,
+				BBS_SECONDS_MAX);
+			return BBS_EXIT_USAGE;
+		}
+		a->to.evict_after_ns = (uint64_t)(evict * 1e9);
+		return 0;
+	case BBS_OPT_FUNC:
+		return opt_func(arg, a->funcs, &a->to.nr_funcs, MAX_FUNCS * 2);
+	case BBS_OPT_SAMPLE:
+		return opt_sample(arg, &a->to.sample);
+	case 'v':
+		a->to.verbose = true;
+		return 0;
+	}
+	return BBS_PARSE_GO;
 }

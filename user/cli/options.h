@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 
+#include "trace/tracer.h"
 #include "btrfs/csum.h"
 
 enum bbs_exit {
@@ -64,13 +65,45 @@ int bbs_opt_error(int c, char **argv, const char *cmd);
 int bbs_opt_algo(const char *opt, const char *name, enum bbs_csum_type *type);
 
 /*
- * --func SPEC (hist, record): one more function or preset for the tracer's
- * list (at most max).  0, or BBS_EXIT_USAGE after one error line.
+ * The tracer's options, the same in every command that traces (hist,
+ * record): --fs, --dev, --duration, --evict-after, --func, --sample and -v.
+ * A command puts BBS_TRACER_OPTIONS in its long options and "f:D:d:v" in its
+ * short ones, and hands each option its own switch does not take to
+ * bbs_opt_tracer().  --func has no short option of its own here: -F is
+ * --func in hist and --force in record, so hist maps its 'F' to
+ * BBS_OPT_FUNC itself.
  */
-int bbs_opt_func(const char *spec, const char **funcs, int *n, int max);
+enum {
+	BBS_OPT_FUNC = 0x100,
+	BBS_OPT_EVICT,
+	BBS_OPT_SAMPLE,
+};
 
-/* --sample N (hist, record): 1 to 65536.  0, or BBS_EXIT_USAGE after one error line. */
-int bbs_opt_sample(const char *arg, uint32_t *n);
+#define BBS_TRACER_OPTIONS                                                               \
+	{ "fs", required_argument, NULL, 'f' }, { "dev", required_argument, NULL, 'D' }, \
+		{ "duration", required_argument, NULL, 'd' },                            \
+		{ "evict-after", required_argument, NULL, BBS_OPT_EVICT },               \
+		{ "func", required_argument, NULL, BBS_OPT_FUNC },                       \
+		{ "sample", required_argument, NULL, BBS_OPT_SAMPLE },                   \
+	{                                                                                \
+		"verbose", no_argument, NULL, 'v'                                        \
+	}
+
+struct bbs_trace_args {
+	struct bbs_tracer_opts to; /* filters, --evict-after, --func, --sample, -v */
+	const char *funcs[MAX_FUNCS * 2]; /* to.funcs */
+	double duration; /* --duration SEC, 0: until stopped */
+};
+
+/* The defaults: everything traced, in-flight state evicted after 30 s. */
+void bbs_opt_tracer_init(struct bbs_trace_args *a);
+
+/*
+ * Option c (getopt_long's return) with its argument, when it is one of the
+ * tracer's: 0 taken, BBS_EXIT_USAGE after one error line, BBS_PARSE_GO when
+ * c is not a tracer option (the command's usage error).
+ */
+int bbs_opt_tracer(int c, const char *arg, struct bbs_trace_args *a);
 
 /*
  * A command's exit: flush stdout, and turn a write that failed (now or

@@ -28,10 +28,10 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "out/hist.h"
-#include "out/print.h"
+#include "render/report.h"
+#include "render/print.h"
 #include "trace/tracer.h"
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 #include "host/kernel.h"
 #include "host/jsonstr.h"
 #include "host/outfile.h"
@@ -268,136 +268,272 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 	bbs_report_print_cost(stderr, &rc->total);
 }
 
-int cmd_record(int argc, char **argv)
+/* What the command line asks for. */
+struct record_args {
+	struct bbs_trace_args ta; /* the tracer's options (cli/options.h) */
+	const char *hist_json;
+	unsigned long long mb; /* --buffer-mb */
+	char **cmd; /* -- COMMAND ARGS..., or NULL */
+	bool json, force;
+};
+
+static int record_opt(struct record_args *a, struct recorder *rc, int c)
+{
+	switch (c) {
+	case 'o':
+		rc->path = optarg;
+		return 0;
+	case 'F':
+		a->force = true;
+		return 0;
+	case 'b':
+		if (bbs_parse_uint(optarg, 1024, &a->mb) || !a->mb || (a->mb & (a->mb - 1))) {
+			bbs_err("--buffer-mb %s: want a power of two from 1 to 1024", optarg);
+			return 2;
+		}
+		return 0;
+	case 'H':
+		a->hist_json = optarg;
+		return 0;
+	case 'j':
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 0;
+	}
+	c = bbs_opt_tracer(c, optarg, &a->ta);
+	if (c == BBS_PARSE_GO) {
+		usage(stderr);
+		return 2;
+	}
+	return c;
+}
+
+static int parse_args(int argc, char **argv, struct record_args *a, struct recorder *rc)
 {
 	static const struct option long_opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'F' },
-		{ "fs", required_argument, NULL, 'f' },
-		{ "dev", required_argument, NULL, 'D' },
-		{ "duration", required_argument, NULL, 'd' },
 		{ "buffer-mb", required_argument, NULL, 'b' },
-		{ "evict-after", required_argument, NULL, 'E' },
 		{ "hist-json", required_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "func", required_argument, NULL, 'U' },
-		{ "sample", required_argument, NULL, 'S' },
+		BBS_TRACER_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *funcs[MAX_FUNCS * 2];
-	struct bbs_tracer_opts to = { .emit_events = true, .on_event = on_event, .funcs = funcs };
-	struct recorder rc = { 0 };
-	struct bbs_tf_header *h = NULL;
-	struct bbs_tf_wopts wo = { .resolve = resolve_name };
-	struct sigaction sa = { .sa_handler = on_signal };
-	const char *hist_json = NULL;
-	double duration = 0, evict = 30;
-	unsigned long long mb = 0;
-	uint64_t start, deadline, next_tick;
-	char **cmd = NULL;
-	bool json = false, force = false, child_done = false;
-	pid_t child = 0;
-	struct bbs_out out = { .fd = -1 };
-	char why[PATH_MAX + 128];
-	unsigned int out_flags = BBS_OUT_DIRECT | BBS_OUT_SEEKABLE;
-	struct stat st;
-	int c, ret = 1, status = 0, n;
-	struct utsname uts;
-	struct timespec rt, batch = { .tv_nsec = BATCH_NS };
+	int c, ret;
 
-	json = bbs_opt_json(argc, argv);
+	a->json = bbs_opt_json(argc, argv);
 
 	/* '+': the first non-option begins the command, as with -- */
 	while ((c = getopt_long(argc, argv, "+o:Ff:D:d:b:jvh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			rc.path = optarg;
-			break;
-		case 'F':
-			force = true;
-			break;
-		case 'S':
-			if (bbs_opt_sample(optarg, &to.sample))
-				return 2;
-			break;
-		case 'f':
-			if (bbs_fs_arg(optarg, &to.filter_fs))
-				return 2;
-			break;
-		case 'D':
-			if (bbs_dev_arg(optarg, &to.filter_dev))
-				return 2;
-			break;
-		case 'd':
-			if (bbs_parse_seconds(optarg, &duration) || duration <= 0) {
-				bbs_err("--duration %s: want seconds above 0, up to %d", optarg,
-					BBS_SECONDS_MAX);
-				return 2;
-			}
-			break;
-		case 'b':
-			if (bbs_parse_uint(optarg, 1024, &mb) || !mb || (mb & (mb - 1))) {
-				bbs_err("--buffer-mb %s: want a power of two from 1 to 1024",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'E':
-			if (bbs_parse_seconds(optarg, &evict) || evict < 1) {
-				bbs_err("--evict-after %s: want seconds from 1 to %d", optarg,
-					BBS_SECONDS_MAX);
-				return 2;
-			}
-			break;
-		case 'H':
-			hist_json = optarg;
-			break;
-		case 'j':
-			break;
-		case 'v':
-			to.verbose = true;
-			break;
-		case 'U':
-			if (bbs_opt_func(optarg, funcs, &to.nr_funcs, MAX_FUNCS * 2))
-				return BBS_EXIT_USAGE;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		ret = record_opt(a, rc, c);
+		if (ret || c == 'h')
+			return ret;
 	}
 	if (optind < argc)
-		cmd = argv + optind;
-	if (!rc.path) {
+		a->cmd = argv + optind;
+	if (!rc->path) {
 		bbs_err("record needs -o FILE");
 		return 2;
 	}
+	return BBS_PARSE_GO;
+}
+
+/* The trace file and --hist-json, refused before anything is traced. */
+static int open_output(const struct record_args *a, const char *path, struct bbs_out *out)
+{
+	unsigned int out_flags = BBS_OUT_DIRECT | BBS_OUT_SEEKABLE;
+	char why[PATH_MAX + 128];
+	struct stat st;
+	int n;
+
 	/*
 	 * An empty file of the caller's is what a record killed before its
 	 * header (while the tracer loaded, ~0.7 s) leaves: no recording, nothing
 	 * to lose, so it is replaced without --force.
 	 */
-	if (!force && !lstat(rc.path, &st) && S_ISREG(st.st_mode) && !st.st_size &&
+	if (!a->force && !lstat(path, &st) && S_ISREG(st.st_mode) && !st.st_size &&
 	    st.st_uid == geteuid())
 		out_flags |= BBS_OUT_FORCE;
 	/* Refused paths are refused before anything is traced. */
-	if (bbs_out_precheck(hist_json, force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
-		bbs_err("--hist-json %s: %s", hist_json, why);
+	if (bbs_out_precheck(a->hist_json, a->force ? BBS_OUT_FORCE : 0, why, sizeof(why))) {
+		bbs_err("--hist-json %s: %s", a->hist_json, why);
 		return BBS_EXIT_USAGE;
 	}
-	n = bbs_out_open(&out, rc.path, out_flags | (force ? BBS_OUT_FORCE : 0));
+	n = bbs_out_open(out, path, out_flags | (a->force ? BBS_OUT_FORCE : 0));
 	if (n) {
-		bbs_err("%s: %s", rc.path, out.why);
+		bbs_err("%s: %s", path, out->why);
 		return bbs_out_refused(n) ? BBS_EXIT_USAGE : BBS_EXIT_FAIL;
 	}
-	to.ringbuf_mb = mb;
-	to.evict_after_ns = (uint64_t)(evict * 1e9);
-	to.event_ctx = &rc;
+	return 0;
+}
+
+/* The header: the phases this kernel cannot show (a first drain), the host, the filters. */
+static void fill_header(struct bbs_tf_header *h, struct recorder *rc, const struct record_args *a)
+{
+	const struct bbs_tracer_opts *to = &a->ta.to;
+	struct utsname uts;
+
+	for (int op = 0; op < BBS_NR_OPS; op++)
+		for (int p = 0; p < NR_PHASES; p++) {
+			h->phase_why[op][p] = rc->interval.phase_why[op][p];
+			if (rc->interval.phase_why[op][p] == WHY_NO_TRACEPOINT)
+				h->phase_unavailable |= 1U << p;
+		}
+	h->have_phase_why = true;
+	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_attach_type(rc->t));
+	h->sample = to->sample > 1 ? to->sample : 0;
+	snprintf(h->version, sizeof(h->version), "%s", bbs_version);
+	snprintf(h->commit, sizeof(h->commit), "%s", bbs_commit);
+	h->ncpus = rc->ncpus;
+	h->filter_fs = to->filter_fs;
+	h->filter_dev = to->filter_dev;
+	if (!uname(&uts))
+		snprintf(h->kernel, sizeof(h->kernel), "%s", uts.release);
+	gethostname(h->host, sizeof(h->host) - 1);
+	join_command(h->command, sizeof(h->command), a->cmd);
+	header_syms(h, rc->t);
+}
+
+/*
+ * Until the duration, a signal, a failed write or the command's exit: 0, or
+ * 1 when the ring buffer could not be read.
+ */
+static int record_loop(struct recorder *rc, const struct record_args *a, pid_t child, int *status,
+		       bool *child_done)
+{
+	struct timespec batch = { .tv_nsec = BATCH_NS };
+	uint64_t start, deadline, next_tick;
+	double duration = a->ta.duration;
+	int n;
+
+	start = bbs_now_ns();
+	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
+	next_tick = start + TICK_NS;
+	while (!stop_sig && !rc->werr) {
+		uint64_t now;
+
+		/*
+		 * Take what the ring buffer holds, then sleep: one wakeup per
+		 * batch instead of one per bio (16 MiB hold 20 ms of far more
+		 * bios than a machine submits).
+		 */
+		n = bbs_tracer_poll(rc->t, 0);
+		if (n < 0 && n != -EINTR && !rc->werr) {
+			bbs_err("cannot read the ring buffer: %s", strerror(-n));
+			return 1;
+		}
+		nanosleep(&batch, NULL);
+		now = bbs_now_ns();
+		if (now >= next_tick) {
+			tick(rc);
+			next_tick = now + TICK_NS;
+		}
+		if (child > 0 && waitpid(child, status, WNOHANG) == child) {
+			*child_done = true;
+			break;
+		}
+		if (now >= deadline)
+			break;
+	}
+	/* What is still in the ring buffer, then the last chunk and the trailer. */
+	while (!rc->werr && bbs_tracer_poll(rc->t, 0) > 0)
+		;
+	tick(rc);
+	return 0;
+}
+
+/* --hist-json: the in-kernel histograms of the whole run.  0, or 1 after one error line. */
+static int write_hist_json(struct recorder *rc, const struct record_args *a, double secs)
+{
+	char why[PATH_MAX + 128];
+	json_t *o;
+	char *s;
+	int ret = 0;
+
+	rc->total.interval_s = secs;
+	bbs_report_sort(&rc->total);
+	o = bbs_report_json(&rc->total);
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (!s)
+		snprintf(why, sizeof(why), "cannot encode the JSON");
+	if (!s || bbs_out_write_all(a->hist_json, a->force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
+				    sizeof(why))) {
+		bbs_err("cannot write %s: %s", a->hist_json, why);
+		ret = 1;
+	}
+	free(s);
+	json_decref(o);
+	return ret;
+}
+
+/*
+ * The end: the command stopped, the trailer written, the summary, --hist-json,
+ * the file committed.  The exit status, from ret (0: recorded to the end).
+ */
+static int finish(struct recorder *rc, const struct record_args *a, struct bbs_out *out,
+		  uint64_t start_ns, pid_t child, int status, bool child_done, int ret)
+{
+	int n;
+
+	if (child > 0 && !child_done) {
+		status = stop_command(child, stop_sig ? stop_sig : SIGTERM, a->cmd[0]);
+		child_done = true;
+	}
+	n = bbs_tfw_finish(rc->w, bbs_now_ns(), 0);
+	if (!rc->werr && n)
+		rc->werr = n;
+	if (rc->werr) {
+		struct bbs_tf_wstats s;
+
+		bbs_tfw_stats(rc->w, &s);
+		bbs_err("cannot write %s: %s; recording stopped, the file holds %llu bios "
+			"(%llu records not written)%s",
+			rc->path, strerror(-rc->werr), (unsigned long long)s.bios,
+			(unsigned long long)s.unwritten, n ? "" : ", and ends with a trailer");
+		ret = 1;
+	} else if (ret == 0 && child_done) {
+		ret = exit_status(status);
+	}
+	summary(rc, a->json && !rc->werr, (bbs_now_ns() - start_ns) / 1e9,
+		child_done ? exit_status(status) : 0);
+	if (a->hist_json && !rc->werr && write_hist_json(rc, a, (bbs_now_ns() - start_ns) / 1e9))
+		ret = ret ? ret : 1;
+	bbs_tfw_free(rc->w);
+	rc->w = NULL;
+	if (bbs_out_commit(out) && !rc->werr) {
+		bbs_err("cannot write %s: %s", rc->path, out->why);
+		ret = ret ? ret : 1;
+	}
+	return ret;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct record_args a = { 0 };
+	struct bbs_tracer_opts *to = &a.ta.to;
+	struct recorder rc = { 0 };
+	struct bbs_tf_header *h = NULL;
+	struct bbs_tf_wopts wo = { .resolve = resolve_name };
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool child_done = false;
+	pid_t child = 0;
+	struct bbs_out out = { .fd = -1 };
+	int ret = 1, status = 0, n;
+	struct timespec rt;
+
+	bbs_opt_tracer_init(&a.ta);
+	to->emit_events = true;
+	to->on_event = on_event;
+	n = parse_args(argc, argv, &a, &rc);
+	if (n != BBS_PARSE_GO)
+		return n;
+	n = open_output(&a, rc.path, &out);
+	if (n)
+		return n;
+	to->ringbuf_mb = a.mb;
+	to->event_ctx = &rc;
 
 	h = calloc(1, sizeof(*h));
 	if (!h) {
@@ -409,14 +545,14 @@ int cmd_record(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &rt);
 	h->mono_ns = bbs_now_ns();
 	h->real_ns = (uint64_t)rt.tv_sec * 1000000000ULL + rt.tv_nsec;
-	if (bbs_tracer_open(&rc.t, &to))
+	if (bbs_tracer_open(&rc.t, to))
 		goto out_free;
-	if (to.verbose)
+	if (to->verbose)
 		bbs_tracer_describe(rc.t, stderr);
 
 	rc.ncpus = libbpf_num_possible_cpus();
 	rc.percpu = calloc((size_t)rc.ncpus * NR_LOST_BPF, sizeof(*rc.percpu));
-	rc.keep_total = hist_json != NULL;
+	rc.keep_total = a.hist_json != NULL;
 	bbs_report_init(&rc.interval);
 	bbs_report_init(&rc.total);
 	/* A first drain: the phases this kernel cannot show. */
@@ -425,29 +561,11 @@ int cmd_record(int argc, char **argv)
 		goto out_close;
 	if (rc.keep_total)
 		bbs_report_merge(&rc.total, &rc.interval);
-	for (int op = 0; op < BBS_NR_OPS; op++)
-		for (int p = 0; p < NR_PHASES; p++) {
-			h->phase_why[op][p] = rc.interval.phase_why[op][p];
-			if (rc.interval.phase_why[op][p] == WHY_NO_TRACEPOINT)
-				h->phase_unavailable |= 1U << p;
-		}
-	h->have_phase_why = true;
-	snprintf(h->tracer, sizeof(h->tracer), "%s", bbs_tracer_flavour(rc.t));
-	h->sample = to.sample > 1 ? to.sample : 0;
-	snprintf(h->version, sizeof(h->version), "%s", bbs_version);
-	snprintf(h->commit, sizeof(h->commit), "%s", bbs_commit);
-	h->ncpus = rc.ncpus;
-	h->filter_fs = to.filter_fs;
-	h->filter_dev = to.filter_dev;
-	if (!uname(&uts))
-		snprintf(h->kernel, sizeof(h->kernel), "%s", uts.release);
-	gethostname(h->host, sizeof(h->host) - 1);
-	join_command(h->command, sizeof(h->command), cmd);
-	header_syms(h, rc.t);
-	wo.fs = to.filter_fs ? &to.filter_fs : NULL;
-	wo.nr_fs = !!to.filter_fs;
-	wo.dev = to.filter_dev ? &to.filter_dev : NULL;
-	wo.nr_dev = !!to.filter_dev;
+	fill_header(h, &rc, &a);
+	wo.fs = to->filter_fs ? &to->filter_fs : NULL;
+	wo.nr_fs = !!to->filter_fs;
+	wo.dev = to->filter_dev ? &to->filter_dev : NULL;
+	wo.nr_dev = !!to->filter_dev;
 
 	n = bbs_tfw_open(&rc.w, out.fd, h, &wo);
 	if (n) {
@@ -460,93 +578,11 @@ int cmd_record(int argc, char **argv)
 	/* A closed terminal or a service's stop: a finished file, as hist's summary. */
 	sigaction(SIGHUP, &sa, NULL);
 	fprintf(stderr, "bbscope: tracing btrfs bios into %s... Hit Ctrl-C to end.\n", rc.path);
-	if (cmd) {
-		child = spawn(cmd);
-		if (child < 0)
-			goto out_finish;
-	}
-
-	start = bbs_now_ns();
-	deadline = duration ? start + (uint64_t)(duration * 1e9) : UINT64_MAX;
-	next_tick = start + TICK_NS;
-	while (!stop_sig && !rc.werr) {
-		uint64_t now;
-
-		/*
-		 * Take what the ring buffer holds, then sleep: one wakeup per
-		 * batch instead of one per bio (16 MiB hold 20 ms of far more
-		 * bios than a machine submits).
-		 */
-		n = bbs_tracer_poll(rc.t, 0);
-		if (n < 0 && n != -EINTR && !rc.werr) {
-			bbs_err("cannot read the ring buffer: %s", strerror(-n));
-			goto out_finish;
-		}
-		nanosleep(&batch, NULL);
-		now = bbs_now_ns();
-		if (now >= next_tick) {
-			tick(&rc);
-			next_tick = now + TICK_NS;
-		}
-		if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
-			child_done = true;
-			break;
-		}
-		if (now >= deadline)
-			break;
-	}
-	/* What is still in the ring buffer, then the last chunk and the trailer. */
-	while (!rc.werr && bbs_tracer_poll(rc.t, 0) > 0)
-		;
-	tick(&rc);
-	ret = 0;
-
-out_finish:
-	if (child > 0 && !child_done) {
-		status = stop_command(child, stop_sig ? stop_sig : SIGTERM, cmd[0]);
-		child_done = true;
-	}
-	n = bbs_tfw_finish(rc.w, bbs_now_ns(), 0);
-	if (!rc.werr && n)
-		rc.werr = n;
-	if (rc.werr) {
-		struct bbs_tf_wstats s;
-
-		bbs_tfw_stats(rc.w, &s);
-		bbs_err("cannot write %s: %s; recording stopped, the file holds %llu bios "
-			"(%llu records not written)%s",
-			rc.path, strerror(-rc.werr), (unsigned long long)s.bios,
-			(unsigned long long)s.unwritten, n ? "" : ", and ends with a trailer");
-		ret = 1;
-	} else if (ret == 0 && child_done) {
-		ret = exit_status(status);
-	}
-	summary(&rc, json && !rc.werr, (bbs_now_ns() - h->mono_ns) / 1e9,
-		child_done ? exit_status(status) : 0);
-	if (hist_json && !rc.werr) {
-		json_t *o;
-		char *s;
-
-		rc.total.interval_s = (bbs_now_ns() - h->mono_ns) / 1e9;
-		bbs_report_sort(&rc.total);
-		o = bbs_report_json(&rc.total);
-		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (!s)
-			snprintf(why, sizeof(why), "cannot encode the JSON");
-		if (!s || bbs_out_write_all(hist_json, force ? BBS_OUT_FORCE : 0, s, strlen(s), why,
-					    sizeof(why))) {
-			bbs_err("cannot write %s: %s", hist_json, why);
-			ret = ret ? ret : 1;
-		}
-		free(s);
-		json_decref(o);
-	}
-	bbs_tfw_free(rc.w);
-	rc.w = NULL;
-	if (bbs_out_commit(&out) && !rc.werr) {
-		bbs_err("cannot write %s: %s", rc.path, out.why);
-		ret = ret ? ret : 1;
-	}
+	if (a.cmd)
+		child = spawn(a.cmd);
+	if (child >= 0)
+		ret = record_loop(&rc, &a, child, &status, &child_done);
+	ret = finish(&rc, &a, &out, h->mono_ns, child, status, child_done, ret);
 out_close:
 	bbs_report_free(&rc.interval);
 	bbs_report_free(&rc.total);

@@ -2,7 +2,7 @@
 /*
  * bbscope replay csum | parity: the options of the two replays, their
  * engines (replay/csum.h, replay/raid56.h) run on the workload they name,
- * and the result printed as the tracer's report (out/hist.h) with the run's
+ * and the result printed as the tracer's report (model/report.h) with the run's
  * own keys.
  */
 #include <errno.h>
@@ -17,7 +17,8 @@
 #include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
+#include "render/report.h"
 #include "replay/csum.h"
 #include "replay/raid56.h"
 #include "replay/replay.h"

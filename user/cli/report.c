@@ -17,11 +17,11 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "out/hist.h"
-#include "out/html.h"
-#include "out/print.h"
+#include "render/report.h"
+#include "render/html.h"
+#include "render/print.h"
 #include "trace/report.h"
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 #include "host/jsonstr.h"
 #include "host/outfile.h"
 #include "host/util.h"
@@ -76,7 +76,7 @@ static const char *dev_name(const struct bbs_tf_reader *rd, unsigned by, uint32_
 	return n ? n : bbs_dev_name(dev, buf, len);
 }
 
-/* The start of a group's first line as out/hist.c prints it, and as report wants it. */
+/* The start of a group's first line as render/text.c prints it, and as report wants it. */
 static void titles(const struct bbs_tf_reader *rd, unsigned by, const char *comm,
 		   const struct bbs_group_data *gd, char *live, char *mine, size_t len)
 {
@@ -377,7 +377,7 @@ static int print_json(const char *path, const struct bbs_trace_report *m,
 	return ret;
 }
 
-/* --html: the same report as one page (out/html.h), with the trace's heatmaps. */
+/* --html: the same report as one page (render/html.h), with the trace's heatmaps. */
 static int write_html(const char *out, bool force, const char *path,
 		      const struct bbs_trace_report *m, const struct bbs_tf_reader *rd)
 {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bbscope sandbox up | down | status: the command line of the sandbox
- * mechanism (host/sandbox.h).
+ * mechanism (sandbox/sandbox.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 
 #include "cli/cmd.h"
 #include "cli/options.h"
-#include "host/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 static void usage(FILE *f)
 {

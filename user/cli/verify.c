@@ -15,7 +15,7 @@
 #include "cli/options.h"
 #include "host/jsonstr.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 #include "verify/verify.h"
 
 static void usage(FILE *f)

@@ -7,7 +7,8 @@
 #include <gsl/gsl_rng.h>
 
 #include "diff/internal.h"
-#include "out/hist.h"
+#include "model/report.h"
+#include "host/median.h"
 
 const double bbs_diff_q[BBS_DIFF_NQ] = { 0.50, 0.90, 0.99 };
 const char *const bbs_diff_q_name[BBS_DIFF_NQ] = { "p50", "p90", "p99" };
@@ -645,11 +646,76 @@ static double statistic(const struct ranked *rk, int nvar, uint64_t mask, unsign
 	return best;
 }
 
-static int cmp_dbl(const void *x, const void *y)
+/*
+ * The labellings of the runs to test under, the observed first (A's runs
+ * are 0 .. na - 1): all C(n_all, na) when exact, else np - 1 drawn at
+ * random, seeded so a diff of the same runs gives the same p.  0, or -1
+ * on ENOMEM.
+ */
+static int labellings(uint64_t *mask, size_t np, unsigned na, unsigned n_all, bool exact)
 {
-	double a = *(const double *)x, b = *(const double *)y;
+	gsl_rng *rng;
+	uint64_t m;
 
-	return (a > b) - (a < b);
+	mask[0] = (na == 64 ? 0 : (1ULL << na)) - 1;
+	if (exact) {
+		size_t k = 1;
+
+		for (m = next_combination(mask[0]); k < np; m = next_combination(m))
+			mask[k++] = m;
+		return 0;
+	}
+	rng = gsl_rng_alloc(gsl_rng_mt19937);
+	if (!rng)
+		return -1;
+	gsl_rng_set(rng, 0x62627377);
+	for (size_t k = 1; k < np; k++) {
+		unsigned left = na;
+
+		m = 0;
+		for (unsigned r = 0; r < n_all; r++)
+			if (gsl_rng_uniform(rng) * (n_all - r) < left) {
+				m |= 1ULL << r;
+				left--;
+			}
+		mask[k] = m;
+	}
+	gsl_rng_free(rng);
+	return 0;
+}
+
+/* p under labelling k (P[k]): the share of labellings whose statistic T is at least as far. */
+static void perm_p(const double *T, double *P, double *col, size_t np)
+{
+	memcpy(col, T, np * sizeof(*col));
+	qsort(col, np, sizeof(*col), bbs_cmp_double);
+	for (size_t k = 0; k < np; k++) {
+		double x = T[k] - 1e-9;
+		size_t lo = 0, hi = np;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (col[mid] >= x)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		P[k] = (double)(np - lo) / np;
+	}
+}
+
+/* The fewest p these run counts allow: 2 of C(n, k) (the labelling and its mirror). */
+static bool too_few_runs(const struct bbs_diff_test *tt, unsigned na, unsigned n_all, double alpha)
+{
+	unsigned ka = 0, kn = 0;
+
+	for (unsigned r = 0; r < n_all; r++)
+		if (!isnan(tt->v[r])) {
+			kn++;
+			ka += r < na;
+		}
+	return kn < 2 || fmin(1, 2 / choose(kn, ka)) >= alpha;
 }
 
 /*
@@ -665,12 +731,11 @@ static int westfall_young(struct bbs_diff *d)
 	size_t nt = d->ntests, np, ord_n = 0;
 	double all = choose(n_all, na);
 	bool exact = all <= BBS_DIFF_PERM_MAX;
-	uint64_t *mask = NULL, m;
+	uint64_t *mask = NULL;
 	double *T = NULL, *col = NULL, *P = NULL, *count = NULL, run = 0;
 	struct ranked *rk = NULL;
 	unsigned *idx = NULL;
 	size_t *ord = NULL;
-	gsl_rng *rng = NULL;
 	int ret = -1;
 
 	np = exact ? (size_t)all : BBS_DIFF_PERM_DRAWS;
@@ -687,31 +752,8 @@ static int westfall_young(struct bbs_diff *d)
 	for (int x = 0; x < NR_CTX; x++)
 		if (!(rk[x].rank = malloc(n_all * sizeof(double))))
 			goto out;
-	/* The observed labelling first: A's runs are 0 .. na - 1. */
-	mask[0] = (na == 64 ? 0 : (1ULL << na)) - 1;
-	if (exact) {
-		size_t k = 1;
-
-		for (m = next_combination(mask[0]); k < np; m = next_combination(m))
-			mask[k++] = m;
-	} else {
-		/* Seeded: a diff of the same runs gives the same p. */
-		rng = gsl_rng_alloc(gsl_rng_mt19937);
-		if (!rng)
-			goto out;
-		gsl_rng_set(rng, 0x62627377);
-		for (size_t k = 1; k < np; k++) {
-			unsigned left = na;
-
-			m = 0;
-			for (unsigned r = 0; r < n_all; r++)
-				if (gsl_rng_uniform(rng) * (n_all - r) < left) {
-					m |= 1ULL << r;
-					left--;
-				}
-			mask[k] = m;
-		}
-	}
+	if (labellings(mask, np, na, n_all, exact))
+		goto out;
 	for (size_t t = 0; t < nt; t++) {
 		const struct bbs_diff_test *tt = &d->tests[t];
 
@@ -719,36 +761,11 @@ static int westfall_young(struct bbs_diff *d)
 			rank_runs(&rk[x], tt->v + (size_t)x * n_all, n_all, idx);
 		for (size_t k = 0; k < np; k++)
 			T[t * np + k] = statistic(rk, tt->nvar, mask[k], n_all);
-		/* p under labelling k: the share of labellings at least as far. */
-		memcpy(col, &T[t * np], np * sizeof(*col));
-		qsort(col, np, sizeof(*col), cmp_dbl);
-		for (size_t k = 0; k < np; k++) {
-			double x = T[t * np + k] - 1e-9;
-			size_t lo = 0, hi = np;
-
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-
-				if (col[mid] >= x)
-					hi = mid;
-				else
-					lo = mid + 1;
-			}
-			P[t * np + k] = (double)(np - lo) / np;
-		}
+		perm_p(&T[t * np], &P[t * np], col, np);
 		d->tests[t].pobs = P[t * np];
 		*tt->p = P[t * np];
-		/* The fewest p these run counts allow: 2 of C(n, k) (the labelling and its mirror). */
-		if (tt->too_few) {
-			unsigned ka = 0, kn = 0;
-
-			for (unsigned r = 0; r < n_all; r++)
-				if (!isnan(tt->v[r])) {
-					kn++;
-					ka += r < na;
-				}
-			*tt->too_few = kn < 2 || fmin(1, 2 / choose(kn, ka)) >= d->o.alpha;
-		}
+		if (tt->too_few)
+			*tt->too_few = too_few_runs(tt, na, n_all, d->o.alpha);
 		if (tt->primary)
 			ord[ord_n++] = t;
 	}
@@ -788,7 +805,6 @@ out:
 	free(idx);
 	free(ord);
 	free(count);
-	gsl_rng_free(rng);
 	return ret;
 }
 

@@ -47,7 +47,7 @@ struct bbs_diff_group {
 	uint64_t complete_ctx[NR_CTX], endio_ctx[NR_CTX];
 	uint64_t bios, bytes;
 	struct bbs_samples size; /* bytes of each bio (recordings only) */
-	uint8_t why[NR_PHASES]; /* enum bbs_why: a phase this group cannot have (out/hist.h) */
+	uint8_t why[NR_PHASES]; /* enum bbs_why: a phase this group cannot have (model/hist.h) */
 };
 
 /* One throughput of a bench result: the kernel's, or a replay mode's. */
@@ -191,7 +191,7 @@ void bbs_diff_free(struct bbs_diff *d);
 void bbs_diff_text(FILE *f, const struct bbs_diff *d);
 /* docs/json.md, "bbscope diff --json".  NULL if it cannot be built. */
 json_t *bbs_diff_json(const struct bbs_diff *d);
-/* One self-contained page (out/html.h; force: over an existing file).  0, or -errno with why. */
+/* One self-contained page (render/html.h; force: over an existing file).  0, or -errno with why. */
 int bbs_diff_html(const struct bbs_diff *d, const char *path, bool force, char *why, size_t whylen);
 
 #endif

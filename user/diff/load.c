@@ -14,8 +14,8 @@
 
 #include "diff/internal.h"
 #include "host/jsonstr.h"
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 
 const char *const bbs_diff_kind_name[] = {
 	[BBS_DIFF_RECORDING] = "recording",
@@ -162,7 +162,7 @@ static int load_recording(struct bbs_diff_side *side, struct bbs_diff_run *s, ch
 				goto nomem;
 		}
 	}
-	/* A device phase with device time and no queue: a bio-based device (out/hist.h). */
+	/* A device phase with device time and no queue: a bio-based device (model/report.c: bbs_group_why). */
 	for (size_t i = 0; i < s->ng; i++)
 		if (*s->g[i].dev && !s->g[i].ph[PHASE_QUEUE].total &&
 		    s->g[i].ph[PHASE_DEVICE].total)

@@ -7,12 +7,12 @@
 
 #include "diff/diff.h"
 #include "host/jsonstr.h"
-#include "out/hist.h"
-#include "out/html.h"
+#include "model/report.h"
+#include "render/html.h"
 
 /* ---- text ---- */
 
-/* Latencies and rates as the pages print them (out/html.h): "12.5 us", "1.25 GB/s". */
+/* Latencies and rates as the pages print them (render/html.h): "12.5 us", "1.25 GB/s". */
 static void fmt_ns(char *buf, size_t len, double ns)
 {
 	bbs_html_fmt(buf, len, ns, BBS_UNIT_NS);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* System strings in JSON, every byte kept (host/jsonstr.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,4 +175,11 @@ int bbs_json_get_str(const json_t *obj, const char *key, char *buf, size_t len)
 		return -1;
 	memcpy(buf, s, strlen(s) + 1);
 	return 0;
+}
+
+double bbs_json_num(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
 }

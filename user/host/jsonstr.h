@@ -39,5 +39,7 @@ int bbs_json_set_str(json_t *obj, const char *key, const char *s);
  * string itself.  0, or -1 when missing, not a string, or longer than len - 1.
  */
 int bbs_json_get_str(const json_t *obj, const char *key, char *buf, size_t len);
+/* The number obj[key], or NaN when missing or not a number. */
+double bbs_json_num(const json_t *obj, const char *key);
 
 #endif

@@ -4,7 +4,7 @@
  * btrfs lives (built in, a module, absent) and whether its types can be
  * read, the btrfs functions under the names this generation gives them and
  * what they tell of each bio (how it ends, and where its end_io runs), and
- * the BPF features the tracer's flavours need.  `bbscope features` prints
+ * the BPF features the tracer's attach types need.  `bbscope features` prints
  * it; the tracer acts on it.  Every fact is probed (kallsyms, BTF, a test
  * program load), never inferred from the version string.
  */

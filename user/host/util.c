@@ -198,10 +198,21 @@ int bbs_dev_lookup(const char *name, uint32_t *kdev)
 	return 0;
 }
 
-int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg)
+/* mountinfo escapes space, tab, newline and backslash as \ooo: decode them in place. */
+static void unescape_octal(char *s)
 {
-	char *line = NULL, mnt[PATH_MAX], *sep;
-	unsigned int ma, mi;
+	for (char *p = s; (p = strchr(p, '\\')) && p[1] && p[2] && p[3]; p++) {
+		int c = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+
+		*p = (char)c;
+		memmove(p + 1, p + 4, strlen(p + 4) + 1);
+	}
+}
+
+int bbs_for_each_mount(int (*cb)(const struct bbs_mount *m, void *arg), void *arg)
+{
+	char *line = NULL, point[PATH_MAX], fstype[64], source[PATH_MAX], *sep;
+	struct bbs_mount m = { .point = point, .fstype = fstype, .source = source };
 	size_t cap = 0;
 	int ret = 0;
 	FILE *f;
@@ -211,25 +222,41 @@ int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg
 		return -1;
 	while (getline(&line, &cap, f) > 0) {
 		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, mnt) != 3)
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &m.major, &m.minor, point) != 3)
 			continue;
 		sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "btrfs ", 6))
+		if (!sep || sscanf(sep + 3, "%63s %4095s", fstype, source) != 2)
 			continue;
-		/* mountinfo escapes spaces as \040; decode the common ones. */
-		for (char *p = mnt; (p = strchr(p, '\\')) && p[1] && p[2] && p[3]; p++) {
-			int c = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
-
-			*p = (char)c;
-			memmove(p + 1, p + 4, strlen(p + 4) + 1);
-		}
-		ret = cb(bbs_kdev(ma, mi), mnt, arg);
+		unescape_octal(point);
+		unescape_octal(source);
+		ret = cb(&m, arg);
 		if (ret)
 			break;
 	}
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+struct btrfs_mount_arg {
+	int (*cb)(uint32_t kdev, const char *mnt, void *arg);
+	void *arg;
+};
+
+static int btrfs_mount_cb(const struct bbs_mount *m, void *arg)
+{
+	struct btrfs_mount_arg *a = arg;
+
+	if (strcmp(m->fstype, "btrfs"))
+		return 0;
+	return a->cb(bbs_kdev(m->major, m->minor), m->point, a->arg);
+}
+
+int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg)
+{
+	struct btrfs_mount_arg a = { cb, arg };
+
+	return bbs_for_each_mount(btrfs_mount_cb, &a);
 }
 
 struct fs_name_arg {

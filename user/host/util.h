@@ -52,7 +52,18 @@ int bbs_dev_arg(const char *name, uint32_t *kdev);
  * bbs_fs_lookup takes a path on (or the mount point of) a btrfs filesystem.
  */
 const char *bbs_fs_name(uint32_t kdev, char *buf, size_t len);
-/* Walk the btrfs entries of mountinfo (s_dev, mount point); cb returns non-zero to stop. */
+/*
+ * /proc/self/mountinfo, parsed here only: each mount's device number (for
+ * btrfs an anonymous one, its s_dev), mount point, type and source, the
+ * \ooo escapes decoded.  cb returns non-zero to stop; that value, 0 at the
+ * end, or -1 when mountinfo cannot be read.
+ */
+struct bbs_mount {
+	unsigned int major, minor;
+	const char *point, *fstype, *source;
+};
+int bbs_for_each_mount(int (*cb)(const struct bbs_mount *m, void *arg), void *arg);
+/* Its btrfs entries (s_dev in the kernel's encoding, mount point). */
 int bbs_for_each_btrfs_mount(int (*cb)(uint32_t kdev, const char *mnt, void *arg), void *arg);
 int bbs_fs_lookup(const char *path, uint32_t *kdev, char *mnt, size_t mntlen);
 /* --fs PATH of hist and record: the s_dev of the btrfs PATH is on, or one error line and -1. */

@@ -34,7 +34,7 @@
  * --csum-out lists the checksums of every block written, which `bbscope
  * csum` must reproduce from the target.
  *
- * Phases, in the tracer's histograms (out/hist.h): csum (one bio's checksum
+ * Phases, in the tracer's histograms (model/hist.h): csum (one bio's checksum
  * computation), device (submission -> completion reaped) and total (bio
  * start -> write completed and checksum done).  Two groups, as the tracer
  * makes them: the target's device (a file's: its filesystem's device) with
@@ -57,8 +57,8 @@
 #include <unistd.h>
 
 #include "btrfs/csum.h"
-#include "out/hist.h"
-#include "out/print.h"
+#include "model/report.h"
+#include "render/print.h"
 #include "replay/csum.h"
 #include "replay/replay.h"
 #include "replay/target.h"

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "btrfs/csum.h"
-#include "out/hist.h"
+#include "model/report.h"
 #include "replay/workload.h"
 
 /* Where a bio's checksum is computed, relative to its write. */

@@ -92,7 +92,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 #include "btrfs/parity.h"
 #include "btrfs/stripe.h"
 #include "replay/raid56.h"
@@ -102,6 +102,7 @@
 #include "host/outfile.h"
 #include "host/util.h"
 #include "replay/workload.h"
+#include "host/array.h"
 
 #define SECTOR 4096U /* btrfs sector: generate_pq_vertical()'s step */
 #define NR_SECTORS (BBS_STRIPE_LEN / SECTOR)
@@ -216,6 +217,7 @@ static int add_rbio(struct replay *r, uint64_t stripe, uint32_t off, uint32_t le
 		    enum rbio_kind kind)
 {
 	struct rbio *last = r->nr_rbios ? &r->rbios[r->nr_rbios - 1] : NULL;
+	struct rbio *n;
 
 	if (last && last->stripe == stripe && last->kind == kind && !r->o->no_plug) {
 		/* What btrfs's plug merges: the next piece of the same full stripe. */
@@ -233,15 +235,10 @@ static int add_rbio(struct replay *r, uint64_t stripe, uint32_t off, uint32_t le
 			return 0;
 		}
 	}
-	if (r->nr_rbios == r->cap_rbios) {
-		size_t cap = r->cap_rbios ? 2 * r->cap_rbios : 1024;
-		struct rbio *n = realloc(r->rbios, cap * sizeof(*n));
-
-		if (!n)
-			return -1;
-		r->rbios = n;
-		r->cap_rbios = cap;
-	}
+	n = bbs_array_reserve(r->rbios, &r->cap_rbios, r->nr_rbios + 1, sizeof(*n), 1024);
+	if (!n)
+		return -1;
+	r->rbios = n;
 	r->rbios[r->nr_rbios++] = (struct rbio){ stripe, off, len, kind };
 	return 0;
 }

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "btrfs/parity.h"
-#include "out/hist.h"
+#include "model/report.h"
 #include "replay/workload.h"
 
 /* How parity is computed: btrfs's shape, or a batched one. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The replays: a workload replayed in userspace through one of btrfs's
- * pipelines, measured with the tracer's histograms (out/hist.h).
+ * pipelines, measured with the tracer's histograms (model/hist.h).
  *
  *   replay/csum.h     the write-with-checksum path (replay csum)
  *   replay/raid56.h   the RAID5/6 write and degraded-read paths (replay parity)

@@ -18,44 +18,41 @@
 #include "replay/target.h"
 #include "host/sys.h"
 #include "host/util.h"
-#include "out/print.h"
+#include "render/print.h"
 
 /* Block sizes of regular files: O_DIRECT on any filesystem accepts 4K alignment. */
 #define FILE_LBS 4096U
 
+struct mounted_arg {
+	dev_t dev;
+	char *mnt;
+	size_t mntlen;
+};
+
+static int mounted_cb(const struct bbs_mount *m, void *arg)
+{
+	struct mounted_arg *a = arg;
+	struct stat st;
+
+	/*
+	 * ext4 and xfs report the block device as the mount's device;
+	 * btrfs reports an anonymous one, so the source is compared too.
+	 */
+	if (makedev(m->major, m->minor) == a->dev ||
+	    (m->source[0] == '/' && !stat(m->source, &st) && S_ISBLK(st.st_mode) &&
+	     st.st_rdev == a->dev)) {
+		snprintf(a->mnt, a->mntlen, "%s", m->point);
+		return 1;
+	}
+	return 0;
+}
+
 /* Is some mount's device this dev_t?  0 no, 1 yes (mnt says where), -1 error. */
 static int mounted_on(dev_t dev, char *mnt, size_t mntlen)
 {
-	char *line = NULL, src[PATH_MAX], point[PATH_MAX], *sep;
-	unsigned int ma, mi;
-	struct stat st;
-	size_t cap = 0;
-	int ret = 0;
-	FILE *f;
+	struct mounted_arg a = { dev, mnt, mntlen };
 
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -1;
-	while (ret == 0 && getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, point) != 3)
-			continue;
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%*s %4095s", src) != 1)
-			continue;
-		/*
-		 * ext4 and xfs report the block device as the mount's device;
-		 * btrfs reports an anonymous one, so the source is compared too.
-		 */
-		if (makedev(ma, mi) == dev || (src[0] == '/' && !stat(src, &st) &&
-					       S_ISBLK(st.st_mode) && st.st_rdev == dev)) {
-			snprintf(mnt, mntlen, "%s", point);
-			ret = 1;
-		}
-	}
-	free(line);
-	fclose(f);
-	return ret;
+	return bbs_for_each_mount(mounted_cb, &a);
 }
 
 /* Is this block device, or this file (by inode), active swap?  0 or 1. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "btrfs/stripe.h"
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 #include "host/util.h"
 #include "replay/workload.h"
 

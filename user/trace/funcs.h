@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "host/kernel.h"
-#include "out/hist.h"
+#include "model/report.h"
 
 struct bpf_object;
 struct bpf_link;

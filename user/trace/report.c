@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "trace/report.h"
+#include "host/array.h"
 
 static const char *const dim_name[] = { "fs", "dev", "op", "kind", "comm" };
 
@@ -47,15 +48,10 @@ static struct bbs_report *slice_of(struct bbs_trace_report *m, const char *comm)
 			m->last = i;
 			return &m->slices[i].r;
 		}
-	if (m->nr == m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 16;
-
-		s = realloc(m->slices, cap * sizeof(*s));
-		if (!s)
-			return NULL;
-		m->slices = s;
-		m->cap = cap;
-	}
+	s = bbs_array_reserve(m->slices, &m->cap, m->nr + 1, sizeof(*s), 16);
+	if (!s)
+		return NULL;
+	m->slices = s;
 	s = &m->slices[m->nr];
 	snprintf(s->comm, sizeof(s->comm), "%s", comm);
 	bbs_report_init(&s->r);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The histograms of a recorded trace: what `bbscope hist` would have
- * printed for the same bios (the same struct bbs_report, out/hist.h),
+ * printed for the same bios (the same struct bbs_report, model/report.h),
  * built from the trace file's records, grouped by the dimensions --by
  * keeps.  `bbscope report` (cli/report.c) prints it.
  */
@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 
 /* The dimensions of a group: --by. */
 enum bbs_by {
@@ -22,7 +22,7 @@ enum bbs_by {
 	BBS_BY_COMM = 1 << 4,
 };
 #define BBS_BY_DEFAULT (BBS_BY_FS | BBS_BY_DEV | BBS_BY_OP | BBS_BY_KIND)
-/* A device group whose device --by leaves out: non-zero, so out/hist.c keeps its device phases. */
+/* A device group whose device --by leaves out: non-zero, so render/ keeps its device phases. */
 #define BBS_DEV_ANY 0xffffffffU
 
 /* "fs,dev,op,kind,comm", any of them, into a mask.  0, or -1 on bad input. */

@@ -9,8 +9,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 
 struct bbs_tracer;
 struct bbs_kernel;
@@ -54,13 +55,16 @@ void bbs_tracer_tp(const struct bbs_tracer *t, size_t i, struct bbs_tp_info *out
 bool bbs_tracer_ctx_from_preempt_count(const struct bbs_tracer *t);
 /* The ops (bit per enum bbs_op) whose end_io of end_io function fn runs as a work item. */
 uint8_t bbs_tracer_work_ops(const struct bbs_tracer *t, int fn);
-/* Why the raw_tp flavour is used (NULL with tp_btf). */
-const char *bbs_tracer_flavour_why(const struct bbs_tracer *t);
-/* "tp_btf" or "raw_tp": the programs loaded. */
-const char *bbs_tracer_flavour(const struct bbs_tracer *t);
+/* Why the raw_tp attach type is used (NULL with tp_btf). */
+const char *bbs_tracer_attach_why(const struct bbs_tracer *t);
+/*
+ * The attach type of the programs loaded, "tp_btf" or "raw_tp" (BBSCOPE_ATTACH;
+ * features JSON "programs", the trace header's "tracer").
+ */
+const char *bbs_tracer_attach_type(const struct bbs_tracer *t);
 /* What the kernel is and allows (the btrfs functions found, by enum bbs_fn: kernel.h). */
 const struct bbs_kernel *bbs_tracer_kernel(const struct bbs_tracer *t);
-/* How each tracepoint was attached ("tp_btf", "raw_tp", or NULL). */
+/* Each tracepoint's attach type ("tp_btf", "raw_tp", or NULL: not attached). */
 const char *bbs_tracer_attach_kind(struct bbs_tracer *t, const char *tp);
 
 /*

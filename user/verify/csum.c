@@ -30,6 +30,7 @@
 #include "btrfs/csum.h"
 #include "host/util.h"
 #include "verify/verify.h"
+#include "host/array.h"
 
 /* Bytes checksummed per csum tree lookup (and largest single device read). */
 #define WINDOW (1024 * 1024)
@@ -90,15 +91,12 @@ static uint64_t blocks(const struct verify *v, uint64_t bytes)
 static int add_range(struct verify *v, uint64_t logical, uint64_t len, uint64_t file_offset,
 		     bool compressed)
 {
-	if (v->nr_ranges == v->cap_ranges) {
-		size_t cap = v->cap_ranges ? v->cap_ranges * 2 : 64;
-		struct range *p = realloc(v->ranges, cap * sizeof(*p));
+	struct range *p =
+		bbs_array_reserve(v->ranges, &v->cap_ranges, v->nr_ranges + 1, sizeof(*p), 64);
 
-		if (!p)
-			return -ENOMEM;
-		v->ranges = p;
-		v->cap_ranges = cap;
-	}
+	if (!p)
+		return -ENOMEM;
+	v->ranges = p;
 	v->ranges[v->nr_ranges++] = (struct range){ logical, len, file_offset, compressed };
 	return 0;
 }
@@ -200,15 +198,10 @@ static int add_mismatch(struct verify *v, const char *path, const struct range *
 {
 	struct bbs_verify_mismatch *p;
 
-	if (v->r.nr_mm == v->r.cap_mm) {
-		size_t cap = v->r.cap_mm ? v->r.cap_mm * 2 : 16;
-
-		p = realloc(v->r.mm, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		v->r.mm = p;
-		v->r.cap_mm = cap;
-	}
+	p = bbs_array_reserve(v->r.mm, &v->r.cap_mm, v->r.nr_mm + 1, sizeof(*p), 16);
+	if (!p)
+		return -ENOMEM;
+	v->r.mm = p;
 	p = &v->r.mm[v->r.nr_mm];
 	memset(p, 0, sizeof(*p));
 	p->path = strdup(path);

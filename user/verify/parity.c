@@ -69,6 +69,7 @@
 #include "btrfs/stripe.h"
 #include "host/util.h"
 #include "verify/verify.h"
+#include "host/array.h"
 
 /* Bytes read per device per batch of full stripes; stripe_len is at most this. */
 #define BATCH_BYTES (1024 * 1024)
@@ -204,15 +205,10 @@ static int add_mismatch(struct vp *v, uint64_t f, unsigned int j, unsigned int f
 	struct bbs_vp_mismatch *m;
 	struct bbs_copy cp;
 
-	if (v->r.nr_mm == v->r.cap_mm) {
-		size_t cap = v->r.cap_mm ? v->r.cap_mm * 2 : 16;
-
-		m = realloc(v->r.mm, cap * sizeof(*m));
-		if (!m)
-			return -ENOMEM;
-		v->r.mm = m;
-		v->r.cap_mm = cap;
-	}
+	m = bbs_array_reserve(v->r.mm, &v->r.cap_mm, v->r.nr_mm + 1, sizeof(*m), 16);
+	if (!m)
+		return -ENOMEM;
+	v->r.mm = m;
 	bbs_full_stripe_strip(v->c, f, j, &cp);
 	m = &v->r.mm[v->r.nr_mm];
 	m->device = strdup(cp.dev ? cp.dev->path : "");

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Statistics of repeated measurements: bench's rounds, the perf tools' trials. */
-#ifndef BBS_HOST_STATS_H
-#define BBS_HOST_STATS_H
+/*
+ * Medians of repeated measurements: bench's rounds, the perf tools' trials.
+ * (The per-group counters are bbscope.h's struct bbs_stats; diff's
+ * statistics are diff/stats.c.)
+ */
+#ifndef BBS_HOST_MEDIAN_H
+#define BBS_HOST_MEDIAN_H
 
 #include <stddef.h>
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A recorded trace in the formats other tools read (out/export.c): blktrace
+ * A recorded trace in the formats other tools read (render/export.c): blktrace
  * binary files for blkparse and btt, and a fio iolog.  `bbscope export`
  * (cli/export.c) is the command.
  */
-#ifndef BBS_OUT_EXPORT_H
-#define BBS_OUT_EXPORT_H
+#ifndef BBS_RENDER_EXPORT_H
+#define BBS_RENDER_EXPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "trace/tracefile.h"
+#include "tracefile/tracefile.h"
 
 /* A device of the export, named as the files are. */
 struct bbs_export_dev {

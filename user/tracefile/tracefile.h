@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The bbscope trace file: what `record` writes and `report` and `export`
- * read.  docs/format.md is the specification; this is its implementation.
+ * read.  docs/format.md is the specification; tracefile/write.c and
+ * tracefile/read.c are its implementation, tracefile/wire.h their encoding.
  *
  *   preamble  "BBSTRACE", le32 version, le32 flags (0)          16 bytes
  *   chunk     le32 type, le32 seq, le32 len, le32 crc32c; len bytes of payload
@@ -23,7 +24,8 @@
 #include <stdio.h>
 
 #include "bbscope.h"
-#include "out/hist.h"
+#include "model/bio.h"
+#include "model/report.h"
 
 #define TF_MAGIC "BBSTRACE"
 #define TF_VERSION 1
@@ -248,46 +250,5 @@ const struct bbs_report *bbs_tfr_funcs(const struct bbs_tf_reader *r);
 void bbs_tfr_warn(const struct bbs_tf_reader *r, const char *path, FILE *f);
 /* Recorded name of a dev_t (TF_DEV, TF_FS); NULL when the file has none. */
 const char *bbs_tfr_name(const struct bbs_tf_reader *r, enum tf_table table, uint32_t value);
-
-/* ---- what a finished bio contributes: finish_bio() in bpf/bbscope.bpf.c ---- */
-
-struct bbs_bio_phases {
-	uint64_t ns[NR_PHASES];
-	uint32_t have; /* bit per phase present in ns[] */
-	bool complete_ctx; /* counts in stats.complete_ctx[complete_ctx] */
-	bool endio_ctx; /* counts in stats.endio_ctx[endio_ctx] */
-};
-
-/*
- * The one user-space copy of finish_bio()'s derivation: which phases a bio
- * record yields and their values, bit-identical to what the tracer put in
- * its histograms for the same bio.
- */
-void bbs_bio_phases(const struct bbs_event_bio *e, struct bbs_bio_phases *p);
-/*
- * The group and phase the tracer puts a span under: span_account() and
- * on_ordered_remove() in bpf/.
- */
-void bbs_span_group(const struct bbs_event_span *e, struct bbs_group *g);
-
-/*
- * What a data write is, in a recording: the one definition that `replay
- * csum` replays (replay/workload.c) and bench times (bench/rounds.c).
- *
- * A data write bio: op write, kind data (every copy of a mirrored one).
- */
-static inline bool bbs_bio_data_write(const struct bbs_event_bio *e)
-{
-	return e->op == BBS_OP_WRITE && e->kind == KIND_DATA;
-}
-
-/*
- * A raid5/6 data strip write: op write, kind data, a data strip (stripe_nr
- * below nr_data), not P or Q, which a replay computes itself.
- */
-static inline bool bbs_stripe_data_write(const struct bbs_event_stripe *e)
-{
-	return e->op == BBS_OP_WRITE && e->kind == KIND_DATA && e->stripe_nr < e->nr_data;
-}
 
 #endif

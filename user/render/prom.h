@@ -16,7 +16,7 @@
 
 #include <stdio.h>
 
-#include "out/hist.h"
+#include "model/report.h"
 
 #define BBS_PROM_DEF_ADDR "127.0.0.1:9435"
 /*

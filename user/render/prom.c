@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Prometheus exposition and its endpoint (out/prom.h). */
+/* Prometheus exposition and its endpoint (render/prom.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 #include <microhttpd.h>
 
-#include "out/prom.h"
+#include "render/prom.h"
 #include "host/jsonstr.h"
 #include "host/util.h"
 

@@ -104,7 +104,7 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 		    const char *trace, char *err, size_t errlen);
 
 /*
- * Heatmaps of bio latency over time from a trace file (trace/tracefile.h):
+ * Heatmaps of bio latency over time from a trace file (tracefile/tracefile.h):
  * one per op that has bios, time since the recording started on x, total
  * latency (queue to end of end_io) on a log y axis in the histograms'
  * buckets, color the number of bios.  Ids PREFIX-heatmap-read|write.  0, or

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "out/print.h"
+#include "render/print.h"
 #include "host/util.h"
 
 int bbs_json_print(const json_t *o, size_t flags)

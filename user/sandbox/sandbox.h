@@ -17,8 +17,8 @@
  * them never interleave; down removes the state dir once it is empty.  Both
  * need root.
  */
-#ifndef BBS_HOST_SANDBOX_H
-#define BBS_HOST_SANDBOX_H
+#ifndef BBS_SANDBOX_H
+#define BBS_SANDBOX_H
 
 #include <limits.h>
 #include <stdbool.h>

@@ -5,8 +5,8 @@
  * write into exit status 1; these are for the places that must stop sooner
  * (a live loop printing every interval) or print one JSON document.
  */
-#ifndef BBS_OUT_PRINT_H
-#define BBS_OUT_PRINT_H
+#ifndef BBS_RENDER_PRINT_H
+#define BBS_RENDER_PRINT_H
 
 #include <stdbool.h>
 #include <stddef.h>

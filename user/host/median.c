@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdlib.h>
 
-#include "host/stats.h"
+#include "host/median.h"
 
 int bbs_cmp_double(const void *a, const void *b)
 {

@@ -25,11 +25,12 @@
 #include <unistd.h>
 #include <linux/blktrace_api.h>
 
-#include "out/export.h"
-#include "out/hist.h"
-#include "trace/tracefile.h"
+#include "render/export.h"
+#include "model/report.h"
+#include "tracefile/tracefile.h"
 #include "host/outfile.h"
 #include "host/util.h"
+#include "host/array.h"
 
 /* ---- blktrace ---- */
 
@@ -127,15 +128,10 @@ static int bt_push(struct bt *b, uint64_t time, const struct bbs_event_bio *e, u
 {
 	struct bt_ev *x;
 
-	if (b->nr == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 65536;
-
-		x = realloc(b->ev, cap * sizeof(*x));
-		if (!x)
-			return -ENOMEM;
-		b->ev = x;
-		b->cap = cap;
-	}
+	x = bbs_array_reserve(b->ev, &b->cap, b->nr + 1, sizeof(*x), 65536);
+	if (!x)
+		return -ENOMEM;
+	b->ev = x;
 	x = &b->ev[b->nr];
 	x->time = time;
 	x->sector = e->sector;
@@ -410,18 +406,14 @@ struct iolog {
 static int iolog_add(struct iolog *l, const struct bbs_tf_reader *rd, const struct bbs_event_bio *e)
 {
 	int dev = bt_dev_index(&l->b, rd, e->dev);
+	struct io *n;
 
 	if (dev < 0)
 		return dev;
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 65536;
-		struct io *n = realloc(l->io, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		l->io = n;
-		l->cap = cap;
-	}
+	n = bbs_array_reserve(l->io, &l->cap, l->nr + 1, sizeof(*n), 65536);
+	if (!n)
+		return -ENOMEM;
+	l->io = n;
 	l->io[l->nr] = (struct io){ .time = e->queue_ns,
 				    .offset = e->sector * 512,
 				    .len = e->bytes,
