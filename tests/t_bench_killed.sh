@@ -175,11 +175,14 @@ ROUNDS=1 SECS=1 tools/bench_record.sh >/dev/null 2>"$T_TMP/rec1.err" &
 KILLED=$!
 for ((i = 0; i < 600; i++)); do
 	for RW in "/tmp/bbscope-bench-record.$KILLED".*; do [ -d "$RW" ] && break; done
-	[ -e "$RW/sandbox.json" ] && break
+	# sandbox.json is written before the mount: wait for both, or a kill
+	# in between leaves nothing mounted to check (seen under load).
+	[ -e "$RW/sandbox.json" ] && mounted_under "$RW" && break
 	kill -0 $KILLED 2>/dev/null || { cat "$T_TMP/rec1.err"; fail "bench_record.sh ended early"; }
 	sleep 0.1
 done
-[ -e "$RW/sandbox.json" ] || { cat "$T_TMP/rec1.err"; fail "bench_record.sh: no sandbox in 60 s"; }
+[ -e "$RW/sandbox.json" ] && mounted_under "$RW" ||
+	{ cat "$T_TMP/rec1.err"; fail "bench_record.sh: no mounted sandbox in 60 s"; }
 RBACK=$(jq -r .backing_dir "$RW/sandbox.json")
 at_exit "BBSCOPE_STATE_DIR=$RW \"$BBSCOPE\" sandbox down; rm -rf \"$RW\" \"$RBACK\""
 kill -KILL $KILLED
