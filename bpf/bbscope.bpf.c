@@ -744,7 +744,8 @@ static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 no
 	s->bytes += st->bytes;
 	if (st->complete_ns && st->complete_ctx < NR_CTX)
 		s->complete_ctx[st->complete_ctx]++;
-	if ((st->start_ns || (st->flags & BIO_F_NO_ENDIO)) && st->endio_ctx < NR_CTX)
+	if ((st->start_ns || (st->flags & (BIO_F_NO_ENDIO | BIO_F_ENDIO_UNSEEN))) &&
+	    st->endio_ctx < NR_CTX)
 		s->endio_ctx[st->endio_ctx]++;
 
 	if (st->complete_ns) {

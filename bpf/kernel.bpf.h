@@ -231,7 +231,10 @@ static __always_inline void H(endio_missed)(struct work_struct *work, __u64 func
 	st = bio ? bios_find(bio, &slot) : NULL;
 	if (!st || !st->queue_ns)
 		return;
-	account_bio(st, bpf_ktime_get_ns(), cur_ctx());
+	/* A work item's end: task context, counted as such (no hop, no span). */
+	st->flags |= BIO_F_ENDIO_UNSEEN;
+	st->endio_ctx = cur_ctx();
+	account_bio(st, bpf_ktime_get_ns(), st->endio_ctx);
 	bios_free(st, slot);
 }
 

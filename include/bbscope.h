@@ -338,6 +338,9 @@ enum bbs_event_type {
 #define BIO_F_BIO_BASED (1 << 4) /* no request: queue/issue not seen */
 #define BIO_F_NO_ENDIO (1 << 5) /* end_io ran inline at completion, no work item */
 #define BIO_F_ENDIO_WORK (1 << 6) /* end_io is to run as a work item (fn_work_ops) */
+/* end_io ran as a work item whose start the kernel skipped (endio_missed):
+ * its context is known (task), its hop and endio span are not. */
+#define BIO_F_ENDIO_UNSEEN (1 << 7)
 
 struct bbs_event_bio {
 	__u8 type; /* EV_BIO */

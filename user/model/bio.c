@@ -26,7 +26,7 @@ void bbs_bio_phases(const struct bbs_event_bio *e, struct bbs_bio_phases *p)
 
 	memset(p, 0, sizeof(*p));
 	p->complete_ctx = e->complete_ns != 0;
-	p->endio_ctx = e->endio_start_ns || (e->flags & BIO_F_NO_ENDIO);
+	p->endio_ctx = e->endio_start_ns || (e->flags & (BIO_F_NO_ENDIO | BIO_F_ENDIO_UNSEEN));
 	if (e->complete_ns) {
 		if (e->flags & BIO_F_BIO_BASED) {
 			phase_set(p, PHASE_DEVICE, e->complete_ns - e->queue_ns);
