@@ -276,13 +276,14 @@ static int write_trace(int fd, int every, bool finish)
 		err = bbs_tfw_event(w, in[i].raw, in[i].len);
 		if (!err && every && i % every == every - 1) {
 			percpu[(i % 4) * NR_LOST_BPF + LOST_RINGBUF] += i;
-			bbs_tfw_set_lost(w, BASE + i, percpu, 4, NR_LOST_BPF, i / every);
+			bbs_tfw_set_lost(w, BASE + i, percpu, 4, NR_LOST_BPF, i / every,
+					 i / every / 2);
 			err = bbs_tfw_flush(w);
 		}
 	}
 	if (finish) {
 		percpu[3 * NR_LOST_BPF + LOST_BIO_MAP_FULL] = 5;
-		bbs_tfw_set_lost(w, BASE + 1, percpu, 4, NR_LOST_BPF, 99);
+		bbs_tfw_set_lost(w, BASE + 1, percpu, 4, NR_LOST_BPF, 99, 7);
 		err = err ?: bbs_tfw_finish(w, BASE + 123456789, 0);
 	} else {
 		err = err ?: bbs_tfw_flush(w);
@@ -393,8 +394,9 @@ static void test_round_trip(void)
 	CHECK(st->end_ns == BASE + 123456789, "end time from the trailer");
 	CHECK(l->seen && l->ncpus == 4 && l->total[LOST_BIO_MAP_FULL] == 5 &&
 		      l->percpu[3 * NR_LOST_BPF + LOST_BIO_MAP_FULL] == 5 &&
-		      l->user[TF_LOST_EVICTED] == 99 && l->user[TF_LOST_BAD_RECORD] == 3,
-	      "lost counters: per CPU, evicted, bad records (%llu)",
+		      l->user[TF_LOST_EVICTED] == 99 && l->user[TF_LOST_BAD_RECORD] == 3 &&
+		      l->user[TF_LOST_SKIPPED_RUNS] == 7,
+	      "lost counters: per CPU, evicted, bad records, skipped runs (%llu)",
 	      (unsigned long long)l->user[TF_LOST_BAD_RECORD]);
 	CHECK(!strcmp(bbs_tfr_name(r, TF_FS, 41), "/mnt/fs41") &&
 		      !strcmp(bbs_tfr_name(r, TF_DEV, 7 << 20), "dev0") &&

@@ -113,6 +113,7 @@ struct recorder {
 	int ncpus;
 	uint64_t *percpu; /* lost, [cpu * NR_LOST_BPF + reason] */
 	uint64_t evicted;
+	uint64_t skipped_runs; /* the kernel's skips of our programs, cumulative */
 	struct bbs_report interval, total; /* in-kernel histograms: this tick, whole run */
 	bool keep_total;
 };
@@ -133,6 +134,7 @@ static int tick(struct recorder *rc)
 	if (bbs_tracer_drain(rc->t, &rc->interval))
 		bbs_warn("cannot read the BPF maps: out of memory");
 	rc->evicted += rc->interval.evicted;
+	rc->skipped_runs += rc->interval.skipped_runs;
 	if (rc->keep_total)
 		bbs_report_merge(&rc->total, &rc->interval);
 	else
@@ -140,7 +142,8 @@ static int tick(struct recorder *rc)
 	if (!rc->werr)
 		rc->werr = bbs_tfw_funcs(rc->w, &rc->interval);
 	bbs_tracer_lost_percpu(rc->t, rc->percpu, rc->ncpus);
-	bbs_tfw_set_lost(rc->w, bbs_now_ns(), rc->percpu, rc->ncpus, NR_LOST_BPF, rc->evicted);
+	bbs_tfw_set_lost(rc->w, bbs_now_ns(), rc->percpu, rc->ncpus, NR_LOST_BPF, rc->evicted,
+			 rc->skipped_runs);
 	if (!rc->werr)
 		rc->werr = bbs_tfw_flush(rc->w);
 	return rc->werr;
@@ -239,6 +242,8 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		if (o) {
 			bbs_json_set_str(o, "file", rc->path);
 			json_object_set_new(o, "bpf_cost", bbs_report_cost_json(&rc->total));
+			json_object_set_new(o, "skipped_runs",
+					    json_integer((json_int_t)rc->skipped_runs));
 		}
 		bbs_json_print(o, 0);
 		fflush(stdout);
@@ -264,6 +269,11 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 		fprintf(stderr, "evicted %llu)%s", (unsigned long long)rc->evicted,
 			lost[LOST_RINGBUF] ? "; a larger --buffer-mb may help" : "");
 	}
+	if (rc->skipped_runs)
+		fprintf(stderr,
+			"\nbbscope: the kernel skipped %llu runs of bbscope's programs "
+			"(recursion_misses): a bio may be missing or partly timed",
+			(unsigned long long)rc->skipped_runs);
 	fputs("\nbbscope: ", stderr);
 	bbs_report_print_cost(stderr, &rc->total);
 }

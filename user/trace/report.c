@@ -152,6 +152,7 @@ static void set_common(struct bbs_report *r, const struct bbs_tf_reader *rd, boo
 		return;
 	memcpy(r->lost, l->total, sizeof(r->lost));
 	r->evicted = l->user[TF_LOST_EVICTED];
+	r->skipped_runs = l->user[TF_LOST_SKIPPED_RUNS];
 }
 
 static int slice_cmp(const void *a, const void *b)

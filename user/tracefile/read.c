@@ -933,4 +933,10 @@ void bbs_tfr_warn(const struct bbs_tf_reader *r, const char *path, FILE *f)
 			"bbscope: warning: %s: %llu records name no device, filesystem, comm or "
 			"workqueue: a name table was full\n",
 			path, (unsigned long long)l->user[TF_LOST_NAMES_FULL]);
+	if (l->user[TF_LOST_SKIPPED_RUNS])
+		fprintf(f,
+			"bbscope: warning: %s: the kernel skipped %llu runs of bbscope's programs "
+			"while recording (recursion_misses): a bio may be missing or partly "
+			"timed\n",
+			path, (unsigned long long)l->user[TF_LOST_SKIPPED_RUNS]);
 }

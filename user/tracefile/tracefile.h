@@ -77,6 +77,7 @@ enum tf_user_lost {
 	TF_LOST_EVICTED, /* in-flight state evicted by the tracer's sweep */
 	TF_LOST_BAD_RECORD, /* ring buffer records of an unknown type or size */
 	TF_LOST_NAMES_FULL, /* a name table was full: the record names index 0 */
+	TF_LOST_SKIPPED_RUNS, /* runs of the tracer's programs the kernel skipped */
 	TF_NR_USER_LOST,
 };
 
@@ -154,8 +155,13 @@ int bbs_tfw_event(struct bbs_tf_writer *w, const void *data, size_t len);
  */
 int bbs_tfw_funcs(struct bbs_tf_writer *w, const struct bbs_report *r);
 
+/*
+ * The loss counters, cumulative: per CPU and reason from BPF, the bios the
+ * sweep evicted, and the runs of the tracer's programs the kernel skipped
+ * (recursion_misses); written with the next flush when they changed.
+ */
 void bbs_tfw_set_lost(struct bbs_tf_writer *w, uint64_t now_ns, const uint64_t *percpu,
-		      uint32_t ncpus, uint32_t nr_reasons, uint64_t evicted);
+		      uint32_t ncpus, uint32_t nr_reasons, uint64_t evicted, uint64_t skipped_runs);
 /* Write what is pending (names, events, lost) as whole chunks, in one write. */
 int bbs_tfw_flush(struct bbs_tf_writer *w);
 /*

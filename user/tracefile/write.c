@@ -405,7 +405,7 @@ bad:
 }
 
 void bbs_tfw_set_lost(struct bbs_tf_writer *w, uint64_t now_ns, const uint64_t *percpu,
-		      uint32_t ncpus, uint32_t nr_reasons, uint64_t evicted)
+		      uint32_t ncpus, uint32_t nr_reasons, uint64_t evicted, uint64_t skipped_runs)
 {
 	size_t n = (size_t)ncpus * nr_reasons;
 
@@ -420,10 +420,12 @@ void bbs_tfw_set_lost(struct bbs_tf_writer *w, uint64_t now_ns, const uint64_t *
 		memset(w->percpu, 0, n * sizeof(*p));
 		w->lost_dirty = true;
 	}
-	if (memcmp(w->percpu, percpu, n * sizeof(*percpu)) || evicted != w->user[TF_LOST_EVICTED])
+	if (memcmp(w->percpu, percpu, n * sizeof(*percpu)) || evicted != w->user[TF_LOST_EVICTED] ||
+	    skipped_runs != w->user[TF_LOST_SKIPPED_RUNS])
 		w->lost_dirty = true;
 	memcpy(w->percpu, percpu, n * sizeof(*percpu));
 	w->user[TF_LOST_EVICTED] = evicted;
+	w->user[TF_LOST_SKIPPED_RUNS] = skipped_runs;
 	w->lost_ns = now_ns;
 }
 
