@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "bench/bench.h"
+#include "host/jsonstr.h"
 
 #define MIN_DEV_SIZE (1ULL << 30)
 /* Every directory a run makes is <parent>/RUN_PREFIX<pid>.XXXXXX. */
@@ -176,8 +177,6 @@ void bench_bw_measure(struct bw *w, enum bbs_csum_type algo, double *m, double *
 
 /* ---- results.c ---- */
 
-/* o[key] as a number, NAN when it is not one. */
-double bench_jnum(const json_t *o, const char *key);
 /* Median (and min, max) at a dotted path: "phases.device.p50_ns". */
 double bench_stat(const json_t *o, const char *path, double *lo, double *hi);
 const char *bench_row_label(int row);

@@ -182,7 +182,7 @@ static void page_sweep(struct bbs_html *h, const struct bbs_bench *b)
 				continue;
 			for (int k = 0; k < NR_SHAPES; k++) {
 				mx[k][nm[k]] = b->pts[j].qd;
-				my[k][nm[k]++] = bench_jnum(
+				my[k][nm[k]++] = bbs_json_num(
 					json_object_get(sh, bench_row_name[ROW_NONE + k]),
 					"measured_bps");
 			}

@@ -122,13 +122,6 @@ static json_t *aggregate_array(const json_t *arr)
 
 /* ---- results ---- */
 
-double bench_jnum(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 /* Median (and min, max) at a dotted path: "phases.device.p50_ns". */
 double bench_stat(const json_t *o, const char *path, double *lo, double *hi)
 {
@@ -141,10 +134,10 @@ double bench_stat(const json_t *o, const char *path, double *lo, double *hi)
 		key = dot + 1;
 	}
 	if (lo)
-		*lo = bench_jnum(json_object_get(o, "min"), key);
+		*lo = bbs_json_num(json_object_get(o, "min"), key);
 	if (hi)
-		*hi = bench_jnum(json_object_get(o, "max"), key);
-	return bench_jnum(o, key);
+		*hi = bbs_json_num(json_object_get(o, "max"), key);
+	return bbs_json_num(o, key);
 }
 
 void bench_results_free(struct results *r)
@@ -293,14 +286,14 @@ static void table_kernel(FILE *f, const struct bbs_bench *b, const json_t *k)
 	fprintf(f, "\nkernel data writes: hop p50 / p99 %s, endio p50 / p99 %s\n", a, z);
 	fprintf(f, "  completion context: %s; end_io context: %s; end_io workqueues: %s\n", cctx,
 		ectx, wq);
-	if (isfinite(bench_jnum(k, "csum_share"))) {
-		bbs_html_fmt(x, sizeof(x), bench_jnum(k, "csum_busy_s") * 1e9, BBS_UNIT_NS);
-		bbs_html_fmt(tp, sizeof(tp), bench_jnum(k, "elapsed_s") * 1e9, BBS_UNIT_NS);
+	if (isfinite(bbs_json_num(k, "csum_share"))) {
+		bbs_html_fmt(x, sizeof(x), bbs_json_num(k, "csum_busy_s") * 1e9, BBS_UNIT_NS);
+		bbs_html_fmt(tp, sizeof(tp), bbs_json_num(k, "elapsed_s") * 1e9, BBS_UNIT_NS);
 		fmt_p50_p99(a, sizeof(a), k, "csum");
 		fprintf(f,
 			"  checksum work: %s of it over %s of writeback (%.0f%%), "
 			"p50 / p99 %s per work item\n",
-			x, tp, 100 * bench_jnum(k, "csum_share"), a);
+			x, tp, 100 * bbs_json_num(k, "csum_share"), a);
 	} else {
 		fprintf(f,
 			"  checksum work: not observable: it ran inline in the submitting "
@@ -321,9 +314,9 @@ static void table_model(FILE *f, const struct bbs_bench *b, const struct results
 {
 	char tp[128], a[80], z[80], x[80];
 
-	bbs_html_fmt(a, sizeof(a), bench_jnum(r->model, "mem_bps"), BBS_UNIT_BPS);
-	bbs_html_fmt(z, sizeof(z), bench_jnum(r->model, "csum_bps"), BBS_UNIT_BPS);
-	bbs_html_fmt(x, sizeof(x), bench_jnum(r->model, "dev_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(a, sizeof(a), bbs_json_num(r->model, "mem_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(z, sizeof(z), bbs_json_num(r->model, "csum_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(x, sizeof(x), bbs_json_num(r->model, "dev_bps"), BBS_UNIT_BPS);
 	fprintf(f,
 		"\nmodel inputs (one core): m %s (memcpy, cold), c %s (%s, cold), d %s (replay "
 		"none)\n",
@@ -362,19 +355,19 @@ bool bench_pipe_of(const struct point *pt, int k, unsigned int qd, struct bbs_pi
 static struct bbs_pipe pipe_of(const struct point *pt, int k, const json_t *row)
 {
 	const json_t *t = json_object_get(row, "terms");
-	double bios = bench_jnum(row, "bios"), bytes = bench_jnum(row, "bytes");
+	double bios = bbs_json_num(row, "bios"), bytes = bbs_json_num(row, "bytes");
 	struct bbs_pipe p = {
 		.shape = row_shape[k],
 		.qd = pt->qd,
 		.workers = 1,
 		.bio_bytes = bios > 0 ? bytes / bios : NAN,
-		.submit_ns = bench_jnum(t, "submit_ns"),
-		.csum_ns = k ? bench_jnum(t, "csum_ns") : 0,
-		.device_ns = bench_jnum(t, "device_ns"),
-		.handoff_ns = k >= 2 ? bench_jnum(t, "handoff_ns") : 0,
-		.wake_ns = k >= 2 ? bench_jnum(t, "wake_ns") : 0,
-		.worker_ns = k >= 2 ? bench_jnum(t, "worker_ns") : 0,
-		.issue_ns = bench_jnum(t, "issue_ns"),
+		.submit_ns = bbs_json_num(t, "submit_ns"),
+		.csum_ns = k ? bbs_json_num(t, "csum_ns") : 0,
+		.device_ns = bbs_json_num(t, "device_ns"),
+		.handoff_ns = k >= 2 ? bbs_json_num(t, "handoff_ns") : 0,
+		.wake_ns = k >= 2 ? bbs_json_num(t, "wake_ns") : 0,
+		.worker_ns = k >= 2 ? bbs_json_num(t, "worker_ns") : 0,
+		.issue_ns = bbs_json_num(t, "issue_ns"),
 	};
 
 	bbs_pipe_predict(&p);
@@ -400,9 +393,9 @@ static double pred_median(const struct point *pt, int k, double *per_round)
 static json_t *predict_shape(const struct point *pt, int k, const struct bbs_model *seed)
 {
 	const json_t *row = pt->rows[k];
-	double meas = bench_jnum(row, "throughput_bps");
+	double meas = bbs_json_num(row, "throughput_bps");
 	struct bbs_pipe p = pipe_of(pt, k, row);
-	double cores = bench_jnum(row, "cpu_s") / bench_jnum(row, "elapsed_s");
+	double cores = bbs_json_num(row, "cpu_s") / bbs_json_num(row, "elapsed_s");
 	double seed_bps = k == 0   ? 1 / (1 / seed->mem_bps + 1 / seed->dev_bps)
 			  : k == 2 ? seed->async_bps
 				   : seed->serial_bps;
@@ -440,8 +433,8 @@ static void speedups(const struct point *pt, double *pa, double *ps, double *ma,
 	pred_median(pt, 2, a);
 	for (size_t i = 0; i < n; i++) {
 		rp[i] = a[i] / s[i];
-		rm[i] = bench_jnum(json_array_get(pt->samples[2], i), "throughput_bps") /
-			bench_jnum(json_array_get(pt->samples[1], i), "throughput_bps");
+		rm[i] = bbs_json_num(json_array_get(pt->samples[2], i), "throughput_bps") /
+			bbs_json_num(json_array_get(pt->samples[1], i), "throughput_bps");
 	}
 	*pa = bbs_median(rp, n);
 	*ma = bbs_median(rm, n);
@@ -459,9 +452,9 @@ static void predict_points(struct bbs_bench *b)
 		for (int k = 0; k < NR_SHAPES; k++)
 			pt->rows[k] = aggregate_array(pt->samples[k]);
 		pt->bw_med = aggregate_array(pt->bw);
-		seed = (struct bbs_model){ .mem_bps = bench_jnum(pt->bw_med, "mem_bps"),
-					   .csum_bps = bench_jnum(pt->bw_med, "csum_bps"),
-					   .dev_bps = bench_jnum(pt->rows[0], "throughput_bps") };
+		seed = (struct bbs_model){ .mem_bps = bbs_json_num(pt->bw_med, "mem_bps"),
+					   .csum_bps = bbs_json_num(pt->bw_med, "csum_bps"),
+					   .dev_bps = bbs_json_num(pt->rows[0], "throughput_bps") };
 		bbs_model_predict(&seed);
 		for (int k = 0; k < NR_SHAPES; k++)
 			json_object_set_new(shapes, bench_row_name[ROW_NONE + k],
@@ -494,28 +487,30 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 			const json_t *s = json_object_get(sh, bench_row_name[ROW_NONE + k]);
 			const json_t *in = json_object_get(s, "inputs");
 
-			bbs_html_fmt(a, sizeof(a), bench_jnum(s, "measured_bps"), BBS_UNIT_BPS);
-			bbs_html_fmt(z, sizeof(z), bench_jnum(s, "predicted_bps"), BBS_UNIT_BPS);
-			bbs_html_fmt(x, sizeof(x), bench_jnum(s, "seed_bps"), BBS_UNIT_BPS);
+			bbs_html_fmt(a, sizeof(a), bbs_json_num(s, "measured_bps"), BBS_UNIT_BPS);
+			bbs_html_fmt(z, sizeof(z), bbs_json_num(s, "predicted_bps"), BBS_UNIT_BPS);
+			bbs_html_fmt(x, sizeof(x), bbs_json_num(s, "seed_bps"), BBS_UNIT_BPS);
 			fprintf(f,
 				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %-11s %+6.1f%% %.1f %.1f %.1f "
 				"%.1f "
 				"%.1f %.1f\n",
 				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
-				bench_row_name[ROW_NONE + k], a, z, 100 * bench_jnum(s, "error"), x,
-				100 * bench_jnum(s, "seed_error"),
-				bench_jnum(in, "submit_ns") / 1e3, bench_jnum(in, "csum_ns") / 1e3,
-				bench_jnum(in, "device_ns") / 1e3,
-				bench_jnum(in, "handoff_ns") / 1e3, bench_jnum(in, "wake_ns") / 1e3,
-				bench_jnum(in, "worker_ns") / 1e3);
+				bench_row_name[ROW_NONE + k], a, z, 100 * bbs_json_num(s, "error"),
+				x, 100 * bbs_json_num(s, "seed_error"),
+				bbs_json_num(in, "submit_ns") / 1e3,
+				bbs_json_num(in, "csum_ns") / 1e3,
+				bbs_json_num(in, "device_ns") / 1e3,
+				bbs_json_num(in, "handoff_ns") / 1e3,
+				bbs_json_num(in, "wake_ns") / 1e3,
+				bbs_json_num(in, "worker_ns") / 1e3);
 		}
 		fprintf(f,
 			"%-4u %-7s async/serial: predicted %.2fx, measured %.2fx (error %+.2f); "
 			"seed %.2fx\n",
 			b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
-			bench_jnum(m, "predicted_async_speedup"),
-			bench_jnum(m, "measured_async_speedup"), bench_jnum(m, "speedup_error"),
-			bench_jnum(m, "seed_async_speedup"));
+			bbs_json_num(m, "predicted_async_speedup"),
+			bbs_json_num(m, "measured_async_speedup"), bbs_json_num(m, "speedup_error"),
+			bbs_json_num(m, "seed_async_speedup"));
 	}
 }
 
@@ -555,10 +550,10 @@ static const char *const kphase[] = { "csum", "queue", "device", "hop", "endio",
 /* One kernel sample's (or the medians') terms; T, the predicted time a write, or NAN. */
 static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c, struct kterms *t)
 {
-	double writes = b->o.size / (double)b->o.bs, pc = bench_jnum(k, "pagecache_write_bps");
+	double writes = b->o.size / (double)b->o.bs, pc = bbs_json_num(k, "pagecache_write_bps");
 	struct bbs_pipe p;
 
-	t->pw = bench_jnum(k, "elapsed_s") * 1e9 / writes;
+	t->pw = bbs_json_num(k, "elapsed_s") * 1e9 / writes;
 	if (!(t->pw > 0) || !json_object_get(k, "writes"))
 		return NAN;
 	for (int i = 0; i < 6; i++) {
@@ -578,12 +573,12 @@ static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c,
 	if (t->inline_csum)
 		t->per[0] = b->o.bs / c * 1e9;
 	/* the page cache took (at least half) the workload's bytes: a buffered write */
-	t->fallback = bench_jnum(k, "dirtied_bytes") >= 0.5 * (double)b->o.size;
+	t->fallback = bbs_json_num(k, "dirtied_bytes") >= 0.5 * (double)b->o.size;
 	t->copy = t->fallback && pc > 0 ? b->o.bs / pc * 1e9 : 0;
-	t->drop = bench_jnum(k, "pagecache_drop_ns");
+	t->drop = bbs_json_num(k, "pagecache_drop_ns");
 	t->drop = t->fallback && t->drop > 0 ? t->drop : 0;
 	t->wb = fmax(t->submit - t->per[0], 0);
-	t->runq = bench_jnum(k, "runq_wait_ns");
+	t->runq = bbs_json_num(k, "runq_wait_ns");
 	t->runq = t->runq > 0 ? t->runq : 0;
 	p = (struct bbs_pipe){ .shape = BBS_SHAPE_SERIAL,
 			       .qd = 1,
@@ -602,7 +597,7 @@ static double kernel_terms(const struct bbs_bench *b, const json_t *k, double c,
 static void predict_kernel(struct bbs_bench *b, const struct results *r)
 {
 	const json_t *k = r->rows[ROW_KERNEL], *arr = b->samples[ROW_KERNEL];
-	double meas = bench_jnum(k, "throughput_bps"), c = bench_jnum(r->model, "csum_bps");
+	double meas = bbs_json_num(k, "throughput_bps"), c = bbs_json_num(r->model, "csum_bps");
 	double pred[BBS_BENCH_MAX_ROUNDS], pbps, unexpl;
 	size_t n = 0;
 	struct kterms t;
@@ -610,7 +605,7 @@ static void predict_kernel(struct bbs_bench *b, const struct results *r)
 
 	/* each round predicted from its own terms (and its own c); the medians reported */
 	for (size_t i = 0; i < json_array_size(arr) && n < BBS_BENCH_MAX_ROUNDS; i++) {
-		double ci = bench_jnum(json_array_get(b->model, i), "csum_bps");
+		double ci = bbs_json_num(json_array_get(b->model, i), "csum_bps");
 		double T = kernel_terms(b, json_array_get(arr, i), isfinite(ci) ? ci : c, &t);
 
 		if (!isfinite(T))
@@ -635,19 +630,20 @@ static void predict_kernel(struct bbs_bench *b, const struct results *r)
 	json_object_set_new(terms, "front_beyond_copy",
 			    json_real(fmax(t.front - t.copy - t.drop - t.runq, 0)));
 	json_object_set_new(terms, "finish", json_real(t.finish));
-	json_object_set_new(terms, "no_bio_in_flight",
-			    json_real((bench_jnum(k, "elapsed_s") - bench_jnum(k, "bio_busy_s")) *
-				      1e9 / (b->o.size / (double)b->o.bs)));
+	json_object_set_new(
+		terms, "no_bio_in_flight",
+		json_real((bbs_json_num(k, "elapsed_s") - bbs_json_num(k, "bio_busy_s")) * 1e9 /
+			  (b->o.size / (double)b->o.bs)));
 	b->kmodel = json_pack(
 		"{s:o,s:b,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "per_write_ns", terms,
 		"csum_inline_from_c", t.inline_csum, "buffered_fallback", t.fallback,
 		"dirtied_bytes",
-		isfinite(bench_jnum(k, "dirtied_bytes")) ? bench_jnum(k, "dirtied_bytes") : 0.0,
+		isfinite(bbs_json_num(k, "dirtied_bytes")) ? bbs_json_num(k, "dirtied_bytes") : 0.0,
 		"pagecache_write_bps",
-		isfinite(bench_jnum(k, "pagecache_write_bps"))
-			? bench_jnum(k, "pagecache_write_bps")
+		isfinite(bbs_json_num(k, "pagecache_write_bps"))
+			? bbs_json_num(k, "pagecache_write_bps")
 			: 0.0,
-		"mem_bps", bench_jnum(r->model, "mem_bps"), "measured_per_write_ns", t.pw,
+		"mem_bps", bbs_json_num(r->model, "mem_bps"), "measured_per_write_ns", t.pw,
 		"predicted_bps", pbps, "measured_bps", meas, "error", pbps / meas - 1,
 		"rounds_predicted", (int)n);
 	json_object_set_new(b->kmodel, "unexplained_share", json_real(unexpl));
@@ -670,33 +666,33 @@ static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 				   "buffered writeback keeps many bios in flight\n");
 		return;
 	}
-	bbs_html_fmt(a, sizeof(a), bench_jnum(km, "predicted_bps"), BBS_UNIT_BPS);
-	bbs_html_fmt(z, sizeof(z), bench_jnum(km, "measured_bps"), BBS_UNIT_BPS);
-	bbs_html_fmt(pc, sizeof(pc), bench_jnum(km, "pagecache_write_bps"), BBS_UNIT_BPS);
-	bbs_html_fmt(m, sizeof(m), bench_jnum(km, "mem_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(a, sizeof(a), bbs_json_num(km, "predicted_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(z, sizeof(z), bbs_json_num(km, "measured_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(pc, sizeof(pc), bbs_json_num(km, "pagecache_write_bps"), BBS_UNIT_BPS);
+	bbs_html_fmt(m, sizeof(m), bbs_json_num(km, "mem_bps"), BBS_UNIT_BPS);
 	fprintf(f,
 		"\nkernel model (qd 1 pipeline, per write): predicted %s, measured %s (error "
 		"%+.1f%%); unexplained: %.0f%%\n",
-		a, z, 100 * bench_jnum(km, "error"), 100 * bench_jnum(km, "unexplained_share"));
+		a, z, 100 * bbs_json_num(km, "error"), 100 * bbs_json_num(km, "unexplained_share"));
 	if (fb)
 		fprintf(f,
 			"  the kernel wrote the direct writes through the page cache (%.0f MiB "
 			"dirtied; btrfs falls back to a buffered write for checksummed files, "
 			"968f19c5b1b7, 6.15+)\n",
-			bench_jnum(km, "dirtied_bytes") / (1 << 20));
+			bbs_json_num(km, "dirtied_bytes") / (1 << 20));
 	fprintf(f,
 		"  per write of %.0f us: copy %.1f us%s, drop %.1f, writeback %.1f, csum %.1f "
 		"us%s, "
 		"bio %.1f us (queue %.1f, device %.1f, hop %.1f, end_io %.1f), run-queue wait "
 		"%.1f us\n",
-		bench_jnum(km, "measured_per_write_ns") / 1e3, bench_jnum(t, "copy") / 1e3,
+		bbs_json_num(km, "measured_per_write_ns") / 1e3, bbs_json_num(t, "copy") / 1e3,
 		fb ? "" : " (none: the direct path pins the user's pages)",
-		bench_jnum(t, "drop") / 1e3, bench_jnum(t, "writeback") / 1e3,
-		bench_jnum(t, "csum") / 1e3,
+		bbs_json_num(t, "drop") / 1e3, bbs_json_num(t, "writeback") / 1e3,
+		bbs_json_num(t, "csum") / 1e3,
 		json_is_true(json_object_get(km, "csum_inline_from_c")) ? " (inline: bs/c)" : "",
-		bench_jnum(t, "bio") / 1e3, bench_jnum(t, "queue") / 1e3,
-		bench_jnum(t, "device") / 1e3, bench_jnum(t, "hop") / 1e3,
-		bench_jnum(t, "endio") / 1e3, bench_jnum(t, "runq") / 1e3);
+		bbs_json_num(t, "bio") / 1e3, bbs_json_num(t, "queue") / 1e3,
+		bbs_json_num(t, "device") / 1e3, bbs_json_num(t, "hop") / 1e3,
+		bbs_json_num(t, "endio") / 1e3, bbs_json_num(t, "runq") / 1e3);
 	if (fb)
 		fprintf(f,
 			"  copy at the page-cache write bandwidth p %s (timed on this btrfs; "
@@ -707,7 +703,7 @@ static void table_kernel_model(FILE *f, const struct bbs_bench *b)
 		"and run-queue wait (the syscall's return and entry, extent allocation, "
 		"preemption); the "
 		"ordered extent's finish (a worker, sharing the cores) %.1f us a write\n",
-		bench_jnum(t, "front_beyond_copy") / 1e3, bench_jnum(t, "finish") / 1e3);
+		bbs_json_num(t, "front_beyond_copy") / 1e3, bbs_json_num(t, "finish") / 1e3);
 }
 
 static void bench_table(FILE *f, const struct bbs_bench *b, const struct results *r)
@@ -801,15 +797,17 @@ static void explain_points(struct bbs_bench *b)
 				"the pipeline predicts async/serial %.2fx, measured %.2fx; the "
 				"seed's model, with free hand-offs, %.2fx",
 				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
-				bench_jnum(in, "csum_ns") / 1e3, bench_jnum(in, "device_ns") / 1e3,
-				bench_jnum(in, "handoff_ns") / 1e3, bench_jnum(in, "wake_ns") / 1e3,
-				bench_jnum(in, "worker_ns") / 1e3,
-				bench_jnum(m, "predicted_async_speedup"),
-				bench_jnum(m, "measured_async_speedup"),
-				bench_jnum(m, "seed_async_speedup"));
+				bbs_json_num(in, "csum_ns") / 1e3,
+				bbs_json_num(in, "device_ns") / 1e3,
+				bbs_json_num(in, "handoff_ns") / 1e3,
+				bbs_json_num(in, "wake_ns") / 1e3,
+				bbs_json_num(in, "worker_ns") / 1e3,
+				bbs_json_num(m, "predicted_async_speedup"),
+				bbs_json_num(m, "measured_async_speedup"),
+				bbs_json_num(m, "seed_async_speedup"));
 		for (int k = 0; k < NR_SHAPES; k++) {
 			const json_t *s = json_object_get(sh, bench_row_name[ROW_NONE + k]);
-			double e = bench_jnum(s, "error");
+			double e = bbs_json_num(s, "error");
 
 			if (!(fabs(e) > 0.1))
 				continue;
@@ -821,7 +819,7 @@ static void explain_points(struct bbs_bench *b)
 				   "load)",
 				   b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
 				   bench_row_name[ROW_NONE + k], 100 * e,
-				   bench_jnum(s, "cores_used"), cores);
+				   bbs_json_num(s, "cores_used"), cores);
 		}
 	}
 }
@@ -830,8 +828,8 @@ static void bench_explain(struct bbs_bench *b, const struct results *r)
 {
 	double ser = bench_stat(r->rows[ROW_SERIAL], "throughput_bps", NULL, NULL);
 	double asy = bench_stat(r->rows[ROW_ASYNC], "throughput_bps", NULL, NULL);
-	double c = bench_jnum(r->model, "csum_bps"), d = bench_jnum(r->model, "dev_bps");
-	double cp = bench_jnum(r->model, "csum_pipeline_bps"), lost = 0;
+	double c = bbs_json_num(r->model, "csum_bps"), d = bbs_json_num(r->model, "dev_bps");
+	double cp = bbs_json_num(r->model, "csum_pipeline_bps"), lost = 0;
 	char a[32], z[32];
 
 	if (cp > 0 && cp < 0.85 * c) {
@@ -867,9 +865,9 @@ static void bench_explain(struct bbs_bench *b, const struct results *r)
 static void predict(struct results *r)
 {
 	struct bbs_model m = {
-		.mem_bps = bench_jnum(r->model, "mem_bps"),
-		.csum_bps = bench_jnum(r->model, "csum_bps"),
-		.dev_bps = bench_jnum(r->model, "dev_bps"),
+		.mem_bps = bbs_json_num(r->model, "mem_bps"),
+		.csum_bps = bbs_json_num(r->model, "csum_bps"),
+		.dev_bps = bbs_json_num(r->model, "dev_bps"),
 	};
 
 	bbs_model_predict(&m);

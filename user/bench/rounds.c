@@ -400,7 +400,7 @@ static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, d
 
 	s = json_pack("{s:I,s:I,s:f,s:f,s:f,s:{},s:I}", "bytes", (json_int_t)b->o.size,
 		      "device_bytes", (json_int_t)dev_bytes, "elapsed_s", span, "throughput_bps",
-		      b->o.size / span, "workload_s", bench_jnum(rec, "duration_s"), "phases",
+		      b->o.size / span, "workload_s", bbs_json_num(rec, "duration_s"), "phases",
 		      "lost", json_integer_value(json_object_get(rep, "lost")));
 	for (int p = PHASE_QUEUE; p <= PHASE_TOTAL; p++)
 		take_phase(s, full, rep, bbs_phase_name[p], DEV_GROUPS);
@@ -410,7 +410,7 @@ static void kernel_sample(struct bbs_bench *b, const json_t *rec, json_t *rep, d
 	take_raid_phase(s, full, rep, "recover");
 	ph = json_object_get(json_object_get(s, "phases"), "csum");
 	if (json_integer_value(json_object_get(ph, "count"))) {
-		double busy = bench_jnum(ph, "sum_ns") / 1e9;
+		double busy = bbs_json_num(ph, "sum_ns") / 1e9;
 
 		json_object_set_new(s, "csum_busy_s", json_real(busy));
 		json_object_set_new(s, "csum_share", json_real(busy / span));
@@ -729,7 +729,7 @@ static void bench_progress(const struct bbs_bench *b, unsigned int round)
 
 		if (!s)
 			continue;
-		bbs_html_fmt(buf, sizeof(buf), bench_jnum(s, "throughput_bps"), BBS_UNIT_BPS);
+		bbs_html_fmt(buf, sizeof(buf), bbs_json_num(s, "throughput_bps"), BBS_UNIT_BPS);
 		fprintf(stderr, "%s %s %s", i ? "," : "", bench_row_name[i], buf);
 	}
 	fputc('\n', stderr);
@@ -771,7 +771,7 @@ static int replays(struct bbs_bench *b, unsigned int round)
 static void model_sample(struct bbs_bench *b, unsigned int round)
 {
 	json_t *ss = json_array_get(b->samples[ROW_SERIAL], round), *s;
-	double m, c, ser, asy, busy = bench_jnum(ss, "csum_busy_s");
+	double m, c, ser, asy, busy = bbs_json_num(ss, "csum_busy_s");
 
 	bench_bw_measure(&b->bw, b->algo, &m, &c);
 	/* the seed's c of every other checksum the sweep replays */
@@ -783,13 +783,13 @@ static void model_sample(struct bbs_bench *b, unsigned int round)
 		json_array_append_new(b->pts[p].bw,
 				      json_pack("{s:f,s:f}", "mem_bps", pm, "csum_bps", pc));
 	}
-	ser = bench_jnum(ss, "throughput_bps");
-	asy = bench_jnum(json_array_get(b->samples[ROW_ASYNC], round), "throughput_bps");
+	ser = bbs_json_num(ss, "throughput_bps");
+	asy = bbs_json_num(json_array_get(b->samples[ROW_ASYNC], round), "throughput_bps");
 	s = json_pack("{s:f,s:f,s:f}", "mem_bps", m, "csum_bps", c, "dev_bps",
-		      bench_jnum(json_array_get(b->samples[ROW_NONE], round), "throughput_bps"));
+		      bbs_json_num(json_array_get(b->samples[ROW_NONE], round), "throughput_bps"));
 	if (busy > 0)
 		json_object_set_new(s, "csum_pipeline_bps",
-				    json_real(bench_jnum(ss, "bytes") / busy));
+				    json_real(bbs_json_num(ss, "bytes") / busy));
 	json_array_append_new(b->model, s);
 	json_array_append_new(b->speedup, json_pack("{s:f}", "measured_async_speedup", asy / ser));
 }
