@@ -12,8 +12,20 @@ BBSCOPE=${BBSCOPE:-$OUT/bbscope}
 T_TMP=$(mktemp -d /tmp/bbscope-test.XXXXXX)
 export BBSCOPE_STATE_DIR=$T_TMP/state
 _at_exit=()
+# No trap runs after SIGKILL (run.sh's timeout kills a test whose own
+# cleanup overran).  run.sh names a journal per test: each at_exit command
+# is written there as it is registered, and the trap removes the journal
+# once it has run them all; run.sh undoes what a journal still lists
+# (tests/run.sh, undo_journal).  Not passed on: a script this test runs
+# that sources lib.sh too keeps no journal of its own.
+_journal=${BBSCOPE_TEST_JOURNAL:-}
+unset BBSCOPE_TEST_JOURNAL
+[ -n "$_journal" ] && printf 'export BBSCOPE_STATE_DIR=%q T_TMP=%q\n' "$BBSCOPE_STATE_DIR" "$T_TMP" >"$_journal"
 
-at_exit() { _at_exit+=("$*"); }
+at_exit() {
+	_at_exit+=("$*")
+	[ -z "$_journal" ] || printf '%s\n' "$*" >>"$_journal"
+}
 _run_exit() {
 	local i
 	trap - EXIT INT TERM
@@ -21,6 +33,7 @@ _run_exit() {
 		eval "${_at_exit[i]}" >/dev/null 2>&1 || true
 	done
 	rm -rf "$T_TMP"
+	[ -z "$_journal" ] || rm -f "$_journal"
 }
 trap _run_exit EXIT
 trap 'exit 130' INT TERM

@@ -54,7 +54,7 @@ run_one() {  # TEST
 	start=$(date +%s)
 	# A test may ask for more than 900 s with a "# timeout: SECS" line.
 	tmo=$(sed -n 's/^# timeout: \([0-9]*\)$/\1/p' "$t" 2>/dev/null | head -1)
-	timeout --kill-after=10 "${tmo:-900}" "$t" >"$log" 2>&1
+	BBSCOPE_TEST_JOURNAL=$LOGS/$name.journal timeout --kill-after=30 "${tmo:-900}" "$t" >"$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	case $rc in
@@ -63,6 +63,21 @@ run_one() {  # TEST
 	*) result FAIL "$name" "$(printf '%4ss (exit %d)' "$secs" "$rc")"
 	   sed 's/^/    | /' "$log" | tail -40 ;;
 	esac
+	undo_journal "$LOGS/$name.journal"
+}
+
+# A test killed before its EXIT trap finished (SIGKILL) left its journal
+# (tests/lib.sh): undo what it lists, newest first, as the trap would have.
+# Its processes went with it (timeout signals the whole process group), so
+# "kill PID" lines are not replayed: the pid may be another's by now.
+undo_journal() {  # FILE
+	local j=$1
+	[ -s "$j" ] || { rm -f "$j"; return 0; }
+	echo "    | killed before its cleanup ended: undoing what it registered ($j)"
+	{ head -1 "$j"; tail -n +2 "$j" | tac | grep -v '^kill ' |
+		sed 's/.*/{ & ; } >\/dev\/null 2>\&1/'; echo 'rm -rf --one-file-system "$T_TMP"'; } |
+		timeout --kill-after=10 120 bash 2>&1 | sed 's/^/    | /'
+	rm -f "$j"
 }
 
 run_set() {  # TEST...: run them, then check for leftovers
