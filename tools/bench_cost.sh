@@ -19,6 +19,9 @@
 #     User time elsewhere is left out: at a fixed rate fio waits for its next
 #     I/O by spinning in user space (a 20,000 I/O/s psync run: usr 39%,
 #     sys 3% of a core per job), which soaks up whatever the tracer adds.
+#   - the same counted by task, at both rates (task_cpu_us_per_io[_added]):
+#     fio's system time, every kworker's run time, irq + softirq, and the
+#     tracer's own time; other processes of a shared machine drop out.
 # The machine may be shared: bpf_stats ns per run is what to compare
 # across changes; IOPS and CPU are noisy and reported with their runs.
 # Env: ROUNDS (default 3), SECS per run (default 1), FULL=1 for every
@@ -116,6 +119,20 @@ busy() {  # [PID]
 	awk -v u="${u:-0}" '/^cpu / {printf "%d\n", $4 + $7 + $8 + u}' /proc/stat
 }
 dev_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
+# The workload's own CPU, in ns, counted by task rather than machine-wide
+# (other processes on a shared machine drop out): every kworker's run time
+# (schedstat: the end_io and other btrfs work items), the machine's irq and
+# softirq time, and the tracer's user + system time (PID, empty untraced).
+# fio's system time is added per run (run_fio).
+task_ns() {  # [PID]
+	local kw irq tr=0
+	kw=$(grep -l '^kworker' /proc/[0-9]*/comm 2>/dev/null | sed 's/comm$/schedstat/' |
+		xargs cat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}')
+	irq=$(awk -v hz="$CLK_TCK" '/^cpu / {printf "%d\n", ($7 + $8) * 1e9 / hz}' /proc/stat)
+	[ -n "${1:-}" ] && tr=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null |
+		awk -v hz="$CLK_TCK" '{printf "%d\n", ($12 + $13) * 1e9 / hz}')
+	echo $((${kw:-0} + irq + ${tr:-0}))
+}
 # name run_cnt run_time_ns, one line per BPF program the tracer (pid) holds:
 # other bbscope instances on the machine run the same programs.
 prog_stats() {  # MODE PID
@@ -158,13 +175,20 @@ stop_tracer() {
 	tracer=
 }
 
+# Prints the I/Os done and fio's system time in ns (its processes' rusage,
+# from the shell's `times`: at a fixed rate fio spins in user space between
+# I/Os, so its user time says nothing of the I/O's cost and is left out).
 run_fio() {  # MNT WORKLOAD [RATE]
-	local rate=()
+	local rate=() t ios
 	[ -n "${3:-}" ] && rate=(--rate_iops="$3")
 	# shellcheck disable=SC2086
-	fio --name=bench --filename="$1/bench" --size=256M ${wl[$2]} --ioengine=psync \
+	t=$( (fio --name=bench --filename="$1/bench" --size=256M ${wl[$2]} --ioengine=psync \
 		--numjobs="$JOBS" --group_reporting --time_based --runtime="$SECS" "${rate[@]}" \
-		--output-format=json 2>/dev/null | jq '.jobs[0] | .read.total_ios + .write.total_ios'
+		--output-format=json --output="$WORK/fio.json" >/dev/null 2>&1
+		times) | tail -1)
+	ios=$(jq '.jobs[0] | .read.total_ios + .write.total_ios' "$WORK/fio.json" 2>/dev/null)
+	# times: "0m1.234s 0m0.456s", the children's user and system time.
+	echo "${ios:-0} $(awk '{split($2, a, /[ms]/); printf "%d\n", (a[1] * 60 + a[2]) * 1e9}' <<<"$t")"
 }
 
 sysctl -qw kernel.bpf_stats_enabled=1
@@ -177,13 +201,16 @@ for r in $(seq "$ROUNDS"); do
 			[ "$kind" = rate ] && [ "$w" != read_direct ] && continue
 			base_busy=
 			base_ios=
+			base_task=
 			for m in $modes; do
 				[ "$m" = none ] || start_tracer "$m" "${tmnt[$t]}"
 				prog_stats "$m" "$tracer" >"$WORK/s0"
 				b0=$(busy "$([ "$m" = none ] || echo "$tracer")")
+				k0=$(task_ns "$([ "$m" = none ] || echo "$tracer")")
 				d0=$(dev_ios "${tdev[$t]}")
-				ios=$(run_fio "${tmnt[$t]}" "$w" "$([ "$kind" = rate ] && echo "$RATE")")
+				read -r ios fsys < <(run_fio "${tmnt[$t]}" "$w" "$([ "$kind" = rate ] && echo "$RATE")")
 				b1=$(busy "$([ "$m" = none ] || echo "$tracer")")
+				k1=$(task_ns "$([ "$m" = none ] || echo "$tracer")")
 				d1=$(dev_ios "${tdev[$t]}")
 				prog_stats "$m" "$tracer" >"$WORK/s1"
 				[ "$m" = none ] || stop_tracer
@@ -197,16 +224,20 @@ for r in $(seq "$ROUNDS"); do
 						ns: ((.[4]|tonumber) - (.[2]|tonumber))}]')
 				cpu_us=$(awk -v b=$((b1 - b0)) -v n="${ios:-0}" -v hz="$CLK_TCK" \
 					'BEGIN {printf "%.3f", (n > 0) ? b * 1e6 / hz / n : 0}')
-				[ "$m" = none ] && base_busy=$cpu_us base_ios=$ios
+				task_us=$(awk -v k=$((k1 - k0 + fsys)) -v n="${ios:-0}" \
+					'BEGIN {printf "%.3f", (n > 0) ? k / 1e3 / n : 0}')
+				[ "$m" = none ] && base_busy=$cpu_us base_ios=$ios base_task=$task_us
 				jq -cn --arg t "$t" --arg w "$w" --arg k "$kind" --arg m "$m" --argjson r "$r" \
 					--argjson ios "${ios:-0}" --argjson dios $((d1 - d0)) --argjson secs "$SECS" \
 					--argjson progs "$progs" --argjson cpu "$cpu_us" --argjson bcpu "${base_busy:-0}" \
 					--argjson bios "${base_ios:-0}" --argjson endio "${endio:-0}" \
+					--argjson task "$task_us" --argjson btask "${base_task:-0}" \
 					'{target: $t, workload: $w, kind: $k, mode: $m, round: $r, ios: $ios, device_ios: $dios,
 					  iops: ($ios / $secs), ratio: (if $bios > 0 then $ios / $bios else null end),
 					  cpu_us_per_io: $cpu, cpu_us_per_io_added: ($cpu - $bcpu),
+					  task_cpu_us_per_io: $task, task_cpu_us_per_io_added: ($task - $btask),
 					  btrfs_endio_work: $endio, progs: $progs}' >>"$results"
-				echo "round $r $t $w $kind $m: $ios I/Os, cpu $cpu_us us/io" >&2
+				echo "round $r $t $w $kind $m: $ios I/Os, cpu $cpu_us us/io, tasks $task_us us/io" >&2
 			done
 		done
 	done
@@ -234,6 +265,9 @@ jq -s --arg cpu "$cpu_model" --argjson cores "$(nproc)" --arg kernel "$(uname -r
 		 cpu_us_per_io: ($g | map(.cpu_us_per_io) | median | r3),
 		 cpu_us_per_io_added: ($g | map(.cpu_us_per_io_added) | median | r3),
 		 cpu_us_per_io_added_runs: ($g | map(.cpu_us_per_io_added | r3)),
+		 task_cpu_us_per_io: ($g | map(.task_cpu_us_per_io) | median | r3),
+		 task_cpu_us_per_io_added: ($g | map(.task_cpu_us_per_io_added) | median | r3),
+		 task_cpu_us_per_io_added_runs: ($g | map(.task_cpu_us_per_io_added | r3)),
 		 device_ios_per_io: ($g | map(if .ios > 0 then .device_ios / .ios else 0 end) | median | r3),
 		 bpf_ns_per_io: ($g | map(if .ios > 0 then ([.progs[].ns] | add // 0) / .ios else 0 end) | median | r1),
 		 bpf_runs_per_io: ($g | map(if .ios > 0 then ([.progs[].runs] | add // 0) / .ios else 0 end) | median | r3),
