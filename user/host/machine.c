@@ -118,24 +118,21 @@ unsigned int bbs_cpus_allowed(void)
 	return n > 0 ? (unsigned int)n : 1;
 }
 
-uint64_t bbs_machine_busy_ns(void)
+uint64_t bbs_machine_idle_ns(void)
 {
 	FILE *f = fopen("/proc/stat", "re");
-	unsigned long long v[8] = { 0 };
+	unsigned long long v[5] = { 0 };
 	long hz = sysconf(_SC_CLK_TCK);
 	int n;
 
 	if (!f)
 		return 0;
-	/* cpu  user nice system idle iowait irq softirq steal */
-	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &v[6], &v[7]);
+	/* cpu  user nice system idle iowait: idle and iowait, from the kernel's idle time */
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]);
 	fclose(f);
-	if (n < 7 || hz <= 0)
+	if (n < 5 || hz <= 0)
 		return 0;
-	/* steal: a hypervisor's, as unavailable to this machine's threads as a busy CPU */
-	return (uint64_t)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) *
-	       (1000000000ULL / (unsigned long)hz);
+	return (uint64_t)(v[3] + v[4]) * (1000000000ULL / (unsigned long)hz);
 }
 
 json_t *bbs_machine_json(void)

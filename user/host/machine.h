@@ -26,10 +26,10 @@ int bbs_sched_read(int tid, struct bbs_sched *s);
 /* The CPUs this thread may run on (sched_getaffinity), at least 1. */
 unsigned int bbs_cpus_allowed(void);
 /*
- * Time the machine's CPUs spent busy so far (not idle, not iowait; steal
- * counted), summed over them, /proc/stat: ns; 0 unknown.
+ * Time the machine's CPUs spent idle so far (idle and iowait of /proc/stat,
+ * summed over them; in USER_HZ units there, 10 ms): ns, 0 unknown.
  */
-uint64_t bbs_machine_busy_ns(void);
+uint64_t bbs_machine_idle_ns(void);
 
 /* {"cpu", "cores", "llc_bytes", "llc_level", "kernel"}: the caller owns it. */
 json_t *bbs_machine_json(void);

@@ -134,7 +134,7 @@ struct replay {
 	atomic_uint nwtid;
 	struct task_sched *tasks0;
 	ssize_t ntasks0;
-	uint64_t busy0;
+	uint64_t idle0;
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
 };
@@ -520,7 +520,7 @@ static ssize_t tasks_read(struct task_sched **out)
 static void sched_start(struct replay *r)
 {
 	r->ntasks0 = tasks_read(&r->tasks0);
-	r->busy0 = bbs_machine_busy_ns();
+	r->idle0 = bbs_machine_idle_ns();
 }
 
 static void sched_add(struct bbs_sched *to, const struct bbs_sched *a, const struct bbs_sched *b)
@@ -541,10 +541,11 @@ static void sched_end(struct replay *r)
 	struct task_sched *v;
 	ssize_t n = tasks_read(&v);
 	int self = gettid();
-	uint64_t busy1 = bbs_machine_busy_ns();
+	uint64_t idle1 = bbs_machine_idle_ns();
 
 	t->cpus = bbs_cpus_allowed();
-	t->machine_busy_ns = r->busy0 && busy1 > r->busy0 ? busy1 - r->busy0 : 0;
+	t->machine_idle_ns = r->idle0 && idle1 >= r->idle0 ? idle1 - r->idle0 : 0;
+	t->idle_known = r->idle0 && idle1 >= r->idle0;
 	t->sched_known = n > 0 && r->ntasks0 > 0;
 	for (ssize_t i = 0; t->sched_known && i < n; i++) {
 		const struct bbs_sched *from = NULL;
@@ -615,6 +616,7 @@ static int run(struct replay *r)
 			ret = io_uring_submit_and_wait(&r->ring, 1);
 		}
 		r->terms.sleep_ns += bbs_now_ns() - t_wait;
+		r->terms.sleeps++;
 		r->wait_since = t_wait;
 		if (ret < 0 && ret != -ETIME && ret != -EINTR) {
 			r->err = -ret;
