@@ -287,8 +287,8 @@ static void w_next(struct sim *s, bool from_idle)
 	if (s->w_busy >= s->p->workers || s->wq_head == s->wq_tail)
 		return;
 	s->w_busy++;
-	serve(s, (from_idle ? s->p->handoff_ns : 0) + s->p->csum_ns, s->p->worker_cpu_ns,
-	      EV_W_DONE, s->wq[s->wq_head++]);
+	serve(s, (from_idle ? s->p->handoff_ns : 0) + s->p->csum_ns, s->p->worker_cpu_ns, EV_W_DONE,
+	      s->wq[s->wq_head++]);
 }
 
 static void start_bio(struct sim *s)

@@ -373,7 +373,8 @@ static double wake_runq(double runq, double busy, double run, double wakeups)
  */
 static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double cores, int k)
 {
-	double sr = bbs_json_num(t, "submitter_run_ns"), sq = bbs_json_num(t, "submitter_runq_wait_ns");
+	double sr = bbs_json_num(t, "submitter_run_ns"),
+	       sq = bbs_json_num(t, "submitter_runq_wait_ns");
 	double wr = bbs_json_num(t, "workers_run_ns"), wq = bbs_json_num(t, "workers_runq_wait_ns");
 	double ir = bbs_json_num(t, "io_run_ns"), iq = bbs_json_num(t, "io_runq_wait_ns");
 	double s_busy = p->submit_ns + p->issue_ns + (k == 1 ? p->csum_ns : 0);
@@ -386,9 +387,11 @@ static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double c
 	if (k >= 2) {
 		p->worker_cpu_ns = wr;
 		p->handoff_ns = fmax(p->handoff_ns - wake_runq(wq, w_busy, wr,
-							       bbs_json_num(t, "handoffs") / bios), 0);
-		p->wake_ns = fmax(p->wake_ns - wake_runq(sq, s_busy, sr,
-							 bbs_json_num(t, "sleeps") / bios), 0);
+							       bbs_json_num(t, "handoffs") / bios),
+				     0);
+		p->wake_ns = fmax(
+			p->wake_ns - wake_runq(sq, s_busy, sr, bbs_json_num(t, "sleeps") / bios),
+			0);
 	}
 	p->submit_ns = p->issue_ns = p->csum_ns = p->worker_ns = 0;
 }
@@ -417,8 +420,8 @@ static struct bbs_pipe pipe_of(const struct point *pt, int k, const json_t *row,
 		.issue_ns = bbs_json_num(t, "issue_ns"),
 	};
 	double io_run = bbs_json_num(t, "io_run_ns"), io_rq = bbs_json_num(t, "io_runq_wait_ns");
-	double cores = fmin(bbs_json_num(t, "cpus"), sysconf(_SC_NPROCESSORS_ONLN) -
-							    bbs_json_num(t, "other_load_cores"));
+	double cores = fmin(bbs_json_num(t, "cpus"),
+			    sysconf(_SC_NPROCESSORS_ONLN) - bbs_json_num(t, "other_load_cores"));
 
 	if (shared && io_run >= 0 && io_rq >= 0 && cores > 0)
 		share_cpu(&p, t, bios, cores, k);
@@ -481,8 +484,8 @@ static json_t *predict_shape(const struct point *pt, int k, const struct bbs_mod
 
 			json_array_append(tr, json_object_get(r, "terms"));
 			json_array_append_new(mr, json_real(bbs_json_num(r, "throughput_bps")));
-			json_array_append_new(br, json_real(bbs_json_num(r, "bytes") /
-							    bbs_json_num(r, "bios")));
+			json_array_append_new(
+				br, json_real(bbs_json_num(r, "bytes") / bbs_json_num(r, "bios")));
 		}
 		json_object_set_new(o, "rounds_terms", tr);
 		json_object_set_new(o, "rounds_bio_bytes", br);
@@ -559,11 +562,12 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 {
 	char a[32], z[32], x[32];
 
-	fprintf(f, "\nmodel: a closed pipeline, one customer a bio in flight (docs/design.md); "
-		   "terms measured per bio in the same run\n");
-	fprintf(f, "%-4s %-7s %-8s %-11s %-11s %-7s %-11s %-7s %s\n", "qd", "algo", "shape",
-		"measured", "predicted", "error", "seed", "error",
-		"terms: submit csum device handoff wake worker (us)");
+	fprintf(f, "\nmodel: a closed pipeline, one customer a bio in flight, its stations sharing "
+		   "the cores the run had (docs/design.md); terms measured per bio in the same "
+		   "run\n");
+	fprintf(f, "%-4s %-7s %-8s %-11s %-11s %-7s %-9s %-11s %-7s %s\n", "qd", "algo", "shape",
+		"measured", "predicted", "error", "unshared", "seed", "error",
+		"cores; cpu: S W D; delay: D handoff wake (us)");
 	for (unsigned int i = 0; i < b->npts; i++) {
 		const json_t *m = b->pts[i].model, *sh = json_object_get(m, "shapes");
 
@@ -575,25 +579,26 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 			bbs_html_fmt(z, sizeof(z), bbs_json_num(s, "predicted_bps"), BBS_UNIT_BPS);
 			bbs_html_fmt(x, sizeof(x), bbs_json_num(s, "seed_bps"), BBS_UNIT_BPS);
 			fprintf(f,
-				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %-11s %+6.1f%% %.1f %.1f %.1f "
-				"%.1f "
-				"%.1f %.1f\n",
+				"%-4u %-7s %-8s %-11s %-11s %+6.1f%% %+7.1f%% %-11s %+6.1f%% %.2f; "
+				"%.1f %.1f %.1f; %.1f %.1f %.1f\n",
 				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
 				bench_row_name[ROW_NONE + k], a, z, 100 * bbs_json_num(s, "error"),
-				x, 100 * bbs_json_num(s, "seed_error"),
-				bbs_json_num(in, "submit_ns") / 1e3,
-				bbs_json_num(in, "csum_ns") / 1e3,
+				100 * bbs_json_num(s, "unshared_error"), x,
+				100 * bbs_json_num(s, "seed_error"), bbs_json_num(in, "cores"),
+				bbs_json_num(in, "submit_cpu_ns") / 1e3,
+				bbs_json_num(in, "worker_cpu_ns") / 1e3,
+				bbs_json_num(in, "device_cpu_ns") / 1e3,
 				bbs_json_num(in, "device_ns") / 1e3,
 				bbs_json_num(in, "handoff_ns") / 1e3,
-				bbs_json_num(in, "wake_ns") / 1e3,
-				bbs_json_num(in, "worker_ns") / 1e3);
+				bbs_json_num(in, "wake_ns") / 1e3);
 		}
 		fprintf(f,
 			"%-4u %-7s async/serial: predicted %.2fx, measured %.2fx (error %+.2f); "
-			"seed %.2fx\n",
+			"unshared %.2fx; seed %.2fx\n",
 			b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
 			bbs_json_num(m, "predicted_async_speedup"),
 			bbs_json_num(m, "measured_async_speedup"), bbs_json_num(m, "speedup_error"),
+			bbs_json_num(m, "unshared_async_speedup"),
 			bbs_json_num(m, "seed_async_speedup"));
 	}
 }
@@ -891,19 +896,24 @@ static void explain_points(struct bbs_bench *b)
 				bbs_json_num(m, "seed_async_speedup"));
 		for (int k = 0; k < NR_SHAPES; k++) {
 			const json_t *s = json_object_get(sh, bench_row_name[ROW_NONE + k]);
+			const json_t *si = json_object_get(s, "inputs");
 			double e = bbs_json_num(s, "error");
 
 			if (!(fabs(e) > 0.1))
 				continue;
-			bench_note(b,
-				   "qd %u %s %s: the pipeline is off by %+.0f%%: the replay's "
-				   "threads used %.2f of %ld cores on average, and the model gives "
-				   "each station a core of its own; the term it lacks is the CPU "
-				   "they share (with each other, io_uring's workers and other "
-				   "load)",
-				   b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
-				   bench_row_name[ROW_NONE + k], 100 * e,
-				   bbs_json_num(s, "cores_used"), cores);
+			bench_note(
+				b,
+				"qd %u %s %s: the pipeline is off by %+.0f%% (without sharing "
+				"%+.0f%%): its stations shared %.2f of %ld cores (the rest other "
+				"load's), S %.1f, W %.1f, D %.1f us of CPU a bio; the replay's "
+				"threads used %.2f cores",
+				b->pts[i].qd, bbs_csum_name(b->pts[i].algo),
+				bench_row_name[ROW_NONE + k], 100 * e,
+				100 * bbs_json_num(s, "unshared_error"), bbs_json_num(si, "cores"),
+				cores, bbs_json_num(si, "submit_cpu_ns") / 1e3,
+				bbs_json_num(si, "worker_cpu_ns") / 1e3,
+				bbs_json_num(si, "device_cpu_ns") / 1e3,
+				bbs_json_num(s, "cores_used"));
 		}
 	}
 }

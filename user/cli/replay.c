@@ -272,12 +272,12 @@ static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs
 	json_t *j;
 
 	j = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "issue_ns", t->issue_ns / n,
-			 "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
-			 "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n,
-			 "csum_ns", t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
-			 t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
-			 t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
-			 (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);
+		      "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
+		      "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n, "csum_ns",
+		      t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
+		      t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
+		      t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
+		      (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);
 	json_object_set_new(j, "cpus", json_integer(t->cpus));
 	json_object_set_new(j, "sleeps", json_integer((json_int_t)t->sleeps));
 	json_object_set_new(j, "worker_gaps", json_integer((json_int_t)t->worker_gaps));
@@ -285,12 +285,13 @@ static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs
 		return j;
 	/* what each thread group did with the CPUs, per bio (schedstat) */
 	json_object_update_missing_new(
-		j, json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "submitter_run_ns", ss->run_ns / n,
-			     "submitter_runq_wait_ns", ss->runq_ns / n, "workers_run_ns",
-			     sw->run_ns / n, "workers_runq_wait_ns", sw->runq_ns / n, "io_run_ns",
-			     si->run_ns / n, "io_runq_wait_ns", si->runq_ns / n, "idle_cores",
-			     t->machine_idle_ns / el, "other_load_cores",
-			     fmax(online - (t->machine_idle_ns + ours) / el, 0)));
+		j,
+		json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "submitter_run_ns", ss->run_ns / n,
+			  "submitter_runq_wait_ns", ss->runq_ns / n, "workers_run_ns",
+			  sw->run_ns / n, "workers_runq_wait_ns", sw->runq_ns / n, "io_run_ns",
+			  si->run_ns / n, "io_runq_wait_ns", si->runq_ns / n, "idle_cores",
+			  t->machine_idle_ns / el, "other_load_cores",
+			  fmax(online - (t->machine_idle_ns + ours) / el, 0)));
 	return j;
 }
 
