@@ -101,6 +101,10 @@ check "sweep: the cores shared, each station's CPU work, the model without shari
 	.inputs.submit_cpu_ns > 0 and .inputs.device_cpu_ns >= 0 and .unshared_bps > 0 and
 	(.rounds_terms | length) == 1 and (.rounds_terms[0] | has("submitter_run_ns") and
 	has("io_runq_wait_ns") and has("idle_cores") and .cpus >= 1)] | all' "$S"
+check "sweep: the prediction is the lower bound of the shared and unshared models" jq -e \
+	'[.model.points[].shapes[] | .shared_bps > 0 and
+	.predicted_bps <= .shared_bps * 1.000001 and .predicted_bps <= .unshared_bps * 1.000001] |
+	all' "$S"
 check "sweep: a worker's CPU work only where a worker checksums" jq -e '[.model.points[].shapes |
 	.async.inputs.worker_cpu_ns > 0 and .none.inputs.worker_cpu_ns == 0] | all' "$S"
 check "sweep: the speedup error is predicted minus measured" jq -e '[.model.points[] |
