@@ -338,6 +338,7 @@ static void table_model(FILE *f, const struct bbs_bench *b, const struct results
 
 /* ---- the pipeline model at every point of the sweep (bench/model.h) ---- */
 
+static struct bbs_pipe pipe_one(const struct point *pt, int k, const json_t *row, bool shared);
 static struct bbs_pipe pipe_of(const struct point *pt, int k, const json_t *row, bool shared);
 
 static const enum bbs_model_shape row_shape[NR_SHAPES] = { BBS_SHAPE_NONE, BBS_SHAPE_SERIAL,
@@ -346,8 +347,13 @@ static const enum bbs_model_shape row_shape[NR_SHAPES] = { BBS_SHAPE_NONE, BBS_S
 /* One shape at one point: its terms, the prediction, the seed's, and their errors. */
 bool bench_pipe_of(const struct point *pt, int k, unsigned int qd, struct bbs_pipe *p)
 {
-	*p = pipe_of(pt, k, pt->rows[k], true);
-	p->qd = qd;
+	struct bbs_pipe q = pipe_one(pt, k, pt->rows[k], true);
+
+	/* the lower of the two models, each at qd */
+	*p = pipe_one(pt, k, pt->rows[k], false);
+	p->qd = q.qd = qd;
+	if (bbs_pipe_predict(p) || (q.cores > 0 && !bbs_pipe_predict(&q) && q.bps < p->bps))
+		*p = q;
 	return !bbs_pipe_predict(p) && isfinite(p->bps);
 }
 
