@@ -121,6 +121,71 @@ static void test_handoffs(void)
 	printf("ok hand-offs: delays at qd 1, hidden behind a busy worker at depth\n");
 }
 
+/* The same pipeline with its times as CPU work on cores shared by its stations. */
+static struct bbs_pipe as_cpu(struct bbs_pipe p, double cores)
+{
+	p.cores = cores;
+	p.submit_cpu_ns = p.submit_ns + p.issue_ns + (p.shape == BBS_SHAPE_SERIAL ? p.csum_ns : 0);
+	p.device_cpu_ns = p.device_ns - p.issue_ns;
+	p.worker_cpu_ns = p.csum_ns;
+	p.submit_ns = p.issue_ns = p.device_ns = p.csum_ns = 0;
+	return p;
+}
+
+static void test_sharing(void)
+{
+	struct bbs_pipe p, q;
+
+	/* none qd 4, S 10 us, D 40 us of CPU: ample cores, D bound at 40 us */
+	p = as_cpu(pipe_of(BBS_SHAPE_NONE, 4, 10e3, 0, 40e3), 8);
+	CHECK(NEAR(rate(&p), 1 / 40e-6, 1e-3), "ample cores: the bottleneck: %g", p.bps);
+	/* one core, two stations: the sum of their demands, 50 us, at any depth */
+	p.cores = 1;
+	CHECK(NEAR(rate(&p), 1 / 50e-6, 1e-3), "1 core: the sum of demands: %g", p.bps);
+	p.qd = 1;
+	CHECK(NEAR(rate(&p), 1 / 50e-6, 1e-6), "1 core, qd 1: %g", p.bps);
+	/* half a core (other load took the rest): twice the sum */
+	p.cores = 0.5;
+	CHECK(NEAR(rate(&p), 1 / 100e-6, 1e-6), "half a core: %g", p.bps);
+	/* async qd 16, S 10, W 60, D 40 of CPU: 1 core 110 us; 2 cores: W bound at 60 */
+	p = as_cpu(pipe_of(BBS_SHAPE_ASYNC, 16, 10e3, 60e3, 40e3), 1);
+	CHECK(NEAR(rate(&p), 1 / 110e-6, 2e-2), "async, 1 core: %g", p.bps);
+	p.cores = 2;
+	CHECK(NEAR(rate(&p), 1 / 60e-6, 2e-2), "async, 2 cores: W bound: %g", p.bps);
+	/* 1.5 cores: no faster than the CPU bound, 110 / 1.5 = 73.3 us a bio; above 1 core */
+	p.cores = 1.5;
+	CHECK(rate(&p) <= 1.5 / 110e-6 * 1.001 && p.bps / p.bio_bytes > 1 / 100e-6,
+	      "async, 1.5 cores: %g", p.bps);
+	/* serial qd 16, S 10 + c 30, D 40 on 2 cores: each its own, D and S both 40 */
+	p = as_cpu(pipe_of(BBS_SHAPE_SERIAL, 16, 10e3, 0, 40e3), 2);
+	p.submit_cpu_ns = 40e3;
+	CHECK(NEAR(rate(&p), 1 / 40e-6, 2e-2), "serial, 2 cores: %g", p.bps);
+	/*
+	 * ample cores: every shape and depth, with hand-offs, as the model
+	 * without sharing from the same times
+	 */
+	for (int k = BBS_SHAPE_NONE; k <= BBS_SHAPE_OFFLOAD; k++)
+		for (unsigned int qd = 1; qd <= 16; qd *= 4) {
+			p = pipe_of((enum bbs_model_shape)k, qd, 7e3, 33e3, 41e3);
+			p.handoff_ns = 12e3;
+			p.wake_ns = 5e3;
+			p.issue_ns = 3e3;
+			q = as_cpu(p, 64);
+			/* the hand-offs stay delays: no CPU */
+			CHECK(!bbs_pipe_predict(&p) && !bbs_pipe_predict(&q), "predict");
+			CHECK(NEAR(q.bps, p.bps, 1e-6) && NEAR(q.latency_ns, p.latency_ns, 1e-6),
+			      "shape %d qd %u: ample cores %g = without sharing %g", k, qd, q.bps,
+			      p.bps);
+		}
+	/* a delay before the CPU work holds the station: D 30 delay + 10 cpu, 1 core */
+	p = pipe_of(BBS_SHAPE_NONE, 8, 0, 0, 30e3);
+	p.cores = 1;
+	p.device_cpu_ns = 10e3;
+	p.submit_cpu_ns = 5e3;
+	CHECK(NEAR(rate(&p), 1 / 40e-6, 1e-3), "device delay + cpu, S hidden: %g", p.bps);
+	printf("ok sharing: 1 core the sum of demands, ample cores the model without sharing\n");
+}
+
 static void test_bad(void)
 {
 	struct bbs_pipe p = pipe_of(BBS_SHAPE_NONE, 0, 1, 1, 1);
@@ -130,6 +195,9 @@ static void test_bad(void)
 	CHECK(bbs_pipe_predict(&p) == -1, "negative time refused");
 	p = pipe_of(BBS_SHAPE_NONE, 1, NAN, 1, 1);
 	CHECK(bbs_pipe_predict(&p) == -1, "NaN refused");
+	p = pipe_of(BBS_SHAPE_NONE, 1, 1, 1, 1);
+	p.cores = -1;
+	CHECK(bbs_pipe_predict(&p) == -1, "negative cores refused");
 	printf("ok bad input refused\n");
 }
 
@@ -138,6 +206,7 @@ int main(void)
 	test_seed();
 	test_depth();
 	test_handoffs();
+	test_sharing();
 	test_bad();
 	return failures ? 1 : 0;
 }

@@ -96,6 +96,17 @@ check "sweep: every shape predicted, with its inputs and error" jq -e '[.model.p
 	.predicted_bps > 0 and .measured_bps > 0 and
 	((.predicted_bps / .measured_bps - 1) - .error | fabs) < 1e-4 and
 	(.inputs | has("submit_ns") and has("device_ns") and has("handoff_ns"))] | all' "$S"
+check "sweep: the cores shared, each station's CPU work, the model without sharing" jq -e \
+	'[.model.points[].shapes[] | .inputs.cores > 0 and .inputs.cores <= 64 and
+	.inputs.submit_cpu_ns > 0 and .inputs.device_cpu_ns >= 0 and .unshared_bps > 0 and
+	(.rounds_terms | length) == 1 and (.rounds_terms[0] | has("submitter_run_ns") and
+	has("io_runq_wait_ns") and has("idle_cores") and .cpus >= 1)] | all' "$S"
+check "sweep: the prediction is the lower bound of the shared and unshared models" jq -e \
+	'[.model.points[].shapes[] | .shared_bps > 0 and
+	.predicted_bps <= .shared_bps * 1.000001 and .predicted_bps <= .unshared_bps * 1.000001] |
+	all' "$S"
+check "sweep: a worker's CPU work only where a worker checksums" jq -e '[.model.points[].shapes |
+	.async.inputs.worker_cpu_ns > 0 and .none.inputs.worker_cpu_ns == 0] | all' "$S"
 check "sweep: the speedup error is predicted minus measured" jq -e '[.model.points[] |
 	((.predicted_async_speedup - .measured_async_speedup) - .speedup_error | fabs) < 1e-4] |
 	all' "$S"

@@ -44,6 +44,11 @@ check_json() {  # MODE ALGO QD WORKERS
 		.mode == $m and .algo == $c and .bytes == $size and .qd == $qd and
 		.workers == $w and .elapsed_s > 0 and .throughput_bps > 0 and .cpu_s >= 0 and
 		(.groups | length) == 2 and
+		(.terms | .cpus >= 1 and .submitter_run_ns > 0 and .submitter_runq_wait_ns >= 0 and
+			.io_run_ns >= 0 and .idle_cores >= 0 and .other_load_cores >= 0 and
+			.sleeps >= 0 and
+			if $m == "async" or $m == "offload" then .workers_run_ns > 0
+			else .workers_run_ns == 0 end) and
 		(.groups[] | select(.dev != null) | .bytes == $size and .op == "write" and
 			.kind == "data" and .phases.device.count == .bios and
 			.phases.total.count == .bios) and

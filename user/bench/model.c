@@ -121,13 +121,22 @@ enum ev_kind {
 	EV_S_DONE, /* S finished its job */
 	EV_D_DONE, /* D finished a bio */
 	EV_W_DONE, /* a worker finished a checksum */
-	EV_W_START, /* a worker woke for a bio handed while it was idle */
 	EV_W_FREE, /* a worker is ready for the next bio */
+	EV_CPU, /* a job's delay is over: its CPU work starts, then .then */
 };
 
 struct ev {
 	double t;
 	enum ev_kind kind;
+	unsigned int bio;
+	enum ev_kind then; /* EV_CPU: what its end is */
+	double cpu; /* EV_CPU: the CPU work, ns on a core of its own */
+};
+
+/* A job doing CPU work: the cores are shared among all of them. */
+struct cpu_job {
+	double left; /* ns of work on a core of its own */
+	enum ev_kind then;
 	unsigned int bio;
 };
 
@@ -158,23 +167,51 @@ struct sim {
 	/* bios: parts left, start time */
 	unsigned int *left;
 	double *start;
+	/* the jobs on a CPU now */
+	struct cpu_job *cpu;
+	unsigned int ncpu;
 	unsigned int started, done, lat_n;
 	double lat_sum, t_warm;
 };
 
-static void push_ev(struct sim *s, double t, enum ev_kind k, unsigned int bio)
+static void push_full(struct sim *s, struct ev e)
 {
 	size_t i = s->nheap++;
 
 	while (i) {
 		size_t up = (i - 1) / 2;
 
-		if (s->heap[up].t <= t)
+		if (s->heap[up].t <= e.t)
 			break;
 		s->heap[i] = s->heap[up];
 		i = up;
 	}
-	s->heap[i] = (struct ev){ t, k, bio };
+	s->heap[i] = e;
+}
+
+static void push_ev(struct sim *s, double t, enum ev_kind k, unsigned int bio)
+{
+	push_full(s, (struct ev){ .t = t, .kind = k, .bio = bio });
+}
+
+/*
+ * A station's job: delay ns holding the station without a CPU (a wake-up,
+ * a device's own time), then cpu ns of work on the shared cores, then the
+ * event then.  Without CPU work it is one event, as in the model without
+ * sharing.
+ */
+static void serve(struct sim *s, double delay, double cpu, enum ev_kind then, unsigned int bio)
+{
+	if (!(cpu > 0))
+		push_ev(s, s->now + delay, then, bio);
+	else if (delay > 0)
+		push_full(s, (struct ev){ .t = s->now + delay,
+					  .kind = EV_CPU,
+					  .bio = bio,
+					  .then = then,
+					  .cpu = cpu });
+	else
+		s->cpu[s->ncpu++] = (struct cpu_job){ cpu, then, bio };
 }
 
 static struct ev pop_ev(struct sim *s)
@@ -209,13 +246,15 @@ static void s_next(struct sim *s, bool was_asleep)
 	s->s_cur = s->sq[s->sq_head++];
 	s->s_busy = true;
 	/* S issues a write where the shape submits it: at start, or offload's notice */
-	if (s->s_cur.notice)
+	if (s->s_cur.notice) {
 		svc = (was_asleep ? p->wake_ns : 0) +
 		      (p->shape == BBS_SHAPE_OFFLOAD ? p->issue_ns : 0);
-	else
+		serve(s, svc, 0, EV_S_DONE, s->s_cur.bio);
+	} else {
 		svc = p->submit_ns + (p->shape == BBS_SHAPE_SERIAL ? p->csum_ns : 0) +
 		      (p->shape == BBS_SHAPE_OFFLOAD ? 0 : p->issue_ns);
-	push_ev(s, s->now + svc, EV_S_DONE, s->s_cur.bio);
+		serve(s, svc, p->submit_cpu_ns, EV_S_DONE, s->s_cur.bio);
+	}
 }
 
 static void s_add(struct sim *s, unsigned int bio, bool notice)
@@ -232,8 +271,8 @@ static void d_next(struct sim *s)
 		return;
 	s->d_busy = true;
 	/* what the device takes beyond the part S ran inline while issuing */
-	push_ev(s, s->now + fmax(s->p->device_ns - s->p->issue_ns, 0), EV_D_DONE,
-		s->dq[s->dq_head++]);
+	serve(s, fmax(s->p->device_ns - s->p->issue_ns, 0), s->p->device_cpu_ns, EV_D_DONE,
+	      s->dq[s->dq_head++]);
 }
 
 static void d_add(struct sim *s, unsigned int bio)
@@ -248,10 +287,8 @@ static void w_next(struct sim *s, bool from_idle)
 	if (s->w_busy >= s->p->workers || s->wq_head == s->wq_tail)
 		return;
 	s->w_busy++;
-	if (from_idle)
-		push_ev(s, s->now + s->p->handoff_ns, EV_W_START, s->wq[s->wq_head++]);
-	else
-		push_ev(s, s->now + s->p->csum_ns, EV_W_DONE, s->wq[s->wq_head++]);
+	serve(s, (from_idle ? s->p->handoff_ns : 0) + s->p->csum_ns, s->p->worker_cpu_ns, EV_W_DONE,
+	      s->wq[s->wq_head++]);
 }
 
 static void start_bio(struct sim *s)
@@ -304,8 +341,8 @@ static void on_ev(struct sim *s, const struct ev *e)
 		part_done(s, e->bio);
 		d_next(s);
 		break;
-	case EV_W_START:
-		push_ev(s, s->now + p->csum_ns, EV_W_DONE, e->bio);
+	case EV_CPU:
+		s->cpu[s->ncpu++] = (struct cpu_job){ e->cpu, e->then, e->bio };
 		break;
 	case EV_W_DONE:
 		/* the checksum is done: S hears of it; the worker hands it back meanwhile */
@@ -319,6 +356,38 @@ static void on_ev(struct sim *s, const struct ev *e)
 	}
 }
 
+/*
+ * Processor sharing: the n jobs on a CPU each progress at min(1, cores / n)
+ * (every one at full speed when cores is 0).  If the first of them ends
+ * before the next event, take it out as *e and say so; either way bring
+ * every job's work left up to the time of what happens next.
+ */
+static bool next_cpu(struct sim *s, struct ev *e)
+{
+	double rate = 1, t_ev = s->nheap ? s->heap[0].t : INFINITY, dt;
+	unsigned int first = 0;
+
+	if (!s->ncpu)
+		return false;
+	if (s->p->cores > 0 && s->ncpu > s->p->cores)
+		rate = s->p->cores / s->ncpu;
+	for (unsigned int i = 1; i < s->ncpu; i++)
+		if (s->cpu[i].left < s->cpu[first].left)
+			first = i;
+	dt = s->cpu[first].left / rate;
+	if (s->now + dt > t_ev) {
+		dt = t_ev - s->now;
+		for (unsigned int i = 0; i < s->ncpu; i++)
+			s->cpu[i].left = fmax(s->cpu[i].left - dt * rate, 0);
+		return false;
+	}
+	for (unsigned int i = 0; i < s->ncpu; i++)
+		s->cpu[i].left = fmax(s->cpu[i].left - dt * rate, 0);
+	*e = (struct ev){ .t = s->now + dt, .kind = s->cpu[first].then, .bio = s->cpu[first].bio };
+	s->cpu[first] = s->cpu[--s->ncpu];
+	return true;
+}
+
 int bbs_pipe_predict(struct bbs_pipe *p)
 {
 	struct sim s = { .p = p };
@@ -328,7 +397,9 @@ int bbs_pipe_predict(struct bbs_pipe *p)
 	p->bps = p->latency_ns = NAN;
 	if (!p->qd || !p->workers || !(p->bio_bytes > 0) || !(p->submit_ns >= 0) ||
 	    !(p->csum_ns >= 0) || !(p->device_ns >= 0) || !(p->handoff_ns >= 0) ||
-	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0) || !(p->issue_ns >= 0))
+	    !(p->wake_ns >= 0) || !(p->worker_ns >= 0) || !(p->issue_ns >= 0) ||
+	    !(p->submit_cpu_ns >= 0) || !(p->device_cpu_ns >= 0) || !(p->worker_cpu_ns >= 0) ||
+	    !(p->cores >= 0))
 		return -1;
 	if (p->qd > SIM_BIOS / 4)
 		p->qd = SIM_BIOS / 4;
@@ -338,13 +409,16 @@ int bbs_pipe_predict(struct bbs_pipe *p)
 	s.wq = calloc(SIM_BIOS + 1, sizeof(*s.wq));
 	s.left = calloc(SIM_BIOS, sizeof(*s.left));
 	s.start = calloc(SIM_BIOS, sizeof(*s.start));
-	if (!s.heap || !s.sq || !s.dq || !s.wq || !s.left || !s.start)
+	s.cpu = calloc(p->workers + 2, sizeof(*s.cpu)); /* S, D and every worker */
+	if (!s.heap || !s.sq || !s.dq || !s.wq || !s.left || !s.start || !s.cpu)
 		goto out;
 	for (unsigned int i = 0; i < p->qd; i++)
 		start_bio(&s);
-	while (s.nheap && s.done < SIM_BIOS) {
-		struct ev e = pop_ev(&s);
+	while ((s.nheap || s.ncpu) && s.done < SIM_BIOS) {
+		struct ev e;
 
+		if (!next_cpu(&s, &e))
+			e = pop_ev(&s);
 		s.now = e.t;
 		on_ev(&s, &e);
 	}
@@ -366,6 +440,7 @@ out:
 	free(s.wq);
 	free(s.left);
 	free(s.start);
+	free(s.cpu);
 	return ret;
 }
 

@@ -62,6 +62,16 @@ struct bbs_pipe {
 	double submit_ns, csum_ns, device_ns, handoff_ns, wake_ns; /* per bio, >= 0 */
 	double worker_ns; /* a worker's own cost a bio besides the checksum, >= 0 */
 	double issue_ns; /* S's time submitting a write: inline device work, part of device_ns */
+	/*
+	 * The cores the stations share, and each station's CPU work a bio
+	 * (ns on a core of its own), done after the times above, which are
+	 * then what the station spends without a CPU (waking, a device's own
+	 * time).  At each instant the n stations doing CPU work each progress
+	 * at min(1, cores / n): processor sharing.  cores 0: each station has
+	 * a core of its own (the model without sharing).
+	 */
+	double cores;
+	double submit_cpu_ns, device_cpu_ns, worker_cpu_ns; /* S's (a bio it starts), D's, W's */
 	/* predicted */
 	double bps, latency_ns; /* throughput; mean bio start -> done */
 };

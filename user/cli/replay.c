@@ -7,9 +7,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "btrfs/stripe.h"
@@ -263,13 +265,34 @@ static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs
 	double sub =
 		el - t->issue_ns - t->sleep_ns - (o->mode == BBS_REPLAY_SERIAL ? t->csum_ns : 0);
 
-	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "issue_ns", t->issue_ns / n,
-			 "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
-			 "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n,
-			 "csum_ns", t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
-			 t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
-			 t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
-			 (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);
+	const struct bbs_sched *ss = &t->sched_submitter, *sw = &t->sched_workers,
+			       *si = &t->sched_io;
+	double ours = (double)ss->run_ns + sw->run_ns + si->run_ns;
+	double online = (double)sysconf(_SC_NPROCESSORS_ONLN); /* /proc/stat's idle is theirs */
+	json_t *j;
+
+	j = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I}", "issue_ns", t->issue_ns / n,
+		      "worker_ns", t->worker_gaps ? (double)t->worker_ns / t->worker_gaps : 0.0,
+		      "submit_ns", (sub > 0 ? sub : 0) / n, "sleep_ns", t->sleep_ns / n, "csum_ns",
+		      t->csum_ns / n, "device_ns", t->dev_busy_ns / n, "handoff_ns",
+		      t->handoffs ? (double)t->handoff_ns / t->handoffs : 0.0, "wake_ns",
+		      t->wakes ? (double)t->wake_ns / t->wakes : 0.0, "handoffs",
+		      (json_int_t)t->handoffs, "wakes", (json_int_t)t->wakes);
+	json_object_set_new(j, "cpus", json_integer(t->cpus));
+	json_object_set_new(j, "sleeps", json_integer((json_int_t)t->sleeps));
+	json_object_set_new(j, "worker_gaps", json_integer((json_int_t)t->worker_gaps));
+	if (!t->sched_known || !t->idle_known || !(el > 0))
+		return j;
+	/* what each thread group did with the CPUs, per bio (schedstat) */
+	json_object_update_missing_new(
+		j,
+		json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "submitter_run_ns", ss->run_ns / n,
+			  "submitter_runq_wait_ns", ss->runq_ns / n, "workers_run_ns",
+			  sw->run_ns / n, "workers_runq_wait_ns", sw->runq_ns / n, "io_run_ns",
+			  si->run_ns / n, "io_runq_wait_ns", si->runq_ns / n, "idle_cores",
+			  t->machine_idle_ns / el, "other_load_cores",
+			  fmax(online - (t->machine_idle_ns + ours) / el, 0)));
+	return j;
 }
 
 static int csum_print(const struct csum_cmd *c, const struct bbs_workload *w,

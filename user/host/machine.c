@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <ctype.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,56 @@ uint64_t bbs_mem_available(void)
 			break;
 	fclose(f);
 	return (uint64_t)kb << 10;
+}
+
+int bbs_sched_read(int tid, struct bbs_sched *s)
+{
+	char path[64];
+	unsigned long long run, wait, slices;
+	FILE *f;
+	int ok;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	else
+		snprintf(path, sizeof(path), "/proc/thread-self/schedstat");
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%llu %llu %llu", &run, &wait, &slices) == 3;
+	fclose(f);
+	if (!ok)
+		return -1;
+	*s = (struct bbs_sched){ run, wait, slices };
+	return 0;
+}
+
+unsigned int bbs_cpus_allowed(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+uint64_t bbs_machine_idle_ns(void)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[5] = { 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+	int n;
+
+	if (!f)
+		return 0;
+	/* cpu  user nice system idle iowait: idle and iowait, from the kernel's idle time */
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]);
+	fclose(f);
+	if (n < 5 || hz <= 0)
+		return 0;
+	return (uint64_t)(v[3] + v[4]) * (1000000000ULL / (unsigned long)hz);
 }
 
 json_t *bbs_machine_json(void)

@@ -44,6 +44,7 @@
  * `bbscope replay csum` (cli/replay.c) parses the options and prints the
  * result, tests/replay_test.c calls it directly.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -63,6 +64,7 @@
 #include "replay/replay.h"
 #include "replay/target.h"
 #include "replay/uring.h"
+#include "host/machine.h"
 #include "host/outfile.h"
 #include "host/util.h"
 #include "replay/workload.h"
@@ -127,6 +129,12 @@ struct replay {
 	uint32_t dev_inflight; /* writes submitted, not yet reaped */
 	uint64_t wait_since; /* while reaping: when the submitter's last wait began */
 	atomic_uint_fast64_t worker_gap_ns, worker_gaps; /* the workers' own per-bio cost */
+	/* schedstat: the workers' thread ids; every thread's counts at the run's start */
+	atomic_int wtid[BBS_REPLAY_MAX_WORKERS];
+	atomic_uint nwtid;
+	struct task_sched *tasks0;
+	ssize_t ntasks0;
+	uint64_t idle0;
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
 };
@@ -256,6 +264,7 @@ static void *csum_worker(void *arg)
 
 	/* The first sha256/blake2 call sets up libraries and contexts: not timed. */
 	bbs_csum_block(r->o->algo, r->pool.buf, BBS_WL_BLOCK, warm);
+	r->wtid[atomic_fetch_add(&r->nwtid, 1)] = gettid();
 	atomic_fetch_add(&r->warmed, 1);
 	while (!fifo_pop(&r->work, &si)) {
 		struct slot *s = &r->slots[si];
@@ -469,6 +478,92 @@ static void reap(struct replay *r)
 	io_uring_cq_advance(&r->ring, n);
 }
 
+/* ---- what the threads did with the CPUs (schedstat) ---- */
+
+struct task_sched {
+	int tid;
+	struct bbs_sched s;
+};
+
+/* Every thread of this process and its schedstat: the count, or -1. */
+static ssize_t tasks_read(struct task_sched **out)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct task_sched *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+
+	*out = NULL;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		int tid = atoi(e->d_name);
+
+		if (tid <= 0)
+			continue;
+		if (n == cap) {
+			struct task_sched *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+			if (!nv)
+				break;
+			v = nv;
+		}
+		/* a thread gone meanwhile has nothing left to count */
+		if (!bbs_sched_read(tid, &v[n].s))
+			v[n++].tid = tid;
+	}
+	closedir(d);
+	*out = v;
+	return v || !n ? (ssize_t)n : -1;
+}
+
+static void sched_start(struct replay *r)
+{
+	r->ntasks0 = tasks_read(&r->tasks0);
+	r->idle0 = bbs_machine_idle_ns();
+}
+
+static void sched_add(struct bbs_sched *to, const struct bbs_sched *a, const struct bbs_sched *b)
+{
+	to->run_ns += a->run_ns - (b ? b->run_ns : 0);
+	to->runq_ns += a->runq_ns - (b ? b->runq_ns : 0);
+	to->slices += a->slices - (b ? b->slices : 0);
+}
+
+/*
+ * From the run's start to now, by thread: the submitter (this one), the
+ * checksum workers, and every other thread of the process (io_uring's io-wq
+ * workers; one born during the run counts from zero, one gone is lost).
+ */
+static void sched_end(struct replay *r)
+{
+	struct bbs_replay_terms *t = &r->terms;
+	struct task_sched *v;
+	ssize_t n = tasks_read(&v);
+	int self = gettid();
+	uint64_t idle1 = bbs_machine_idle_ns();
+
+	t->cpus = bbs_cpus_allowed();
+	t->machine_idle_ns = r->idle0 && idle1 >= r->idle0 ? idle1 - r->idle0 : 0;
+	t->idle_known = r->idle0 && idle1 >= r->idle0;
+	t->sched_known = n > 0 && r->ntasks0 > 0;
+	for (ssize_t i = 0; t->sched_known && i < n; i++) {
+		const struct bbs_sched *from = NULL;
+		struct bbs_sched *to = &t->sched_io;
+
+		for (unsigned int k = 0; k < atomic_load(&r->nwtid); k++)
+			if (r->wtid[k] == v[i].tid)
+				to = &t->sched_workers;
+		if (v[i].tid == self)
+			to = &t->sched_submitter;
+		for (ssize_t k = 0; k < r->ntasks0; k++)
+			if (r->tasks0[k].tid == v[i].tid)
+				from = &r->tasks0[k].s;
+		sched_add(to, &v[i].s, from);
+	}
+	free(v);
+}
+
 static inline uint64_t release_ns(const struct replay *r, size_t i)
 {
 	return r->t0 + (uint64_t)(r->w->bios[i].ts_ns * r->o->scale);
@@ -484,6 +579,7 @@ static int run(struct replay *r)
 	size_t done;
 	int ret;
 
+	sched_start(r);
 	getrusage(RUSAGE_SELF, &r->ru0);
 	r->t0 = r->t_last = bbs_now_ns();
 	if (r->efd >= 0)
@@ -520,6 +616,7 @@ static int run(struct replay *r)
 			ret = io_uring_submit_and_wait(&r->ring, 1);
 		}
 		r->terms.sleep_ns += bbs_now_ns() - t_wait;
+		r->terms.sleeps++;
 		r->wait_since = t_wait;
 		if (ret < 0 && ret != -ETIME && ret != -EINTR) {
 			r->err = -ret;
@@ -529,6 +626,7 @@ static int run(struct replay *r)
 		r->wait_since = 0;
 	}
 	getrusage(RUSAGE_SELF, &r->ru1);
+	sched_end(r);
 	return r->err ? -1 : 0;
 }
 
@@ -612,6 +710,7 @@ static void teardown(struct replay *r)
 	if (r->efd >= 0)
 		close(r->efd);
 	free(r->threads);
+	free(r->tasks0);
 	free(r->slots);
 	free(r->free);
 	free(r->queued);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "btrfs/csum.h"
+#include "host/machine.h"
 #include "model/report.h"
 #include "replay/workload.h"
 
@@ -62,11 +63,28 @@ struct bbs_replay_csum_opts {
  *
  * The submitter's own time is elapsed - issue_ns - sleep_ns (less csum_ns
  * in serial).
+ *
+ * What the threads did with the CPUs over the run (schedstat: on a CPU,
+ * waiting on a run queue, timeslices), for the model's CPU demands:
+ *
+ *   sched_submitter  the submitting thread
+ *   sched_workers    the checksum workers, summed
+ *   sched_io         every other thread of the process (io_uring's io-wq
+ *                    workers: a write the kernel punts runs there)
+ *   machine_idle_ns  every CPU's idle time over the run (/proc/stat): what
+ *                    neither the run nor other load used
+ *   cpus             the CPUs the run may use (sched_getaffinity)
  */
 struct bbs_replay_terms {
 	uint64_t issue_ns, sleep_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
 	uint64_t handoffs, wakes; /* how many handoff_ns and wake_ns are summed over */
 	uint64_t worker_ns, worker_gaps;
+	uint64_t sleeps; /* the submitter's waits summed in sleep_ns */
+	struct bbs_sched sched_submitter, sched_workers, sched_io;
+	uint64_t machine_idle_ns;
+	unsigned int cpus;
+	bool sched_known; /* schedstat was readable for every thread */
+	bool idle_known;
 };
 
 struct bbs_replay_csum_result {
