@@ -184,6 +184,13 @@ struct bbs_bio_state {
 #define BIO_BUCKETS 16384
 #define ORDERED_BUCKETS 4096
 #define RBIO_BUCKETS 1024
+/*
+ * --sample: a count per slot of the `bios` keys hashing there
+ * (bpf/bbscope.bpf.c bio_filter), slot = (((u32)key * 0x9e3779b1) >> 8) %
+ * BIO_FILTER_SLOTS; the user-space sweeper takes back the ways it frees.
+ */
+#define BIO_FILTER_SLOTS 1024
+#define BIO_FILTER_MUL 0x9e3779b1U
 
 struct bbs_bio_bucket {
 	__u64 key[TABLE_WAYS];
