@@ -444,31 +444,6 @@ static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k,
 	return NULL;
 }
 
-/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
-static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
-{
-	struct bbs_hist_key k = { .g = *g, .phase = phase };
-	struct bbs_hist *h;
-
-	k.g.epoch = epoch;
-	k.g.level = cur_ctx();
-	h = bpf_map_lookup_elem(&hists, &k);
-	if (!h) {
-		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &k);
-		if (!h) {
-			struct bbs_group_val *sv = spill_of(&k.g, phase);
-
-			if (!sv) {
-				lose(LOST_GROUP_MAP_FULL);
-				return;
-			}
-			h = &sv->phases[0];
-		}
-	}
-	hist_add(h, v);
-}
-
 /* Take a spill slot of this CPU: a compare-and-swap where the kernel has it. */
 static __always_inline bool claim_slot(__u32 *used)
 {
@@ -481,19 +456,20 @@ static __always_inline bool claim_slot(__u32 *used)
 }
 
 /*
- * A group's per-CPU value in the spill array first (bbscope.h): two of its
- * epoch and level's ways, from a hash of the group, taken for it until the
- * next drain.  Array lookups are inlined by the verifier; the `groups`
+ * A group's per-CPU value (phase SPILL_GROUP), or a filesystem phase's
+ * histogram (its phases[0]), in the spill array first (bbscope.h): two of
+ * its epoch and level's ways, from a hash of the key, taken for it until
+ * the next drain.  Array lookups are inlined by the verifier; the `groups`
  * lookup, a helper call hashing the key, cost ~100 ns per bio (6.18, zram
  * 4 KiB reads: bpf_stats, a build with a fixed per-CPU array entry in its
  * place, same rounds).  The claim is a compare-and-swap: where tracepoint
  * programs run preemptibly (7.x) two of one level can meet on a CPU.
- * NULL when both ways hold other groups: then `groups`.
+ * NULL when both ways hold other keys: then `groups` or `hists`.
  */
-static __always_inline struct bbs_group_val *group_cached(const struct bbs_group *k)
+static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group *k, __u32 phase)
 {
 	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
-	__u32 way = k->dev ^ (k->dev >> 20) ^ ((__u32)k->op << 1) ^ ((__u32)k->kind << 2);
+	__u32 way = k->dev ^ (k->dev >> 20) ^ ((__u32)k->op << 1) ^ ((__u32)k->kind << 2) ^ phase;
 	struct bbs_spill *s;
 
 	for (i = 0; i < GROUP_CACHE_WAYS; i++) {
@@ -505,10 +481,10 @@ static __always_inline struct bbs_group_val *group_cached(const struct bbs_group
 			if (!claim_slot(&s->used))
 				continue;
 			s->key.g = *k;
-			s->key.phase = SPILL_GROUP;
+			s->key.phase = phase;
 			return &s->val;
 		}
-		if (s->key.phase == SPILL_GROUP && s->key.g.fs == k->fs && s->key.g.dev == k->dev &&
+		if (s->key.phase == phase && s->key.g.fs == k->fs && s->key.g.dev == k->dev &&
 		    s->key.g.op == k->op && s->key.g.kind == k->kind)
 			return &s->val;
 	}
@@ -523,7 +499,7 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 
 	k.epoch = epoch;
 	k.level = level;
-	v = group_cached(&k);
+	v = spill_cached(&k, SPILL_GROUP);
 	if (v)
 		return v;
 	v = bpf_map_lookup_elem(&groups, &k);
@@ -536,6 +512,32 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;
+}
+
+/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
+static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+{
+	struct bbs_hist_key k = { .g = *g, .phase = phase };
+	struct bbs_group_val *sv;
+	struct bbs_hist *h;
+
+	k.g.epoch = epoch;
+	k.g.level = cur_ctx();
+	sv = spill_cached(&k.g, phase);
+	h = sv ? &sv->phases[0] : bpf_map_lookup_elem(&hists, &k);
+	if (!h) {
+		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hists, &k);
+		if (!h) {
+			sv = spill_of(&k.g, phase);
+			if (!sv) {
+				lose(LOST_GROUP_MAP_FULL);
+				return;
+			}
+			h = &sv->phases[0];
+		}
+	}
+	hist_add(h, v);
 }
 
 static __always_inline bool maybe_btrfs_work(__u64 func)
