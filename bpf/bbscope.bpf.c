@@ -87,6 +87,14 @@ const volatile __s64 pc_delta = 0;
  * attaches the irq/softirq tracepoints). */
 __u32 pc_failed = 0;
 
+/*
+ * Set by user space once the kernel has skipped a run of one of these
+ * programs (bpftool's recursion_misses; 7.x, docs/design.md "Kernel
+ * generations"): a thread may then hold an end_io whose execute_end was
+ * skipped, and every btrfs work item's end must look (on_execute_end).
+ */
+__u32 skipped_runs_seen = 0;
+
 /* The interval buffer BPF accounts into; flipped by user space. */
 __u32 epoch = 0;
 /* Set when a btrfs bio goes to a bio-based device: user space then attaches
@@ -164,6 +172,7 @@ struct running {
 	__u32 pad;
 	struct span sp;
 	struct bbs_bio_state st;
+	__u64 bio; /* RUN_ENDIO: the bio, which bio_filter counts until its end */
 };
 
 /* tp_btf: in the thread's task storage, freed with the thread. */
@@ -435,29 +444,51 @@ static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k,
 	return NULL;
 }
 
-/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
-static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+/* Take a spill slot of this CPU: a compare-and-swap where the kernel has it. */
+static __always_inline bool claim_slot(__u32 *used)
 {
-	struct bbs_hist_key k = { .g = *g, .phase = phase };
-	struct bbs_hist *h;
+#ifdef BBS_NO_CMPXCHG
+	*used = 1;
+	return true;
+#else
+	return __sync_val_compare_and_swap(used, 0, 1) == 0;
+#endif
+}
 
-	k.g.epoch = epoch;
-	k.g.level = cur_ctx();
-	h = bpf_map_lookup_elem(&hists, &k);
-	if (!h) {
-		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &k);
-		if (!h) {
-			struct bbs_group_val *sv = spill_of(&k.g, phase);
+/*
+ * A group's per-CPU value (phase SPILL_GROUP), or a filesystem phase's
+ * histogram (its phases[0]), in the spill array first (bbscope.h): two of
+ * its epoch and level's ways, from a hash of the key, taken for it until
+ * the next drain.  Array lookups are inlined by the verifier; the `groups`
+ * lookup, a helper call hashing the key, cost ~100 ns per bio (6.18, zram
+ * 4 KiB reads: bpf_stats, a build with a fixed per-CPU array entry in its
+ * place, same rounds).  The claim is a compare-and-swap: where tracepoint
+ * programs run preemptibly (7.x) two of one level can meet on a CPU.
+ * NULL when both ways hold other keys: then `groups` or `hists`.
+ */
+static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group *k, __u32 phase)
+{
+	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
+	__u32 way = k->dev ^ (k->dev >> 20) ^ ((__u32)k->op << 1) ^ ((__u32)k->kind << 2) ^ phase;
+	struct bbs_spill *s;
 
-			if (!sv) {
-				lose(LOST_GROUP_MAP_FULL);
-				return;
-			}
-			h = &sv->phases[0];
+	for (i = 0; i < GROUP_CACHE_WAYS; i++) {
+		idx = base + ((way + i) & (SPILL_WAYS - 1));
+		s = bpf_map_lookup_elem(&spill, &idx);
+		if (!s)
+			return NULL;
+		if (!s->used) {
+			if (!claim_slot(&s->used))
+				continue;
+			s->key.g = *k;
+			s->key.phase = phase;
+			return &s->val;
 		}
+		if (s->key.phase == phase && s->key.g.fs == k->fs && s->key.g.dev == k->dev &&
+		    s->key.g.op == k->op && s->key.g.kind == k->kind)
+			return &s->val;
 	}
-	hist_add(h, v);
+	return NULL;
 }
 
 /* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
@@ -468,6 +499,9 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 
 	k.epoch = epoch;
 	k.level = level;
+	v = spill_cached(&k, SPILL_GROUP);
+	if (v)
+		return v;
 	v = bpf_map_lookup_elem(&groups, &k);
 	if (v)
 		return v;
@@ -478,6 +512,32 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;
+}
+
+/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
+static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+{
+	struct bbs_hist_key k = { .g = *g, .phase = phase };
+	struct bbs_group_val *sv;
+	struct bbs_hist *h;
+
+	k.g.epoch = epoch;
+	k.g.level = cur_ctx();
+	sv = spill_cached(&k.g, phase);
+	h = sv ? &sv->phases[0] : bpf_map_lookup_elem(&hists, &k);
+	if (!h) {
+		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hists, &k);
+		if (!h) {
+			sv = spill_of(&k.g, phase);
+			if (!sv) {
+				lose(LOST_GROUP_MAP_FULL);
+				return;
+			}
+			h = &sv->phases[0];
+		}
+	}
+	hist_add(h, v);
 }
 
 static __always_inline bool maybe_btrfs_work(__u64 func)
@@ -585,7 +645,69 @@ static __always_inline __u32 ptr_hash(__u64 key)
 	__u32 lo;
 
 	asm volatile("%[lo] = %[key]" : [lo] "=w"(lo) : [key] "w"((__u32)key));
-	return (lo * 0x9e3779b1U) >> 8;
+	return (lo * BIO_FILTER_MUL) >> 8;
+}
+
+/*
+ * --sample: how many bios in the `bios` table hash to each slot
+ * (bio_filter_slot).  A bio --sample does not follow never enters the
+ * table, yet its completion and end_io work would each probe it: a cold
+ * bucket of a 8 MiB table, measured at 50-90 ns a probe.  This dense
+ * counting filter (4 KiB, written for followed bios only) answers first:
+ * a slot at 0 holds no bio followed.  Exact: BPF counts each key a way
+ * takes or gives up, except that a bio handed to its end_io work item stays
+ * counted until that ends (bios_hand_off); user space takes back each way
+ * it sweeps.  A count left behind (a thread gone with its end_io open) or
+ * wrapped below 0 only costs probes.  Unused (all 0) without --sample.
+ * Slots and hash: include/bbscope.h.
+ */
+__u32 bio_filter[BIO_FILTER_SLOTS] = {};
+
+static __always_inline __u32 *bio_filter_slot(__u64 key)
+{
+	return &bio_filter[ptr_hash(key) & (BIO_FILTER_SLOTS - 1)];
+}
+
+/* May the bio at key be in the `bios` table?  (false: --sample does not follow it) */
+static __always_inline bool bio_maybe_followed(__u64 key)
+{
+	return sample_n <= 1 || *bio_filter_slot(key);
+}
+
+/* A way of `bios` went from key old to key (0: free). */
+static __always_inline void bios_rekeyed(__u64 old, __u64 key)
+{
+	if (sample_n <= 1 || old == key)
+		return;
+	if (key)
+		__sync_fetch_and_add(bio_filter_slot(key), 1);
+	if (old)
+		__sync_fetch_and_add(bio_filter_slot(old), -1);
+}
+
+/*
+ * An end_io work item took a bio's state out of the table (on_execute_start):
+ * its way is free, but the filter counts the bio until the work item ends
+ * (bio_filter_put), so that its end is not taken for one not followed.
+ */
+static __always_inline void bios_hand_off(struct bbs_bio_state *st, __u64 *slot)
+{
+	*(__u64 *)st = 0;
+	*slot = 0;
+}
+
+static __always_inline void bio_filter_put(__u64 key)
+{
+	bios_rekeyed(key, 0);
+}
+
+/* The other tables keep no filter. */
+static __always_inline void ordered_rekeyed(__u64 old, __u64 key)
+{
+}
+
+static __always_inline void rbios_rekeyed(__u64 old, __u64 key)
+{
 }
 
 /*
@@ -596,7 +718,8 @@ static __always_inline __u32 ptr_hash(__u64 key)
  *                            the oldest way is evicted (and counted lost)
  *   <name>_free(st, slot)    the way is free again
  * A way is claimed with claim_way() on its key.  The caller fills the
- * state and sets its start time (first field) last.
+ * state and sets its start time (first field) last.  <name>_rekeyed(old,
+ * key) hears of every change of a way's key.
  */
 #define TABLE_OPS(name, bucket, state, nbuckets, lost_why)                        \
 	static __always_inline struct bucket *name##_bucket(__u64 key)            \
@@ -623,8 +746,11 @@ static __always_inline __u32 ptr_hash(__u64 key)
                                                                                   \
 	static __always_inline void name##_free(struct state *st, __u64 *slot)    \
 	{                                                                         \
+		__u64 key = *slot;                                                \
+                                                                                  \
 		*(__u64 *)st = 0;                                                 \
 		*slot = 0;                                                        \
+		name##_rekeyed(key, 0);                                           \
 	}                                                                         \
                                                                                   \
 	static __always_inline struct state *name##_claim(__u64 key)              \
@@ -661,6 +787,7 @@ static __always_inline __u32 ptr_hash(__u64 key)
 			lose(lost_why);                                           \
 			return NULL;                                              \
 		}                                                                 \
+		name##_rekeyed(old, key);                                         \
 		*(__u64 *)&b->st[way] = 0;                                        \
 		return &b->st[way];                                               \
 	}
@@ -812,6 +939,8 @@ __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 	__u64 *slot;
 	bool own = how != COMPLETE_CHILD;
 
+	if (!bio_maybe_followed(key))
+		return 0;
 	st = bios_find(key, &slot);
 	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
 		return 0;

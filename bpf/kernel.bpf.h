@@ -228,7 +228,7 @@ static __always_inline void H(endio_missed)(struct work_struct *work, __u64 func
 	    !bpf_core_field_exists(struct btrfs_bio, end_io_work))
 		return;
 	bio = H(endio_work_bio)(work, func);
-	st = bio ? bios_find(bio, &slot) : NULL;
+	st = bio && bio_maybe_followed(bio) ? bios_find(bio, &slot) : NULL;
 	if (!st || !st->queue_ns)
 		return;
 	/* A work item's end: task context, counted as such (no hop, no span). */

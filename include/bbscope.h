@@ -136,16 +136,19 @@ struct bbs_spill {
 };
 
 /*
- * Where a group or a filesystem histogram goes when BPF cannot allocate its
- * entry in `groups` or `hists` (a per-CPU value allocated in atomic context
- * can fail): the `spill` per-CPU array, SPILL_WAYS slots for each epoch and
- * context level, so that user space drains one epoch's slots while BPF
- * writes the other's, and nested programs (always another level) never
- * share a slot.  Each CPU's copy of a slot holds its own key: key.phase is
- * SPILL_GROUP for a group (val), else the phase of a filesystem histogram
- * (val.phases[0]).
+ * The `spill` per-CPU array, SPILL_WAYS slots for each epoch and context
+ * level, so that user space drains one epoch's slots while BPF writes the
+ * other's, and nested programs (always another level) never share a slot.
+ * Each CPU's copy of a slot holds its own key: key.phase is SPILL_GROUP for
+ * a group (val), else the phase of a filesystem histogram (val.phases[0]).
+ * A group is looked for there first, in GROUP_CACHE_WAYS ways from a hash
+ * of it (an inlined array lookup instead of the `groups` hash's helper
+ * call); so is what BPF cannot allocate in `groups` or `hists` (a per-CPU
+ * value allocated in atomic context can fail), in any way.  User space folds
+ * and frees the closed epoch's slots at each drain.
  */
 #define SPILL_WAYS 8
+#define GROUP_CACHE_WAYS 2
 #define NR_SPILL (2 * NR_CTX * SPILL_WAYS)
 #define SPILL_GROUP NR_PHASES
 /*
@@ -184,6 +187,13 @@ struct bbs_bio_state {
 #define BIO_BUCKETS 16384
 #define ORDERED_BUCKETS 4096
 #define RBIO_BUCKETS 1024
+/*
+ * --sample: a count per slot of the `bios` keys hashing there
+ * (bpf/bbscope.bpf.c bio_filter), slot = (((u32)key * 0x9e3779b1) >> 8) %
+ * BIO_FILTER_SLOTS; the user-space sweeper takes back the ways it frees.
+ */
+#define BIO_FILTER_SLOTS 1024
+#define BIO_FILTER_MUL 0x9e3779b1U
 
 struct bbs_bio_bucket {
 	__u64 key[TABLE_WAYS];

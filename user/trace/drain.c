@@ -58,6 +58,8 @@ int tracer_map_tables(struct bbs_tracer *t)
 				sizeof(struct bbs_rbio_state));
 	if (err)
 		bbs_err("cannot map the BPF tables: %s", strerror(-err));
+	else if (t->skel->rodata->sample_n > 1)
+		t->bios.filter = t->skel->bss->bio_filter;
 	return err;
 }
 
@@ -436,9 +438,17 @@ static uint64_t sweep_table(struct bbs_tracer *t, struct table *tb)
 
 			if (!key || !start || start >= cutoff)
 				continue;
-			if (__atomic_compare_exchange_n(&keys[w], &key, 0, false, __ATOMIC_ACQ_REL,
-							__ATOMIC_RELAXED))
-				evicted++;
+			if (!__atomic_compare_exchange_n(&keys[w], &key, 0, false, __ATOMIC_ACQ_REL,
+							 __ATOMIC_RELAXED))
+				continue;
+			evicted++;
+			/* The way is free: out of BPF's --sample filter (bbscope.h). */
+			if (tb->filter) {
+				uint32_t slot =
+					(((uint32_t)key * BIO_FILTER_MUL) >> 8) % BIO_FILTER_SLOTS;
+
+				__atomic_fetch_sub(&tb->filter[slot], 1, __ATOMIC_RELAXED);
+			}
 		}
 	}
 	return evicted;
@@ -538,6 +548,7 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 		sweep_table(t, &t->bios) + sweep_table(t, &t->ordered) + sweep_table(t, &t->rbios);
 	tracer_attach_on_demand(t);
 	tracer_precreate(t);
+	tracer_watch_skips(t);
 	if (t->btf)
 		return;
 	t->evicted += sweep(t, t->skel->maps.running);

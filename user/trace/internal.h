@@ -30,6 +30,7 @@ struct bbs_tracer {
 	struct table {
 		void *base; /* the map, mmapped for the sweeper */
 		size_t len, bucket_size, state_size;
+		uint32_t *filter; /* bios under --sample: BPF's bio_filter */
 	} bios, ordered, rbios;
 	struct bpf_link *links[NR_TPS];
 	struct bbs_func_plan funcs; /* --func */
@@ -61,6 +62,7 @@ struct bbs_tracer {
 /* tracer.c: what drain.c's tick and drain call back. */
 void tracer_attach_on_demand(struct bbs_tracer *t);
 void tracer_drain_cost(struct bbs_tracer *t, struct bbs_report *r);
+void tracer_watch_skips(struct bbs_tracer *t);
 /* drain.c: the in-flight tables, mmapped for the sweeper. */
 int tracer_map_tables(struct bbs_tracer *t);
 void tracer_unmap_tables(struct bbs_tracer *t);

@@ -640,6 +640,31 @@ static void stats_open(struct bbs_tracer *t)
 }
 
 /*
+ * --sample lets the end of a bio's end_io work that is not followed leave
+ * before the thread's state is looked up, unless the kernel skips runs
+ * (on_execute_end): once a program's recursion_misses is seen, BPF is
+ * told.  Once a second (bbs_tracer_tick) until then.
+ */
+void tracer_watch_skips(struct bbs_tracer *t)
+{
+	if (t->skel->rodata->sample_n <= 1 || t->skel->bss->skipped_runs_seen)
+		return;
+	for (size_t i = 0; i < NR_TPS; i++) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (!t->links[i])
+			continue;
+		fd = bpf_program__fd(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) && info.recursion_misses) {
+			__atomic_store_n(&t->skel->bss->skipped_runs_seen, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+}
+
+/*
  * The run count and time of each attached program since the last drain, and
  * the runs the kernel skipped (recursion_misses, counted whether or not
  * bpf_stats is on).
