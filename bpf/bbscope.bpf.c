@@ -74,6 +74,13 @@ const volatile __u64 work_fn_hi = ~0ULL;
  * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
  */
 const volatile __u32 sample_n = 0;
+/*
+ * Tracepoint probes run preemptibly (user/host/kernel.c tp_preemptible(),
+ * a46023d5616e, 7.0): two programs may interleave on one CPU at one context
+ * level, so per-CPU adds are atomic and accounting holds the epoch (below).
+ * Off elsewhere, where the verifier prunes every branch it guards.
+ */
+const volatile bool tp_preempt = false;
 /* The tp_btf attach type is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 

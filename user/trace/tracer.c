@@ -547,6 +547,7 @@ static struct bbscope_bpf *open_object(bool cmpxchg)
 static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_only, bool *refused)
 {
 	const struct bbs_kernel *k = &t->k;
+	const char *force;
 	bool work_seen;
 	int err;
 
@@ -566,6 +567,9 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	set_work_fn_range(t);
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
+	/* BBSCOPE_TP_PREEMPT=0|1 overrides the probe (tests, cost A/B). */
+	force = getenv("BBSCOPE_TP_PREEMPT");
+	t->skel->rodata->tp_preempt = force && *force ? *force == '1' : k->tp_preemptible;
 	if (o->emit_events)
 		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
 								       << 20);
@@ -816,6 +820,9 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
 			? "the preempt count"
 			: "the irq and softirq tracepoints");
+	if (t->skel->rodata->tp_preempt)
+		fprintf(f, "  tracepoints preemptible: atomic adds, epoch hand-over by in-flight "
+			   "counts\n");
 	for (int i = 0; i < FN_NR_END_IO; i++) {
 		static const char *const where[] = { "inline at completion", "a work item" };
 		uint8_t w = t->skel->rodata->fn_work_ops[i];
