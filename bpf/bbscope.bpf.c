@@ -181,7 +181,7 @@ struct {
 	__type(value, struct running);
 } task_running SEC(".maps");
 
-/* raw_tp: by thread id, built in a per-CPU scratch entry. */
+/* raw_tp: by thread id, filled in place (handlers.bpf.h run_begin). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -189,12 +189,7 @@ struct {
 	__type(value, struct running);
 } running SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct running);
-} scratch SEC(".maps");
+static const struct running zero_running;
 
 /*
  * Per-CPU values are large (groups: ~7 KiB): not preallocated, so memory

@@ -345,7 +345,6 @@ static int choose_programs(struct bbs_tracer *t, bool raw_only)
 	skel->rodata->pc_direct = t->btf;
 	bpf_map__set_autocreate(skel->maps.task_running, t->btf);
 	bpf_map__set_autocreate(skel->maps.running, !t->btf);
-	bpf_map__set_autocreate(skel->maps.scratch, !t->btf);
 	bpf_map__set_autocreate(skel->maps.devs, !t->btf);
 	for (size_t i = 0; i < NR_TPS; i++) {
 		t->prog[i] = pick_prog(t, i, vmlinux, btrfs);
