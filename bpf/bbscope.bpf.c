@@ -264,6 +264,17 @@ struct {
 	__type(value, struct cpu_ctx);
 } cpu_ctx SEC(".maps");
 
+/*
+ * tp_preempt: per CPU and epoch (bit 0), the accountings under way, for user
+ * space to wait on before it drains an epoch (epoch_hold below).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} inflight SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
@@ -398,19 +409,98 @@ static __always_inline __u32 hist_slot(__u64 v)
 }
 
 /*
- * Plain adds: the entry is per CPU and per context level (bbs_group.level),
- * so nothing else writes it meanwhile.  Count is not kept: user space sums
- * the slots.
+ * Adds to per-CPU values.  The entry is per CPU and per context level
+ * (bbs_group.level): a program only nests over one of another level, so
+ * where a program runs to its end once begun, nothing else writes it
+ * meanwhile and a plain add will do.  Where tracepoint programs run
+ * preemptibly (tp_preempt), two of one level interleave on a CPU: atomic.
  */
+#define PCPU_ADD(p, v)                                  \
+	do {                                            \
+		if (tp_preempt)                         \
+			__sync_fetch_and_add((p), (v)); \
+		else                                    \
+			*(p) += (v);                    \
+	} while (0)
+
+static __always_inline void pcpu_max(__u64 *p, __u64 v)
+{
+	if (!tp_preempt) {
+		if (v > *p)
+			*p = v;
+		return;
+	}
+#ifndef BBS_NO_CMPXCHG
+	/* Bounded: each failure is another program raising it meanwhile. */
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *(volatile __u64 *)p;
+
+		if (v <= old || __sync_val_compare_and_swap(p, old, v) == old)
+			return;
+	}
+#endif
+}
+
+/* Count is not kept: user space sums the slots. */
 static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
 {
 	__u32 slot = hist_slot(v);
 
-	h->sum_ns += v;
-	if (v > h->max_ns)
-		h->max_ns = v;
+	PCPU_ADD(&h->sum_ns, v);
+	pcpu_max(&h->max_ns, v);
 	if (slot < HIST_SLOTS)
-		h->slots[slot]++;
+		PCPU_ADD(&h->slots[slot], 1);
+}
+
+/*
+ * The epoch to account into.  User space flips `epoch` and then drains the
+ * other one; where programs run preemptibly, one may have read the old
+ * epoch and be preempted past any fixed wait.  So under tp_preempt an
+ * accounting holds its epoch in the in-flight count of this CPU (migration
+ * is disabled for a program's run, so its release is on the same CPU), and
+ * user space waits for the old epoch's counts to reach 0.  The count is
+ * raised before the epoch is read again: a flip seen then moves the hold to
+ * the new epoch; a flip not seen is one user space made after the count
+ * rose, and its wait sees the count.
+ */
+static __always_inline __u64 *inflight_of(__u32 e)
+{
+	__u32 idx = e & 1;
+
+	return bpf_map_lookup_elem(&inflight, &idx);
+}
+
+static __always_inline __u32 epoch_hold(void)
+{
+	__u32 e = epoch, again;
+	__u64 *n;
+
+	if (!tp_preempt)
+		return e;
+	n = inflight_of(e);
+	if (!n)
+		return e;
+	__sync_fetch_and_add(n, 1);
+	again = *(volatile __u32 *)&epoch;
+	if (again == e)
+		return e;
+	/* The next flip is an interval away: no need to check this one. */
+	__sync_fetch_and_add(n, -1);
+	n = inflight_of(again);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return again;
+}
+
+static __always_inline void epoch_release(__u32 e)
+{
+	__u64 *n;
+
+	if (!tp_preempt)
+		return;
+	n = inflight_of(e);
+	if (n)
+		__sync_fetch_and_add(n, -1);
 }
 
 /* A slot of this CPU's spill (bbscope.h) for an entry that could not be allocated. */
@@ -442,8 +532,9 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 {
 	struct bbs_hist_key k = { .g = *g, .phase = phase };
 	struct bbs_hist *h;
+	__u32 e = epoch_hold();
 
-	k.g.epoch = epoch;
+	k.g.epoch = e;
 	k.g.level = cur_ctx();
 	h = bpf_map_lookup_elem(&hists, &k);
 	if (!h) {
@@ -452,23 +543,27 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 		if (!h) {
 			struct bbs_group_val *sv = spill_of(&k.g, phase);
 
-			if (!sv) {
+			if (!sv)
 				lose(LOST_GROUP_MAP_FULL);
-				return;
-			}
-			h = &sv->phases[0];
+			else
+				hist_add(&sv->phases[0], v);
+			epoch_release(e);
+			return;
 		}
 	}
 	hist_add(h, v);
+	epoch_release(e);
 }
 
-/* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
-static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level)
+/* A group's per-CPU value, of epoch e (epoch_hold) and the context level
+ * (cur_ctx()) the caller runs in. */
+static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level,
+						      __u32 e)
 {
 	struct bbs_group k = *g;
 	struct bbs_group_val *v;
 
-	k.epoch = epoch;
+	k.epoch = e;
 	k.level = level;
 	v = bpf_map_lookup_elem(&groups, &k);
 	if (v)
@@ -714,41 +809,39 @@ static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
 
 	for (i = 0; i < BBS_WQ_SLOTS; i++) {
 		if (gv->wq[i].wq == wq) {
-			gv->wq[i].count++;
+			PCPU_ADD(&gv->wq[i].count, 1);
 			return;
 		}
 		if (!gv->wq[i].wq) {
 			char name[WQ_NAME_LEN] = {};
 
-			gv->wq[i].wq = wq;
-			gv->wq[i].count++;
+			if (!tp_preempt)
+				gv->wq[i].wq = wq;
+			else if (!claim_way(&gv->wq[i].wq, 0, wq) && gv->wq[i].wq != wq)
+				continue; /* another program took the slot meanwhile */
+			PCPU_ADD(&gv->wq[i].count, 1);
 			bpf_probe_read_kernel_str(name, sizeof(name),
 						  ((struct workqueue_struct *)wq)->name);
 			bpf_map_update_elem(&wq_names, &wq, name, BPF_NOEXIST);
 			return;
 		}
 	}
-	gv->wq_other++;
+	PCPU_ADD(&gv->wq_other, 1);
 }
 
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
-static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
+static __always_inline void account_group(struct bbs_group_val *gv, const struct bbs_bio_state *st,
+					  __u64 now)
 {
-	struct bbs_group_val *gv = group_of(&st->g, level);
-	struct bbs_stats *s;
+	struct bbs_stats *s = &gv->stats;
 
-	if (emit_events)
-		emit_bio(st, now);
-	if (!gv)
-		return;
-	s = &gv->stats;
-	s->bios++;
-	s->bytes += st->bytes;
+	PCPU_ADD(&s->bios, 1);
+	PCPU_ADD(&s->bytes, st->bytes);
 	if (st->complete_ns && st->complete_ctx < NR_CTX)
-		s->complete_ctx[st->complete_ctx]++;
+		PCPU_ADD(&s->complete_ctx[st->complete_ctx], 1);
 	if ((st->start_ns || (st->flags & (BIO_F_NO_ENDIO | BIO_F_ENDIO_UNSEEN))) &&
 	    st->endio_ctx < NR_CTX)
-		s->endio_ctx[st->endio_ctx]++;
+		PCPU_ADD(&s->endio_ctx[st->endio_ctx], 1);
 
 	if (st->complete_ns) {
 		if (st->flags & BIO_F_BIO_BASED) {
@@ -769,10 +862,22 @@ static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 no
 	/* A raid56 strip is one device's part of a full stripe's I/O. */
 	if (st->class == CLASS_RAID) {
 		if (st->g.op == BBS_OP_WRITE)
-			s->stripe_writes++;
+			PCPU_ADD(&s->stripe_writes, 1);
 		else
-			s->stripe_reads++;
+			PCPU_ADD(&s->stripe_reads, 1);
 	}
+}
+
+static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
+{
+	__u32 e = epoch_hold();
+	struct bbs_group_val *gv = group_of(&st->g, level, e);
+
+	if (emit_events)
+		emit_bio(st, now);
+	if (gv)
+		account_group(gv, st, now);
+	epoch_release(e);
 }
 
 /*
