@@ -414,18 +414,20 @@ static __always_inline __u32 hist_slot(__u64 v)
  * where a program runs to its end once begun, nothing else writes it
  * meanwhile and a plain add will do.  Where tracepoint programs run
  * preemptibly (tp_preempt), two of one level interleave on a CPU: atomic.
+ * `atomic` is a constant at each call: the caller tests tp_preempt once and
+ * calls the inlined function twice, so each copy has no test of its own.
  */
-#define PCPU_ADD(p, v)                                  \
+#define PCPU_ADD(atomic, p, v)                          \
 	do {                                            \
-		if (tp_preempt)                         \
+		if (atomic)                             \
 			__sync_fetch_and_add((p), (v)); \
 		else                                    \
 			*(p) += (v);                    \
 	} while (0)
 
-static __always_inline void pcpu_max(__u64 *p, __u64 v)
+static __always_inline void pcpu_max(__u64 *p, __u64 v, bool atomic)
 {
-	if (!tp_preempt) {
+	if (!atomic) {
 		if (v > *p)
 			*p = v;
 		return;
@@ -438,18 +440,21 @@ static __always_inline void pcpu_max(__u64 *p, __u64 v)
 		if (v <= old || __sync_val_compare_and_swap(p, old, v) == old)
 			return;
 	}
+#else
+	if (v > *p)
+		*p = v;
 #endif
 }
 
 /* Count is not kept: user space sums the slots. */
-static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
+static __always_inline void hist_add(struct bbs_hist *h, __u64 v, bool atomic)
 {
 	__u32 slot = hist_slot(v);
 
-	PCPU_ADD(&h->sum_ns, v);
-	pcpu_max(&h->max_ns, v);
+	PCPU_ADD(atomic, &h->sum_ns, v);
+	pcpu_max(&h->max_ns, v, atomic);
 	if (slot < HIST_SLOTS)
-		PCPU_ADD(&h->slots[slot], 1);
+		PCPU_ADD(atomic, &h->slots[slot], 1);
 }
 
 /*
@@ -473,11 +478,8 @@ static __always_inline __u64 *inflight_of(__u32 e)
 static __always_inline __u32 epoch_hold(void)
 {
 	__u32 e = epoch, again;
-	__u64 *n;
+	__u64 *n = inflight_of(e);
 
-	if (!tp_preempt)
-		return e;
-	n = inflight_of(e);
 	if (!n)
 		return e;
 	__sync_fetch_and_add(n, 1);
@@ -494,11 +496,8 @@ static __always_inline __u32 epoch_hold(void)
 
 static __always_inline void epoch_release(__u32 e)
 {
-	__u64 *n;
+	__u64 *n = inflight_of(e);
 
-	if (!tp_preempt)
-		return;
-	n = inflight_of(e);
 	if (n)
 		__sync_fetch_and_add(n, -1);
 }
@@ -527,32 +526,46 @@ static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k,
 	return NULL;
 }
 
+/* The histogram of key k (its epoch set), or NULL. */
+static __always_inline struct bbs_hist *hist_of(struct bbs_hist_key *k, __u32 phase)
+{
+	struct bbs_hist *h = bpf_map_lookup_elem(&hists, k);
+	struct bbs_group_val *sv;
+
+	if (h)
+		return h;
+	bpf_map_update_elem(&hists, k, &zero_hist, BPF_NOEXIST);
+	h = bpf_map_lookup_elem(&hists, k);
+	if (h)
+		return h;
+	sv = spill_of(&k->g, phase);
+	if (sv)
+		return &sv->phases[0];
+	lose(LOST_GROUP_MAP_FULL);
+	return NULL;
+}
+
 /* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
 static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
 {
 	struct bbs_hist_key k = { .g = *g, .phase = phase };
 	struct bbs_hist *h;
-	__u32 e = epoch_hold();
+	__u32 e;
 
-	k.g.epoch = e;
 	k.g.level = cur_ctx();
-	h = bpf_map_lookup_elem(&hists, &k);
-	if (!h) {
-		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &k);
-		if (!h) {
-			struct bbs_group_val *sv = spill_of(&k.g, phase);
-
-			if (!sv)
-				lose(LOST_GROUP_MAP_FULL);
-			else
-				hist_add(&sv->phases[0], v);
-			epoch_release(e);
-			return;
-		}
+	if (tp_preempt) {
+		e = epoch_hold();
+		k.g.epoch = e;
+		h = hist_of(&k, phase);
+		if (h)
+			hist_add(h, v, true);
+		epoch_release(e);
+		return;
 	}
-	hist_add(h, v);
-	epoch_release(e);
+	k.g.epoch = epoch;
+	h = hist_of(&k, phase);
+	if (h)
+		hist_add(h, v, false);
 }
 
 /* A group's per-CPU value, of epoch e (epoch_hold) and the context level
@@ -803,81 +816,89 @@ static __always_inline void emit_bio(const struct bbs_bio_state *st, __u64 end_n
 }
 
 /* Count an end_io work item against its workqueue's slot in the group. */
-static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
+static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq, bool atomic)
 {
 	int i;
 
 	for (i = 0; i < BBS_WQ_SLOTS; i++) {
 		if (gv->wq[i].wq == wq) {
-			PCPU_ADD(&gv->wq[i].count, 1);
+			PCPU_ADD(atomic, &gv->wq[i].count, 1);
 			return;
 		}
 		if (!gv->wq[i].wq) {
 			char name[WQ_NAME_LEN] = {};
 
-			if (!tp_preempt)
+			if (!atomic)
 				gv->wq[i].wq = wq;
 			else if (!claim_way(&gv->wq[i].wq, 0, wq) && gv->wq[i].wq != wq)
 				continue; /* another program took the slot meanwhile */
-			PCPU_ADD(&gv->wq[i].count, 1);
+			PCPU_ADD(atomic, &gv->wq[i].count, 1);
 			bpf_probe_read_kernel_str(name, sizeof(name),
 						  ((struct workqueue_struct *)wq)->name);
 			bpf_map_update_elem(&wq_names, &wq, name, BPF_NOEXIST);
 			return;
 		}
 	}
-	PCPU_ADD(&gv->wq_other, 1);
+	PCPU_ADD(atomic, &gv->wq_other, 1);
 }
 
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
 static __always_inline void account_group(struct bbs_group_val *gv, const struct bbs_bio_state *st,
-					  __u64 now)
+					  __u64 now, bool atomic)
 {
 	struct bbs_stats *s = &gv->stats;
 
-	PCPU_ADD(&s->bios, 1);
-	PCPU_ADD(&s->bytes, st->bytes);
+	PCPU_ADD(atomic, &s->bios, 1);
+	PCPU_ADD(atomic, &s->bytes, st->bytes);
 	if (st->complete_ns && st->complete_ctx < NR_CTX)
-		PCPU_ADD(&s->complete_ctx[st->complete_ctx], 1);
+		PCPU_ADD(atomic, &s->complete_ctx[st->complete_ctx], 1);
 	if ((st->start_ns || (st->flags & (BIO_F_NO_ENDIO | BIO_F_ENDIO_UNSEEN))) &&
 	    st->endio_ctx < NR_CTX)
-		PCPU_ADD(&s->endio_ctx[st->endio_ctx], 1);
+		PCPU_ADD(atomic, &s->endio_ctx[st->endio_ctx], 1);
 
 	if (st->complete_ns) {
 		if (st->flags & BIO_F_BIO_BASED) {
-			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->queue_ns);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->queue_ns, atomic);
 		} else if (st->issue_ns) {
-			hist_add(&gv->phases[PHASE_QUEUE], st->issue_ns - st->queue_ns);
-			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->issue_ns);
+			hist_add(&gv->phases[PHASE_QUEUE], st->issue_ns - st->queue_ns, atomic);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->issue_ns, atomic);
 		}
 		if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
-			hist_add(&gv->phases[PHASE_HOP], st->start_ns - st->complete_ns);
+			hist_add(&gv->phases[PHASE_HOP], st->start_ns - st->complete_ns, atomic);
 	}
 	if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
-		hist_add(&gv->phases[PHASE_ENDIO], now - st->start_ns);
+		hist_add(&gv->phases[PHASE_ENDIO], now - st->start_ns, atomic);
 	if (st->complete_ns || st->start_ns)
-		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns);
+		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns, atomic);
 	if (st->wq)
-		count_wq(gv, st->wq);
+		count_wq(gv, st->wq, atomic);
 	/* A raid56 strip is one device's part of a full stripe's I/O. */
 	if (st->class == CLASS_RAID) {
 		if (st->g.op == BBS_OP_WRITE)
-			PCPU_ADD(&s->stripe_writes, 1);
+			PCPU_ADD(atomic, &s->stripe_writes, 1);
 		else
-			PCPU_ADD(&s->stripe_reads, 1);
+			PCPU_ADD(atomic, &s->stripe_reads, 1);
 	}
 }
 
 static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
 {
-	__u32 e = epoch_hold();
-	struct bbs_group_val *gv = group_of(&st->g, level, e);
+	struct bbs_group_val *gv;
+	__u32 e;
 
 	if (emit_events)
 		emit_bio(st, now);
+	if (tp_preempt) {
+		e = epoch_hold();
+		gv = group_of(&st->g, level, e);
+		if (gv)
+			account_group(gv, st, now, true);
+		epoch_release(e);
+		return;
+	}
+	gv = group_of(&st->g, level, epoch);
 	if (gv)
-		account_group(gv, st, now);
-	epoch_release(e);
+		account_group(gv, st, now, false);
 }
 
 /*
