@@ -315,7 +315,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * Find this CPU's __preempt_count: the running task's runqueue is this CPU's
  * copy of `runqueues`, and pc_delta away from it lies the preempt count.
  * Checked: the runqueue is this CPU's and runs this task, and the count is
- * not 0 (a tracepoint runs with preemption disabled).  Once per CPU.
+ * not 0 (a tracepoint runs with preemption disabled; see below for where
+ * it does not).  Once per CPU.
  */
 static __always_inline __u64 find_preempt_count(void)
 {
@@ -328,7 +329,14 @@ static __always_inline __u64 find_preempt_count(void)
 	    BPF_CORE_READ(rq, curr) != task)
 		goto bad;
 	addr = (__u64)rq + pc_delta;
-	if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)addr) || !(pc & 0x7fffffff))
+	if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)addr))
+		goto bad;
+	/*
+	 * Where tracepoint programs run preemptibly (a46023d5616e) the count
+	 * is 0 in task context: then check only that no bit is set beyond the
+	 * NMI field but bit 31 (x86's inverted need-resched).
+	 */
+	if (tp_preempt ? (pc & 0x7f000000) : !(pc & 0x7fffffff))
 		goto bad;
 	return addr;
 bad:
