@@ -334,7 +334,8 @@ static __always_inline __u64 find_preempt_count(void)
 	/*
 	 * Where tracepoint programs run preemptibly (a46023d5616e) the count
 	 * is 0 in task context: then check only that no bit is set beyond the
-	 * NMI field but bit 31 (x86's inverted need-resched).
+	 * NMI field but bit 31 (x86's inverted need-resched while the count
+	 * was an int; 7.x's unsigned long has it at bit 63, not read).
 	 */
 	if (tp_preempt ? (pc & 0x7f000000) : !(pc & 0x7fffffff))
 		goto bad;

@@ -226,7 +226,13 @@ static int64_t preempt_count_delta(const struct btf *vmlinux)
 		const char *name =
 			btf__name_by_offset(vmlinux, btf__type_by_id(vmlinux, v->type)->name_off);
 
-		if (!strcmp(name, "__preempt_count") && v->size == 4)
+		/*
+		 * An int until 7.x made it an unsigned long on x86-64, with
+		 * PREEMPT_NEED_RESCHED moved to bit 63 (HAS_SEPARATE_PREEMPT_
+		 * RESCHED_BITS; Debian's 7.3): the count is its low 32 bits
+		 * either way, which BPF reads.
+		 */
+		if (!strcmp(name, "__preempt_count") && (v->size == 4 || v->size == 8))
 			pc = v->offset;
 		else if (!strcmp(name, "runqueues"))
 			rq = v->offset;
