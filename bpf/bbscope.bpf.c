@@ -554,15 +554,20 @@ static __always_inline struct bbs_hist *hist_of(struct bbs_hist_key *k, __u32 ph
 	return NULL;
 }
 
-/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
-static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+/*
+ * A filesystem phase (csum, ordered, rmw, recover; --func's): one histogram
+ * per key.  preemptible: the caller may be preempted mid-run (tp_preempt for
+ * tracepoint programs; fentry programs always are).
+ */
+static __always_inline void fs_hist_add_in(const struct bbs_group *g, __u32 phase, __u64 v,
+					   bool preemptible)
 {
 	struct bbs_hist_key k = { .g = *g, .phase = phase };
 	struct bbs_hist *h;
 	__u32 e;
 
 	k.g.level = cur_ctx();
-	if (tp_preempt) {
+	if (preemptible) {
 		e = epoch_hold();
 		k.g.epoch = e;
 		h = hist_of(&k, phase);
@@ -575,6 +580,11 @@ static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, 
 	h = hist_of(&k, phase);
 	if (h)
 		hist_add(h, v, false);
+}
+
+static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+{
+	fs_hist_add_in(g, phase, v, tp_preempt);
 }
 
 /* A group's per-CPU value, of epoch e (epoch_hold) and the context level

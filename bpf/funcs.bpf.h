@@ -132,9 +132,10 @@ static __always_inline void func_account(const struct func_frame *f, __u64 total
 	/* fs 0: not told (5.10's btrfs has no BTF): kept, as the filesystem unknown. */
 	if (filter_fs && f->fs && f->fs != filter_fs)
 		return;
-	fs_hist_add(&g, FUNC_PHASE(f->slot, under, 0), total);
-	fs_hist_add(&g, FUNC_PHASE(f->slot, under, 1),
-		    total > f->child_ns ? total - f->child_ns : 0);
+	/* fentry/fexit programs run preemptibly on every kernel: atomic, epoch held. */
+	fs_hist_add_in(&g, FUNC_PHASE(f->slot, under, 0), total, true);
+	fs_hist_add_in(&g, FUNC_PHASE(f->slot, under, 1),
+		       total > f->child_ns ? total - f->child_ns : 0, true);
 }
 
 static __always_inline int func_exit(__u32 slot)

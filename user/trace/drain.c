@@ -561,7 +561,8 @@ static int64_t epoch_holders(struct bbs_tracer *t, uint32_t e)
 
 /*
  * Wait until nothing writes into the old epoch any more.  Where tracepoint
- * programs run with preemption off, a millisecond bounds any handler.
+ * programs run with preemption off (and no --func), a millisecond bounds
+ * any handler.
  * Where they run preemptibly (tp_preempt, a46023d5616e), a handler that
  * read the old epoch may be preempted for any time: wait for its in-flight
  * count instead, up to EPOCH_WAIT_MS (a writer preempted longer than that is
@@ -573,7 +574,8 @@ static void epoch_wait(struct bbs_tracer *t, uint32_t old)
 {
 	int64_t n = 0;
 
-	if (!t->skel->rodata->tp_preempt) {
+	/* --func's programs hold epochs on every kernel (fentry is preemptible). */
+	if (!t->skel->rodata->tp_preempt && !t->funcs.n) {
 		usleep(1000);
 		return;
 	}
