@@ -74,6 +74,13 @@ const volatile __u64 work_fn_hi = ~0ULL;
  * histograms stay unbiased; user space scales counts by N.  0 or 1: all.
  */
 const volatile __u32 sample_n = 0;
+/*
+ * Tracepoint probes run preemptibly (user/host/kernel.c tp_preemptible(),
+ * a46023d5616e, 7.0): two programs may interleave on one CPU at one context
+ * level, so per-CPU adds are atomic and accounting holds the epoch (below).
+ * Off elsewhere, where the verifier prunes every branch it guards.
+ */
+const volatile bool tp_preempt = false;
 /* The tp_btf attach type is loaded: the preempt count is read with a checked load. */
 const volatile bool pc_direct = false;
 
@@ -183,7 +190,7 @@ struct {
 	__type(value, struct running);
 } task_running SEC(".maps");
 
-/* raw_tp: by thread id, built in a per-CPU scratch entry. */
+/* raw_tp: by thread id, filled in place (handlers.bpf.h run_begin). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -191,12 +198,7 @@ struct {
 	__type(value, struct running);
 } running SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct running);
-} scratch SEC(".maps");
+static const struct running zero_running;
 
 /*
  * Per-CPU values are large (groups: ~7 KiB): not preallocated, so memory
@@ -271,6 +273,17 @@ struct {
 	__type(value, struct cpu_ctx);
 } cpu_ctx SEC(".maps");
 
+/*
+ * tp_preempt: per CPU and epoch (bit 0), the accountings under way, for user
+ * space to wait on before it drains an epoch (epoch_hold below).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} inflight SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
@@ -311,7 +324,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * Find this CPU's __preempt_count: the running task's runqueue is this CPU's
  * copy of `runqueues`, and pc_delta away from it lies the preempt count.
  * Checked: the runqueue is this CPU's and runs this task, and the count is
- * not 0 (a tracepoint runs with preemption disabled).  Once per CPU.
+ * not 0 (a tracepoint runs with preemption disabled; see below for where
+ * it does not).  Once per CPU.
  */
 static __always_inline __u64 find_preempt_count(void)
 {
@@ -324,7 +338,15 @@ static __always_inline __u64 find_preempt_count(void)
 	    BPF_CORE_READ(rq, curr) != task)
 		goto bad;
 	addr = (__u64)rq + pc_delta;
-	if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)addr) || !(pc & 0x7fffffff))
+	if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)addr))
+		goto bad;
+	/*
+	 * Where tracepoint programs run preemptibly (a46023d5616e) the count
+	 * is 0 in task context: then check only that no bit is set beyond the
+	 * NMI field but bit 31 (x86's inverted need-resched while the count
+	 * was an int; 7.x's unsigned long has it at bit 63, not read).
+	 */
+	if (tp_preempt ? (pc & 0x7f000000) : !(pc & 0x7fffffff))
 		goto bad;
 	return addr;
 bad:
@@ -405,19 +427,108 @@ static __always_inline __u32 hist_slot(__u64 v)
 }
 
 /*
- * Plain adds: the entry is per CPU and per context level (bbs_group.level),
- * so nothing else writes it meanwhile.  Count is not kept: user space sums
- * the slots.
+ * Adds to per-CPU values.  The entry is per CPU and per context level
+ * (bbs_group.level): a program only nests over one of another level, so
+ * where a program runs to its end once begun, nothing else writes it
+ * meanwhile and a plain add will do.  Where tracepoint programs run
+ * preemptibly (tp_preempt), two of one level interleave on a CPU: atomic.
+ * `atomic` is a constant at each call: the caller tests tp_preempt once and
+ * calls the inlined function twice, so each copy has no test of its own.
  */
-static __always_inline void hist_add(struct bbs_hist *h, __u64 v)
+#define PCPU_ADD(atomic, p, v)                          \
+	do {                                            \
+		if (atomic)                             \
+			__sync_fetch_and_add((p), (v)); \
+		else                                    \
+			*(p) += (v);                    \
+	} while (0)
+
+static __always_inline void pcpu_max(__u64 *p, __u64 v, bool atomic)
+{
+	if (!atomic) {
+		if (v > *p)
+			*p = v;
+		return;
+	}
+#ifndef BBS_NO_CMPXCHG
+	/* Bounded: each failure is another program raising it meanwhile. */
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *(volatile __u64 *)p;
+
+		if (v <= old || __sync_val_compare_and_swap(p, old, v) == old)
+			return;
+	}
+#else
+	if (v > *p)
+		*p = v;
+#endif
+}
+
+/* Count is not kept: user space sums the slots. */
+static __always_inline void hist_add(struct bbs_hist *h, __u64 v, bool atomic)
 {
 	__u32 slot = hist_slot(v);
 
-	h->sum_ns += v;
-	if (v > h->max_ns)
-		h->max_ns = v;
+	PCPU_ADD(atomic, &h->sum_ns, v);
+	pcpu_max(&h->max_ns, v, atomic);
 	if (slot < HIST_SLOTS)
-		h->slots[slot]++;
+		PCPU_ADD(atomic, &h->slots[slot], 1);
+}
+
+/*
+ * The epoch to account into.  User space flips `epoch` and then drains the
+ * other one; where programs run preemptibly, one may have read the old
+ * epoch and be preempted past any fixed wait.  So under tp_preempt an
+ * accounting holds its epoch in the in-flight count of this CPU (migration
+ * is disabled for a program's run, so its release is on the same CPU), and
+ * user space waits for the old epoch's counts to reach 0.  The count is
+ * raised before the epoch is read again: a flip seen then moves the hold to
+ * the new epoch; a flip not seen is one user space made after the count
+ * rose, and its wait sees the count.
+ */
+static __always_inline __u64 *inflight_of(__u32 e)
+{
+	__u32 idx = e & 1;
+
+	return bpf_map_lookup_elem(&inflight, &idx);
+}
+
+static __always_inline __u32 epoch_hold(void)
+{
+	__u32 e = epoch, again;
+	__u64 *n = inflight_of(e);
+
+	if (!n)
+		return e;
+	__sync_fetch_and_add(n, 1);
+	again = *(volatile __u32 *)&epoch;
+	if (again == e)
+		return e;
+	/* The next flip is an interval away: no need to check this one. */
+	__sync_fetch_and_add(n, -1);
+	n = inflight_of(again);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return again;
+}
+
+static __always_inline void epoch_release(__u32 e)
+{
+	__u64 *n = inflight_of(e);
+
+	if (n)
+		__sync_fetch_and_add(n, -1);
+}
+
+/* Take a spill slot of this CPU: a compare-and-swap where the kernel has it. */
+static __always_inline bool claim_slot(__u32 *used)
+{
+#ifdef BBS_NO_CMPXCHG
+	*used = 1;
+	return true;
+#else
+	return __sync_val_compare_and_swap(used, 0, 1) == 0;
+#endif
 }
 
 /* A slot of this CPU's spill (bbscope.h) for an entry that could not be allocated. */
@@ -432,9 +543,10 @@ static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k,
 		if (!s)
 			return NULL;
 		if (!s->used) {
+			if (!claim_slot(&s->used))
+				continue;
 			s->key.g = *k;
 			s->key.phase = phase;
-			s->used = 1;
 			return &s->val;
 		}
 		if (s->key.g.fs == k->fs && s->key.g.dev == k->dev && s->key.g.op == k->op &&
@@ -442,17 +554,6 @@ static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k,
 			return &s->val;
 	}
 	return NULL;
-}
-
-/* Take a spill slot of this CPU: a compare-and-swap where the kernel has it. */
-static __always_inline bool claim_slot(__u32 *used)
-{
-#ifdef BBS_NO_CMPXCHG
-	*used = 1;
-	return true;
-#else
-	return __sync_val_compare_and_swap(used, 0, 1) == 0;
-#endif
 }
 
 /*
@@ -491,13 +592,70 @@ static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group
 	return NULL;
 }
 
-/* A group's per-CPU value, of the context level (cur_ctx()) the caller runs in. */
-static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level)
+/* The histogram of key k (its epoch set), or NULL. */
+static __always_inline struct bbs_hist *hist_of(struct bbs_hist_key *k, __u32 phase)
+{
+	struct bbs_group_val *sv = spill_cached(&k->g, phase);
+	struct bbs_hist *h;
+
+	if (sv)
+		return &sv->phases[0];
+	h = bpf_map_lookup_elem(&hists, k);
+	if (h)
+		return h;
+	bpf_map_update_elem(&hists, k, &zero_hist, BPF_NOEXIST);
+	h = bpf_map_lookup_elem(&hists, k);
+	if (h)
+		return h;
+	sv = spill_of(&k->g, phase);
+	if (sv)
+		return &sv->phases[0];
+	lose(LOST_GROUP_MAP_FULL);
+	return NULL;
+}
+
+/*
+ * A filesystem phase (csum, ordered, rmw, recover; --func's): one histogram
+ * per key.  preemptible: the caller may be preempted mid-run (tp_preempt for
+ * tracepoint programs; fentry programs always are).
+ */
+static __always_inline void fs_hist_add_in(const struct bbs_group *g, __u32 phase, __u64 v,
+					   bool preemptible)
+{
+	struct bbs_hist_key k = { .g = *g, .phase = phase };
+	struct bbs_hist *h;
+	__u32 e;
+
+	k.g.level = cur_ctx();
+	if (preemptible) {
+		e = epoch_hold();
+		k.g.epoch = e;
+		h = hist_of(&k, phase);
+		if (h)
+			hist_add(h, v, true);
+		epoch_release(e);
+		return;
+	}
+	k.g.epoch = epoch;
+	h = hist_of(&k, phase);
+	if (h)
+		hist_add(h, v, false);
+}
+
+static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
+{
+	fs_hist_add_in(g, phase, v, tp_preempt);
+}
+
+/* A group's per-CPU value, of epoch e (epoch_hold) and the context level
+ * (cur_ctx()) the caller runs in. */
+static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g, __u8 level,
+						      __u32 e)
 {
 	struct bbs_group k = *g;
 	struct bbs_group_val *v;
 
-	k.epoch = epoch;
+	k.epoch = e;
 	k.level = level;
 	v = spill_cached(&k, SPILL_GROUP);
 	if (v)
@@ -512,32 +670,6 @@ static __always_inline struct bbs_group_val *group_of(const struct bbs_group *g,
 	if (!v)
 		lose(LOST_GROUP_MAP_FULL);
 	return v;
-}
-
-/* A filesystem phase (csum, ordered, rmw, recover): one histogram per key. */
-static __always_inline void fs_hist_add(const struct bbs_group *g, __u32 phase, __u64 v)
-{
-	struct bbs_hist_key k = { .g = *g, .phase = phase };
-	struct bbs_group_val *sv;
-	struct bbs_hist *h;
-
-	k.g.epoch = epoch;
-	k.g.level = cur_ctx();
-	sv = spill_cached(&k.g, phase);
-	h = sv ? &sv->phases[0] : bpf_map_lookup_elem(&hists, &k);
-	if (!h) {
-		bpf_map_update_elem(&hists, &k, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &k);
-		if (!h) {
-			sv = spill_of(&k.g, phase);
-			if (!sv) {
-				lose(LOST_GROUP_MAP_FULL);
-				return;
-			}
-			h = &sv->phases[0];
-		}
-	}
-	hist_add(h, v);
 }
 
 static __always_inline bool maybe_btrfs_work(__u64 func)
@@ -833,71 +965,89 @@ static __always_inline void emit_bio(const struct bbs_bio_state *st, __u64 end_n
 }
 
 /* Count an end_io work item against its workqueue's slot in the group. */
-static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq)
+static __always_inline void count_wq(struct bbs_group_val *gv, __u64 wq, bool atomic)
 {
 	int i;
 
 	for (i = 0; i < BBS_WQ_SLOTS; i++) {
 		if (gv->wq[i].wq == wq) {
-			gv->wq[i].count++;
+			PCPU_ADD(atomic, &gv->wq[i].count, 1);
 			return;
 		}
 		if (!gv->wq[i].wq) {
 			char name[WQ_NAME_LEN] = {};
 
-			gv->wq[i].wq = wq;
-			gv->wq[i].count++;
+			if (!atomic)
+				gv->wq[i].wq = wq;
+			else if (!claim_way(&gv->wq[i].wq, 0, wq) && gv->wq[i].wq != wq)
+				continue; /* another program took the slot meanwhile */
+			PCPU_ADD(atomic, &gv->wq[i].count, 1);
 			bpf_probe_read_kernel_str(name, sizeof(name),
 						  ((struct workqueue_struct *)wq)->name);
 			bpf_map_update_elem(&wq_names, &wq, name, BPF_NOEXIST);
 			return;
 		}
 	}
-	gv->wq_other++;
+	PCPU_ADD(atomic, &gv->wq_other, 1);
 }
 
 /* The bio's life is over (end_io work ended, or it completed inline): account it. */
-static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
+static __always_inline void account_group(struct bbs_group_val *gv, const struct bbs_bio_state *st,
+					  __u64 now, bool atomic)
 {
-	struct bbs_group_val *gv = group_of(&st->g, level);
-	struct bbs_stats *s;
+	struct bbs_stats *s = &gv->stats;
 
-	if (emit_events)
-		emit_bio(st, now);
-	if (!gv)
-		return;
-	s = &gv->stats;
-	s->bios++;
-	s->bytes += st->bytes;
+	PCPU_ADD(atomic, &s->bios, 1);
+	PCPU_ADD(atomic, &s->bytes, st->bytes);
 	if (st->complete_ns && st->complete_ctx < NR_CTX)
-		s->complete_ctx[st->complete_ctx]++;
+		PCPU_ADD(atomic, &s->complete_ctx[st->complete_ctx], 1);
 	if ((st->start_ns || (st->flags & (BIO_F_NO_ENDIO | BIO_F_ENDIO_UNSEEN))) &&
 	    st->endio_ctx < NR_CTX)
-		s->endio_ctx[st->endio_ctx]++;
+		PCPU_ADD(atomic, &s->endio_ctx[st->endio_ctx], 1);
 
 	if (st->complete_ns) {
 		if (st->flags & BIO_F_BIO_BASED) {
-			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->queue_ns);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->queue_ns, atomic);
 		} else if (st->issue_ns) {
-			hist_add(&gv->phases[PHASE_QUEUE], st->issue_ns - st->queue_ns);
-			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->issue_ns);
+			hist_add(&gv->phases[PHASE_QUEUE], st->issue_ns - st->queue_ns, atomic);
+			hist_add(&gv->phases[PHASE_DEVICE], st->complete_ns - st->issue_ns, atomic);
 		}
 		if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
-			hist_add(&gv->phases[PHASE_HOP], st->start_ns - st->complete_ns);
+			hist_add(&gv->phases[PHASE_HOP], st->start_ns - st->complete_ns, atomic);
 	}
 	if (st->start_ns && !(st->flags & BIO_F_NO_ENDIO))
-		hist_add(&gv->phases[PHASE_ENDIO], now - st->start_ns);
+		hist_add(&gv->phases[PHASE_ENDIO], now - st->start_ns, atomic);
 	if (st->complete_ns || st->start_ns)
-		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns);
+		hist_add(&gv->phases[PHASE_TOTAL], now - st->queue_ns, atomic);
 	if (st->wq)
-		count_wq(gv, st->wq);
+		count_wq(gv, st->wq, atomic);
 	/* A raid56 strip is one device's part of a full stripe's I/O. */
 	if (st->class == CLASS_RAID) {
 		if (st->g.op == BBS_OP_WRITE)
-			s->stripe_writes++;
+			PCPU_ADD(atomic, &s->stripe_writes, 1);
 		else
-			s->stripe_reads++;
+			PCPU_ADD(atomic, &s->stripe_reads, 1);
 	}
+}
+
+static __always_inline void account_bio(const struct bbs_bio_state *st, __u64 now, __u8 level)
+{
+	struct bbs_group_val *gv;
+	__u32 e;
+
+	if (emit_events)
+		emit_bio(st, now);
+	if (tp_preempt) {
+		e = epoch_hold();
+		gv = group_of(&st->g, level, e);
+		if (gv)
+			account_group(gv, st, now, true);
+		epoch_release(e);
+		return;
+	}
+	gv = group_of(&st->g, level, epoch);
+	if (gv)
+		account_group(gv, st, now, false);
 }
 
 /*

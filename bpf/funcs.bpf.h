@@ -31,7 +31,8 @@ struct func_stack {
 	struct func_frame f[FUNC_DEPTH];
 };
 
-/* By thread id; built in a per-CPU scratch entry the first time. */
+/* By thread id; inserted empty the first time (no per-CPU scratch: fentry
+ * programs run preemptibly, as tracepoint ones do since a46023d5616e). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -39,12 +40,7 @@ struct {
 	__type(value, struct func_stack);
 } func_stacks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct func_stack);
-} func_scratch SEC(".maps");
+static const struct func_stack zero_func_stack;
 
 /* An rbio's raid56 operation (enum btrfs_rbio_ops), as a bbs_under. */
 static __always_inline __u8 under_of_rbio(struct btrfs_raid_bio *rbio)
@@ -94,18 +90,14 @@ static __always_inline bool func_target(__u32 slot, __u64 arg, __u32 *fs, __u8 *
 
 static __always_inline int func_enter(__u32 slot, __u64 arg)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0, d;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), d;
 	struct func_stack *s = bpf_map_lookup_elem(&func_stacks, &tid);
 	struct func_frame *f;
 	__u32 fs = 0;
 	__u8 under = UNDER_FS;
 
 	if (!s) {
-		s = bpf_map_lookup_elem(&func_scratch, &zero);
-		if (!s)
-			return 0;
-		s->depth = 0;
-		if (bpf_map_update_elem(&func_stacks, &tid, s, BPF_NOEXIST) ||
+		if (bpf_map_update_elem(&func_stacks, &tid, &zero_func_stack, BPF_NOEXIST) ||
 		    !(s = bpf_map_lookup_elem(&func_stacks, &tid))) {
 			lose(LOST_FUNC_STACK);
 			return 0;
@@ -140,9 +132,10 @@ static __always_inline void func_account(const struct func_frame *f, __u64 total
 	/* fs 0: not told (5.10's btrfs has no BTF): kept, as the filesystem unknown. */
 	if (filter_fs && f->fs && f->fs != filter_fs)
 		return;
-	fs_hist_add(&g, FUNC_PHASE(f->slot, under, 0), total);
-	fs_hist_add(&g, FUNC_PHASE(f->slot, under, 1),
-		    total > f->child_ns ? total - f->child_ns : 0);
+	/* fentry/fexit programs run preemptibly on every kernel: atomic, epoch held. */
+	fs_hist_add_in(&g, FUNC_PHASE(f->slot, under, 0), total, true);
+	fs_hist_add_in(&g, FUNC_PHASE(f->slot, under, 1),
+		       total > f->child_ns ? total - f->child_ns : 0, true);
 }
 
 static __always_inline int func_exit(__u32 slot)

@@ -287,27 +287,37 @@ static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 }
 
 #else
+/*
+ * The thread's entry, inserted zeroed the first time and filled in place.
+ * Not built in a per-CPU scratch entry and copied in: where tracepoint
+ * programs run preemptibly (a46023d5616e), another program on this CPU could
+ * overwrite scratch under a preempted one.
+ */
 static __always_inline struct running *H(run_begin)(void)
 {
-	__u32 zero = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct running *r = bpf_map_lookup_elem(&running, &tid);
 
-	/* struct running is too big for the stack: build it in scratch. */
-	return bpf_map_lookup_elem(&scratch, &zero);
+	if (r)
+		return r;
+	/* Failing with EEXIST is fine: an interrupt on this thread inserted it. */
+	bpf_map_update_elem(&running, &tid, &zero_running, BPF_NOEXIST);
+	r = bpf_map_lookup_elem(&running, &tid);
+	if (!r)
+		lose(LOST_WORK_MAP_FULL);
+	return r;
 }
 
 static __always_inline void H(run_commit)(struct running *r)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	if (bpf_map_update_elem(&running, &tid, r, BPF_ANY))
-		lose(LOST_WORK_MAP_FULL);
 }
 
 static __always_inline struct running *H(run_cur)(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct running *r = bpf_map_lookup_elem(&running, &tid);
 
-	return bpf_map_lookup_elem(&running, &tid);
+	return r && r->what ? r : NULL;
 }
 
 static __always_inline void H(run_close)(struct running *r)
@@ -319,14 +329,13 @@ static __always_inline void H(run_close)(struct running *r)
 
 static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 {
-	struct running *r = H(run_cur)();
+	struct running *r = H(run_begin)();
 
 	if (r && r->what == RUN_ENDIO) {
 		account_bio(&r->st, now, ctx);
 		bio_filter_put(r->bio);
 	}
-	/* run_commit replaces the entry: no delete. */
-	return H(run_begin)();
+	return r;
 }
 
 #endif
@@ -454,8 +463,8 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 	rs = rbios_find((__u64)rbio, &slot);
 	if (!rs || !rs->start_ns)
 		return;
-	r = H(run_begin)();
-	if (r && rs->phase == phase) {
+	r = rs->phase == phase ? H(run_begin)() : NULL;
+	if (r) {
 		r->what = RUN_SPAN;
 		r->ts = r->sp.start_ns = rs->start_ns;
 		r->sp.id = (__u64)rbio;
@@ -576,11 +585,13 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	 * --sample: nor does the end_io work of a bio not followed, whose
 	 * execute_start opened nothing: the thread's task storage, untouched
 	 * since the last bio followed, costs ~140 ns cold (6.18).  Unless
-	 * runs are skipped: then this thread may hold an end_io whose
-	 * execute_end was skipped, which this end closes.  (5.10's end_io
-	 * work would have to be read, and may be freed: not here.)
+	 * runs are skipped (known from the start where tracepoints are
+	 * preemptible, else once user space sees one): then this thread may
+	 * hold an end_io whose execute_end was skipped, which this end
+	 * closes.  (5.10's end_io work would have to be read, and may be
+	 * freed: not here.)
 	 */
-	if (sample_n > 1 && !skipped_runs_seen &&
+	if (sample_n > 1 && !tp_preempt && !skipped_runs_seen &&
 	    bpf_core_field_exists(struct btrfs_bio, end_io_work)) {
 		bio = H(endio_work_bio)(work, func);
 		if (bio && !bio_maybe_followed(bio))

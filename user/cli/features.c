@@ -104,12 +104,13 @@ static json_t *kernel_json(const struct bbs_kernel *k)
 			json_array_append_new(endio,
 					      json_pack("{s:s,s:s}", "function", k->fn_name[i],
 							"class", class_name[k->fn_class[i]]));
-	return json_pack("{s:s,s:b,s:s,s:b,s:s,s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b},s:o,s:o}", "kernel",
-			 k->release, "btf", k->btf, "btrfs", where_name[k->btrfs], "btrfs_btf",
-			 k->btrfs_btf, "lockdown", k->lockdown, "bpf", "tp_btf", k->tp_btf,
-			 "raw_tp", k->btf, "rdonly_cast", k->rdonly_cast, "task_storage",
+	return json_pack("{s:s,s:b,s:s,s:b,s:s,s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b},s:b,s:o,s:o}",
+			 "kernel", k->release, "btf", k->btf, "btrfs", where_name[k->btrfs],
+			 "btrfs_btf", k->btrfs_btf, "lockdown", k->lockdown, "bpf", "tp_btf",
+			 k->tp_btf, "raw_tp", k->btf, "rdonly_cast", k->rdonly_cast, "task_storage",
 			 k->task_storage, "cmpxchg", k->cmpxchg, "fentry", k->fentry, "kprobes",
-			 k->kprobes, "functions", fns, "end_io", endio);
+			 k->kprobes, "tp_preemptible", k->tp_preemptible, "functions", fns,
+			 "end_io", endio);
 }
 
 static json_t *why_json(int why)
@@ -172,6 +173,9 @@ static void print_kernel(const struct bbs_kernel *k)
 	       yes(k->cmpxchg));
 	printf("fentry       %s (on btrfs functions)\n", yes(k->fentry));
 	printf("kprobes      %s\n", yes(k->kprobes));
+	printf("tracepoints  %s\n", k->tp_preemptible
+					    ? "preemptible (SRCU-fast): BPF accounts with atomics"
+					    : "not preemptible");
 }
 
 static void print_tracer(const struct bbs_tracer *t)

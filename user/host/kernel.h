@@ -39,6 +39,12 @@ struct bbs_kernel {
 	bool tp_btf; /* a tp_btf program loads */
 	bool fentry; /* an fentry program on a btrfs function loads */
 	bool kprobes; /* the kernel has kprobes (kprobe_events in tracefs) */
+	/*
+	 * BPF programs on tracepoints may be preempted mid-run (migration
+	 * stays off): a46023d5616e ("tracing: Guard __DECLARE_TRACE() use of
+	 * __DO_TRACE_CALL() with SRCU-fast") runs probes under SRCU-fast.
+	 */
+	bool tp_preemptible;
 	char lockdown[32]; /* "none", "integrity", ... or "" when unknown */
 };
 

@@ -555,17 +555,63 @@ void bbs_tracer_tick(struct bbs_tracer *t)
 	refresh_devs(t);
 }
 
+/* The accountings still holding epoch e, over all CPUs (bpf epoch_hold). */
+static int64_t epoch_holders(struct bbs_tracer *t, uint32_t e)
+{
+	int fd = bpf_map__fd(t->skel->maps.inflight);
+	uint64_t *vals = calloc(t->ncpus, sizeof(*vals));
+	uint32_t idx = e & 1;
+	int64_t sum = -1;
+
+	if (vals && !bpf_map_lookup_elem(fd, &idx, vals))
+		for (int c = sum = 0; c < t->ncpus; c++)
+			sum += (int64_t)vals[c];
+	free(vals);
+	return sum;
+}
+
+/*
+ * Wait until nothing writes into the old epoch any more.  Where tracepoint
+ * programs run with preemption off (and no --func), a millisecond bounds
+ * any handler.
+ * Where they run preemptibly (tp_preempt, a46023d5616e), a handler that
+ * read the old epoch may be preempted for any time: wait for its in-flight
+ * count instead, up to EPOCH_WAIT_MS (a writer preempted longer than that is
+ * on a starved CPU; its update may land after the drain and is then counted
+ * in a later interval, or lost), and count such drains.
+ */
+#define EPOCH_WAIT_MS 200
+static void epoch_wait(struct bbs_tracer *t, uint32_t old)
+{
+	int64_t n = 0;
+
+	/* --func's programs hold epochs on every kernel (fentry is preemptible). */
+	if (!t->skel->rodata->tp_preempt && !t->funcs.n) {
+		usleep(1000);
+		return;
+	}
+	for (int i = 0; i < EPOCH_WAIT_MS * 10; i++) {
+		n = epoch_holders(t, old);
+		if (n <= 0)
+			return;
+		usleep(100);
+	}
+	t->epoch_waits_timed_out++;
+	bbs_warn("an interval closed with %lld accounting(s) still under way after %d ms "
+		 "(%llu time(s) so far): counts may move to a later interval",
+		 (long long)n, EPOCH_WAIT_MS, (unsigned long long)t->epoch_waits_timed_out);
+}
+
 int bbs_tracer_drain(struct bbs_tracer *t, struct bbs_report *r)
 {
 	uint32_t old = t->epoch;
 	uint64_t now;
 	int err;
 
-	/* Flip the buffer BPF accounts into; handlers run with preemption off,
-	 * so after a millisecond none still writes into the old one. */
+	/* Flip the buffer BPF accounts into, and wait for its last writers. */
 	t->epoch ^= 1;
 	__atomic_store_n(&t->skel->bss->epoch, t->epoch, __ATOMIC_SEQ_CST);
-	usleep(1000);
+	epoch_wait(t, old);
 
 	bbs_report_reset(r);
 	now = bbs_now_ns();

@@ -42,6 +42,7 @@ struct bbs_tracer {
 	uint32_t unavailable; /* phases without their tracepoints */
 	uint8_t tp_why[NR_TPS]; /* enum bbs_why of a tracepoint not attached */
 	uint32_t epoch;
+	uint64_t epoch_waits_timed_out; /* tp_preempt: drains that did not wait for every writer */
 	uint64_t last_drain_ns;
 	uint64_t evict_after_ns;
 	uint64_t evicted; /* since the last drain */

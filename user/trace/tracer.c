@@ -226,7 +226,13 @@ static int64_t preempt_count_delta(const struct btf *vmlinux)
 		const char *name =
 			btf__name_by_offset(vmlinux, btf__type_by_id(vmlinux, v->type)->name_off);
 
-		if (!strcmp(name, "__preempt_count") && v->size == 4)
+		/*
+		 * An int until 7.x made it an unsigned long on x86-64, with
+		 * PREEMPT_NEED_RESCHED moved to bit 63 (HAS_SEPARATE_PREEMPT_
+		 * RESCHED_BITS; Debian's 7.3): the count is its low 32 bits
+		 * either way, which BPF reads.
+		 */
+		if (!strcmp(name, "__preempt_count") && (v->size == 4 || v->size == 8))
 			pc = v->offset;
 		else if (!strcmp(name, "runqueues"))
 			rq = v->offset;
@@ -345,7 +351,6 @@ static int choose_programs(struct bbs_tracer *t, bool raw_only)
 	skel->rodata->pc_direct = t->btf;
 	bpf_map__set_autocreate(skel->maps.task_running, t->btf);
 	bpf_map__set_autocreate(skel->maps.running, !t->btf);
-	bpf_map__set_autocreate(skel->maps.scratch, !t->btf);
 	bpf_map__set_autocreate(skel->maps.devs, !t->btf);
 	for (size_t i = 0; i < NR_TPS; i++) {
 		t->prog[i] = pick_prog(t, i, vmlinux, btrfs);
@@ -547,6 +552,7 @@ static struct bbscope_bpf *open_object(bool cmpxchg)
 static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_only, bool *refused)
 {
 	const struct bbs_kernel *k = &t->k;
+	const char *force;
 	bool work_seen;
 	int err;
 
@@ -566,6 +572,9 @@ static int load(struct bbs_tracer *t, const struct bbs_tracer_opts *o, bool raw_
 	set_work_fn_range(t);
 	/* Benchmarks: programs attached but empty, the cost of the events alone. */
 	t->skel->rodata->events_only = getenv("BBSCOPE_EVENTS_ONLY") != NULL;
+	/* BBSCOPE_TP_PREEMPT=0|1 overrides the probe (tests, cost A/B). */
+	force = getenv("BBSCOPE_TP_PREEMPT");
+	t->skel->rodata->tp_preempt = force && *force ? *force == '1' : k->tp_preemptible;
 	if (o->emit_events)
 		bpf_map__set_max_entries(t->skel->maps.events, (o->ringbuf_mb ? o->ringbuf_mb : 16)
 								       << 20);
@@ -841,6 +850,9 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
 			? "the preempt count"
 			: "the irq and softirq tracepoints");
+	if (t->skel->rodata->tp_preempt)
+		fprintf(f, "  tracepoints preemptible: atomic adds, epoch hand-over by in-flight "
+			   "counts\n");
 	for (int i = 0; i < FN_NR_END_IO; i++) {
 		static const char *const where[] = { "inline at completion", "a work item" };
 		uint8_t w = t->skel->rodata->fn_work_ops[i];
