@@ -19,7 +19,7 @@ writeback() {  # FILE: 16 MiB through sync_file_range(WRITE): WB_SYNC_NONE, no R
 # witness_start FILE: count the checksums run as work items, by the kernel's
 # tracepoints (where bpftrace and tracefs are); witness_stop prints the count.
 # Those are run_one_async_start (offloaded to btrfs's workers) and, where the
-# async csum series is in (7.x: csum_one_bio_work, queued for a write bio
+# async csum series is in (csum_one_bio_work: 6.18 here and 7.x; queued for a write bio
 # that is not offloaded, such as the WB_SYNC_ALL writeback of `sync`),
 # csum_one_bio_work: bbscope makes a csum span of each.
 ksym_addr() { awk -v f="$1" '$3 == f || index($3, f ".") == 1 { print $1; exit }' /proc/kallsyms; }
