@@ -87,7 +87,7 @@ for d in "crypt $CRYPT $(((c1 - c0) * 512))" "linear $LINEAR $(((l1 - l0) * 512)
 		 ($w | all(.phases.queue.observable == false)),
 		 ($dm | all(.endio_ctx[$ctx] == .bios))] | @tsv' "$J")"
 	check "dm-$1 ($2): data write bytes ($data) == file size" [ "$data" -eq 4194304 ]
-	check "dm-$1: write bytes of every kind ($all) == what $2 counted ($3)" [ "$all" -eq "$3" ]
+	check_traced "dm-$1: write bytes of every kind, against what $2 counted" "$all" "$3" "$J"
 	check "dm-$1: every data and metadata write has device and total" [ "$dm" = true ]
 	check "dm-$1: every superblock write has device and total" [ "$super" = true ]
 	check "dm-$1: no queue phase (no requests on a bio-based device)" [ "$queue" = true ]
