@@ -377,7 +377,8 @@ static double wake_runq(double runq, double busy, double run, double wakeups)
  * beyond its workers' running and waiting for a core, and each wake-up less
  * the waker's wait for a core (the sharing makes that wait again).
  */
-static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double cores, int k)
+static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double elapsed_ns,
+		      double cores, int k)
 {
 	double sr = bbs_json_num(t, "submitter_run_ns"),
 	       sq = bbs_json_num(t, "submitter_runq_wait_ns");
@@ -386,10 +387,22 @@ static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double c
 	double s_busy = p->submit_ns + p->issue_ns + (k == 1 ? p->csum_ns : 0);
 	double w_busy = p->csum_ns + p->worker_ns * bbs_json_num(t, "worker_gaps") / bios;
 
-	p->cores = fmax(cores, 0.05);
-	p->submit_cpu_ns = sr;
-	p->device_cpu_ns = ir;
-	p->device_ns = fmax(p->device_ns - p->issue_ns - ir - iq, 0);
+	/*
+	 * S's CPU time beyond its busy time ran inside its waits, in the
+	 * kernel on its behalf (io_uring's task work, completions) while the
+	 * device held the bio: it is the device's CPU work where the device had
+	 * time without a CPU of its own, and took cores beside the io-wq
+	 * worker's for the rest (as other load does).
+	 */
+	double s_wait_cpu = fmax(sr - s_busy, 0);
+	double d_delay = fmax(p->device_ns - p->issue_ns - ir - iq, 0);
+	double placed = fmin(s_wait_cpu, d_delay);
+
+	p->cores = fmax(cores - (elapsed_ns > 0 ? (s_wait_cpu - placed) * bios / elapsed_ns : 0),
+			0.05);
+	p->submit_cpu_ns = sr - s_wait_cpu;
+	p->device_cpu_ns = ir + placed;
+	p->device_ns = d_delay - placed;
 	if (k >= 2) {
 		p->worker_cpu_ns = wr;
 		p->handoff_ns = fmax(p->handoff_ns - wake_runq(wq, w_busy, wr,
@@ -431,7 +444,7 @@ static struct bbs_pipe pipe_one(const struct point *pt, int k, const json_t *row
 			    sysconf(_SC_NPROCESSORS_ONLN) - bbs_json_num(t, "other_load_cores"));
 
 	if (shared && io_run >= 0 && io_rq >= 0 && cores > 0)
-		share_cpu(&p, t, bios, cores, k);
+		share_cpu(&p, t, bios, bbs_json_num(row, "elapsed_s") * 1e9, cores, k);
 	bbs_pipe_predict(&p);
 	return p;
 }
@@ -475,6 +488,7 @@ static json_t *predict_shape(const struct point *pt, int k, const struct bbs_mod
 	struct bbs_pipe p = pipe_one(pt, k, row, true);
 	double cores = bbs_json_num(row, "cpu_s") / bbs_json_num(row, "elapsed_s");
 	double unshared = pred_median(pt, k, false, NULL), shared = NAN;
+	double per_round[BBS_BENCH_MAX_ROUNDS] = { 0 };
 	double seed_bps = k == 0   ? 1 / (1 / seed->mem_bps + 1 / seed->dev_bps)
 			  : k == 2 ? seed->async_bps
 				   : seed->serial_bps;
@@ -490,7 +504,7 @@ static json_t *predict_shape(const struct point *pt, int k, const struct bbs_mod
 			v[n++] = pipe_one(pt, k, json_array_get(pt->samples[k], i), true).bps;
 		shared = n ? bbs_median(v, n) : NAN;
 	}
-	p.bps = pred_median(pt, k, true, NULL);
+	p.bps = pred_median(pt, k, true, per_round);
 	o = json_pack("{s:{s:f,s:f,s:f,s:f,s:f,s:f,s:f},s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "inputs",
 		      "submit_ns", p.submit_ns, "issue_ns", p.issue_ns, "csum_ns", p.csum_ns,
 		      "device_ns", p.device_ns, "handoff_ns", p.handoff_ns, "wake_ns", p.wake_ns,
@@ -509,11 +523,14 @@ static json_t *predict_shape(const struct point *pt, int k, const struct bbs_mod
 	}
 	/* each round's own terms and throughput: what each round was predicted from */
 	{
-		json_t *tr = json_array(), *mr = json_array(), *br = json_array();
+		json_t *tr = json_array(), *mr = json_array(), *br = json_array(),
+		       *pr = json_array();
 
 		for (size_t i = 0; i < json_array_size(pt->samples[k]); i++) {
 			const json_t *r = json_array_get(pt->samples[k], i);
 
+			if (i < BBS_BENCH_MAX_ROUNDS)
+				json_array_append_new(pr, json_real(per_round[i]));
 			json_array_append(tr, json_object_get(r, "terms"));
 			json_array_append_new(mr, json_real(bbs_json_num(r, "throughput_bps")));
 			json_array_append_new(
@@ -522,6 +539,7 @@ static json_t *predict_shape(const struct point *pt, int k, const struct bbs_mod
 		json_object_set_new(o, "rounds_terms", tr);
 		json_object_set_new(o, "rounds_bio_bytes", br);
 		json_object_set_new(o, "rounds_measured_bps", mr);
+		json_object_set_new(o, "rounds_predicted_bps", pr);
 	}
 	/* the two bounds the prediction is the lower of, each round */
 	json_object_set_new(o, "unshared_bps", json_real(unshared));
