@@ -105,6 +105,14 @@ check "sweep: the prediction is the lower bound of the shared and unshared model
 	'[.model.points[].shapes[] | .shared_bps > 0 and
 	.predicted_bps <= .shared_bps * 1.000001 and .predicted_bps <= .unshared_bps * 1.000001] |
 	all' "$S"
+check "sweep: each wake-up timed by the kernel in every round's terms" jq -e \
+	'[.model.points[].shapes[].rounds_terms[] | .submitter_wakeups >= 1 and
+	has("workers_wake_wait_idle_ns") and has("io_wake_wait_ns")] | all' "$S"
+# The test that is not circular: every point from the other depth's terms.
+check "sweep: every shape predicted from the other depth too" jq -e \
+	'([.model.points[].shapes[].from_depths | length == 1 and .[0].predicted_bps > 0] | all) and
+	(.model.cross_depth | .predictions == 16 and .within_10pct <= 16 and
+	.mean_abs_error >= 0)' "$S"
 check "sweep: a worker's CPU work only where a worker checksums" jq -e '[.model.points[].shapes |
 	.async.inputs.worker_cpu_ns > 0 and .none.inputs.worker_cpu_ns == 0] | all' "$S"
 check "sweep: the speedup error is predicted minus measured" jq -e '[.model.points[] |

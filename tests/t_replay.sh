@@ -49,6 +49,16 @@ check_json() {  # MODE ALGO QD WORKERS
 			.sleeps >= 0 and
 			if $m == "async" or $m == "offload" then .workers_run_ns > 0
 			else .workers_run_ns == 0 end) and
+		# each wake-up timed by the kernel (root may load BPF): the
+		# submitter sleeps on completions, a worker on its FIFO; the
+		# waits are run-queue time, so within the schedstat sum of it
+		(.bios as $n | .terms | .submitter_wakeups >= 1 and
+			.submitter_wake_wait_idle_ns <= .submitter_wake_wait_ns and
+			.workers_wake_wait_idle_ns <= .workers_wake_wait_ns and
+			.submitter_wakeups * .submitter_wake_wait_ns <=
+				1.2 * .submitter_runq_wait_ns * $n + 1e6 and
+			if $m == "async" or $m == "offload" then .workers_wakeups >= 1
+			else .workers_wakeups == 0 end) and
 		(.groups[] | select(.dev != null) | .bytes == $size and .op == "write" and
 			.kind == "data" and .phases.device.count == .bios and
 			.phases.total.count == .bios) and

@@ -320,6 +320,7 @@ static void bench_free(struct bbs_bench *b)
 	json_decref(b->model);
 	json_decref(b->speedup);
 	json_decref(b->kmodel);
+	json_decref(b->cross);
 	for (unsigned int p = 0; p < b->npts; p++) {
 		for (int k = 0; k < NR_SHAPES; k++) {
 			json_decref(b->pts[p].samples[k]);

@@ -112,6 +112,7 @@ struct bbs_bench {
 	struct point pts[MAX_POINTS];
 	unsigned int npts;
 	json_t *kmodel; /* the kernel row's model */
+	json_t *cross; /* each point predicted from another depth's terms: a summary */
 	char *table; /* the text table */
 };
 

@@ -398,18 +398,36 @@ static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double e
 	double d_delay = fmax(p->device_ns - p->issue_ns - ir - iq, 0);
 	double placed = fmin(s_wait_cpu, d_delay);
 
+	/*
+	 * Each wake-up timed by the kernel, where the replay could: of its wait
+	 * for a core, only what passed with every CPU busy is the sharing's to
+	 * make again; what passed with a CPU idle stays a delay (for io-wq's
+	 * wake-ups too, inside the device's time).  Else schedstat's sums.
+	 */
+	bool timed = isfinite(bbs_json_num(t, "workers_wake_wait_ns"));
+	double io_idle = timed ? bbs_json_num(t, "io_wake_wait_idle_ns") *
+					 bbs_json_num(t, "io_wakeups") / bios
+			       : 0;
+
 	p->cores = fmax(cores - (elapsed_ns > 0 ? (s_wait_cpu - placed) * bios / elapsed_ns : 0),
 			0.05);
 	p->submit_cpu_ns = sr - s_wait_cpu;
 	p->device_cpu_ns = ir + placed;
-	p->device_ns = d_delay - placed;
+	p->device_ns = d_delay - placed + fmin(fmax(io_idle, 0), iq);
 	if (k >= 2) {
 		p->worker_cpu_ns = wr;
-		p->handoff_ns = fmax(p->handoff_ns - wake_runq(wq, w_busy, wr,
-							       bbs_json_num(t, "handoffs") / bios),
-				     0);
+		p->handoff_ns =
+			fmax(p->handoff_ns -
+				     (timed ? bbs_json_num(t, "workers_wake_wait_ns") -
+						      bbs_json_num(t, "workers_wake_wait_idle_ns")
+					    : wake_runq(wq, w_busy, wr,
+							bbs_json_num(t, "handoffs") / bios)),
+			     0);
 		p->wake_ns = fmax(
-			p->wake_ns - wake_runq(sq, s_busy, sr, bbs_json_num(t, "sleeps") / bios),
+			p->wake_ns - (timed ? bbs_json_num(t, "submitter_wake_wait_ns") -
+						      bbs_json_num(t, "submitter_wake_wait_idle_ns")
+					    : wake_runq(sq, s_busy, sr,
+							bbs_json_num(t, "sleeps") / bios)),
 			0);
 	}
 	p->submit_ns = p->issue_ns = p->csum_ns = p->worker_ns = 0;
@@ -609,6 +627,51 @@ static void predict_points(struct bbs_bench *b)
 	}
 }
 
+/*
+ * The test that is not circular: every shape at every point predicted from
+ * the terms of each other depth of its checksum (the HTML page's curves),
+ * against what that point measured.  Into each shape's "from_depths" and
+ * the summary b->cross.
+ */
+static void predict_across(struct bbs_bench *b)
+{
+	double sum = 0;
+	int n = 0, within = 0;
+
+	for (unsigned int i = 0; i < b->npts; i++) {
+		const struct point *to = &b->pts[i];
+		json_t *shapes = json_object_get(to->model, "shapes");
+
+		for (int k = 0; k < NR_SHAPES; k++) {
+			json_t *s = json_object_get(shapes, bench_row_name[ROW_NONE + k]);
+			double meas = bbs_json_num(s, "measured_bps");
+			json_t *arr = json_array();
+
+			for (unsigned int j = 0; j < b->npts; j++) {
+				const struct point *from = &b->pts[j];
+				struct bbs_pipe p;
+				double err;
+
+				if (j == i || from->algo != to->algo || from->qd == to->qd ||
+				    !bench_pipe_of(from, k, to->qd, &p) || !(meas > 0))
+					continue;
+				err = p.bps / meas - 1;
+				json_array_append_new(arr, json_pack("{s:i,s:f,s:f}", "qd",
+								     (int)from->qd, "predicted_bps",
+								     p.bps, "error", err));
+				sum += fabs(err);
+				within += fabs(err) <= 0.1;
+				n++;
+			}
+			json_object_set_new(s, "from_depths", arr);
+		}
+	}
+	json_decref(b->cross);
+	b->cross = n ? json_pack("{s:i,s:i,s:f}", "predictions", n, "within_10pct", within,
+				 "mean_abs_error", sum / n)
+		     : NULL;
+}
+
 /* The sweep's table: every shape at every point, predicted beside measured. */
 static void table_points(FILE *f, const struct bbs_bench *b)
 {
@@ -656,6 +719,13 @@ static void table_points(FILE *f, const struct bbs_bench *b)
 			bbs_json_num(m, "unshared_async_speedup"),
 			bbs_json_num(m, "seed_async_speedup"));
 	}
+	if (b->cross)
+		fprintf(f,
+			"across depths (each point from another depth's terms): %.0f of %.0f "
+			"within 10%%, mean |error| %.1f%%\n",
+			bbs_json_num(b->cross, "within_10pct"),
+			bbs_json_num(b->cross, "predictions"),
+			100 * bbs_json_num(b->cross, "mean_abs_error"));
 }
 
 /*
@@ -898,6 +968,8 @@ json_t *bbs_bench_json(const struct bbs_bench *b)
 		json_object_set_new(r->model, "points", pts);
 		if (b->kmodel)
 			json_object_set(r->model, "kernel", b->kmodel);
+		if (b->cross)
+			json_object_set(r->model, "cross_depth", b->cross);
 	}
 	json_object_set_new(o, "measured_async_speedup", json_real(r->speedup));
 	json_object_set_new(o, "min", json_pack("{s:f}", "measured_async_speedup", r->speedup_lo));
@@ -1043,6 +1115,7 @@ int bench_results(struct bbs_bench *b)
 	r->model = aggregate_array(b->model);
 	predict(r);
 	predict_points(b);
+	predict_across(b);
 	if (b->o.direct)
 		predict_kernel(b, r);
 	explain_points(b);

@@ -292,6 +292,24 @@ static json_t *terms_json(const struct bbs_replay_csum_opts *o, const struct bbs
 			  si->run_ns / n, "io_runq_wait_ns", si->runq_ns / n, "idle_cores",
 			  t->machine_idle_ns / el, "other_load_cores",
 			  fmax(online - (t->machine_idle_ns + ours) / el, 0)));
+	if (t->wake_known) {
+		static const char *const who[] = { "submitter", "workers", "io" };
+		const struct bbs_wake_stat *ws[] = { &t->wake_submitter, &t->wake_workers,
+						     &t->wake_io };
+		char k[64];
+
+		/* each wake-up, timed by the kernel: how many, and per wake-up */
+		for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+			double n_w = (double)ws[i]->wakeups;
+
+			snprintf(k, sizeof(k), "%s_wakeups", who[i]);
+			json_object_set_new(j, k, json_integer((json_int_t)ws[i]->wakeups));
+			snprintf(k, sizeof(k), "%s_wake_wait_ns", who[i]);
+			json_object_set_new(j, k, json_real(n_w ? ws[i]->wait_ns / n_w : 0));
+			snprintf(k, sizeof(k), "%s_wake_wait_idle_ns", who[i]);
+			json_object_set_new(j, k, json_real(n_w ? ws[i]->wait_idle_ns / n_w : 0));
+		}
+	}
 	return j;
 }
 

@@ -134,6 +134,7 @@ struct replay {
 	atomic_uint nwtid;
 	struct task_sched *tasks0;
 	ssize_t ntasks0;
+	struct bbs_wakeups *wakeups;
 	uint64_t idle0;
 	int err; /* errno of the first failure */
 	size_t err_bio; /* the bio whose write failed, or SIZE_MAX (io_uring failed) */
@@ -519,8 +520,16 @@ static ssize_t tasks_read(struct task_sched **out)
 
 static void sched_start(struct replay *r)
 {
+	r->wakeups = bbs_wakeups_start();
 	r->ntasks0 = tasks_read(&r->tasks0);
 	r->idle0 = bbs_machine_idle_ns();
+}
+
+static void wake_add(struct bbs_wake_stat *to, const struct bbs_wake_stat *a)
+{
+	to->wakeups += a->wakeups;
+	to->wait_ns += a->wait_ns;
+	to->wait_idle_ns += a->wait_idle_ns;
 }
 
 static void sched_add(struct bbs_sched *to, const struct bbs_sched *a, const struct bbs_sched *b)
@@ -547,21 +556,34 @@ static void sched_end(struct replay *r)
 	t->machine_idle_ns = r->idle0 && idle1 >= r->idle0 ? idle1 - r->idle0 : 0;
 	t->idle_known = r->idle0 && idle1 >= r->idle0;
 	t->sched_known = n > 0 && r->ntasks0 > 0;
+	t->wake_known = t->sched_known && r->wakeups;
 	for (ssize_t i = 0; t->sched_known && i < n; i++) {
 		const struct bbs_sched *from = NULL;
 		struct bbs_sched *to = &t->sched_io;
 
+		struct bbs_wake_stat ws, *wto = &t->wake_io;
+
 		for (unsigned int k = 0; k < atomic_load(&r->nwtid); k++)
-			if (r->wtid[k] == v[i].tid)
+			if (r->wtid[k] == v[i].tid) {
 				to = &t->sched_workers;
-		if (v[i].tid == self)
+				wto = &t->wake_workers;
+			}
+		if (v[i].tid == self) {
 			to = &t->sched_submitter;
+			wto = &t->wake_submitter;
+		}
+		if (r->wakeups) {
+			bbs_wakeups_read(r->wakeups, v[i].tid, &ws);
+			wake_add(wto, &ws);
+		}
 		for (ssize_t k = 0; k < r->ntasks0; k++)
 			if (r->tasks0[k].tid == v[i].tid)
 				from = &r->tasks0[k].s;
 		sched_add(to, &v[i].s, from);
 	}
 	free(v);
+	bbs_wakeups_stop(r->wakeups);
+	r->wakeups = NULL;
 }
 
 static inline uint64_t release_ns(const struct replay *r, size_t i)
@@ -711,6 +733,7 @@ static void teardown(struct replay *r)
 		close(r->efd);
 	free(r->threads);
 	free(r->tasks0);
+	bbs_wakeups_stop(r->wakeups);
 	free(r->slots);
 	free(r->free);
 	free(r->queued);

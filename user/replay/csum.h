@@ -12,6 +12,7 @@
 
 #include "btrfs/csum.h"
 #include "host/machine.h"
+#include "host/wakeups.h"
 #include "model/report.h"
 #include "replay/workload.h"
 
@@ -74,6 +75,11 @@ struct bbs_replay_csum_opts {
  *   machine_idle_ns  every CPU's idle time over the run (/proc/stat): what
  *                    neither the run nor other load used
  *   cpus             the CPUs the run may use (sched_getaffinity)
+ *
+ * and, where this process may load BPF, every wake-up of the submitter and
+ * of the workers and the other threads: its wait from woken to running,
+ * and how much of it passed with a CPU idle (wake_submitter, wake_workers,
+ * wake_io; wake_known).
  */
 struct bbs_replay_terms {
 	uint64_t issue_ns, sleep_ns, csum_ns, dev_busy_ns, handoff_ns, wake_ns;
@@ -81,6 +87,9 @@ struct bbs_replay_terms {
 	uint64_t worker_ns, worker_gaps;
 	uint64_t sleeps; /* the submitter's waits summed in sleep_ns */
 	struct bbs_sched sched_submitter, sched_workers, sched_io;
+	/* each wake-up timed by the kernel (host/wakeups.h): where BPF is allowed */
+	struct bbs_wake_stat wake_submitter, wake_workers, wake_io;
+	bool wake_known;
 	uint64_t machine_idle_ns;
 	unsigned int cpus;
 	bool sched_known; /* schedstat was readable for every thread */
