@@ -397,6 +397,13 @@ static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double e
 	double s_wait_cpu = fmax(sr - s_busy, 0);
 	double d_delay = fmax(p->device_ns - p->issue_ns - ir - iq, 0);
 	double placed = fmin(s_wait_cpu, d_delay);
+	/*
+	 * Likewise a worker's CPU time beyond its busy time (its checksums, its
+	 * gaps between two) ran inside its wake-ups and after its notices: in
+	 * hand-offs already timed on the wall clock.  Not its station's work
+	 * again; cores it took, as other load does.
+	 */
+	double w_wait_cpu = k >= 2 ? fmax(wr - w_busy, 0) : 0;
 
 	/*
 	 * Each wake-up timed by the kernel, where the replay could: of its wait
@@ -409,13 +416,15 @@ static void share_cpu(struct bbs_pipe *p, const json_t *t, double bios, double e
 					 bbs_json_num(t, "io_wakeups") / bios
 			       : 0;
 
-	p->cores = fmax(cores - (elapsed_ns > 0 ? (s_wait_cpu - placed) * bios / elapsed_ns : 0),
+	p->cores = fmax(cores - (elapsed_ns > 0
+					 ? (s_wait_cpu - placed + w_wait_cpu) * bios / elapsed_ns
+					 : 0),
 			0.05);
 	p->submit_cpu_ns = sr - s_wait_cpu;
 	p->device_cpu_ns = ir + placed;
 	p->device_ns = d_delay - placed + fmin(fmax(io_idle, 0), iq);
 	if (k >= 2) {
-		p->worker_cpu_ns = wr;
+		p->worker_cpu_ns = wr - w_wait_cpu;
 		p->handoff_ns =
 			fmax(p->handoff_ns -
 				     (timed ? bbs_json_num(t, "workers_wake_wait_ns") -
