@@ -49,10 +49,13 @@ check_json() {  # MODE ALGO QD WORKERS
 			.sleeps >= 0 and
 			if $m == "async" or $m == "offload" then .workers_run_ns > 0
 			else .workers_run_ns == 0 end) and
-		# each wake-up timed by the kernel (root may load BPF): the
-		# submitter sleeps on completions, a worker on its FIFO; the
-		# waits are run-queue time, so within the schedstat sum of it
-		(.bios as $n | .terms | .submitter_wakeups >= 1 and
+		# each wake-up timed by the kernel (root may load BPF): a
+		# submitter that waited a millisecond in all slept and woke (one
+		# that reaps while it checksums may never wait), a worker sleeps
+		# on its FIFO; the waits are run-queue time, so within the
+		# schedstat sum of it
+		(.bios as $n | .terms |
+			(.sleep_ns * $n < 1e6 or .submitter_wakeups >= 1) and
 			.submitter_wake_wait_idle_ns <= .submitter_wake_wait_ns and
 			.workers_wake_wait_idle_ns <= .workers_wake_wait_ns and
 			.submitter_wakeups * .submitter_wake_wait_ns <=

@@ -234,6 +234,34 @@ static inline void csum_bio(struct replay *r, size_t i)
 			r->csums + r->csum_idx[i] * r->csum_size);
 }
 
+static void reap(struct replay *r);
+
+/*
+ * The serial submitter checksums a bio while earlier writes are in flight:
+ * a write that completes meanwhile is reaped (so stamped) between two
+ * chunks of the checksum, not when it ends.  Else the device's busy time at
+ * depth held the checksum's time too (qd 4 sha256: 478 us a MiB, against
+ * 158 at qd 1), and so did the model's device term.  Peeking at the
+ * completion ring is one load.
+ */
+#define CSUM_CHUNK (16 * BBS_WL_BLOCK)
+
+static void csum_bio_reaping(struct replay *r, size_t i)
+{
+	const struct bbs_wbio *b = &r->w->bios[i];
+	const uint8_t *d = bio_data(r, b);
+	uint8_t *out = r->csums + r->csum_idx[i] * r->csum_size;
+
+	for (uint32_t off = 0; off < b->len; off += CSUM_CHUNK) {
+		uint32_t len = b->len - off < CSUM_CHUNK ? b->len - off : CSUM_CHUNK;
+
+		bbs_csum_blocks(r->o->algo, d + off, len, BBS_WL_BLOCK,
+				out + (size_t)(off / BBS_WL_BLOCK) * r->csum_size);
+		if (r->dev_inflight && io_uring_cq_ready(&r->ring))
+			reap(r);
+	}
+}
+
 static int pool_setup(struct replay *r)
 {
 	const struct bbs_workload *w = r->w;
@@ -395,7 +423,7 @@ static void start_bio(struct replay *r, size_t i, uint64_t now)
 		/* What is queued goes to the device before this checksum starts. */
 		r->err = -flush_reap(r);
 		s->csum_start_ns = bbs_now_ns();
-		csum_bio(r, i);
+		csum_bio_reaping(r, i);
 		s->csum_end_ns = bbs_now_ns();
 		s->csum_done = true;
 		queue_write(r, si);
