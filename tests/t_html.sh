@@ -80,7 +80,7 @@ sed 's/^/    /' "$T_TMP/report.charts" | head -40
 chart "$T_TMP/report.charts" 'report-hist-loop[0-9]+-write-data-device' 'write data: device'
 chart "$T_TMP/report.charts" 'report-hist-loop[0-9]+-write-data-total' 'write data: total'
 chart "$T_TMP/report.charts" 'report-hist-loop[0-9]+-write-data-hop' 'write data: hop'
-chart "$T_TMP/report.charts" 'report-hist-fs-write-data-csum' '[(]filesystem[)] write data: csum'
+chart "$T_TMP/report.charts" 'report-hist-fs-[a-z0-9-]+-write-data-csum' '[(]filesystem[)] write data: csum'
 chart "$T_TMP/report.charts" 'report-heatmap-write' 'write bios: latency over time'
 "$BBSCOPE" report --html "$T_TMP/x.html" --events "$T_TMP/t.trace" >/dev/null 2>&1
 check "--html with --events is bad usage (2)" test $? -eq 2
@@ -119,9 +119,10 @@ check "screenshot is not blank ($size bytes)" test "$size" -gt 50000
 check "--by comm,fs: a heading names dd" grep -qE '<h2>[^<]* dd</h2>' "$T_TMP/by.html"
 check "--by comm,fs: no '* * *' heading" eval '! grep -q "<h2>[* ]*</h2>" "$T_TMP/by.html"'
 # The phases with no device (ordered extents) are headed by their
-# filesystem, as the text report heads them, not by "filesystem" alone.
+# filesystem, as the text report heads them, not by "filesystem" alone,
+# and say they are not split by process.
 check "--by comm,fs: the filesystem-level heading names the filesystem" \
-	grep -qF '<h2>/tmp/rec-state/mnt (filesystem)</h2>' "$T_TMP/by.html"
+	grep -qF '<h2>/tmp/rec-state/mnt (filesystem), every process</h2>' "$T_TMP/by.html"
 "$BBSCOPE" report --html "$T_TMP/fs.html" "$PWD/tests/fuzz/real-dd.bbt" 2>/dev/null ||
 	fail "report --html real-dd.bbt"
 check "the filesystem-level heading names the filesystem" \

@@ -47,6 +47,10 @@ static void group_label(const json_t *g, char *buf, size_t len)
 			n += snprintf(buf + n, len - n, "%s%s", n ? " " : "", part[i]);
 	if (!buf[0])
 		snprintf(buf, len, "all bios");
+	/* split by comm, but this group's phases have no process (ordered extents) */
+	n = strlen(buf);
+	if (json_is_null(json_object_get(g, "comm")) && n < len)
+		snprintf(buf + n, len - n, ", every process");
 }
 
 /* 67108864 -> "64 MiB" */
@@ -216,9 +220,18 @@ int bbs_html_report(struct bbs_html *h, const char *id_prefix, const json_t *rep
 			/* The comm only where groups are split by it (--by comm). */
 			const char *comm = jstr(g, "comm", "");
 
-			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s%s%s-%s", id_prefix,
-				 jstr(g, "dev", "fs"), jstr(g, "op", "x"), jstr(g, "kind", "x"),
-				 *comm ? "-" : "", comm, pn);
+			/* a filesystem's own phases: named after it, as two may be traced */
+			const char *dev = json_string_value(json_object_get(g, "dev"));
+			const char *fs = jstr(g, "fs", "all");
+			char where[96];
+
+			if (dev)
+				snprintf(where, sizeof(where), "%s", dev);
+			else
+				snprintf(where, sizeof(where), "fs-%s", fs + (*fs == '/'));
+			snprintf(id, sizeof(id), "%s-hist-%s-%s-%s%s%s-%s", id_prefix, where,
+				 jstr(g, "op", "x"), jstr(g, "kind", "x"), *comm ? "-" : "", comm,
+				 pn);
 			snprintf(title, sizeof(title), "%s: %s", label, pn);
 			bbs_html_phase_hist(h, id, title, ph);
 		}
