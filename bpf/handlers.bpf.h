@@ -77,9 +77,18 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u
 /* Forward: an rmw/recover span open on this thread notes that it did I/O. */
 static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __u64 now);
 
-static __always_inline int H(on_bio_queue)(struct bio *bio)
+/*
+ * copy: the second program on the tracepoint (bbscope.bpf.c "Copies"): it
+ * follows the bio only if the first left no way claimed for it, which the
+ * first always does unless the kernel skipped it (the bio cannot complete
+ * before the tracepoint returns).  A bio the first accounted right here
+ * (st == &tmp) leaves nothing to tell: the copy is attached only where
+ * block_bio_complete is, which never takes that branch.
+ */
+static __always_inline int H(on_bio_queue)(struct bio *bio, bool copy)
 {
 	struct bbs_bio_state *st, tmp;
+	__u64 *slot;
 	__u32 opf, dev, fs;
 	int fn_idx, class;
 	bool bio_based, work;
@@ -95,6 +104,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 		return 0;
 	if (!H(bio_target)(bio, fn_idx, dev, &fs, &bio_based))
 		return 0;
+	if (copy && bios_find((__u64)bio, &slot))
+		return 0;
 	now = bpf_ktime_get_ns();
 	opf = RD(bio, bi_opf);
 	op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
@@ -105,12 +116,16 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	 * tracepoint a bio whose end_io runs inline is counted, no latency.
 	 */
 	if (bio_based && !work && !bio_complete_on) {
+		if (copy)
+			return 0;
 		st = &tmp;
 		__builtin_memset(st, 0, sizeof(*st));
 	} else {
 		st = bios_claim((__u64)bio);
 		if (!st)
 			return 0;
+		if (copy)
+			rescued();
 	}
 	st->g.fs = fs;
 	st->g.dev = dev;
@@ -207,11 +222,17 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
  * the btrfs bio's completion (first completion wins).  Where its end_io
  * runs inline (complete_mark), it ends here.
  */
-static __always_inline int H(on_bio_complete)(struct bio *bio)
+static __always_inline int H(on_bio_complete)(struct bio *bio, bool copy)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)) || !bio_maybe_followed((__u64)bio))
 		return 0;
-	complete_key(ptr_value(bio), COMPLETE_FIRST, 0);
+	/*
+	 * The copy does the same: the first completion wins, so where the first
+	 * ran the bio is marked completed or (end_io inline) gone, and its
+	 * end_io has not run yet to free the bio.
+	 */
+	if (complete_key(ptr_value(bio), COMPLETE_FIRST, 0) && copy)
+		rescued();
 	return 0;
 }
 
@@ -363,15 +384,26 @@ static __always_inline __u64 H(cur_wq)(__u8 ctx)
 	return (__u64)RD(H(cur_worker)(task), current_pwq, wq);
 }
 
-static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u64 id)
+/*
+ * Open a span on this thread.  copy (the work tracepoint's second program):
+ * only unless the first opened this one (the thread's span has this id).
+ */
+static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u64 id, bool copy)
 {
 	struct running *r;
 
 	if ((filter_fs && fs != filter_fs) || !sampled(id, 0))
 		return;
+	if (copy) {
+		r = H(run_cur)();
+		if (r && r->what == RUN_SPAN && r->sp.id == id)
+			return;
+	}
 	r = H(run_begin)();
 	if (!r)
 		return;
+	if (copy)
+		rescued();
 	r->what = RUN_SPAN;
 	r->ts = r->sp.start_ns = bpf_ktime_get_ns();
 	r->sp.id = id;
@@ -435,12 +467,13 @@ static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *wor
 }
 
 /* An rmw or recover that is one work item (6.3+): a span on this thread. */
-static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
+static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase, bool copy)
 {
 	struct btrfs_raid_bio *rbio = H(rbio_of)(work, false);
 	struct btrfs_io_context *bioc = RD(rbio, bioc);
 
-	H(span_begin)(phase, RD(bioc, fs_info, sb, s_dev), H(kind_of_bioc)(bioc), (__u64)rbio);
+	H(span_begin)
+	(phase, RD(bioc, fs_info, sb, s_dev), H(kind_of_bioc)(bioc), (__u64)rbio, copy);
 }
 
 /*
@@ -450,7 +483,8 @@ static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
  * end: the same extent as 6.3's one work item, but for the wait on the
  * writes.
  */
-static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase)
+/* The first frees the parked start: a copy finds it only where the first was skipped. */
+static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase, bool copy)
 {
 	struct btrfs_raid_bio *rbio;
 	struct bbs_rbio_state *rs;
@@ -476,11 +510,13 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 		r->sp.first_half = 0;
 		r->sp.parked = 0;
 		H(run_commit)(r);
+		if (copy)
+			rescued();
 	}
 	rbios_free(rs, slot);
 }
 
-static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func)
+static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func, bool copy)
 {
 	bool split = fn[FN_RMW_END_WORK] != 0;
 	struct running *r;
@@ -488,17 +524,17 @@ static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 fu
 	if (!HAVE_BTRFS_BTF)
 		return;
 	if (fn_is(func, FN_RMW_END_WORK)) {
-		H(rbio_resume)(work, PHASE_RMW);
+		H(rbio_resume)(work, PHASE_RMW, copy);
 		return;
 	}
 	if (fn_is(func, FN_RECOVER_END_WORK)) {
-		H(rbio_resume)(work, PHASE_RECOVER);
+		H(rbio_resume)(work, PHASE_RECOVER, copy);
 		return;
 	}
 	if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED))
-		H(rbio_begin)(work, PHASE_RMW);
+		H(rbio_begin)(work, PHASE_RMW, copy);
 	else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED))
-		H(rbio_begin)(work, PHASE_RECOVER);
+		H(rbio_begin)(work, PHASE_RECOVER, copy);
 	else
 		return;
 	r = H(run_cur)();
@@ -507,7 +543,7 @@ static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 fu
 }
 
 /* The async csum series: csum_one_bio_work computes a write bio's checksums. */
-static __always_inline void H(csum_work_begin)(struct work_struct *work)
+static __always_inline void H(csum_work_begin)(struct work_struct *work, bool copy)
 {
 	struct btrfs_bio *bbio;
 
@@ -516,10 +552,16 @@ static __always_inline void H(csum_work_begin)(struct work_struct *work)
 	bbio = CAST((void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work), btrfs_bio);
 	H(span_begin)
 	(PHASE_CSUM, H(fs_of_inode)(RD(bbio, inode)), kind_of_opf(RD(bbio, bio.bi_opf)),
-	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio));
+	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio), copy);
 }
 
-static __always_inline int H(on_execute_start)(struct work_struct *work)
+/*
+ * copy: the second program (bbscope.bpf.c "Copies").  The same code is
+ * exact for an end_io work: the first takes the bio out of the table, and
+ * the work, which frees the bio, has not run yet.  A span it opens only
+ * where the thread's open span is not this one (span_begin, rbio_resume).
+ */
+static __always_inline int H(on_execute_start)(struct work_struct *work, bool copy)
 {
 	__u64 func = (__u64)RD(work, func), wq, bio, now, *slot;
 	struct bbs_bio_state *st;
@@ -552,10 +594,12 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		if (wq)
 			r->st.wq = wq;
 		H(run_commit)(r);
+		if (copy)
+			rescued();
 	} else if (fn_is(func, FN_CSUM_WORK)) {
-		H(csum_work_begin)(work);
+		H(csum_work_begin)(work, copy);
 	} else {
-		H(on_raid56_work)(work, func);
+		H(on_raid56_work)(work, func, copy);
 	}
 	return 0;
 }
@@ -567,8 +611,11 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
  * address and the tracepoint's function argument are used.)  A thread with
  * nothing open may have had its execute_start skipped: endio_missed.  One
  * whose execute_end is skipped has its end_io closed by its next one.
+ * copy (the second program): only what is still open, which the first
+ * closes unless skipped; never endio_missed, whose bio the work may have
+ * freed and another CPU queued anew.
  */
-static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func)
+static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func, bool copy)
 {
 	struct running *r;
 	__u64 bio;
@@ -591,7 +638,7 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	 * closes.  (5.10's end_io work would have to be read, and may be
 	 * freed: not here.)
 	 */
-	if (sample_n > 1 && !tp_preempt && !skipped_runs_seen &&
+	if (!copy && sample_n > 1 && !tp_preempt && !skipped_runs_seen &&
 	    bpf_core_field_exists(struct btrfs_bio, end_io_work)) {
 		bio = H(endio_work_bio)(work, func);
 		if (bio && !bio_maybe_followed(bio))
@@ -599,7 +646,8 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	}
 	r = H(run_cur)();
 	if (!r) {
-		H(endio_missed)(work, func);
+		if (!copy)
+			H(endio_missed)(work, func);
 		return 0;
 	}
 	if (r->what == RUN_ENDIO) {
@@ -608,11 +656,13 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	} else
 		span_account(&r->sp, (__u32)bpf_get_current_pid_tgid());
 	H(run_close)(r);
+	if (copy)
+		rescued();
 	return 0;
 }
 
 /* Offloaded data/metadata checksum: run_one_async_start on a btrfs worker. */
-static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
+static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work, bool copy)
 {
 	__u64 id = 0;
 	__u8 kind = 0;
@@ -621,7 +671,7 @@ static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
 	if (!fn_is((__u64)RD(work, func), FN_ASYNC_CSUM_START))
 		return 0;
 	fs = H(async_csum_of)(work, &kind, &id);
-	H(span_begin)(PHASE_CSUM, fs, kind, id);
+	H(span_begin)(PHASE_CSUM, fs, kind, id, copy);
 	return 0;
 }
 
@@ -629,13 +679,16 @@ static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
  * btrfs_work_helper calls the ordered part right after the checksum
  * returns; the first ordered_sched on this thread marks the csum's end.
  */
-static __always_inline int H(on_btrfs_ordered_sched)(void)
+static __always_inline int H(on_btrfs_ordered_sched)(bool copy)
 {
 	struct running *r = H(run_cur)();
 
+	/* The copy finds the span open only where the first was skipped. */
 	if (r && r->what == RUN_SPAN && r->sp.phase == PHASE_CSUM) {
 		span_account(&r->sp, (__u32)bpf_get_current_pid_tgid());
 		H(run_close)(r);
+		if (copy)
+			rescued();
 	}
 	return 0;
 }
@@ -716,6 +769,7 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
  */
 #undef PROGRAM
 #undef TRACEPOINT
+#undef COPY
 #define PROGRAM(name, tp, call, args...) \
 	SEC(PROG_SEC(tp))                \
 	int BBS_PROG(H(name), ##args)    \
@@ -725,18 +779,32 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 		return call;             \
 	}
 #define TRACEPOINT(tp, call, args...) PROGRAM(tp, tp, call, ##args)
+/*
+ * COPY(name, tp, ...): <name>_copy, the second program of a tracepoint
+ * whose skipped runs lose data (bbscope.bpf.c "Copies"); loaded and
+ * attached, after the first, only where tracepoints are preemptible.
+ */
+#define COPY(name, tp, call, args...) PROGRAM(name##_copy, tp, call, ##args)
 
-TRACEPOINT(block_bio_queue, H(on_bio_queue)(bio), struct bio *bio)
+TRACEPOINT(block_bio_queue, H(on_bio_queue)(bio, false), struct bio *bio)
+COPY(block_bio_queue, block_bio_queue, H(on_bio_queue)(bio, true), struct bio *bio)
 /* Before 5.11 block_bio_queue also passed the request_queue. */
-PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio), struct request_queue *q,
+PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, false), struct request_queue *q,
 	struct bio *bio)
+COPY(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, true), struct request_queue *q,
+     struct bio *bio)
 TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false), struct request *rq)
 TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true), struct request *rq, blk_status_t error,
 	   unsigned int nr_bytes)
-TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio), struct request_queue *q, struct bio *bio)
+TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio, false), struct request_queue *q,
+	   struct bio *bio)
+COPY(block_bio_complete, block_bio_complete, H(on_bio_complete)(bio, true), struct request_queue *q,
+     struct bio *bio)
 TRACEPOINT(workqueue_queue_work, H(on_queue_work)(pwq, work), int cpu, struct pool_workqueue *pwq,
 	   struct work_struct *work)
-TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struct *work)
+TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work, false), struct work_struct *work)
+COPY(workqueue_execute_start, workqueue_execute_start, H(on_execute_start)(work, true),
+     struct work_struct *work)
 #if BBS_BTF
 /*
  * tp_btf refuses to load the function argument (a pointer to a function
@@ -745,25 +813,32 @@ TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struc
  * pointer there too: a checked load through the context re-typed as one
  * reads it as a number, no helper call.
  */
-SEC(PROG_SEC(workqueue_execute_end))
-int BBS_PROG(H(workqueue_execute_end), struct work_struct *work)
+static __always_inline __u64 H(execute_end_func)(unsigned long long *ctx)
 {
 	__u64 func = 0;
 
-	if (events_only)
-		return 0;
 	if (bpf_core_field_offset(struct callback_head, func) == sizeof(__u64))
 		func = (__u64)CAST(ctx, callback_head)->func;
 	else
 		bpf_probe_read_kernel(&func, sizeof(func), (void *)ctx + sizeof(__u64));
-	return H(on_execute_end)(work, func);
+	return func;
 }
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, H(execute_end_func)(ctx), false),
+	   struct work_struct *work)
+COPY(workqueue_execute_end, workqueue_execute_end,
+     H(on_execute_end)(work, H(execute_end_func)(ctx), true), struct work_struct *work)
 #else
-TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function),
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function, false),
 	   struct work_struct *work, work_func_t function)
+COPY(workqueue_execute_end, workqueue_execute_end, H(on_execute_end)(work, (__u64)function, true),
+     struct work_struct *work, work_func_t function)
 #endif
-TRACEPOINT(btrfs_work_sched, H(on_btrfs_work_sched)(work), struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(), struct btrfs_work *work)
+TRACEPOINT(btrfs_work_sched, H(on_btrfs_work_sched)(work, false), struct btrfs_work *work)
+COPY(btrfs_work_sched, btrfs_work_sched, H(on_btrfs_work_sched)(work, true),
+     struct btrfs_work *work)
+TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(false), struct btrfs_work *work)
+COPY(btrfs_ordered_sched, btrfs_ordered_sched, H(on_btrfs_ordered_sched)(true),
+     struct btrfs_work *work)
 TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe), struct btrfs_inode *inode,
 	   struct btrfs_ordered_extent *oe)
 TRACEPOINT(btrfs_ordered_extent_remove, H(on_ordered_remove)(oe), struct btrfs_inode *inode,

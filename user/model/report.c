@@ -200,6 +200,7 @@ void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
 	total->skipped_runs += r->skipped_runs;
+	total->rescued_runs += r->rescued_runs;
 	total->interval_s += r->interval_s;
 	memcpy(total->phase_why, r->phase_why, sizeof(total->phase_why));
 	bbs_report_merge_funcs(total, r);

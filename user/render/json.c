@@ -173,7 +173,8 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		return NULL;
 	}
 	if (o &&
-	    json_object_set_new(o, "skipped_runs", json_integer((json_int_t)r->skipped_runs))) {
+	    (json_object_set_new(o, "skipped_runs", json_integer((json_int_t)r->skipped_runs)) ||
+	     json_object_set_new(o, "rescued_runs", json_integer((json_int_t)r->rescued_runs)))) {
 		json_decref(o);
 		return NULL;
 	}
