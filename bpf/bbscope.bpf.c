@@ -1087,8 +1087,11 @@ static __always_inline bool complete_mark(struct bbs_bio_state *st, __u64 now, b
 	return true;
 }
 
-/* How complete_key completes: a split child, the bio, the bio unless completed. */
-enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
+/*
+ * How complete_key completes: a split child, the bio, the bio unless
+ * completed, a split child unless its parent is completed (a copy's).
+ */
+enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST, COMPLETE_CHILD_FIRST };
 
 /*
  * The request walk completes up to MAX_RQ_BIOS bios in a loop; what it does
@@ -1102,12 +1105,13 @@ __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 {
 	struct bbs_bio_state *st;
 	__u64 *slot;
-	bool own = how != COMPLETE_CHILD;
+	bool own = how == COMPLETE_OWN || how == COMPLETE_FIRST;
+	bool first = how == COMPLETE_FIRST || how == COMPLETE_CHILD_FIRST;
 
 	if (!bio_maybe_followed(key))
 		return 0;
 	st = bios_find(key, &slot);
-	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
+	if (!st || (first && st->complete_ns))
 		return 0;
 	/* The clock only for a bio followed (--sample: one in N). */
 	if (!now)

@@ -175,12 +175,12 @@ static __always_inline int H(on_bio_queue)(struct bio *bio, bool copy)
  * can go to complete_key, a global function verified once, whatever the
  * attach type; each bio is then re-typed for its direct loads.
  */
-static __always_inline int H(walk_rq)(struct request *rq, bool complete)
+static __always_inline int H(walk_rq)(struct request *rq, bool complete, bool copy)
 {
 	__u64 now = 0, key, end_io, addr = 0, *slot;
 	struct bbs_bio_state *st;
 	struct bio *bio;
-	bool own, seen = false;
+	bool own, seen = false, acted = false;
 	int i;
 
 	addr = ptr_value(RD(rq, bio));
@@ -201,19 +201,34 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 			continue;
 		seen = true;
 		/* The clock is read only for a bio followed (--sample: one in N). */
+		/*
+		 * The copy completes only a bio with no completion marked,
+		 * which the first always leaves (or frees the bio, its end_io
+		 * inline, not yet run): a split child's later sibling or its
+		 * parent's own completion, skipped after another marked it,
+		 * only keeps the earlier time.
+		 */
 		if (complete) {
-			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, 0);
+			acted |= complete_key(key,
+					      copy  ? (own ? COMPLETE_FIRST : COMPLETE_CHILD_FIRST)
+					      : own ? COMPLETE_OWN
+						    : COMPLETE_CHILD,
+					      0);
 			continue;
 		}
+		/* The copy likewise issues only a bio with no issue time. */
 		st = bio_maybe_followed(key) ? bios_find(key, &slot) : NULL;
 		if (!st || st->issue_ns)
 			continue;
 		if (!now)
 			now = bpf_ktime_get_ns();
 		st->issue_ns = now;
+		acted = true;
 	}
-	if (addr && seen)
+	if (addr && seen && !copy)
 		lose(LOST_RQ_WALK);
+	if (copy && acted)
+		rescued();
 	return 0;
 }
 
@@ -693,10 +708,12 @@ static __always_inline int H(on_btrfs_ordered_sched)(bool copy)
 	return 0;
 }
 
+/* The copy: only where the first claimed no way for it (it always does, unless skipped). */
 static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
-					     struct btrfs_ordered_extent *oe)
+					     struct btrfs_ordered_extent *oe, bool copy)
 {
 	struct bbs_ordered_state *os;
+	__u64 *slot;
 	__u32 fs;
 
 	if (!sampled((__u64)oe, 0))
@@ -704,15 +721,20 @@ static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
 	fs = H(fs_of_inode)(inode);
 	if (filter_fs && fs != filter_fs)
 		return 0;
+	if (copy && ordered_find((__u64)oe, &slot))
+		return 0;
 	os = ordered_claim((__u64)oe);
 	if (!os)
 		return 0;
+	if (copy)
+		rescued();
 	os->fs = fs;
 	os->start_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
-static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe)
+/* The copy does the same: the first frees the state, and the extent is not freed yet. */
+static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe, bool copy)
 {
 	struct bbs_ordered_state *os;
 	__u64 *slot;
@@ -722,6 +744,8 @@ static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe)
 		return 0;
 	ordered_account((__u64)oe, os);
 	ordered_free(os, slot);
+	if (copy)
+		rescued();
 	return 0;
 }
 
@@ -793,9 +817,12 @@ PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, false), struct 
 	struct bio *bio)
 COPY(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, true), struct request_queue *q,
      struct bio *bio)
-TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false), struct request *rq)
-TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true), struct request *rq, blk_status_t error,
+TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false, false), struct request *rq)
+COPY(block_rq_issue, block_rq_issue, H(walk_rq)(rq, false, true), struct request *rq)
+TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true, false), struct request *rq, blk_status_t error,
 	   unsigned int nr_bytes)
+COPY(block_rq_complete, block_rq_complete, H(walk_rq)(rq, true, true), struct request *rq,
+     blk_status_t error, unsigned int nr_bytes)
 TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio, false), struct request_queue *q,
 	   struct bio *bio)
 COPY(block_bio_complete, block_bio_complete, H(on_bio_complete)(bio, true), struct request_queue *q,
@@ -839,10 +866,14 @@ COPY(btrfs_work_sched, btrfs_work_sched, H(on_btrfs_work_sched)(work, true),
 TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(false), struct btrfs_work *work)
 COPY(btrfs_ordered_sched, btrfs_ordered_sched, H(on_btrfs_ordered_sched)(true),
      struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe), struct btrfs_inode *inode,
+TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe, false), struct btrfs_inode *inode,
 	   struct btrfs_ordered_extent *oe)
-TRACEPOINT(btrfs_ordered_extent_remove, H(on_ordered_remove)(oe), struct btrfs_inode *inode,
+COPY(btrfs_ordered_extent_add, btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe, true),
+     struct btrfs_inode *inode, struct btrfs_ordered_extent *oe)
+TRACEPOINT(btrfs_ordered_extent_remove, H(on_ordered_remove)(oe, false), struct btrfs_inode *inode,
 	   struct btrfs_ordered_extent *oe)
+COPY(btrfs_ordered_extent_remove, btrfs_ordered_extent_remove, H(on_ordered_remove)(oe, true),
+     struct btrfs_inode *inode, struct btrfs_ordered_extent *oe)
 TRACEPOINT(raid56_write, H(on_raid56_io)(rbio, bio, ti, BBS_OP_WRITE), struct btrfs_raid_bio *rbio,
 	   struct bio *bio, struct raid56_bio_trace_info *ti)
 TRACEPOINT(raid56_read, H(on_raid56_io)(rbio, bio, ti, BBS_OP_READ), struct btrfs_raid_bio *rbio,
