@@ -306,22 +306,6 @@ static __always_inline void H(run_close)(struct running *r)
 	r->what = RUN_NONE;
 }
 
-/*
- * run_begin for an end_io work, which first closes an end_io this thread
- * left open (its execute_end was skipped: it is over), at now.  One task
- * storage lookup serves both.
- */
-static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
-{
-	struct running *r = H(run_begin)();
-
-	if (r && r->what == RUN_ENDIO) {
-		account_bio(&r->st, now, ctx);
-		bio_filter_put(r->bio);
-	}
-	return r;
-}
-
 #else
 /*
  * The thread's entry, inserted zeroed the first time and filled in place.
@@ -363,6 +347,13 @@ static __always_inline void H(run_close)(struct running *r)
 	bpf_map_delete_elem(&running, &tid);
 }
 
+#endif
+
+/*
+ * run_begin for an end_io work, which first closes an end_io this thread
+ * left open (its execute_end was skipped: it is over), at now.  One lookup
+ * of the thread's state serves both.
+ */
 static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 {
 	struct running *r = H(run_begin)();
@@ -373,8 +364,6 @@ static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 	}
 	return r;
 }
-
-#endif
 
 static __always_inline struct task_struct *H(cur_task)(void)
 {
