@@ -57,7 +57,9 @@ seen_all() {
 	local n skipped
 	n=$(csum_count "$2")
 	skipped=$(jq '.skipped_runs // 0' "$2")
-	jq -c "{skipped_runs, rescued_runs, csum: [.groups[] | select(.dev==null) | .phases.csum.count // 0]}" "$2"
+	jq -c "{skipped_runs, rescued_runs, csum: [.groups[] | select(.dev==null) | .phases.csum.count // 0],
+		prog_skips: (.bpf_cost.progs // {} | map_values(.skipped_runs // 0) |
+			with_entries(select(.value > 0)))}" "$2"
 	if [ "$n" -eq "$n_kernel" ] || { [ "$skipped" -gt 0 ] && [ "$n" -lt "$n_kernel" ]; }; then
 		ok "$1: $n of the kernel's $n_kernel checksums seen ($skipped runs skipped)"
 	else

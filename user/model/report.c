@@ -189,6 +189,7 @@ void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r)
 		}
 		total->prog_cost[j].runs += src->runs;
 		total->prog_cost[j].ns += src->ns;
+		total->prog_cost[j].skipped_runs += src->skipped_runs;
 	}
 }
 

@@ -65,6 +65,7 @@ struct bbs_func_data {
 struct bbs_prog_cost {
 	char name[48];
 	uint64_t runs, ns;
+	uint64_t skipped_runs; /* its own recursion_misses, made up for or not */
 };
 
 struct bbs_report {

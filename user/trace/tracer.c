@@ -737,15 +737,19 @@ static void drain_prog(struct bbs_tracer *t, struct bbs_report *r, struct bpf_pr
 	struct bbs_prog_cost *c;
 	int fd = bpf_program__fd(p);
 
+	uint64_t skipped;
+
 	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
 		return;
+	skipped = info.recursion_misses - *skipped_prev;
 	if (skips)
-		r->skipped_runs += info.recursion_misses - *skipped_prev;
+		r->skipped_runs += skipped;
 	*skipped_prev = info.recursion_misses;
 	if (t->cost_why || r->nr_prog_cost == BBS_MAX_PROG_COST)
 		return;
 	c = &r->prog_cost[r->nr_prog_cost++];
 	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->skipped_runs = skipped;
 	c->runs = info.run_cnt - *runs_prev;
 	c->ns = info.run_time_ns - *ns_prev;
 	*runs_prev = info.run_cnt;
