@@ -192,7 +192,8 @@ bpftrace_attached() {
 check_traced() {
 	local skipped
 	skipped=$(jq '.skipped_runs // 0' "$4")
-	echo "$1: skipped_runs $skipped, rescued_runs $(jq '.rescued_runs // 0' "$4")"
+	jq -c --arg what "$1" '{what: $what, skipped_runs, rescued_runs, prog_skips: (.bpf_cost.progs //
+		{} | map_values(.skipped_runs // 0) | with_entries(select(.value > 0)))}' "$4"
 	if [ "$skipped" -gt 0 ] && [ "$2" -ne "$3" ]; then
 		check "$1 ($2) <= $3: short only where the kernel skipped $skipped runs (skipped_runs)" \
 			[ "$2" -le "$3" ]
