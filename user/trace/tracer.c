@@ -550,9 +550,7 @@ static void attach_copies(struct bbs_tracer *t)
 			continue;
 		t->copy_links[i] = bpf_program__attach(p);
 		if (!t->copy_links[i] && !t->quiet)
-			bbs_warn("%s: its copy did not attach (%s): its skipped runs are not made "
-				 "up "
-				 "for",
+			bbs_warn("%s: its copy did not attach (%s): skipped runs not made up for",
 				 tps[i].name, strerror(errno));
 	}
 }
@@ -736,7 +734,6 @@ static void drain_prog(struct bbs_tracer *t, struct bbs_report *r, struct bpf_pr
 	__u32 len = sizeof(info);
 	struct bbs_prog_cost *c;
 	int fd = bpf_program__fd(p);
-
 	uint64_t skipped;
 
 	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
