@@ -102,6 +102,27 @@ __u32 pc_failed = 0;
  */
 __u32 skipped_runs_seen = 0;
 
+/*
+ * Copies.  The kernel skips a program's run while the same program is
+ * still running on that CPU (its per-CPU `active` count), and where
+ * tracepoint programs run preemptibly (tp_preempt, a46023d5616e) a run
+ * preempted mid-way holds it while other tasks hit the tracepoint.  So the
+ * tracepoints whose skipped runs lose a bio or a span have a second
+ * program, <name>_copy (handlers.bpf.h COPY): a distinct program with its
+ * own `active` count, attached after the first only under tp_preempt.  The
+ * tracepoint calls its probes in order, in one task, so the copy runs right
+ * after the first for the same event, and acts only where the state the
+ * first leaves in the object (never per CPU: the task may migrate between
+ * the two) shows it did not run.  rescued_runs counts the copies' runs that
+ * acted; both are skipped only if both were preempted mid-run on one CPU.
+ */
+__u64 rescued_runs = 0;
+
+static __always_inline void rescued(void)
+{
+	__sync_fetch_and_add(&rescued_runs, 1);
+}
+
 /* The interval buffer BPF accounts into; flipped by user space. */
 __u32 epoch = 0;
 /* Set when a btrfs bio goes to a bio-based device: user space then attaches
@@ -531,49 +552,20 @@ static __always_inline bool claim_slot(__u32 *used)
 #endif
 }
 
-/* A slot of this CPU's spill (bbscope.h) for an entry that could not be allocated. */
-static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k, __u32 phase)
-{
-	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
-	struct bbs_spill *s;
-
-	for (i = 0; i < SPILL_WAYS; i++) {
-		idx = base + i;
-		s = bpf_map_lookup_elem(&spill, &idx);
-		if (!s)
-			return NULL;
-		if (!s->used) {
-			if (!claim_slot(&s->used))
-				continue;
-			s->key.g = *k;
-			s->key.phase = phase;
-			return &s->val;
-		}
-		if (s->key.g.fs == k->fs && s->key.g.dev == k->dev && s->key.g.op == k->op &&
-		    s->key.g.kind == k->kind && s->key.phase == phase)
-			return &s->val;
-	}
-	return NULL;
-}
-
 /*
- * A group's per-CPU value (phase SPILL_GROUP), or a filesystem phase's
- * histogram (its phases[0]), in the spill array first (bbscope.h): two of
- * its epoch and level's ways, from a hash of the key, taken for it until
- * the next drain.  Array lookups are inlined by the verifier; the `groups`
- * lookup, a helper call hashing the key, cost ~100 ns per bio (6.18, zram
- * 4 KiB reads: bpf_stats, a build with a fixed per-CPU array entry in its
- * place, same rounds).  The claim is a compare-and-swap: where tracepoint
- * programs run preemptibly (7.x) two of one level can meet on a CPU.
- * NULL when both ways hold other keys: then `groups` or `hists`.
+ * A slot of this CPU's spill (bbscope.h) for key k and phase: the first of
+ * nways ways from way on (of its epoch and level's SPILL_WAYS) that holds
+ * the key, or is free and taken for it.  NULL when all hold other keys.
+ * The claim is a compare-and-swap: where tracepoint programs run
+ * preemptibly (7.x) two of one level can meet on a CPU.
  */
-static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group *k, __u32 phase)
+static __always_inline struct bbs_group_val *spill_ways(const struct bbs_group *k, __u32 phase,
+							__u32 way, __u32 nways)
 {
 	__u32 base = ((k->epoch & 1) * NR_CTX + k->level % NR_CTX) * SPILL_WAYS, i, idx;
-	__u32 way = k->dev ^ (k->dev >> 20) ^ ((__u32)k->op << 1) ^ ((__u32)k->kind << 2) ^ phase;
 	struct bbs_spill *s;
 
-	for (i = 0; i < GROUP_CACHE_WAYS; i++) {
+	for (i = 0; i < nways; i++) {
 		idx = base + ((way + i) & (SPILL_WAYS - 1));
 		s = bpf_map_lookup_elem(&spill, &idx);
 		if (!s)
@@ -590,6 +582,29 @@ static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group
 			return &s->val;
 	}
 	return NULL;
+}
+
+/* Any slot of the spill for an entry that could not be allocated. */
+static __always_inline struct bbs_group_val *spill_of(const struct bbs_group *k, __u32 phase)
+{
+	return spill_ways(k, phase, 0, SPILL_WAYS);
+}
+
+/*
+ * A group's per-CPU value (phase SPILL_GROUP), or a filesystem phase's
+ * histogram (its phases[0]), in the spill array first (bbscope.h): two of
+ * its epoch and level's ways, from a hash of the key, taken for it until
+ * the next drain.  Array lookups are inlined by the verifier; the `groups`
+ * lookup, a helper call hashing the key, cost ~100 ns per bio (6.18, zram
+ * 4 KiB reads: bpf_stats, a build with a fixed per-CPU array entry in its
+ * place, same rounds).  NULL when both ways hold other keys: then `groups`
+ * or `hists`.
+ */
+static __always_inline struct bbs_group_val *spill_cached(const struct bbs_group *k, __u32 phase)
+{
+	__u32 way = k->dev ^ (k->dev >> 20) ^ ((__u32)k->op << 1) ^ ((__u32)k->kind << 2) ^ phase;
+
+	return spill_ways(k, phase, way, GROUP_CACHE_WAYS);
 }
 
 /* The histogram of key k (its epoch set), or NULL. */
@@ -1072,8 +1087,11 @@ static __always_inline bool complete_mark(struct bbs_bio_state *st, __u64 now, b
 	return true;
 }
 
-/* How complete_key completes: a split child, the bio, the bio unless completed. */
-enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST };
+/*
+ * How complete_key completes: a split child, the bio, the bio unless
+ * completed, a split child unless its parent is completed (a copy's).
+ */
+enum { COMPLETE_CHILD, COMPLETE_OWN, COMPLETE_FIRST, COMPLETE_CHILD_FIRST };
 
 /*
  * The request walk completes up to MAX_RQ_BIOS bios in a loop; what it does
@@ -1087,12 +1105,13 @@ __noinline int complete_key(__u64 key, __u32 how, __u64 now)
 {
 	struct bbs_bio_state *st;
 	__u64 *slot;
-	bool own = how != COMPLETE_CHILD;
+	bool own = how == COMPLETE_OWN || how == COMPLETE_FIRST;
+	bool first = how == COMPLETE_FIRST || how == COMPLETE_CHILD_FIRST;
 
 	if (!bio_maybe_followed(key))
 		return 0;
 	st = bios_find(key, &slot);
-	if (!st || (how == COMPLETE_FIRST && st->complete_ns))
+	if (!st || (first && st->complete_ns))
 		return 0;
 	/* The clock only for a bio followed (--sample: one in N). */
 	if (!now)

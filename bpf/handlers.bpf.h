@@ -77,9 +77,18 @@ static __always_inline bool H(bio_target)(const struct bio *bio, int fn_idx, __u
 /* Forward: an rmw/recover span open on this thread notes that it did I/O. */
 static __always_inline void H(span_stripe_io)(const struct bio *bio, __u8 op, __u64 now);
 
-static __always_inline int H(on_bio_queue)(struct bio *bio)
+/*
+ * copy: the second program on the tracepoint (bbscope.bpf.c "Copies"): it
+ * follows the bio only if the first left no way claimed for it, which the
+ * first always does unless the kernel skipped it (the bio cannot complete
+ * before the tracepoint returns).  A bio the first accounted right here
+ * (st == &tmp) leaves nothing to tell: the copy is attached only where
+ * block_bio_complete is, which never takes that branch.
+ */
+static __always_inline int H(on_bio_queue)(struct bio *bio, bool copy)
 {
 	struct bbs_bio_state *st, tmp;
+	__u64 *slot;
 	__u32 opf, dev, fs;
 	int fn_idx, class;
 	bool bio_based, work;
@@ -95,6 +104,8 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 		return 0;
 	if (!H(bio_target)(bio, fn_idx, dev, &fs, &bio_based))
 		return 0;
+	if (copy && bios_find((__u64)bio, &slot))
+		return 0;
 	now = bpf_ktime_get_ns();
 	opf = RD(bio, bi_opf);
 	op = (opf & ((1U << REQ_OP_BITS) - 1)) ? BBS_OP_WRITE : BBS_OP_READ;
@@ -105,12 +116,16 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
 	 * tracepoint a bio whose end_io runs inline is counted, no latency.
 	 */
 	if (bio_based && !work && !bio_complete_on) {
+		if (copy)
+			return 0;
 		st = &tmp;
 		__builtin_memset(st, 0, sizeof(*st));
 	} else {
 		st = bios_claim((__u64)bio);
 		if (!st)
 			return 0;
+		if (copy)
+			rescued();
 	}
 	st->g.fs = fs;
 	st->g.dev = dev;
@@ -160,12 +175,12 @@ static __always_inline int H(on_bio_queue)(struct bio *bio)
  * can go to complete_key, a global function verified once, whatever the
  * attach type; each bio is then re-typed for its direct loads.
  */
-static __always_inline int H(walk_rq)(struct request *rq, bool complete)
+static __always_inline int H(walk_rq)(struct request *rq, bool complete, bool copy)
 {
 	__u64 now = 0, key, end_io, addr = 0, *slot;
 	struct bbs_bio_state *st;
 	struct bio *bio;
-	bool own, seen = false;
+	bool own, seen = false, acted = false;
 	int i;
 
 	addr = ptr_value(RD(rq, bio));
@@ -186,19 +201,34 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
 			continue;
 		seen = true;
 		/* The clock is read only for a bio followed (--sample: one in N). */
+		/*
+		 * The copy completes only a bio with no completion marked,
+		 * which the first always leaves (or frees the bio, its end_io
+		 * inline, not yet run): a split child's later sibling or its
+		 * parent's own completion, skipped after another marked it,
+		 * only keeps the earlier time.
+		 */
 		if (complete) {
-			complete_key(key, own ? COMPLETE_OWN : COMPLETE_CHILD, 0);
+			acted |= complete_key(key,
+					      copy  ? (own ? COMPLETE_FIRST : COMPLETE_CHILD_FIRST)
+					      : own ? COMPLETE_OWN
+						    : COMPLETE_CHILD,
+					      0);
 			continue;
 		}
+		/* The copy likewise issues only a bio with no issue time. */
 		st = bio_maybe_followed(key) ? bios_find(key, &slot) : NULL;
 		if (!st || st->issue_ns)
 			continue;
 		if (!now)
 			now = bpf_ktime_get_ns();
 		st->issue_ns = now;
+		acted = true;
 	}
-	if (addr && seen)
+	if (addr && seen && !copy)
 		lose(LOST_RQ_WALK);
+	if (copy && acted)
+		rescued();
 	return 0;
 }
 
@@ -207,11 +237,17 @@ static __always_inline int H(walk_rq)(struct request *rq, bool complete)
  * the btrfs bio's completion (first completion wins).  Where its end_io
  * runs inline (complete_mark), it ends here.
  */
-static __always_inline int H(on_bio_complete)(struct bio *bio)
+static __always_inline int H(on_bio_complete)(struct bio *bio, bool copy)
 {
 	if (!is_end_io((__u64)RD(bio, bi_end_io)) || !bio_maybe_followed((__u64)bio))
 		return 0;
-	complete_key(ptr_value(bio), COMPLETE_FIRST, 0);
+	/*
+	 * The copy does the same: the first completion wins, so where the first
+	 * ran the bio is marked completed or (end_io inline) gone, and its
+	 * end_io has not run yet to free the bio.
+	 */
+	if (complete_key(ptr_value(bio), COMPLETE_FIRST, 0) && copy)
+		rescued();
 	return 0;
 }
 
@@ -270,22 +306,6 @@ static __always_inline void H(run_close)(struct running *r)
 	r->what = RUN_NONE;
 }
 
-/*
- * run_begin for an end_io work, which first closes an end_io this thread
- * left open (its execute_end was skipped: it is over), at now.  One task
- * storage lookup serves both.
- */
-static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
-{
-	struct running *r = H(run_begin)();
-
-	if (r && r->what == RUN_ENDIO) {
-		account_bio(&r->st, now, ctx);
-		bio_filter_put(r->bio);
-	}
-	return r;
-}
-
 #else
 /*
  * The thread's entry, inserted zeroed the first time and filled in place.
@@ -327,6 +347,13 @@ static __always_inline void H(run_close)(struct running *r)
 	bpf_map_delete_elem(&running, &tid);
 }
 
+#endif
+
+/*
+ * run_begin for an end_io work, which first closes an end_io this thread
+ * left open (its execute_end was skipped: it is over), at now.  One lookup
+ * of the thread's state serves both.
+ */
 static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 {
 	struct running *r = H(run_begin)();
@@ -337,8 +364,6 @@ static __always_inline struct running *H(run_reopen)(__u64 now, __u8 ctx)
 	}
 	return r;
 }
-
-#endif
 
 static __always_inline struct task_struct *H(cur_task)(void)
 {
@@ -363,15 +388,26 @@ static __always_inline __u64 H(cur_wq)(__u8 ctx)
 	return (__u64)RD(H(cur_worker)(task), current_pwq, wq);
 }
 
-static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u64 id)
+/*
+ * Open a span on this thread.  copy (the work tracepoint's second program):
+ * only unless the first opened this one (the thread's span has this id).
+ */
+static __always_inline void H(span_begin)(__u32 phase, __u32 fs, __u8 kind, __u64 id, bool copy)
 {
 	struct running *r;
 
 	if ((filter_fs && fs != filter_fs) || !sampled(id, 0))
 		return;
+	if (copy) {
+		r = H(run_cur)();
+		if (r && r->what == RUN_SPAN && r->sp.id == id)
+			return;
+	}
 	r = H(run_begin)();
 	if (!r)
 		return;
+	if (copy)
+		rescued();
 	r->what = RUN_SPAN;
 	r->ts = r->sp.start_ns = bpf_ktime_get_ns();
 	r->sp.id = id;
@@ -435,12 +471,13 @@ static __always_inline struct btrfs_raid_bio *H(rbio_of)(struct work_struct *wor
 }
 
 /* An rmw or recover that is one work item (6.3+): a span on this thread. */
-static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
+static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase, bool copy)
 {
 	struct btrfs_raid_bio *rbio = H(rbio_of)(work, false);
 	struct btrfs_io_context *bioc = RD(rbio, bioc);
 
-	H(span_begin)(phase, RD(bioc, fs_info, sb, s_dev), H(kind_of_bioc)(bioc), (__u64)rbio);
+	H(span_begin)
+	(phase, RD(bioc, fs_info, sb, s_dev), H(kind_of_bioc)(bioc), (__u64)rbio, copy);
 }
 
 /*
@@ -450,7 +487,8 @@ static __always_inline void H(rbio_begin)(struct work_struct *work, __u32 phase)
  * end: the same extent as 6.3's one work item, but for the wait on the
  * writes.
  */
-static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase)
+/* The first frees the parked start: a copy finds it only where the first was skipped. */
+static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase, bool copy)
 {
 	struct btrfs_raid_bio *rbio;
 	struct bbs_rbio_state *rs;
@@ -476,11 +514,13 @@ static __always_inline void H(rbio_resume)(struct work_struct *work, __u32 phase
 		r->sp.first_half = 0;
 		r->sp.parked = 0;
 		H(run_commit)(r);
+		if (copy)
+			rescued();
 	}
 	rbios_free(rs, slot);
 }
 
-static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func)
+static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 func, bool copy)
 {
 	bool split = fn[FN_RMW_END_WORK] != 0;
 	struct running *r;
@@ -488,17 +528,17 @@ static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 fu
 	if (!HAVE_BTRFS_BTF)
 		return;
 	if (fn_is(func, FN_RMW_END_WORK)) {
-		H(rbio_resume)(work, PHASE_RMW);
+		H(rbio_resume)(work, PHASE_RMW, copy);
 		return;
 	}
 	if (fn_is(func, FN_RECOVER_END_WORK)) {
-		H(rbio_resume)(work, PHASE_RECOVER);
+		H(rbio_resume)(work, PHASE_RECOVER, copy);
 		return;
 	}
 	if (fn_is(func, FN_RMW_WORK) || fn_is(func, FN_RMW_WORK_LOCKED))
-		H(rbio_begin)(work, PHASE_RMW);
+		H(rbio_begin)(work, PHASE_RMW, copy);
 	else if (fn_is(func, FN_RECOVER_WORK) || fn_is(func, FN_RECOVER_WORK_LOCKED))
-		H(rbio_begin)(work, PHASE_RECOVER);
+		H(rbio_begin)(work, PHASE_RECOVER, copy);
 	else
 		return;
 	r = H(run_cur)();
@@ -507,7 +547,7 @@ static __always_inline void H(on_raid56_work)(struct work_struct *work, __u64 fu
 }
 
 /* The async csum series: csum_one_bio_work computes a write bio's checksums. */
-static __always_inline void H(csum_work_begin)(struct work_struct *work)
+static __always_inline void H(csum_work_begin)(struct work_struct *work, bool copy)
 {
 	struct btrfs_bio *bbio;
 
@@ -516,10 +556,16 @@ static __always_inline void H(csum_work_begin)(struct work_struct *work)
 	bbio = CAST((void *)work - bpf_core_field_offset(struct btrfs_bio, csum_work), btrfs_bio);
 	H(span_begin)
 	(PHASE_CSUM, H(fs_of_inode)(RD(bbio, inode)), kind_of_opf(RD(bbio, bio.bi_opf)),
-	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio));
+	 (__u64)bbio + bpf_core_field_offset(struct btrfs_bio, bio), copy);
 }
 
-static __always_inline int H(on_execute_start)(struct work_struct *work)
+/*
+ * copy: the second program (bbscope.bpf.c "Copies").  The same code is
+ * exact for an end_io work: the first takes the bio out of the table, and
+ * the work, which frees the bio, has not run yet.  A span it opens only
+ * where the thread's open span is not this one (span_begin, rbio_resume).
+ */
+static __always_inline int H(on_execute_start)(struct work_struct *work, bool copy)
 {
 	__u64 func = (__u64)RD(work, func), wq, bio, now, *slot;
 	struct bbs_bio_state *st;
@@ -552,10 +598,12 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
 		if (wq)
 			r->st.wq = wq;
 		H(run_commit)(r);
+		if (copy)
+			rescued();
 	} else if (fn_is(func, FN_CSUM_WORK)) {
-		H(csum_work_begin)(work);
+		H(csum_work_begin)(work, copy);
 	} else {
-		H(on_raid56_work)(work, func);
+		H(on_raid56_work)(work, func, copy);
 	}
 	return 0;
 }
@@ -567,8 +615,11 @@ static __always_inline int H(on_execute_start)(struct work_struct *work)
  * address and the tracepoint's function argument are used.)  A thread with
  * nothing open may have had its execute_start skipped: endio_missed.  One
  * whose execute_end is skipped has its end_io closed by its next one.
+ * copy (the second program): only what is still open, which the first
+ * closes unless skipped; never endio_missed, whose bio the work may have
+ * freed and another CPU queued anew.
  */
-static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func)
+static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 func, bool copy)
 {
 	struct running *r;
 	__u64 bio;
@@ -591,7 +642,7 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	 * closes.  (5.10's end_io work would have to be read, and may be
 	 * freed: not here.)
 	 */
-	if (sample_n > 1 && !tp_preempt && !skipped_runs_seen &&
+	if (!copy && sample_n > 1 && !tp_preempt && !skipped_runs_seen &&
 	    bpf_core_field_exists(struct btrfs_bio, end_io_work)) {
 		bio = H(endio_work_bio)(work, func);
 		if (bio && !bio_maybe_followed(bio))
@@ -599,7 +650,8 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	}
 	r = H(run_cur)();
 	if (!r) {
-		H(endio_missed)(work, func);
+		if (!copy)
+			H(endio_missed)(work, func);
 		return 0;
 	}
 	if (r->what == RUN_ENDIO) {
@@ -608,11 +660,13 @@ static __always_inline int H(on_execute_end)(struct work_struct *work, __u64 fun
 	} else
 		span_account(&r->sp, (__u32)bpf_get_current_pid_tgid());
 	H(run_close)(r);
+	if (copy)
+		rescued();
 	return 0;
 }
 
 /* Offloaded data/metadata checksum: run_one_async_start on a btrfs worker. */
-static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
+static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work, bool copy)
 {
 	__u64 id = 0;
 	__u8 kind = 0;
@@ -621,7 +675,7 @@ static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
 	if (!fn_is((__u64)RD(work, func), FN_ASYNC_CSUM_START))
 		return 0;
 	fs = H(async_csum_of)(work, &kind, &id);
-	H(span_begin)(PHASE_CSUM, fs, kind, id);
+	H(span_begin)(PHASE_CSUM, fs, kind, id, copy);
 	return 0;
 }
 
@@ -629,21 +683,26 @@ static __always_inline int H(on_btrfs_work_sched)(struct btrfs_work *work)
  * btrfs_work_helper calls the ordered part right after the checksum
  * returns; the first ordered_sched on this thread marks the csum's end.
  */
-static __always_inline int H(on_btrfs_ordered_sched)(void)
+static __always_inline int H(on_btrfs_ordered_sched)(bool copy)
 {
 	struct running *r = H(run_cur)();
 
+	/* The copy finds the span open only where the first was skipped. */
 	if (r && r->what == RUN_SPAN && r->sp.phase == PHASE_CSUM) {
 		span_account(&r->sp, (__u32)bpf_get_current_pid_tgid());
 		H(run_close)(r);
+		if (copy)
+			rescued();
 	}
 	return 0;
 }
 
+/* The copy: only where the first claimed no way for it (it always does, unless skipped). */
 static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
-					     struct btrfs_ordered_extent *oe)
+					     struct btrfs_ordered_extent *oe, bool copy)
 {
 	struct bbs_ordered_state *os;
+	__u64 *slot;
 	__u32 fs;
 
 	if (!sampled((__u64)oe, 0))
@@ -651,15 +710,20 @@ static __always_inline int H(on_ordered_add)(struct btrfs_inode *inode,
 	fs = H(fs_of_inode)(inode);
 	if (filter_fs && fs != filter_fs)
 		return 0;
+	if (copy && ordered_find((__u64)oe, &slot))
+		return 0;
 	os = ordered_claim((__u64)oe);
 	if (!os)
 		return 0;
+	if (copy)
+		rescued();
 	os->fs = fs;
 	os->start_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
-static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe)
+/* The copy does the same: the first frees the state, and the extent is not freed yet. */
+static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe, bool copy)
 {
 	struct bbs_ordered_state *os;
 	__u64 *slot;
@@ -669,6 +733,8 @@ static __always_inline int H(on_ordered_remove)(struct btrfs_ordered_extent *oe)
 		return 0;
 	ordered_account((__u64)oe, os);
 	ordered_free(os, slot);
+	if (copy)
+		rescued();
 	return 0;
 }
 
@@ -716,6 +782,7 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
  */
 #undef PROGRAM
 #undef TRACEPOINT
+#undef COPY
 #define PROGRAM(name, tp, call, args...) \
 	SEC(PROG_SEC(tp))                \
 	int BBS_PROG(H(name), ##args)    \
@@ -725,18 +792,35 @@ static __always_inline int H(on_raid56_io)(struct btrfs_raid_bio *rbio, struct b
 		return call;             \
 	}
 #define TRACEPOINT(tp, call, args...) PROGRAM(tp, tp, call, ##args)
+/*
+ * COPY(name, tp, ...): <name>_copy, the second program of a tracepoint
+ * whose skipped runs lose data (bbscope.bpf.c "Copies"); loaded and
+ * attached, after the first, only where tracepoints are preemptible.
+ */
+#define COPY(name, tp, call, args...) PROGRAM(name##_copy, tp, call, ##args)
 
-TRACEPOINT(block_bio_queue, H(on_bio_queue)(bio), struct bio *bio)
+TRACEPOINT(block_bio_queue, H(on_bio_queue)(bio, false), struct bio *bio)
+COPY(block_bio_queue, block_bio_queue, H(on_bio_queue)(bio, true), struct bio *bio)
 /* Before 5.11 block_bio_queue also passed the request_queue. */
-PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio), struct request_queue *q,
+PROGRAM(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, false), struct request_queue *q,
 	struct bio *bio)
-TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false), struct request *rq)
-TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true), struct request *rq, blk_status_t error,
+COPY(block_bio_queue_q, block_bio_queue, H(on_bio_queue)(bio, true), struct request_queue *q,
+     struct bio *bio)
+TRACEPOINT(block_rq_issue, H(walk_rq)(rq, false, false), struct request *rq)
+COPY(block_rq_issue, block_rq_issue, H(walk_rq)(rq, false, true), struct request *rq)
+TRACEPOINT(block_rq_complete, H(walk_rq)(rq, true, false), struct request *rq, blk_status_t error,
 	   unsigned int nr_bytes)
-TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio), struct request_queue *q, struct bio *bio)
+COPY(block_rq_complete, block_rq_complete, H(walk_rq)(rq, true, true), struct request *rq,
+     blk_status_t error, unsigned int nr_bytes)
+TRACEPOINT(block_bio_complete, H(on_bio_complete)(bio, false), struct request_queue *q,
+	   struct bio *bio)
+COPY(block_bio_complete, block_bio_complete, H(on_bio_complete)(bio, true), struct request_queue *q,
+     struct bio *bio)
 TRACEPOINT(workqueue_queue_work, H(on_queue_work)(pwq, work), int cpu, struct pool_workqueue *pwq,
 	   struct work_struct *work)
-TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struct *work)
+TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work, false), struct work_struct *work)
+COPY(workqueue_execute_start, workqueue_execute_start, H(on_execute_start)(work, true),
+     struct work_struct *work)
 #if BBS_BTF
 /*
  * tp_btf refuses to load the function argument (a pointer to a function
@@ -745,29 +829,40 @@ TRACEPOINT(workqueue_execute_start, H(on_execute_start)(work), struct work_struc
  * pointer there too: a checked load through the context re-typed as one
  * reads it as a number, no helper call.
  */
-SEC(PROG_SEC(workqueue_execute_end))
-int BBS_PROG(H(workqueue_execute_end), struct work_struct *work)
+static __always_inline __u64 H(execute_end_func)(unsigned long long *ctx)
 {
 	__u64 func = 0;
 
-	if (events_only)
-		return 0;
 	if (bpf_core_field_offset(struct callback_head, func) == sizeof(__u64))
 		func = (__u64)CAST(ctx, callback_head)->func;
 	else
 		bpf_probe_read_kernel(&func, sizeof(func), (void *)ctx + sizeof(__u64));
-	return H(on_execute_end)(work, func);
+	return func;
 }
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, H(execute_end_func)(ctx), false),
+	   struct work_struct *work)
+COPY(workqueue_execute_end, workqueue_execute_end,
+     H(on_execute_end)(work, H(execute_end_func)(ctx), true), struct work_struct *work)
 #else
-TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function),
+TRACEPOINT(workqueue_execute_end, H(on_execute_end)(work, (__u64)function, false),
 	   struct work_struct *work, work_func_t function)
+COPY(workqueue_execute_end, workqueue_execute_end, H(on_execute_end)(work, (__u64)function, true),
+     struct work_struct *work, work_func_t function)
 #endif
-TRACEPOINT(btrfs_work_sched, H(on_btrfs_work_sched)(work), struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(), struct btrfs_work *work)
-TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe), struct btrfs_inode *inode,
+TRACEPOINT(btrfs_work_sched, H(on_btrfs_work_sched)(work, false), struct btrfs_work *work)
+COPY(btrfs_work_sched, btrfs_work_sched, H(on_btrfs_work_sched)(work, true),
+     struct btrfs_work *work)
+TRACEPOINT(btrfs_ordered_sched, H(on_btrfs_ordered_sched)(false), struct btrfs_work *work)
+COPY(btrfs_ordered_sched, btrfs_ordered_sched, H(on_btrfs_ordered_sched)(true),
+     struct btrfs_work *work)
+TRACEPOINT(btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe, false), struct btrfs_inode *inode,
 	   struct btrfs_ordered_extent *oe)
-TRACEPOINT(btrfs_ordered_extent_remove, H(on_ordered_remove)(oe), struct btrfs_inode *inode,
+COPY(btrfs_ordered_extent_add, btrfs_ordered_extent_add, H(on_ordered_add)(inode, oe, true),
+     struct btrfs_inode *inode, struct btrfs_ordered_extent *oe)
+TRACEPOINT(btrfs_ordered_extent_remove, H(on_ordered_remove)(oe, false), struct btrfs_inode *inode,
 	   struct btrfs_ordered_extent *oe)
+COPY(btrfs_ordered_extent_remove, btrfs_ordered_extent_remove, H(on_ordered_remove)(oe, true),
+     struct btrfs_inode *inode, struct btrfs_ordered_extent *oe)
 TRACEPOINT(raid56_write, H(on_raid56_io)(rbio, bio, ti, BBS_OP_WRITE), struct btrfs_raid_bio *rbio,
 	   struct bio *bio, struct raid56_bio_trace_info *ti)
 TRACEPOINT(raid56_read, H(on_raid56_io)(rbio, bio, ti, BBS_OP_READ), struct btrfs_raid_bio *rbio,

@@ -52,12 +52,19 @@ witness_stop() {  # FILE: sets n_kernel (bpftrace prints "@n: N" at exit, nothin
 }
 csum_count() { jq '[.groups[] | select(.dev==null) | .phases.csum.count // 0] | add // 0' "$1"; }
 # seen_all WHAT JSON: bbscope saw every checksum the witness counted; fewer only
-# where the kernel skipped runs of its programs (7.x), never more.
+# where the kernel skipped runs of its programs (7.x), never more.  Skipped
+# runs a copy made up for count here too: on 7.3 one checksum in 13 went
+# unseen with no copy acting and none skipped (twice, unloaded; exact under
+# load, with one run rescued), so the shortfall is not all skips': cause
+# not found, and this check stays as lenient as before the copies.
 seen_all() {
 	local n skipped
 	n=$(csum_count "$2")
-	skipped=$(jq '.skipped_runs // 0' "$2")
-	jq -c "{skipped_runs, csum: [.groups[] | select(.dev==null) | .phases.csum.count // 0]}" "$2"
+	skipped=$(jq '(.skipped_runs // 0) + ([.bpf_cost.progs // {} | .[] | .skipped_runs // 0] |
+		add // 0)' "$2")
+	jq -c "{skipped_runs, rescued_runs, csum: [.groups[] | select(.dev==null) | .phases.csum.count // 0],
+		prog_skips: (.bpf_cost.progs // {} | map_values(.skipped_runs // 0) |
+			with_entries(select(.value > 0)))}" "$2"
 	if [ "$n" -eq "$n_kernel" ] || { [ "$skipped" -gt 0 ] && [ "$n" -lt "$n_kernel" ]; }; then
 		ok "$1: $n of the kernel's $n_kernel checksums seen ($skipped runs skipped)"
 	else

@@ -114,6 +114,7 @@ struct recorder {
 	uint64_t *percpu; /* lost, [cpu * NR_LOST_BPF + reason] */
 	uint64_t evicted;
 	uint64_t skipped_runs; /* the kernel's skips of our programs, cumulative */
+	uint64_t rescued_runs; /* those the copies made up for, cumulative */
 	struct bbs_report interval, total; /* in-kernel histograms: this tick, whole run */
 	bool keep_total;
 };
@@ -135,6 +136,7 @@ static int tick(struct recorder *rc)
 		bbs_warn("cannot read the BPF maps: out of memory");
 	rc->evicted += rc->interval.evicted;
 	rc->skipped_runs += rc->interval.skipped_runs;
+	rc->rescued_runs += rc->interval.rescued_runs;
 	if (rc->keep_total)
 		bbs_report_merge(&rc->total, &rc->interval);
 	else
@@ -244,6 +246,8 @@ static void summary(const struct recorder *rc, bool json, double secs, int statu
 			json_object_set_new(o, "bpf_cost", bbs_report_cost_json(&rc->total));
 			json_object_set_new(o, "skipped_runs",
 					    json_integer((json_int_t)rc->skipped_runs));
+			json_object_set_new(o, "rescued_runs",
+					    json_integer((json_int_t)rc->rescued_runs));
 		}
 		bbs_json_print(o, 0);
 		fflush(stdout);

@@ -189,6 +189,7 @@ void bbs_report_merge_cost(struct bbs_report *total, const struct bbs_report *r)
 		}
 		total->prog_cost[j].runs += src->runs;
 		total->prog_cost[j].ns += src->ns;
+		total->prog_cost[j].skipped_runs += src->skipped_runs;
 	}
 }
 
@@ -200,6 +201,7 @@ void bbs_report_merge(struct bbs_report *total, const struct bbs_report *r)
 		total->lost[i] += r->lost[i];
 	total->evicted += r->evicted;
 	total->skipped_runs += r->skipped_runs;
+	total->rescued_runs += r->rescued_runs;
 	total->interval_s += r->interval_s;
 	memcpy(total->phase_why, r->phase_why, sizeof(total->phase_why));
 	bbs_report_merge_funcs(total, r);

@@ -65,6 +65,7 @@ struct bbs_func_data {
 struct bbs_prog_cost {
 	char name[48];
 	uint64_t runs, ns;
+	uint64_t skipped_runs; /* its own recursion_misses, made up for or not */
 };
 
 struct bbs_report {
@@ -87,6 +88,13 @@ struct bbs_report {
 	 * or partly timed, and no other counter knows it.
 	 */
 	uint64_t skipped_runs;
+	/*
+	 * Runs of a tracepoint's copy (7.x: its second program, attached where
+	 * tracepoints are preemptible) that acted: its first was skipped, and
+	 * the copy made the run up.  Where a copy is attached only the copy's
+	 * skips count in skipped_runs.
+	 */
+	uint64_t rescued_runs;
 	uint8_t phase_why[BBS_NR_OPS][NR_PHASES]; /* enum bbs_why */
 	struct bbs_group_data *groups;
 	size_t nr_groups, cap_groups;

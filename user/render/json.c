@@ -17,8 +17,10 @@ json_t *bbs_report_cost_json(const struct bbs_report *r)
 	progs = json_object();
 	for (size_t i = 0; i < r->nr_prog_cost; i++)
 		json_object_set_new(progs, r->prog_cost[i].name,
-				    json_pack("{s:I,s:f}", "runs", (json_int_t)r->prog_cost[i].runs,
-					      "seconds", r->prog_cost[i].ns / 1e9));
+				    json_pack("{s:I,s:f,s:I}", "runs",
+					      (json_int_t)r->prog_cost[i].runs, "seconds",
+					      r->prog_cost[i].ns / 1e9, "skipped_runs",
+					      (json_int_t)r->prog_cost[i].skipped_runs));
 	bbs_report_cost_total(r, &runs, &ns);
 	o = json_pack("{s:b,s:I,s:f,s:o}", "measured", 1, "runs", (json_int_t)runs, "seconds",
 		      ns / 1e9, "progs", progs);
@@ -173,7 +175,8 @@ json_t *bbs_report_json(const struct bbs_report *r)
 		return NULL;
 	}
 	if (o &&
-	    json_object_set_new(o, "skipped_runs", json_integer((json_int_t)r->skipped_runs))) {
+	    (json_object_set_new(o, "skipped_runs", json_integer((json_int_t)r->skipped_runs)) ||
+	     json_object_set_new(o, "rescued_runs", json_integer((json_int_t)r->rescued_runs)))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -212,9 +212,13 @@ void bbs_prom_write(FILE *f, const struct bbs_report *r)
 	fprintf(f, "bbscope_lost_total{reason=\"evicted\"} %llu\n", (unsigned long long)r->evicted);
 	fprintf(f,
 		"# HELP bbscope_skipped_runs_total Runs of bbscope's BPF programs the kernel "
-		"skipped (recursion_misses): a bio may be missing or partly timed.\n"
-		"# TYPE bbscope_skipped_runs_total counter\nbbscope_skipped_runs_total %llu\n",
-		(unsigned long long)r->skipped_runs);
+		"skipped (recursion_misses) that no copy made up for: a bio may be missing or "
+		"partly timed.\n"
+		"# TYPE bbscope_skipped_runs_total counter\nbbscope_skipped_runs_total %llu\n"
+		"# HELP bbscope_rescued_runs_total Skipped runs a tracepoint's copy made up "
+		"for (preemptible tracepoints).\n"
+		"# TYPE bbscope_rescued_runs_total counter\nbbscope_rescued_runs_total %llu\n",
+		(unsigned long long)r->skipped_runs, (unsigned long long)r->rescued_runs);
 	/* bbscope's own BPF programs, where the kernel lets them be measured (bpf_stats). */
 	if (!r->cost_measured)
 		return;

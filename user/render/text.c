@@ -210,6 +210,11 @@ void bbs_report_print(FILE *f, const struct bbs_report *r, const struct bbs_prin
 			"or\n"
 			"  partly timed\n",
 			(unsigned long long)r->skipped_runs);
+	if (r->rescued_runs)
+		fprintf(f,
+			"rescued: %llu skipped runs made up for by the tracepoints' copies "
+			"(rescued_runs)\n",
+			(unsigned long long)r->rescued_runs);
 	if (lost) {
 		fprintf(f, "lost: %llu (", (unsigned long long)lost);
 		for (int i = 0; i < NR_LOST_BPF; i++)

@@ -33,6 +33,8 @@ struct bbs_tracer {
 		uint32_t *filter; /* bios under --sample: BPF's bio_filter */
 	} bios, ordered, rbios;
 	struct bpf_link *links[NR_TPS];
+	/* tp_preempt: the tracepoint's second program (bbscope.bpf.c "Copies"), or NULL */
+	struct bpf_link *copy_links[NR_TPS];
 	struct bbs_func_plan funcs; /* --func */
 	struct bpf_link *func_links[2 * MAX_FUNCS];
 	const struct tp_prog *prog[NR_TPS]; /* the program chosen, NULL when none */
@@ -52,6 +54,8 @@ struct bbs_tracer {
 	const char *cost_why; /* why the BPF cost cannot be measured, or NULL */
 	uint64_t cost_runs_prev[NR_TPS], cost_ns_prev[NR_TPS];
 	uint64_t skipped_prev[NR_TPS]; /* recursion_misses at the last drain */
+	uint64_t copy_runs_prev[NR_TPS], copy_ns_prev[NR_TPS], copy_skipped_prev[NR_TPS];
+	uint64_t rescued_prev; /* BPF's rescued_runs at the last drain */
 	uint32_t filter_fs, filter_dev;
 	uint32_t sample; /* --sample N, 0: every bio */
 	int ncpus;

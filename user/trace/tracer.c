@@ -203,6 +203,15 @@ static struct bpf_program *prog_of(struct bbs_tracer *t, const char *prefix, con
 	return bpf_object__find_program_by_name(t->skel->obj, name);
 }
 
+/* The second program of a tracepoint's program (bbscope.bpf.c "Copies"), or NULL. */
+static struct bpf_program *copy_of(struct bbs_tracer *t, const char *prefix, const char *prog)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s_copy", prog);
+	return prog_of(t, prefix, name);
+}
+
 /*
  * Where this CPU's preempt count lies relative to its runqueue, from the
  * offsets of __preempt_count and runqueues in the kernel's per-CPU section
@@ -361,6 +370,17 @@ static int choose_programs(struct bbs_tracer *t, bool raw_only)
 						  on && t->btf);
 			bpf_program__set_autoload(prog_of(t, "raw", tps[i].alt[a].prog),
 						  on && !t->btf);
+			/*
+			 * Copies only where runs are skipped for preemption:
+			 * elsewhere they are never loaded, and cost nothing.
+			 */
+			on = on && skel->rodata->tp_preempt;
+			if (copy_of(t, "btf", tps[i].alt[a].prog)) {
+				bpf_program__set_autoload(copy_of(t, "btf", tps[i].alt[a].prog),
+							  on && t->btf);
+				bpf_program__set_autoload(copy_of(t, "raw", tps[i].alt[a].prog),
+							  on && !t->btf);
+			}
 		}
 		t->kind[i] = t->prog[i] ? (t->btf ? "tp_btf" : "raw_tp") : NULL;
 		if (!t->prog[i] && tps[i].required) {
@@ -505,6 +525,34 @@ static int attach_all(struct bbs_tracer *t)
 		if (!t->kind[i] && !(tps[i].need == NEED_RECORD && !t->record))
 			bbs_warn("%s unavailable (%s): %s", tps[i].name, t->why[i], tps[i].without);
 	return 0;
+}
+
+/*
+ * tp_preempt: attach each attached tracepoint's copy, after the first (the
+ * tracepoint calls its probes in the order attached) and after every
+ * other, so that bio_complete_on is settled: block_bio_queue's copy cannot
+ * tell a bio its first accounted at queue (no block_bio_complete), so it
+ * is not attached then.  A copy that fails to attach leaves its first's
+ * skips counted as they are.
+ */
+static void attach_copies(struct bbs_tracer *t)
+{
+	const char *prefix = t->btf ? "btf" : "raw";
+
+	if (!t->skel->rodata->tp_preempt)
+		return;
+	for (size_t i = 0; i < NR_TPS; i++) {
+		struct bpf_program *p;
+
+		if (!t->links[i] || !(p = copy_of(t, prefix, t->prog[i]->prog)))
+			continue;
+		if (!strcmp(tps[i].name, "block_bio_queue") && !t->skel->bss->bio_complete_on)
+			continue;
+		t->copy_links[i] = bpf_program__attach(p);
+		if (!t->copy_links[i] && !t->quiet)
+			bbs_warn("%s: its copy did not attach (%s): skipped runs not made up for",
+				 tps[i].name, strerror(errno));
+	}
 }
 
 static int on_ringbuf(void *ctx, void *data, size_t len)
@@ -678,32 +726,62 @@ void tracer_watch_skips(struct bbs_tracer *t)
  * the runs the kernel skipped (recursion_misses, counted whether or not
  * bpf_stats is on).
  */
+static void drain_prog(struct bbs_tracer *t, struct bbs_report *r, struct bpf_program *p,
+		       const char *name, bool skips, uint64_t *runs_prev, uint64_t *ns_prev,
+		       uint64_t *skipped_prev)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	struct bbs_prog_cost *c;
+	int fd = bpf_program__fd(p);
+	uint64_t skipped;
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return;
+	skipped = info.recursion_misses - *skipped_prev;
+	if (skips)
+		r->skipped_runs += skipped;
+	*skipped_prev = info.recursion_misses;
+	if (t->cost_why || r->nr_prog_cost == BBS_MAX_PROG_COST)
+		return;
+	c = &r->prog_cost[r->nr_prog_cost++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->skipped_runs = skipped;
+	c->runs = info.run_cnt - *runs_prev;
+	c->ns = info.run_time_ns - *ns_prev;
+	*runs_prev = info.run_cnt;
+	*ns_prev = info.run_time_ns;
+}
+
+/*
+ * skipped_runs counts the skips nothing made up for: of a tracepoint with a
+ * copy attached, the copy's (a run lost needs both skipped, so it is at
+ * most that), whose first's skips the copy makes up (rescued_runs, the
+ * copies' runs that acted).
+ */
 void tracer_drain_cost(struct bbs_tracer *t, struct bbs_report *r)
 {
+	const char *prefix = t->btf ? "btf" : "raw";
+	uint64_t rescued;
+	char name[64];
+
 	r->cost_measured = !t->cost_why;
 	r->cost_why = t->cost_why;
 	for (size_t i = 0; i < NR_TPS; i++) {
-		struct bpf_prog_info info = { 0 };
-		__u32 len = sizeof(info);
-		struct bbs_prog_cost *c;
-		int fd;
-
 		if (!t->links[i])
 			continue;
-		fd = bpf_program__fd(prog_of(t, t->btf ? "btf" : "raw", t->prog[i]->prog));
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		drain_prog(t, r, prog_of(t, prefix, t->prog[i]->prog), tps[i].name,
+			   !t->copy_links[i], &t->cost_runs_prev[i], &t->cost_ns_prev[i],
+			   &t->skipped_prev[i]);
+		if (!t->copy_links[i])
 			continue;
-		r->skipped_runs += info.recursion_misses - t->skipped_prev[i];
-		t->skipped_prev[i] = info.recursion_misses;
-		if (t->cost_why || r->nr_prog_cost == BBS_MAX_PROG_COST)
-			continue;
-		c = &r->prog_cost[r->nr_prog_cost++];
-		snprintf(c->name, sizeof(c->name), "%s", tps[i].name);
-		c->runs = info.run_cnt - t->cost_runs_prev[i];
-		c->ns = info.run_time_ns - t->cost_ns_prev[i];
-		t->cost_runs_prev[i] = info.run_cnt;
-		t->cost_ns_prev[i] = info.run_time_ns;
+		snprintf(name, sizeof(name), "%s_copy", tps[i].name);
+		drain_prog(t, r, copy_of(t, prefix, t->prog[i]->prog), name, true,
+			   &t->copy_runs_prev[i], &t->copy_ns_prev[i], &t->copy_skipped_prev[i]);
 	}
+	rescued = __atomic_load_n(&t->skel->bss->rescued_runs, __ATOMIC_RELAXED);
+	r->rescued_runs += rescued - t->rescued_prev;
+	t->rescued_prev = rescued;
 }
 
 int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
@@ -783,6 +861,7 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	err = attach_all(t);
 	if (err)
 		goto err_detach;
+	attach_copies(t);
 	bbs_funcs_attach(&t->funcs, t->skel->obj, t->func_links);
 	if (o->emit_events && o->on_event) {
 		opts_copy = *o;
@@ -800,6 +879,8 @@ int bbs_tracer_open(struct bbs_tracer **out, const struct bbs_tracer_opts *o)
 	return 0;
 
 err_detach:
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->copy_links[i]);
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
 	for (int i = 0; i < 2 * MAX_FUNCS; i++)
@@ -820,6 +901,8 @@ void bbs_tracer_close(struct bbs_tracer *t)
 		close(t->stats_fd);
 	for (int i = 0; i < 2 * MAX_FUNCS; i++)
 		bpf_link__destroy(t->func_links[i]);
+	for (size_t i = 0; i < NR_TPS; i++)
+		bpf_link__destroy(t->copy_links[i]);
 	for (size_t i = 0; i < NR_TPS; i++)
 		bpf_link__destroy(t->links[i]);
 	tracer_unmap_tables(t);
@@ -850,9 +933,15 @@ void bbs_tracer_describe(struct bbs_tracer *t, FILE *f)
 		t->skel->rodata->pc_delta && !t->skel->bss->pc_failed
 			? "the preempt count"
 			: "the irq and softirq tracepoints");
-	if (t->skel->rodata->tp_preempt)
+	if (t->skel->rodata->tp_preempt) {
 		fprintf(f, "  tracepoints preemptible: atomic adds, epoch hand-over by in-flight "
 			   "counts\n");
+		fprintf(f, "  copies (their first's skipped runs made up for):");
+		for (size_t i = 0; i < NR_TPS; i++)
+			if (t->copy_links[i])
+				fprintf(f, " %s", tps[i].name);
+		fputc('\n', f);
+	}
 	for (int i = 0; i < FN_NR_END_IO; i++) {
 		static const char *const where[] = { "inline at completion", "a work item" };
 		uint8_t w = t->skel->rodata->fn_work_ops[i];
