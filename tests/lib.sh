@@ -77,10 +77,33 @@ tracer_start() {
 	fail "tracer did not start within 20s"
 }
 
+# wait_bounded PID SECS WHAT: wait for the child PID and return its status.
+# One still running after SECS is a hang: print what it and its children
+# wait on in the kernel, kill it, and fail (t_hist_csum@6.1 once hung for
+# the whole 900 s of its timeout with an empty log, under make test's load;
+# not reproduced in 6 runs alone).
+wait_bounded() {
+	local pid=$1 secs=$2 what=$3 i st=
+	for ((i = 0; i < secs * 10; i++)); do
+		st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+		[ -z "$st" ] || [ "$st" = Z ] && break
+		sleep 0.1
+	done
+	if [ -n "$st" ] && [ "$st" != Z ]; then
+		echo "hang: $what (pid $pid) has not ended in ${secs}s:"
+		ps -eo pid,ppid,stat,wchan:32,etime,args | awk -v p="$pid" 'NR == 1 || $1 == p || $2 == p'
+		head -20 "/proc/$pid/stack" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid"
+		fail "$what hung"
+	fi
+	wait "$pid"
+}
+
 # tracer_stop: SIGINT the tracer and wait; it prints its last interval.
 tracer_stop() {
 	kill -INT "$TRACER_PID" 2>/dev/null
-	wait "$TRACER_PID"
+	wait_bounded "$TRACER_PID" 120 "the tracer, after SIGINT"
 	local rc=$?
 	[ $rc -eq 0 ] || fail "tracer exited with $rc"
 }

@@ -47,7 +47,7 @@ witness_stop() {  # FILE: sets n_kernel (bpftrace prints "@n: N" at exit, nothin
 	n_kernel=
 	[ -n "$WITNESS" ] || return 0
 	kill -INT $WITNESS
-	wait $WITNESS
+	wait_bounded "$WITNESS" 120 "the bpftrace witness, after SIGINT"
 	n_kernel=$(awk '/^@n: / { n = $2 } END { print n + 0 }' "$1")
 }
 csum_count() { jq '[.groups[] | select(.dev==null) | .phases.csum.count // 0] | add // 0' "$1"; }
