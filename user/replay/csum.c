@@ -226,12 +226,18 @@ static inline const uint8_t *bio_data(const struct replay *r, const struct bbs_w
 	return bbs_pool_at(&r->pool, b->offset);
 }
 
-static inline void csum_bio(struct replay *r, size_t i)
+/* Bio i's blocks in [off, off + len) into their checksum slots. */
+static inline void csum_range(struct replay *r, size_t i, uint32_t off, uint32_t len)
 {
 	const struct bbs_wbio *b = &r->w->bios[i];
 
-	bbs_csum_blocks(r->o->algo, bio_data(r, b), b->len, BBS_WL_BLOCK,
-			r->csums + r->csum_idx[i] * r->csum_size);
+	bbs_csum_blocks(r->o->algo, bio_data(r, b) + off, len, BBS_WL_BLOCK,
+			r->csums + (r->csum_idx[i] + off / BBS_WL_BLOCK) * r->csum_size);
+}
+
+static inline void csum_bio(struct replay *r, size_t i)
+{
+	csum_range(r, i, 0, r->w->bios[i].len);
 }
 
 static void reap(struct replay *r);
@@ -248,15 +254,10 @@ static void reap(struct replay *r);
 
 static void csum_bio_reaping(struct replay *r, size_t i)
 {
-	const struct bbs_wbio *b = &r->w->bios[i];
-	const uint8_t *d = bio_data(r, b);
-	uint8_t *out = r->csums + r->csum_idx[i] * r->csum_size;
+	uint32_t n = r->w->bios[i].len;
 
-	for (uint32_t off = 0; off < b->len; off += CSUM_CHUNK) {
-		uint32_t len = b->len - off < CSUM_CHUNK ? b->len - off : CSUM_CHUNK;
-
-		bbs_csum_blocks(r->o->algo, d + off, len, BBS_WL_BLOCK,
-				out + (size_t)(off / BBS_WL_BLOCK) * r->csum_size);
+	for (uint32_t off = 0; off < n; off += CSUM_CHUNK) {
+		csum_range(r, i, off, n - off < CSUM_CHUNK ? n - off : CSUM_CHUNK);
 		if (r->dev_inflight && io_uring_cq_ready(&r->ring))
 			reap(r);
 	}
